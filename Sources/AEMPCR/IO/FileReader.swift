@@ -1,0 +1,78 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads a file sequentially in fixed-size chunks into one reused buffer: bounded memory whatever
+/// the file size.
+public final class FileReader {
+    public static let defaultChunkSize = 1 << 20
+
+    public let path: String
+    private let fd: Int32
+    private let buffer: UnsafeMutableRawBufferPointer
+    /// Bytes returned so far.
+    public private(set) var offset: UInt64 = 0
+
+    public init(path: String, chunkSize: Int = FileReader.defaultChunkSize) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            let e = errno
+            switch e {
+            case ENOENT, ENOTDIR:
+                throw FileError(.notFound, path: path, "no such file")
+            case EACCES, EPERM:
+                throw FileError(.notReadable, path: path, "permission denied (run as a user who can read it)")
+            default:
+                throw FileError(.notReadable, path: path, "cannot open: \(String(cString: strerror(e)))")
+            }
+        }
+        var st = stat()
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw FileError(.isDirectory, path: path, "is a directory, not a file")
+        }
+        self.fd = fd
+        self.buffer = .allocate(byteCount: chunkSize, alignment: 64)
+    }
+
+    deinit {
+        close(fd)
+        buffer.deallocate()
+    }
+
+    /// The next chunk, empty at the end of the file. Valid until the next call.
+    public func next() throws -> UnsafeRawBufferPointer {
+        var filled = 0
+        while filled < buffer.count {
+            let n = read(fd, buffer.baseAddress! + filled, buffer.count - filled)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileError(.readFailed, path: path, offset: offset + UInt64(filled),
+                                "read failed: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        offset += UInt64(filled)
+        return UnsafeRawBufferPointer(rebasing: buffer[0..<filled])
+    }
+
+    /// Reads the whole (small) file: for policies, configs and tboot images, never for modules.
+    public static func readAll(path: String, limit: Int = 64 << 20) throws -> [UInt8] {
+        let r = try FileReader(path: path)
+        var out = [UInt8]()
+        while true {
+            let chunk = try r.next()
+            if chunk.isEmpty { return out }
+            out.append(contentsOf: chunk)
+            if out.count > limit {
+                throw FileError(.readFailed, path: path, "larger than \(limit >> 20) MiB; this is not the file expected here")
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+/// GRUB's rule for the bytes a module occupies in memory (SPEC §2): `module`/`module2`/`multiboot`
+/// gunzip a file whose gzip header GRUB accepts, unless `--nounzip` is given; anything else is
+/// loaded unchanged.
+public enum ModuleImage {
+    /// What GRUB's gzio would do with a file that starts with these bytes.
+    public enum Encoding: Equatable, Sendable {
+        case raw
+        case gzip
+    }
+
+    /// GRUB `gzio.c: test_header`: magic 1f 8b, method 8 (deflate), none of the flags it refuses
+    /// (continuation 0x02, encrypted 0x20, reserved 0xC0). A file failing the test is passed
+    /// through raw by GRUB, not rejected.
+    public static func encoding(ofPrefix p: UnsafeRawBufferPointer, path: String, unzip: Bool) throws -> Encoding {
+        guard unzip else { return .raw }
+        if p.count >= 10, p[0] == 0x1F, p[1] == 0x8B, p[2] == 8, p[3] & 0xE2 == 0 {
+            return .gzip
+        }
+        if p.count >= 6, p[0] == 0xFD, p[1] == 0x37, p[2] == 0x7A, p[3] == 0x58, p[4] == 0x5A, p[5] == 0 {
+            throw FileError(.unsupportedCompression, path: path, offset: 0,
+                            "xz-compressed: GRUB decompresses it only if its xzio module is loaded, which this tool cannot know; give the line --nounzip if GRUB loads it raw")
+        }
+        return .raw
+    }
+
+    /// Result of reading a module the way GRUB loads it.
+    public struct Hashed: Sendable {
+        public let path: String
+        public let encoding: Encoding
+        /// Size of the file on disk.
+        public let fileSize: UInt64
+        /// Size of the image in memory (after gunzip).
+        public let imageSize: UInt64
+        /// `H(image)` per requested bank.
+        public let digests: [HashAlgorithm: Digest]
+    }
+
+    /// Streams the file once, gunzipping as GRUB would, and hashes the in-memory image in every
+    /// bank. Memory stays bounded (a few MiB) whatever the file size.
+    public static func hash(path: String, unzip: Bool, banks: [HashAlgorithm]) throws -> Hashed {
+        var hasher = MultiHasher(banks)
+        let (encoding, fileSize, imageSize) = try stream(path: path, unzip: unzip) { hasher.update($0) }
+        return Hashed(path: path, encoding: encoding, fileSize: fileSize, imageSize: imageSize,
+                      digests: hasher.finalize())
+    }
+
+    /// Loads a whole (small) image into memory, gunzipped as GRUB would: for tboot's own image.
+    public static func load(path: String, unzip: Bool = true, limit: Int = 64 << 20) throws -> (Encoding, [UInt8]) {
+        var out = [UInt8]()
+        let (encoding, _, _) = try stream(path: path, unzip: unzip) { chunk in
+            out.append(contentsOf: chunk)
+            if out.count > limit {
+                throw FileError(.readFailed, path: path, "image larger than \(limit >> 20) MiB; this is not the file expected here")
+            }
+        }
+        return (encoding, out)
+    }
+
+    /// Reads `path` once and passes the in-memory image, chunk by chunk, to `body`.
+    /// Returns the encoding, file size and image size.
+    @discardableResult
+    public static func stream(path: String, unzip: Bool,
+                              _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> (Encoding, UInt64, UInt64) {
+        let reader = try FileReader(path: path)
+        var chunk = try reader.next()
+        let encoding = try encoding(ofPrefix: chunk, path: path, unzip: unzip)
+        switch encoding {
+        case .raw:
+            var size: UInt64 = 0
+            while !chunk.isEmpty {
+                size += UInt64(chunk.count)
+                try body(chunk)
+                chunk = try reader.next()
+            }
+            return (.raw, size, size)
+        case .gzip:
+            let inflater = GzipInflater(path: path)
+            while !chunk.isEmpty {
+                try inflater.feed(chunk, body)
+                chunk = try reader.next()
+            }
+            try inflater.finish()
+            return (.gzip, reader.offset, inflater.decompressedSize)
+        }
+    }
+}
