@@ -177,12 +177,23 @@ public struct MLEImage: Sendable {
     /// Room for tboot's command line in the image (bytes, including the terminating NUL).
     public var cmdlineCapacity: Int { Int(header.cmdlineEnd) - Int(header.cmdlineStart) }
 
+    /// The command line as it ends up in the image: tboot copies at most 511 bytes into its
+    /// buffer (`tboot.c`: `tb_strncpy(g_cmdline, cmdline, 511)`), and never more than the slot.
+    /// Returns the line kept and whether it was cut.
+    public func effectiveCmdline(_ cmdline: String) -> (String, Bool) {
+        let room = max(0, min(511, cmdlineCapacity))
+        let bytes = Array(cmdline.utf8)
+        guard bytes.count > room else { return (cmdline, false) }
+        return (String(decoding: bytes.prefix(room), as: UTF8.self), true)
+    }
+
     /// The MLE hash in each bank, with `cmdline` (as GRUB passes it to tboot) in its slot.
+    /// Pass the line through `effectiveCmdline` first; a longer one is refused.
     public func hash(cmdline: String, banks: [HashAlgorithm]) throws -> [HashAlgorithm: Digest] {
         let line = Array(cmdline.utf8)
-        if !line.isEmpty && line.count >= cmdlineCapacity {
+        if line.count > max(0, min(511, cmdlineCapacity)) {
             throw TbootError(.cmdlineTooLong, path: path,
-                             "tboot command line is \(line.count) bytes; this tboot has room for \(max(0, cmdlineCapacity - 1))")
+                             "tboot command line is \(line.count) bytes; this tboot keeps \(max(0, min(511, cmdlineCapacity)))")
         }
         // Overlay: the command-line slot is zeroed and the line copied to its start.
         let slot = Int(header.cmdlineStart)..<Int(header.cmdlineEnd)

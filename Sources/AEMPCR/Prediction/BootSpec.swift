@@ -1,0 +1,66 @@
+/// The files and command lines of one tboot boot, in boot order: what a prediction reads.
+public struct BootSpec: Sendable, Equatable {
+    public struct Module: Sendable, Equatable {
+        /// Path on this machine.
+        public var path: String
+        /// The command line GRUB passes (already joined; `placeholder …` for Qubes).
+        public var cmdline: String
+        /// `--nounzip` on the loader line.
+        public var noUnzip: Bool
+        /// Where it came from (`grub.cfg:42` or `--module`), for messages.
+        public var origin: String
+
+        public init(path: String, cmdline: String, noUnzip: Bool = false, origin: String = "--module") {
+            self.path = path
+            self.cmdline = cmdline
+            self.noUnzip = noUnzip
+            self.origin = origin
+        }
+    }
+
+    public var tbootPath: String
+    public var tbootCmdline: String
+    public var modules: [Module]
+    /// A one-line description of the source (entry title or "command line").
+    public var origin: String
+
+    public init(tbootPath: String, tbootCmdline: String, modules: [Module], origin: String = "command line") {
+        self.tbootPath = tbootPath
+        self.tbootCmdline = tbootCmdline
+        self.modules = modules
+        self.origin = origin
+    }
+
+    /// The boot a GRUB entry performs: its `multiboot`/`multiboot2` kernel (tboot) and modules,
+    /// GRUB paths resolved against `bootDir` (the partition GRUB reads, `/boot` on Qubes).
+    public init(entry: GrubEntry, config: GrubConfig, bootDir: String, style: GrubCmdlineStyle = .fedora) throws {
+        let title = entry.titlePath.joined(separator: ">")
+        let cmds = entry.loaderCommands
+        guard let kernelIndex = cmds.firstIndex(where: { $0.isMultibootKernel }) else {
+            let what = cmds.first.map { "its first loader command is '\($0.command)'" } ?? "it loads nothing"
+            throw GrubError(.entryWithoutTboot, path: config.path, line: entry.line,
+                            "entry '\(title)' does not boot tboot (no multiboot/multiboot2 line; \(what)); pick an AEM entry")
+        }
+        let kernel = cmds[kernelIndex]
+        if let other = cmds.first(where: { !$0.isMultibootKernel && !$0.isModule }) {
+            throw GrubError(.entryWithoutTboot, path: config.path, line: other.line,
+                            "entry '\(title)' mixes '\(other.command)' with multiboot; not a tboot entry")
+        }
+        let modules = cmds[(kernelIndex + 1)...].filter(\.isModule).map { m in
+            Module(path: BootSpec.resolve(m.file, bootDir: bootDir), cmdline: style.join(m.arguments),
+                   noUnzip: m.noUnzip, origin: "\(config.path):\(m.line)")
+        }
+        self.init(tbootPath: BootSpec.resolve(kernel.file, bootDir: bootDir),
+                  tbootCmdline: style.join(kernel.arguments), modules: modules,
+                  origin: "\(config.path): entry '\(title)'")
+    }
+
+    /// `(hd0,msdos1)/xen.gz` or `/xen.gz` → `bootDir/xen.gz`.
+    public static func resolve(_ grubPath: String, bootDir: String) -> String {
+        var p = Substring(grubPath)
+        if p.hasPrefix("("), let close = p.firstIndex(of: ")") { p = p[p.index(after: close)...] }
+        while p.hasPrefix("/") { p = p.dropFirst() }
+        let base = bootDir.hasSuffix("/") ? String(bootDir.dropLast()) : bootDir
+        return base.isEmpty ? "/" + p : base + "/" + p
+    }
+}

@@ -1,0 +1,37 @@
+/// tboot's measurement of a module (`policy.c: hash_module`): `M = H( H(cmdline) || H(image) )`
+/// with the image as GRUB loaded it. Each file is read once for all banks.
+public enum ModuleMeasurement {
+    /// Bytes kept from the start of each image to recognise SINIT ACMs and LCP data.
+    static let prefixSize = 64 << 10
+
+    public static func measureAll(_ specs: [BootSpec.Module], banks: [HashAlgorithm], skipFilename: Bool) throws -> [MeasuredModule] {
+        try specs.map { try measure($0, banks: banks, skipFilename: skipFilename) }
+    }
+
+    /// Measures one module; `skipFilename` applies tboot ≤ 1.8.3's removal of the first word.
+    public static func measure(_ spec: BootSpec.Module, banks: [HashAlgorithm], skipFilename: Bool = false) throws -> MeasuredModule {
+        var hasher = MultiHasher(banks)
+        var prefix = [UInt8]()
+        let (encoding, fileSize, imageSize) = try ModuleImage.stream(path: spec.path, unzip: !spec.noUnzip) { chunk in
+            if prefix.count < prefixSize {
+                prefix.append(contentsOf: chunk.prefix(prefixSize - prefix.count))
+            }
+            hasher.update(chunk)
+        }
+        let image = hasher.finalize()
+        let line = skipFilename ? Predictor.skipFilename(spec.cmdline) : spec.cmdline
+        var cmd = MultiHasher(banks)
+        cmd.update(Array(line.utf8))
+        let cmdDigests = cmd.finalize()
+        var measurements = [HashAlgorithm: Digest]()
+        for b in banks {
+            var h = MultiHasher([b])
+            h.update(cmdDigests[b]!.bytes)
+            h.update(image[b]!.bytes)
+            measurements[b] = h.finalize()[b]
+        }
+        return MeasuredModule(spec: spec, index: nil, removedAs: TXTModule.classify(prefix: prefix, size: imageSize),
+                              encoding: encoding, fileSize: fileSize, imageSize: imageSize, hashedCmdline: line,
+                              cmdlineDigests: cmdDigests, imageDigests: image, measurements: measurements)
+    }
+}

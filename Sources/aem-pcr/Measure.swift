@@ -1,0 +1,52 @@
+import AEMPCR
+import ArgumentParser
+
+struct Measure: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print tboot's measurement of one module: H(H(cmdline) || H(image)).",
+        discussion: """
+            The image is the file as GRUB loads it: gunzipped when it starts with a gzip header, \
+            unless --nounzip is given (as on the grub.cfg line). The command line is the string \
+            GRUB passes, without the file name. Prints '<bank> <hex>' per bank.
+
+            Example:
+              aem-pcr measure --bank sha256 --cmdline 'placeholder dom0_mem=min:1024M' /boot/xen.gz
+            """)
+
+    @Option(name: .customLong("bank"), help: ArgumentHelp("Bank to compute. Repeatable (default sha1 and sha256).", valueName: "bank"))
+    var banks: [HashAlgorithm] = []
+
+    @Option(help: ArgumentHelp("The module's command line as GRUB passes it.", valueName: "string"))
+    var cmdline = ""
+
+    @Flag(help: "Hash the file as it is, as GRUB's --nounzip does.")
+    var nounzip = false
+
+    @OptionGroup var output: OutputOptions
+
+    @Argument(help: ArgumentHelp("The module file.", valueName: "file"))
+    var file: String
+
+    func validate() throws { try validateBanks(banks) }
+
+    func run() throws {
+        Terminal.verbose = output.verbose
+        let banks = self.banks.isEmpty ? [HashAlgorithm.sha1, .sha256] : self.banks
+        let spec = BootSpec.Module(path: file, cmdline: cmdline, noUnzip: nounzip, origin: "argument")
+        let m = try ModuleMeasurement.measure(spec, banks: banks)
+        printDigests(banks.map { ($0, m.measurements[$0]!) }, json: output.json, extra: [
+            ("file", .string(file)), ("cmdline", .string(cmdline)),
+            ("gunzipped", .bool(m.encoding == .gzip)), ("image_size", .int(Int(m.imageSize))),
+        ])
+    }
+}
+
+/// `<bank> <hex>` lines, or a JSON object with a `digests` member.
+func printDigests(_ digests: [(HashAlgorithm, Digest)], json: Bool, extra: [(String, JSON)]) {
+    if json {
+        let d = JSON.object(digests.map { ($0.0.description, .string($0.1.hex)) })
+        print(JSON.object(extra + [("digests", d)]).render())
+    } else {
+        for (b, d) in digests { print("\(b) \(d.hex)") }
+    }
+}

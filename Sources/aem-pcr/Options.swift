@@ -1,0 +1,138 @@
+import AEMPCR
+import ArgumentParser
+
+extension HashAlgorithm: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+    public static var allValueStrings: [String] { ["sha1", "sha256", "sha384", "sha512"] }
+}
+extension TPMFamily: ExpressibleByArgument {}
+extension PCRMapping: ExpressibleByArgument {}
+extension ExtendPolicy: ExpressibleByArgument {}
+extension GrubPlatform: ExpressibleByArgument {}
+extension GrubCmdlineStyle: ExpressibleByArgument {}
+
+/// Checks `--bank` values: known, computable, and not SM3 (tboot's SM3 path is broken).
+func validateBanks(_ banks: [HashAlgorithm]) throws {
+    for b in banks {
+        if b == .sm3_256 {
+            throw ValidationError("bank sm3_256: tboot's SM3 support is broken (modules are not measured), so nothing can be predicted for it")
+        }
+        if !b.isComputable {
+            throw ValidationError("unknown bank '\(b)'; use sha1, sha256, sha384 or sha512")
+        }
+    }
+}
+
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print one JSON object instead of text (see aem-pcr(8) for its schema).")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Print more detail, and error codes with errors.")
+    var verbose = false
+}
+
+/// Where the boot comes from: a grub.cfg entry, or tboot and modules named one by one.
+struct BootOptions: ParsableArguments {
+    @Option(name: .customLong("grub-cfg"), help: ArgumentHelp("Read the boot entry from this grub.cfg.", valueName: "file"))
+    var grubCfg: String?
+
+    @Option(help: ArgumentHelp("The entry to boot: its title, id or index; submenus joined by '>' as GRUB_DEFAULT names them.", valueName: "title|index"))
+    var entry: String?
+
+    @Option(name: .customLong("boot-dir"), help: ArgumentHelp("Where the paths of grub.cfg resolve: the partition GRUB reads.", valueName: "dir"))
+    var bootDir = "/boot"
+
+    @Option(name: .customLong("grub-platform"), help: ArgumentHelp("Firmware GRUB runs on, for grub.cfg conditions (tboot AEM boots pc).", valueName: "pc|efi"))
+    var grubPlatform: GrubPlatform = .pc
+
+    @Option(name: .customLong("grub-cmdline"), help: ArgumentHelp("How GRUB joins a line's arguments: fedora (Qubes, GRUB ≥ 2.04 with \\xHH kept), upstream (GRUB ≥ 2.04), plain (GRUB ≤ 2.02).", valueName: "style"))
+    var grubCmdline: GrubCmdlineStyle = .fedora
+
+    @Option(help: ArgumentHelp("tboot image (instead of --grub-cfg).", valueName: "file"))
+    var tboot: String?
+
+    @Option(name: .customLong("tboot-cmdline"), help: ArgumentHelp("tboot's command line as GRUB passes it (Qubes: 'placeholder logging=memory,serial').", valueName: "string"))
+    var tbootCmdline = ""
+
+    @Option(name: .customLong("module"), help: ArgumentHelp("A module in boot order: its file, then its command line ('xen.gz placeholder dom0_mem=…'); prefix --nounzip to load it raw. Repeatable.", valueName: "'file args…'"))
+    var modules: [String] = []
+
+    func validate() throws {
+        if grubCfg != nil && tboot != nil {
+            throw ValidationError("give either --grub-cfg (with --entry) or --tboot with --module, not both")
+        }
+        if grubCfg == nil && tboot == nil {
+            throw ValidationError("name the boot: --grub-cfg FILE --entry TITLE, or --tboot FILE --module 'FILE ARGS…'")
+        }
+        if grubCfg != nil && !modules.isEmpty {
+            throw ValidationError("--module is for --tboot; with --grub-cfg the modules come from the entry")
+        }
+        if grubCfg != nil && entry == nil {
+            throw ValidationError("--grub-cfg needs --entry (a title, an id or an index such as 0)")
+        }
+    }
+
+    /// The boot these options describe.
+    func bootSpec() throws -> BootSpec {
+        if let cfgPath = grubCfg {
+            let cfg = try GrubConfig(path: cfgPath)
+            let e = try cfg.entry(entry!, platform: grubPlatform)
+            return try BootSpec(entry: e, config: cfg, bootDir: bootDir, style: grubCmdline)
+        }
+        let mods = try modules.map { line -> BootSpec.Module in
+            var words = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            var noUnzip = false
+            if words.first == "--nounzip" { noUnzip = true; words.removeFirst() }
+            guard let file = words.first else {
+                throw ValidationError("--module '\(line)' names no file")
+            }
+            // The command line is everything after the file name, as written.
+            var rest = Substring(line)
+            while rest.first == " " { rest = rest.dropFirst() }
+            if noUnzip { rest = rest.dropFirst("--nounzip".count); while rest.first == " " { rest = rest.dropFirst() } }
+            rest = rest.dropFirst(file.count)
+            if rest.first == " " { rest = rest.dropFirst() }
+            return BootSpec.Module(path: file, cmdline: String(rest), noUnzip: noUnzip, origin: "--module")
+        }
+        return BootSpec(tbootPath: tboot!, tbootCmdline: tbootCmdline, modules: mods)
+    }
+}
+
+/// How tboot will measure: TPM family, mapping, extend policy, release, policy, banks.
+struct LaunchOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("TPM family.", valueName: "1.2|2.0"))
+    var tpm: TPMFamily = .tpm12
+
+    @Option(name: .customLong("pcr-map"), help: ArgumentHelp("PCR mapping: legacy (TPM 1.2 default) or da (TPM 1.2 with pcr_map=da; TPM 2.0 always).", valueName: "legacy|da"))
+    var pcrMap: PCRMapping?
+
+    @Option(help: ArgumentHelp("tboot's extpol= on TPM 2.0 (default: sha256 for tboot ≥ 1.9.12, else sha1).", valueName: "sha1|sha256|sha384|sha512|embedded|agile"))
+    var extpol: ExtendPolicy?
+
+    @Option(name: .customLong("tboot-version"), help: ArgumentHelp("The tboot release that will boot (default 1.10.5, Debian 12 and Qubes 4.2).", valueName: "x.y.z"))
+    var tbootVersion = "1.10.5"
+
+    @Option(help: ArgumentHelp("tboot's verified-launch policy as written by tb_polgen, when the TPM holds one (default: tboot's built-in policy).", valueName: "file"))
+    var policy: String?
+
+    @Option(name: .customLong("bank"), help: ArgumentHelp("A PCR bank active in the TPM, to predict. Repeatable (default: sha1 on TPM 1.2; the extpol's bank, or sha1 and sha256 for embedded/agile).", valueName: "bank"))
+    var banks: [HashAlgorithm] = []
+
+    func validate() throws {
+        try validateBanks(banks)
+        if TbootVersion(tbootVersion) == nil {
+            throw ValidationError("--tboot-version '\(tbootVersion)' is not a version such as 1.10.5")
+        }
+    }
+
+    func configuration() throws -> LaunchConfiguration {
+        try LaunchConfiguration(tpm: tpm, mapping: pcrMap, extendPolicy: extpol,
+                                tbootVersion: TbootVersion(tbootVersion)!,
+                                activeBanks: banks.isEmpty ? nil : banks)
+    }
+
+    func customPolicy() throws -> TbootPolicy? {
+        guard let p = policy else { return nil }
+        return try TbootPolicy(bytes: FileReader.readAll(path: p, limit: 1 << 16), source: p)
+    }
+}
