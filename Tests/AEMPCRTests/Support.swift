@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+@testable import AEMPCR
+
+/// Paths and helpers shared by the tests.
+enum Repo {
+    static let root: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+    static func path(_ relative: String) -> String { root + "/" + relative }
+    static var binary: String { root + "/.build/debug/aem-pcr" }
+    static let inCI = ProcessInfo.processInfo.environment["CI"] == "true"
+}
+
+struct ProcessResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a program and collects its output.
+@discardableResult
+func run(_ executable: String, _ args: [String], cwd: String? = nil, env: [String: String]? = nil) throws -> ProcessResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = args
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    if let env { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    // Read both pipes concurrently so neither fills up.
+    nonisolated(unsafe) var errData = Data()
+    let t = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    t.start()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    while !t.isFinished { usleep(1000) }
+    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Finds an external reference tool. Missing outside CI: the test is skipped (returns nil);
+/// missing in CI, where .ci/run installs it: the test fails.
+func tool(_ name: String, in dirs: [String] = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]) -> String? {
+    for d in dirs where FileManager.default.isExecutableFile(atPath: d + "/" + name) { return d + "/" + name }
+    if Repo.inCI { Issue.record("\(name) is missing; .ci/run installs it") }
+    return nil
+}
+
+/// The built `aem-pcr` executable (built by `swift build` before `swift test`, as README says).
+func aemPCR(_ args: [String], env: [String: String]? = nil) throws -> ProcessResult {
+    let bin = Repo.binary
+    guard FileManager.default.isExecutableFile(atPath: bin) else {
+        Issue.record("\(bin) not built: run `swift build` before `swift test`")
+        return ProcessResult(status: -1, stdout: "", stderr: "")
+    }
+    return try run(bin, args, cwd: Repo.root, env: env)
+}
+
+func readText(_ relative: String) throws -> String {
+    try String(contentsOfFile: Repo.path(relative), encoding: .utf8)
+}
+
+/// Data lines of a vector file: `#` comments and blank lines dropped, split at tabs.
+func tsvRows(_ text: String) -> [[String]] {
+    text.split(separator: "\n", omittingEmptySubsequences: true)
+        .filter { !$0.hasPrefix("#") }
+        .map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+}
+
+func tempDir() throws -> String {
+    let d = NSTemporaryDirectory() + "aem-pcr-tests-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return d
+}
+
+func write(_ bytes: [UInt8], to path: String) throws {
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+}
