@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+@testable import AEMPCR
+
+@Suite struct MLEHashTests {
+    static let debianTboot = "/boot/tboot.gz"
+
+    /// The values lcp2_mlehash printed for Debian 12's tboot.gz (Vectors/lcp2_mlehash-debian12-tboot.tsv).
+    @Test func recordedLcp2MlehashValues() throws {
+        let text = try readText("Vectors/lcp2_mlehash-debian12-tboot.tsv")
+        let recordedSHA = text.split(separator: "\n").first!.split(separator: " ").last.map(String.init)!
+        guard FileManager.default.fileExists(atPath: Self.debianTboot) else {
+            if Repo.inCI { Issue.record("Debian's tboot is not installed") }
+            return
+        }
+        // Only meaningful for the same tboot.gz the values were recorded from.
+        let actual = try ModuleImage.hash(path: Self.debianTboot, unzip: false, banks: [.sha256]).digests[.sha256]!.hex
+        guard actual == recordedSHA else {
+            Issue.record("installed \(Self.debianTboot) differs from the recorded one (\(recordedSHA)); see lcp2MlehashLive")
+            return
+        }
+        let image = try MLEImage(path: Self.debianTboot)
+        let rows = tsvRows(text)
+        #expect(rows.count == 12)
+        for r in rows {
+            let bank = HashAlgorithm(name: r[0])!
+            #expect(try image.hash(cmdline: r[1], banks: [bank])[bank]!.hex == r[2], "\(r[0]) '\(r[1])'")
+        }
+    }
+
+    /// Runs the real lcp2_mlehash on Debian's tboot.gz for every bank and several command lines.
+    @Test func lcp2MlehashLive() throws {
+        guard let mlehash = tool("lcp2_mlehash"), FileManager.default.fileExists(atPath: Self.debianTboot) else { return }
+        let image = try MLEImage(path: Self.debianTboot)
+        for line in ["", "logging=serial,memory", "placeholder logging=memory,serial",
+                     "placeholder logging=vga,serial,memory loglvl=all serial=115200,8n1,0x3f8 min_ram=0x2000000 \"q\""] {
+            for bank in HashAlgorithm.computable {
+                let r = try run(mlehash, ["--create", "--alg", bank.description, "--cmdline", line, Self.debianTboot])
+                #expect(r.status == 0)
+                let expected = r.stdout.filter { !$0.isWhitespace }
+                #expect(try image.hash(cmdline: line, banks: [bank])[bank]!.hex == expected, "\(bank) '\(line)'")
+            }
+        }
+    }
+
+    /// tboot keeps 511 bytes of its command line (tboot.c); a longer line is cut, not refused.
+    @Test func longCommandLineIsCutLikeTboot() throws {
+        guard FileManager.default.fileExists(atPath: Self.debianTboot) else { return }
+        let image = try MLEImage(path: Self.debianTboot)
+        let long = String(repeating: "a", count: 600)
+        let (kept, cut) = image.effectiveCmdline(long)
+        #expect(cut && kept.utf8.count == 511)
+        #expect(try image.hash(cmdline: kept, banks: [.sha1]) != image.hash(cmdline: String(kept.dropLast()), banks: [.sha1]))
+        #expect(throws: TbootError.self) { try image.hash(cmdline: long, banks: [.sha1]) }
+    }
+
+    @Test func notATbootImage() throws {
+        let dir = try tempDir()
+        try write(Array("just text, no ELF".utf8), to: dir + "/t")
+        #expect { try MLEImage(path: dir + "/t") } throws: { ($0 as? TbootError)?.code == .notELF32 }
+        // A valid ELF32 with a PT_LOAD but no MLE header.
+        var elf = [UInt8](repeating: 0, count: 4096)
+        elf[0...3] = [0x7F, 0x45, 0x4C, 0x46]; elf[4] = 1; elf[5] = 1; elf[6] = 1
+        elf[16] = 2; elf[18] = 3; elf[28] = 52; elf[42] = 32; elf[44] = 1
+        let ph = 52
+        elf[ph] = 1                                   // PT_LOAD
+        elf[ph + 4] = 0; elf[ph + 5] = 0x01           // offset 0x100
+        elf[ph + 14] = 0x80                           // paddr 0x800000
+        elf[ph + 17] = 0x0E                           // filesz 0xE00
+        elf[ph + 21] = 0x0E                           // memsz 0xE00
+        try write(elf, to: dir + "/elf")
+        #expect { try MLEImage(path: dir + "/elf") } throws: { e in
+            guard let t = e as? TbootError else { return false }
+            return t.code == .noMLEHeader && t.description.contains("/elf")
+        }
+    }
+}
