@@ -109,13 +109,13 @@ enum PredictionOutput {
             if reasons[i.reason] == nil { order.append(i.reason) }
             reasons[i.reason, default: []].append("PCR\(i.pcr) \(i.bank)")
         }
-        for r in order { line("Not predicted, \(reasons[r]!.joined(separator: ", ")): \(r).") }
+        for r in order { line(Terminal.wrap("Not predicted, \(reasons[r]!.joined(separator: ", ")): \(r).")) }
         line()
         line(Terminal.bold("Extends, in order"))
         for (n, e) in p.events.enumerated() {
             let by = e.type == .mleHash ? "by SINIT" : "by tboot"
             line("\(Terminal.pad("\(n + 1).", 3)) PCR\(e.pcr)  \(e.component.label) (\(e.type.hex) \(by))")
-            line("      \(e.what)")
+            line(Terminal.wrap(e.what, indent: 6))
             for bank in p.banks {
                 if let d = e.digests[bank] {
                     line(Terminal.digestLine(indent: 6, label: bank.description, labelWidth: 7, hex: d.hex))
@@ -139,7 +139,7 @@ enum PredictionOutput {
         if !p.notes.isEmpty {
             line()
             line(Terminal.bold("Notes"))
-            for n in p.notes { line("  - \(n)") }
+            for n in p.notes { line(Terminal.wrap("- " + n, indent: 2)) }
         }
         return out
     }

@@ -35,6 +35,24 @@ enum Terminal {
         s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
     }
 
+    /// Wraps words to 80 columns; continuation lines indented by `hang` more than the first.
+    static func wrap(_ text: String, indent: Int = 0, hang: Int = 2, width: Int = 80) -> String {
+        var lines = [String]()
+        var cur = String(repeating: " ", count: indent)
+        var curHasWord = false
+        for word in text.split(separator: " ", omittingEmptySubsequences: false) {
+            if curHasWord && cur.count + 1 + word.count > width {
+                lines.append(cur)
+                cur = String(repeating: " ", count: indent + hang)
+                curHasWord = false
+            }
+            cur += (curHasWord ? " " : "") + word
+            curHasWord = true
+        }
+        lines.append(cur)
+        return lines.joined(separator: "\n")
+    }
+
     /// `label` then the hex digest, on one line if it fits in 80 columns, else on the next.
     static func digestLine(indent: Int, label: String, labelWidth: Int, hex: String) -> String {
         let head = String(repeating: " ", count: indent) + pad(label, labelWidth)

@@ -23,6 +23,14 @@ public struct BootSpec: Sendable, Equatable {
     public var modules: [Module]
     /// A one-line description of the source (entry title or "command line").
     public var origin: String
+    /// The grub.cfg entry this boot came from, if any: config path, line, title path.
+    public var grubEntry: GrubEntryReference?
+
+    public struct GrubEntryReference: Sendable, Equatable {
+        public var config: String
+        public var line: Int
+        public var title: String
+    }
 
     public init(tbootPath: String, tbootCmdline: String, modules: [Module], origin: String = "command line") {
         self.tbootPath = tbootPath
@@ -53,6 +61,7 @@ public struct BootSpec: Sendable, Equatable {
         self.init(tbootPath: BootSpec.resolve(kernel.file, bootDir: bootDir),
                   tbootCmdline: style.join(kernel.arguments), modules: modules,
                   origin: "\(config.path): entry '\(title)'")
+        grubEntry = GrubEntryReference(config: config.path, line: kernel.line, title: title)
     }
 
     /// `(hd0,msdos1)/xen.gz` or `/xen.gz` → `bootDir/xen.gz`.

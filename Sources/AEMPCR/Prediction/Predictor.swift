@@ -28,7 +28,14 @@ public struct Predictor: Sendable {
         var notes = [String]()
 
         // tboot's own command line: skip_filename ≤ 1.8.3, then its 511-byte buffer (tboot.c).
-        let mle = try MLEImage(path: boot.tbootPath)
+        let mle: MLEImage
+        do {
+            mle = try MLEImage(path: boot.tbootPath)
+        } catch let e as TbootError where boot.grubEntry != nil && [.notELF32, .noMLEHeader].contains(e.code) {
+            let g = boot.grubEntry!
+            throw GrubError(.entryWithoutTboot, path: g.config, line: g.line,
+                            "entry '\(g.title)' boots \(boot.tbootPath), which is not tboot (\(e.reason)); pick an AEM entry")
+        }
         let (tbootLine, truncated) = mle.effectiveCmdline(
             c.tbootVersion.skipsFilename ? Predictor.skipFilename(boot.tbootCmdline) : boot.tbootCmdline)
         if truncated {

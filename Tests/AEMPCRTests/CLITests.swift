@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+@testable import AEMPCR
+
+/// The command line: documented error cases give one line naming the culprit, and exit 2.
+@Suite(.serialized) struct CLITests {
+    static let dir: String = {
+        let d = try! tempDir()
+        let payload = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 97 >> 3) }
+        try! write(payload, to: d + "/xen")
+        _ = try! run("/bin/gzip", ["-n", "-k", d + "/xen"])
+        let gz = [UInt8](try! Data(contentsOf: URL(fileURLWithPath: d + "/xen.gz")))
+        try! write(Array(gz.prefix(gz.count / 3)), to: d + "/truncated.gz")
+        try! write(Array("not a policy".utf8), to: d + "/bad.pol")
+        try! write(Array("menuentry 'Linux' {\n linux /vmlinuz ro\n initrd /initrd\n}\n".utf8), to: d + "/linux.cfg")
+        return d
+    }()
+    static let tboot = "/boot/tboot.gz"
+
+    struct ErrorCase: CustomStringConvertible, Sendable {
+        var name: String
+        var args: [String]
+        var mentions: [String]
+        var description: String { name }
+    }
+
+    static let errorCases: [ErrorCase] = [
+        ErrorCase(name: "missing file", args: ["measure", dir + "/nope.gz"], mentions: ["nope.gz", "no such file"]),
+        ErrorCase(name: "truncated gzip", args: ["measure", dir + "/truncated.gz"], mentions: ["truncated.gz", "gzip stream ends early"]),
+        ErrorCase(name: "tboot without MLE header", args: ["mle-hash", dir + "/xen.gz"], mentions: ["xen.gz", "not an ELF image"]),
+        ErrorCase(name: "grub entry not found", args: ["predict", "--grub-cfg", "Vectors/example/grub.cfg", "--entry", "Windows"],
+                  mentions: ["grub.cfg", "no menu entry 'Windows'"]),
+        ErrorCase(name: "grub entry without tboot", args: ["predict", "--grub-cfg", dir + "/linux.cfg", "--entry", "Linux"],
+                  mentions: ["linux.cfg", "does not boot tboot"]),
+        ErrorCase(name: "unknown bank", args: ["measure", "--bank", "md5", dir + "/xen"], mentions: ["md5"]),
+        ErrorCase(name: "sm3 bank", args: ["measure", "--bank", "sm3_256", dir + "/xen"], mentions: ["sm3", "broken"]),
+        ErrorCase(name: "sm3 extpol", args: ["predict", "--tpm", "2.0", "--extpol", "sm3", "--tboot", tboot, "--module", dir + "/xen"],
+                  mentions: ["sm3", "broken"]),
+        ErrorCase(name: "policy does not parse", args: ["predict", "--policy", dir + "/bad.pol", "--tboot", tboot, "--module", dir + "/xen"],
+                  mentions: ["bad.pol", "version 110"]),
+        ErrorCase(name: "no boot named", args: ["predict"], mentions: ["--grub-cfg"]),
+        ErrorCase(name: "legacy on TPM 2.0", args: ["predict", "--tpm", "2.0", "--pcr-map", "legacy", "--tboot", tboot],
+                  mentions: ["DA mapping"]),
+        ErrorCase(name: "unknown option", args: ["measure", "--frobnicate", "x"], mentions: ["--frobnicate"]),
+    ]
+
+    @Test(arguments: errorCases)
+    func errorCase(_ c: ErrorCase) throws {
+        let r = try aemPCR(c.args)
+        #expect(r.status == 2, "\(c.name): status \(r.status), \(r.stderr)")
+        #expect(r.stdout.isEmpty)
+        for m in c.mentions { #expect(r.stderr.contains(m), "\(c.name): '\(m)' not in: \(r.stderr)") }
+        #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("Stack dump"))
+        if !c.args.contains("--frobnicate") && c.name != "no boot named" && c.name != "unknown bank" && c.name != "sm3 bank" {
+            #expect(r.stderr.split(separator: "\n").count == 1, "one line: \(r.stderr)")
+        }
+    }
+
+    @Test func verboseAddsErrorCode() throws {
+        let r = try aemPCR(["measure", "--verbose", Self.dir + "/truncated.gz"])
+        #expect(r.status == 2 && r.stderr.contains("error code: gzip-truncated"))
+    }
+
+    /// measure prints '<bank> <hex>' per bank; expected digests by python3.
+    @Test func measureOutput() throws {
+        let r = try aemPCR(["measure", "--bank", "sha1", "--bank", "sha512", "--cmdline", "placeholder a b", Self.dir + "/xen.gz"])
+        #expect(r.status == 0)
+        let py = """
+            import hashlib,gzip,sys
+            img=gzip.open(sys.argv[1]).read()
+            for a in ['sha1','sha512']:
+                h=lambda b: hashlib.new(a,b).digest()
+                print(a, hashlib.new(a, h(b'placeholder a b')+h(img)).hexdigest())
+            """
+        let expected = try run("/usr/bin/env", ["python3", "-c", py, Self.dir + "/xen.gz"]).stdout
+        #expect(r.stdout == expected)
+        let raw = try aemPCR(["measure", "--nounzip", "--json", Self.dir + "/xen.gz"])
+        let obj = try JSONSerialization.jsonObject(with: Data(raw.stdout.utf8)) as! [String: Any]
+        #expect(obj["gunzipped"] as? Bool == false)
+        #expect((obj["digests"] as? [String: String])?.keys.sorted() == ["sha1", "sha256"])
+    }
+
+    @Test func mleHashOutputMatchesLcp2Mlehash() throws {
+        guard let mlehash = tool("lcp2_mlehash") else { return }
+        let line = "placeholder logging=memory,serial"
+        let r = try aemPCR(["mle-hash", "--bank", "sha384", "--cmdline", line, Self.tboot])
+        let ref = try run(mlehash, ["--create", "--alg", "sha384", "--cmdline", line, Self.tboot]).stdout.filter { !$0.isWhitespace }
+        #expect(r.stdout == "sha384 \(ref)\n")
+    }
+
+    /// Human output stays within 80 columns and has no colour when not on a terminal.
+    @Test func textOutputFits80Columns() throws {
+        let r = try aemPCR(["predict", "--tpm", "2.0", "--extpol", "embedded", "--bank", "sha1", "--bank", "sha512",
+                            "--tboot", Self.tboot, "--tboot-cmdline", "placeholder logging=memory,serial",
+                            "--module", Self.dir + "/xen.gz placeholder console=none"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for line in r.stdout.split(separator: "\n") {
+            #expect(line.count <= 80, "too wide: \(line)")
+        }
+        #expect(!r.stdout.contains("\u{1B}["))
+    }
+}
