@@ -37,11 +37,37 @@ public enum ModuleImage {
 
     /// Streams the file once, gunzipping as GRUB would, and hashes the in-memory image in every
     /// bank. Memory stays bounded (a few MiB) whatever the file size.
-    public static func hash(path: String, unzip: Bool, banks: [HashAlgorithm]) throws -> Hashed {
+    public static func hash(path: String, unzip: Bool, banks: [HashAlgorithm], parallel: Bool = true) throws -> Hashed {
+        let (encoding, fileSize, imageSize, digests) = try hashStream(path: path, unzip: unzip, banks: banks,
+                                                                      parallel: parallel) { _ in }
+        return Hashed(path: path, encoding: encoding, fileSize: fileSize, imageSize: imageSize, digests: digests)
+    }
+
+    /// Streams the image once into every bank (each bank on its own thread when `parallel` and
+    /// there is more than one bank or a gunzip to overlap), also passing each chunk to `peek`.
+    static func hashStream(path: String, unzip: Bool, banks: [HashAlgorithm], parallel: Bool,
+                           peek: (UnsafeRawBufferPointer) throws -> Void)
+        throws -> (Encoding, UInt64, UInt64, [HashAlgorithm: Digest])
+    {
+        if parallel {
+            let pipeline = BankPipeline(banks: banks)
+            do {
+                let (e, f, i) = try stream(path: path, unzip: unzip) { chunk in
+                    try peek(chunk)
+                    pipeline.update(chunk)
+                }
+                return (e, f, i, pipeline.finish())
+            } catch {
+                _ = pipeline.finish()
+                throw error
+            }
+        }
         var hasher = MultiHasher(banks)
-        let (encoding, fileSize, imageSize) = try stream(path: path, unzip: unzip) { hasher.update($0) }
-        return Hashed(path: path, encoding: encoding, fileSize: fileSize, imageSize: imageSize,
-                      digests: hasher.finalize())
+        let (e, f, i) = try stream(path: path, unzip: unzip) { chunk in
+            try peek(chunk)
+            hasher.update(chunk)
+        }
+        return (e, f, i, hasher.finalize())
     }
 
     /// Loads a whole (small) image into memory, gunzipped as GRUB would: for tboot's own image.

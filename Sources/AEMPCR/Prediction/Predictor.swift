@@ -1,3 +1,13 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+private final class MLEJob: @unchecked Sendable {
+    var result: Result<(MLEImage, String, Bool, [HashAlgorithm: Digest]), Error>?
+}
+
 /// Predicts the DRTM PCRs from the files of the next boot (SPEC §2–§4): SINIT's MLE hash of
 /// tboot, tboot's policy event, and tboot's module measurements, routed by the policy.
 public struct Predictor: Sendable {
@@ -28,24 +38,34 @@ public struct Predictor: Sendable {
         var notes = [String]()
 
         // tboot's own command line: skip_filename ≤ 1.8.3, then its 511-byte buffer (tboot.c).
-        let mle: MLEImage
+        // SINIT's MLE hash is computed on its own thread while the modules are read.
+        let line = c.tbootVersion.skipsFilename ? Predictor.skipFilename(boot.tbootCmdline) : boot.tbootCmdline
+        let mleJob = MLEJob()
+        let thread = startThread { [boot] in
+            mleJob.result = Result {
+                let image = try MLEImage(path: boot.tbootPath)
+                let (kept, cut) = image.effectiveCmdline(line)
+                return (image, kept, cut, try image.hash(cmdline: kept, banks: mleBanks))
+            }
+        }
+        let hashedResult = Result {
+            try ModuleMeasurement.measureAll(boot.modules, banks: computable, skipFilename: c.tbootVersion.skipsFilename)
+        }
+        pthread_join(thread, nil)
+        let mle: MLEImage, tbootLine: String, truncated: Bool, mleDigests: [HashAlgorithm: Digest]
         do {
-            mle = try MLEImage(path: boot.tbootPath)
+            (mle, tbootLine, truncated, mleDigests) = try mleJob.result!.get()
         } catch let e as TbootError where boot.grubEntry != nil && [.notELF32, .noMLEHeader].contains(e.code) {
             let g = boot.grubEntry!
             throw GrubError(.entryWithoutTboot, path: g.config, line: g.line,
                             "entry '\(g.title)' boots \(boot.tbootPath), which is not tboot (\(e.reason)); pick an AEM entry")
         }
-        let (tbootLine, truncated) = mle.effectiveCmdline(
-            c.tbootVersion.skipsFilename ? Predictor.skipFilename(boot.tbootCmdline) : boot.tbootCmdline)
         if truncated {
             notes.append("tboot's command line is longer than its buffer; tboot keeps, and SINIT measures, only its first \(tbootLine.utf8.count) bytes")
         }
-        let mleDigests = try mle.hash(cmdline: tbootLine, banks: mleBanks)
+        let hashed = try hashedResult.get()
 
-        // Modules: read each once; drop SINIT ACMs / LCP data (never module 0), then number them.
-        let hashed = try ModuleMeasurement.measureAll(boot.modules, banks: computable,
-                                                skipFilename: c.tbootVersion.skipsFilename)
+        // Modules: drop SINIT ACMs / LCP data (never module 0), then number them.
         var modules = [MeasuredModule]()
         var next = 0
         for (k, var m) in hashed.enumerated() {

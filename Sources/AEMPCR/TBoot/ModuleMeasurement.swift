@@ -4,21 +4,26 @@ public enum ModuleMeasurement {
     /// Bytes kept from the start of each image to recognise SINIT ACMs and LCP data.
     static let prefixSize = 64 << 10
 
-    public static func measureAll(_ specs: [BootSpec.Module], banks: [HashAlgorithm], skipFilename: Bool) throws -> [MeasuredModule] {
-        try specs.map { try measure($0, banks: banks, skipFilename: skipFilename) }
+    /// Measures modules, several files at once on a multi-core machine; results in input order.
+    public static func measureAll(_ specs: [BootSpec.Module], banks: [HashAlgorithm], skipFilename: Bool,
+                                  parallel: Bool = true) throws -> [MeasuredModule] {
+        try parallelMap(count: specs.count, workers: parallel ? availableProcessors : 1) {
+            try measure(specs[$0], banks: banks, skipFilename: skipFilename, parallel: parallel)
+        }
     }
 
     /// Measures one module; `skipFilename` applies tboot ≤ 1.8.3's removal of the first word.
-    public static func measure(_ spec: BootSpec.Module, banks: [HashAlgorithm], skipFilename: Bool = false) throws -> MeasuredModule {
-        var hasher = MultiHasher(banks)
+    /// With `parallel`, each bank hashes on its own thread while this one reads and gunzips.
+    public static func measure(_ spec: BootSpec.Module, banks: [HashAlgorithm], skipFilename: Bool = false,
+                               parallel: Bool = true) throws -> MeasuredModule {
         var prefix = [UInt8]()
-        let (encoding, fileSize, imageSize) = try ModuleImage.stream(path: spec.path, unzip: !spec.noUnzip) { chunk in
+        let (encoding, fileSize, imageSize, image) = try ModuleImage.hashStream(
+            path: spec.path, unzip: !spec.noUnzip, banks: banks, parallel: parallel
+        ) { chunk in
             if prefix.count < prefixSize {
                 prefix.append(contentsOf: chunk.prefix(prefixSize - prefix.count))
             }
-            hasher.update(chunk)
         }
-        let image = hasher.finalize()
         let line = skipFilename ? Predictor.skipFilename(spec.cmdline) : spec.cmdline
         var cmd = MultiHasher(banks)
         cmd.update(Array(line.utf8))
