@@ -1,0 +1,102 @@
+/// Entry points: read a DRTM log from a file or bytes, detecting the format by content, never by
+/// file name (issue 3).
+extension DRTMEventLog {
+    /// What the first bytes say the input is.
+    enum Input: Equatable {
+        case tpm12Container
+        case tcgLog
+        /// A per-algorithm log that opens with its SHA-1-format header (non-SHA-1 logs).
+        case legacyLogWithHeader
+        /// Fixed SHA-1 records with no header (a SHA-1 per-algorithm log).
+        case legacySHA1Log
+        case heapDump
+        case text
+    }
+
+    /// Detection, most specific first:
+    /// 1. `"TXT Event Container\0"` (or a prefix of it): TPM 1.2 container;
+    /// 2. a first record with PCR 0 and type `EV_NO_ACTION`: its data size 28 makes it the header
+    ///    of a per-algorithm log, anything else a TCG log (whose Spec ID Event03 header is then
+    ///    checked in full);
+    /// 3. page-aligned nonzero TXT.HEAP.BASE and TXT.HEAP.SIZE in the first 16 bytes: heap dump;
+    /// 4. text without NUL bytes holding `PCRIndex:` or `pcr_index:`: tboot's printed log;
+    /// 5. a first record for PCR 0–23 or 255 with a SINIT/tboot type (0x400–0x5FF): the records of
+    ///    a SHA-1 per-algorithm log.
+    static func detect(_ bytes: ArraySlice<UInt8>) -> Input? {
+        let r = ByteReader(bytes, source: "")
+        let sig = BinaryLogs.containerSignature
+        if bytes.count < sig.count ? (!bytes.isEmpty && Array(bytes) == Array(sig.prefix(bytes.count)))
+                                   : Array(bytes.prefix(sig.count)) == sig {
+            return .tpm12Container
+        }
+        if let pcr = r.peekU32(at: 0), let type = r.peekU32(at: 4), pcr == 0, type == EventType.noAction.rawValue {
+            return r.peekU32(at: 28) == BinaryLogs.legacyDescriptorSize && !BinaryLogs.looksLikeTCGHeader(r, at: 0)
+                ? .legacyLogWithHeader : .tcgLog
+        }
+        if TXTHeap.looksLikeDump(bytes) { return .heapDump }
+        if TextLog.looksLikeText(bytes) { return .text }
+        if let pcr = r.peekU32(at: 0), let type = r.peekU32(at: 4), pcr <= 23 || pcr == 255, (0x400...0x5FF).contains(type) {
+            return .legacySHA1Log
+        }
+        return nil
+    }
+
+    /// Reads a log from bytes in any of the formats (SPEC.md §5): a raw TCG log, TPM 1.2 container,
+    /// per-algorithm log, a TXT heap dump, or tboot's printed text.
+    ///
+    /// Raw log files carry no size of their own: they end at the end of the bytes or where only zero
+    /// bytes remain (the unused part of SINIT's buffer), so a file cut exactly between two records
+    /// reads as a shorter log. Wherever a header declares the log's extent (TPM 1.2 container, heap
+    /// elements 7 and 8) the records must fill it exactly, and a shorter copy is an error.
+    ///
+    /// - Parameter checks: semantic checks applied after framing (default: all).
+    public static func parse(bytes: ArraySlice<UInt8>, source: String = "<bytes>", checks: Checks = .all) throws -> DRTMEventLog {
+        guard !bytes.isEmpty else {
+            throw EventLogError(.unknownFormat, source: source, offset: 0, "the file is empty")
+        }
+        guard let input = detect(bytes) else {
+            throw EventLogError(.unknownFormat, source: source, offset: 0,
+                "not a DRTM event log: no TCG Spec ID Event03 header, no \"TXT Event Container\", no TXT "
+                + "heap registers, no SINIT records and no txt-stat text (give the log, a heap dump or the text)")
+        }
+        var r = ByteReader(bytes, source: source)
+        switch input {
+        case .tpm12Container:
+            let raw = try BinaryLogs.tpm12Container(&r)
+            return try DRTMEventLog(format: .tpm12Container, banks: [.sha1], raw: raw, source: source, checks: checks)
+        case .tcgLog:
+            let (banks, raw) = try BinaryLogs.tcgLog(&r, zeroTail: true)
+            return try DRTMEventLog(format: .tpm20TCG, banks: banks, raw: raw, source: source, checks: checks)
+        case .legacyLogWithHeader:
+            var h = r
+            guard let alg = try BinaryLogs.legacyHeader(&h) else {
+                throw EventLogError(.badHeader, source: source, offset: 52,
+                    "the per-algorithm log header names no known algorithm (digest_id 1–5 with its digest size)")
+            }
+            let raw = try BinaryLogs.legacyLog(&r, algorithm: alg, zeroTail: true)
+            return try DRTMEventLog(format: .tpm20Legacy, banks: [alg], raw: raw, source: source, checks: checks)
+        case .legacySHA1Log:
+            let raw = try BinaryLogs.legacyLog(&r, algorithm: .sha1, zeroTail: true)
+            return try DRTMEventLog(format: .tpm20Legacy, banks: [.sha1], raw: raw, source: source, checks: checks)
+        case .heapDump:
+            return try TXTHeap.parse(bytes, source: source, checks: checks)
+        case .text:
+            return try TextLog.parse(String(decoding: bytes, as: UTF8.self), source: source, checks: checks)
+        }
+    }
+
+    public static func parse(bytes: [UInt8], source: String = "<bytes>", checks: Checks = .all) throws -> DRTMEventLog {
+        try parse(bytes: bytes[...], source: source, checks: checks)
+    }
+
+    /// Reads the log in a file (any format, see `parse(bytes:)`); errors name the path.
+    public static func parse(path: String, checks: Checks = .all) throws -> DRTMEventLog {
+        let bytes = try FileReader.readAll(path: path, limit: 1 << 30)
+        return try parse(bytes: bytes, source: path, checks: checks)
+    }
+
+    /// Reads tboot's printed log (`txt-stat` output or tboot's serial log), strictly.
+    public static func parse(text: String, source: String = "<text>", checks: Checks = .all) throws -> DRTMEventLog {
+        try TextLog.parse(text, source: source, checks: checks)
+    }
+}
