@@ -159,3 +159,53 @@ struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Test-side writer of tboot's printed log (`txt-stat`), shaped like tboot's `print_event`,
+/// `print_event_2` and `print_event_2_1`: tabs, a `TBOOT:` prefix on field lines, 16 bytes a line.
+enum TextWriter {
+    static func hexLines(_ bytes: [UInt8], prefix: String) -> String {
+        stride(from: 0, to: bytes.count, by: 16).map { i in
+            prefix + bytes[i..<min(i + 16, bytes.count)].map { Hex.encode([$0]) + " " }.joined() + "\n"
+        }.joined()
+    }
+
+    /// One `Event:` record (TPM 1.2 / legacy) with the digest of `bank`.
+    static func legacyEvent(_ e: DRTMEvent, bank: HashAlgorithm) -> String {
+        var s = "TBOOT: \t\t\t Event:\n"
+        s += "TBOOT: \t\t\t     PCRIndex: \(e.pcr.rawValue)\n"
+        s += "TBOOT: \t\t\t         Type: 0x\(String(e.type.rawValue, radix: 16))\n"
+        let d = e.digests[bank]!.bytes
+        s += "TBOOT: \t\t\t       Digest: " + d.prefix(16).map { Hex.encode([$0]) + " " }.joined() + "\n"
+        if d.count > 16 { s += hexLines(Array(d.dropFirst(16)), prefix: "") }
+        s += "TBOOT: \t\t\t         Data: \(e.data.count) bytes\n"
+        s += hexLines(e.data, prefix: "\t\t\t         ")
+        return s
+    }
+
+    /// The legacy print: one `Log Descrption` per bank with that bank's records.
+    static func legacyLog(_ events: [DRTMEvent], banks: [HashAlgorithm]) -> String {
+        var s = "TBOOT: \t\t EVENT_LOG_PTR:\nTBOOT: \t\t      count: \(banks.count)\n"
+        for b in banks {
+            s += "TBOOT: \t\t\t Log Descrption:\nTBOOT: \t\t\t             Alg: \(b.rawValue)\n"
+            s += "TBOOT: \t\t\t            Size: 4096\nTBOOT: \t\t\t    EventsOffset: [0,1234]\n"
+            for e in events where e.digests[b] != nil { s += legacyEvent(e, bank: b) }
+        }
+        return s
+    }
+
+    /// The TCG print: header with the algorithms, then `TCG Event:` records.
+    static func tcgLog(_ events: [DRTMEvent], banks: [HashAlgorithm]) -> String {
+        var s = "\t TCG Event Log Header:\n\t\t       pcr_index: 0\n\t\t      event_type: 3\n\t\t          digest: \n"
+        s += "\t\t event_data_size: 37\n\t\t \t   header event data:  \n\t\t\t              signature: Spec ID Event03\n"
+        s += "\t\t\t   number_of_algorithms: \(banks.count)\n"
+        for b in banks { s += "\t\t\t\t   algorithm_id: 0x\(String(b.rawValue, radix: 16)) \n\t\t\t\t    digest_size: \(b.digestSize!)\n" }
+        s += "\t\t\t       vendor_info: 0 bytes\n"
+        for e in events {
+            s += "\t\t\t TCG Event:\n\t\t\t      pcr_index: \(e.pcr.rawValue)\n"
+            s += "\t\t\t     event_type: 0x\(String(e.type.rawValue, radix: 16))\n\t\t\t          count: \(e.digests.count)\n"
+            for d in e.sortedDigests { s += d.algorithm.description.uppercased() + ": \n" + hexLines(d.bytes, prefix: "") }
+            s += "\t\t\t     event_data: \(e.data.count) bytes" + (e.data.isEmpty ? "\n" : "\n" + hexLines(e.data, prefix: "\t\t\t     "))
+        }
+        return s
+    }
+}
