@@ -100,6 +100,14 @@ enum BinaryLogs {
     @discardableResult
     static func legacyHeader(_ r: inout ByteReader) throws -> HashAlgorithm? {
         let start = r.position
+        // PCR and type first: a log without its header has a real record here, whose sizes would
+        // otherwise be misread.
+        if let pcr = r.peekU32(at: start), let type = r.peekU32(at: start + 4),
+           pcr != 0 || type != EventType.noAction.rawValue {
+            throw EventLogError(.badHeader, source: r.source, offset: start,
+                "a non-SHA-1 per-algorithm log must start with a PCR 0 EV_NO_ACTION header record; "
+                + "found PCR \(pcr), type \(hex0x(type, width: 3))")
+        }
         let rec = try fixedRecord(&r, algorithm: .sha1, digestSize: 20)
         guard rec.pcr == 0, rec.type == EventType.noAction.rawValue, rec.data.count == Int(legacyDescriptorSize) else {
             throw EventLogError(.badHeader, source: r.source, offset: start,
