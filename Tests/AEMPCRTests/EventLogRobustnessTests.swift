@@ -210,6 +210,8 @@ struct EventLogRobustnessTests {
         var over = LogWriter.heapDump(.tcg(tcg)); over.replaceSubrange(16..<24, with: LogWriter.le64(0x20000))
         Self.expectError(over, .heapOverrun, "BiosData larger than the heap")
         Self.expectError(Array(LogWriter.heapDump(.tcg(tcg)).dropLast()), .heapTruncated, "dump one byte short")
+        var top = LogWriter.heapDump(.tcg(tcg)); top.replaceSubrange(0..<8, with: LogWriter.le64(0xFFFF_FFFF_FFFF_F000))
+        Self.expectError(top, .heapOverrun, "heap base at the top of the address space, log pointer below it")
 
         // Per-algorithm logs that disagree, or name an unknown algorithm.
         let a = EventLogRoundTripTests.events([.sha1, .sha256], tbootBanks: [.sha256])
@@ -252,6 +254,10 @@ struct EventLogRobustnessTests {
         bad(edit(dataLine) { $0.replacingOccurrences(of: "36 bytes", with: "37 bytes") }, .malformedText, "one data byte missing")
         bad(edit(dataLine + 1) { $0.replacingOccurrences(of: "00 01", with: "00 1") }, .malformedText, "a one-digit byte", line: dataLine + 2)
         bad(edit(typeLine) { _ in "TBOOT: \t\t\t       Kind: 0x402" }, .malformedText, "a field out of place", line: typeLine + 1)
+        bad(edit(typeLine - 1) { $0.replacingOccurrences(of: "PCRIndex: 17", with: "PCRIndex: +17") }, .malformedText,
+            "a signed PCR index", line: typeLine)
+        bad(edit(dataLine) { $0.replacingOccurrences(of: "36 bytes", with: "-36 bytes") }, .malformedText, "a negative data size",
+            line: dataLine + 1)
         bad(lines.prefix(dataLine + 1).joined(separator: "\n"), .truncated, "text ending after \"Data: 36 bytes\"")
         bad(TextWriter.tcgLog(EventLogRoundTripTests.events([.sha1], tbootBanks: [.sha256]), banks: [.sha1]),
             .undeclaredAlgorithm, "SHA256 digest when the header declared only sha1")

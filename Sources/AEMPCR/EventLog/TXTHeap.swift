@@ -177,7 +177,7 @@ enum TXTHeap {
         if let s = standard { return s }  // parsed there, so that the error says what is wrong
         throw EventLogError(.heapOverrun, source: source, offset: elementOffset,
             "the log pointer \(hex0x(address, width: 1)) (+\(length) bytes) lies outside the heap "
-            + "[\(hex0x(heap.base, width: 1)), \(hex0x(heap.base + UInt64(heap.size), width: 1))); "
+            + "[\(hex0x(heap.base, width: 1)), \(hex0x(heap.base &+ UInt64(heap.size), width: 1))); "
             + "the log must be in the dump")
     }
 

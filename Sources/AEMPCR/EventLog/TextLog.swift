@@ -127,13 +127,15 @@ enum TextLog {
     }
 
     static func decimal(_ s: Substring, _ line: Line, _ c: Cursor, _ what: String) throws -> UInt32 {
-        guard let v = UInt32(s) else { throw c.malformed(line, "\(what) \"\(s)\" is not a decimal number") }
+        guard s.allSatisfy({ $0.isASCII && $0.isNumber }), let v = UInt32(s) else {
+            throw c.malformed(line, "\(what) \"\(s)\" is not a decimal number")
+        }
         return v
     }
 
     static func hexNumber(_ s: Substring, _ line: Line, _ c: Cursor, _ what: String) throws -> UInt32 {
         let digits = s.hasPrefix("0x") || s.hasPrefix("0X") ? s.dropFirst(2) : s
-        guard !digits.isEmpty, let v = UInt32(digits, radix: 16) else {
+        guard !digits.isEmpty, digits.allSatisfy(\.isHexDigit), let v = UInt32(digits, radix: 16) else {
             throw c.malformed(line, "\(what) \"\(s)\" is not a hex number")
         }
         return v
@@ -143,7 +145,7 @@ enum TextLog {
     static func eventData(_ c: inout Cursor, label: String, recordLine: Line) throws -> [UInt8] {
         let (line, rest) = try c.field(label, in: "the record at line \(recordLine.number)")
         let parts = rest.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true)
-        guard parts.count >= 2, parts[1] == "bytes", let n = Int(parts[0]) else {
+        guard parts.count >= 2, parts[1] == "bytes", let n = Int(parts[0]), n >= 0, parts[0].allSatisfy(\.isNumber) else {
             throw c.malformed(line, "expected \"\(label) N bytes\"")
         }
         guard n <= 1 << 20 else { throw c.malformed(line, "\(n) bytes of event data is more than any DRTM event holds") }
