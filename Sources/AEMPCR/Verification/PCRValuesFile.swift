@@ -1,0 +1,208 @@
+/// A file of PCR values that cannot be used, with the line concerned.
+public struct PCRFileError: AEMPCRError {
+    public enum Code: String, Sendable {
+        case syntax = "pcr-file-syntax"
+        case badDigest = "pcr-file-bad-digest"
+        case duplicate = "pcr-file-duplicate"
+        case unlaunched = "pcr-not-launched"
+        case empty = "pcr-file-empty"
+    }
+    public let code: Code
+    public let source: String
+    public let line: Int?
+    public let reason: String
+
+    public init(_ code: Code, source: String, line: Int? = nil, _ reason: String) {
+        self.code = code
+        self.source = source
+        self.line = line
+        self.reason = reason
+    }
+
+    public var errorCode: String { code.rawValue }
+    public var description: String { "\(source)\(line.map { ":\($0)" } ?? ""): \(reason)" }
+}
+
+/// Reads PCR values from `tpm2_pcrread`'s YAML output, or from the JSON this tool prints
+/// (`{"pcrs": {"sha1": {"17": "hex"}}}`, or the inner object alone).
+public enum PCRValuesFile {
+    public static func read(path: String) throws -> PCRValues {
+        let bytes = try FileReader.readAll(path: path, limit: 1 << 20)
+        return try parse(String(decoding: bytes, as: UTF8.self), source: path)
+    }
+
+    public static func parse(_ text: String, source: String) throws -> PCRValues {
+        let trimmed = text.trimmingBlanks()
+        let values = trimmed.hasPrefix("{") ? try parseJSON(trimmed, source: source) : try parseYAML(text, source: source)
+        if values.banks.isEmpty { throw PCRFileError(.empty, source: source, "no PCR values found") }
+        return values
+    }
+
+    /// `tpm2_pcrread` output: `  sha1:` then `    17: 0x…` lines.
+    static func parseYAML(_ text: String, source: String) throws -> PCRValues {
+        var values = PCRValues()
+        var bank: HashAlgorithm? = nil
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let lineNo = n + 1
+            let line = String(raw).trimmingBlanks()
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let colon = line.firstIndex(of: ":") else {
+                throw PCRFileError(.syntax, source: source, line: lineNo, "expected 'bank:' or 'index: 0xHEX', found '\(line)'")
+            }
+            let key = String(line[..<colon]).trimmingBlanks()
+            let value = String(line[line.index(after: colon)...]).trimmingBlanks()
+            if value.isEmpty {
+                guard let b = HashAlgorithm(name: key) else {
+                    throw PCRFileError(.syntax, source: source, line: lineNo, "unknown bank '\(key)'")
+                }
+                bank = b
+                continue
+            }
+            guard let b = bank else {
+                throw PCRFileError(.syntax, source: source, line: lineNo, "a PCR value before any 'bank:' line")
+            }
+            guard let index = UInt32(key), index <= 23 else {
+                throw PCRFileError(.syntax, source: source, line: lineNo, "'\(key)' is not a PCR index (0–23)")
+            }
+            try store(&values, bank: b, index: index, hex: value, source: source, line: lineNo)
+        }
+        return values
+    }
+
+    private static func store(_ values: inout PCRValues, bank: HashAlgorithm, index: UInt32, hex: String,
+                              source: String, line: Int?) throws {
+        guard bank.isComputable, let d = Digest(bank, hex: hex) else {
+            throw PCRFileError(.badDigest, source: source, line: line,
+                               "PCR\(index) \(bank): '\(hex)' is not a \(bank.digestSize.map { "\($0)-byte" } ?? "known") hex digest")
+        }
+        let pcr = PCRIndex(rawValue: index)
+        if values[bank, pcr] != nil {
+            throw PCRFileError(.duplicate, source: source, line: line, "PCR\(index) \(bank) given twice")
+        }
+        values[bank, pcr] = d
+    }
+
+    /// The JSON this tool prints: a small strict reader for objects of objects of strings.
+    static func parseJSON(_ text: String, source: String) throws -> PCRValues {
+        var p = MiniJSON(text: Array(text.utf8), source: source)
+        let root = try p.parseValue()
+        guard case .object(var top) = root else {
+            throw PCRFileError(.syntax, source: source, "expected a JSON object")
+        }
+        if let inner = top.first(where: { $0.0 == "pcrs" }), case .object(let o) = inner.1 { top = o }
+        var values = PCRValues()
+        for (bankName, v) in top {
+            guard let bank = HashAlgorithm(name: bankName) else {
+                throw PCRFileError(.syntax, source: source, "unknown bank '\(bankName)'")
+            }
+            guard case .object(let pcrs) = v else {
+                throw PCRFileError(.syntax, source: source, "bank \(bankName): expected an object of PCR values")
+            }
+            for (k, hv) in pcrs {
+                guard let idx = UInt32(k), idx <= 23, case .string(let hex) = hv else {
+                    throw PCRFileError(.syntax, source: source, "bank \(bankName): '\(k)' must be a PCR index (0–23) with a hex string")
+                }
+                try store(&values, bank: bank, index: idx, hex: hex, source: source, line: nil)
+            }
+        }
+        return values
+    }
+}
+
+/// Just enough JSON for PCR files: objects, strings, numbers and literals, with byte offsets in errors.
+struct MiniJSON {
+    indirect enum Value {
+        case object([(String, Value)])
+        case array([Value])
+        case string(String)
+        case other
+    }
+    let text: [UInt8]
+    let source: String
+    var i = 0
+    var depth = 0
+
+    init(text: [UInt8], source: String) {
+        self.text = text
+        self.source = source
+    }
+
+    func fail(_ why: String) -> PCRFileError {
+        PCRFileError(.syntax, source: source, "JSON at byte \(i): \(why)")
+    }
+
+    mutating func skip() { while i < text.count, [0x20, 0x09, 0x0A, 0x0D].contains(text[i]) { i += 1 } }
+
+    mutating func parseValue() throws -> Value {
+        skip()
+        guard i < text.count else { throw fail("unexpected end") }
+        depth += 1
+        defer { depth -= 1 }
+        guard depth < 64 else { throw fail("nested too deep") }
+        switch text[i] {
+        case UInt8(ascii: "{"):
+            i += 1
+            var members = [(String, Value)]()
+            skip()
+            if i < text.count, text[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
+            while true {
+                skip()
+                guard case .string(let k) = try parseValue() else { throw fail("object key must be a string") }
+                skip()
+                guard i < text.count, text[i] == UInt8(ascii: ":") else { throw fail("':' expected") }
+                i += 1
+                members.append((k, try parseValue()))
+                skip()
+                guard i < text.count else { throw fail("unexpected end") }
+                if text[i] == UInt8(ascii: ",") { i += 1; continue }
+                if text[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
+                throw fail("',' or '}' expected")
+            }
+        case UInt8(ascii: "["):
+            i += 1
+            var items = [Value]()
+            skip()
+            if i < text.count, text[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+            while true {
+                items.append(try parseValue())
+                skip()
+                guard i < text.count else { throw fail("unexpected end") }
+                if text[i] == UInt8(ascii: ",") { i += 1; continue }
+                if text[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+                throw fail("',' or ']' expected")
+            }
+        case UInt8(ascii: "\""):
+            i += 1
+            var out = [UInt8]()
+            while i < text.count, text[i] != UInt8(ascii: "\"") {
+                if text[i] == UInt8(ascii: "\\") {
+                    i += 1
+                    guard i < text.count else { break }
+                    switch text[i] {
+                    case UInt8(ascii: "n"): out.append(0x0A)
+                    case UInt8(ascii: "t"): out.append(0x09)
+                    case UInt8(ascii: "r"): out.append(0x0D)
+                    case UInt8(ascii: "u"):
+                        guard i + 4 < text.count, let v = UInt32(String(decoding: text[(i + 1)...(i + 4)], as: UTF8.self), radix: 16),
+                              let sc = Unicode.Scalar(v) else { throw fail("bad \\u escape") }
+                        out.append(contentsOf: Array(String(Character(sc)).utf8))
+                        i += 4
+                    default: out.append(text[i])
+                    }
+                    i += 1
+                    continue
+                }
+                out.append(text[i])
+                i += 1
+            }
+            guard i < text.count else { throw fail("unterminated string") }
+            i += 1
+            return .string(String(decoding: out, as: UTF8.self))
+        default:
+            let start = i
+            while i < text.count, !([0x2C, 0x7D, 0x5D, 0x20, 0x0A, 0x0D, 0x09] as [UInt8]).contains(text[i]) { i += 1 }
+            guard i > start else { throw fail("unexpected character") }
+            return .other
+        }
+    }
+}
