@@ -100,8 +100,8 @@ struct BootOptions: ParsableArguments {
 
 /// How tboot will measure: TPM family, mapping, extend policy, release, policy, banks.
 struct LaunchOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("TPM family.", valueName: "1.2|2.0"))
-    var tpm: TPMFamily = .tpm12
+    @Option(help: ArgumentHelp("TPM family (default 1.2, or what --event-log shows).", valueName: "1.2|2.0"))
+    var tpm: TPMFamily?
 
     @Option(name: .customLong("pcr-map"), help: ArgumentHelp("PCR mapping: legacy (TPM 1.2 default) or da (TPM 1.2 with pcr_map=da; TPM 2.0 always).", valueName: "legacy|da"))
     var pcrMap: PCRMapping?
@@ -126,13 +126,53 @@ struct LaunchOptions: ParsableArguments {
     }
 
     func configuration() throws -> LaunchConfiguration {
-        try LaunchConfiguration(tpm: tpm, mapping: pcrMap, extendPolicy: extpol,
+        try LaunchConfiguration(tpm: tpm ?? .tpm12, mapping: pcrMap, extendPolicy: extpol,
                                 tbootVersion: TbootVersion(tbootVersion)!,
                                 activeBanks: banks.isEmpty ? nil : banks)
+    }
+
+    /// The configuration the current boot's log shows, checked against these options.
+    func configuration(for log: DRTMEventLog) throws -> LaunchConfiguration {
+        try LogPredictor.configuration(for: log, tpm: tpm, mapping: pcrMap, extendPolicy: extpol,
+                                       tbootVersion: TbootVersion(tbootVersion)!,
+                                       banks: banks.isEmpty ? nil : banks)
     }
 
     func customPolicy() throws -> TbootPolicy? {
         guard let p = policy else { return nil }
         return try TbootPolicy(bytes: FileReader.readAll(path: p, limit: 1 << 16), source: p)
+    }
+}
+
+/// The current boot's DRTM log and the PCR values it must replay to.
+struct EventLogOptions: ParsableArguments {
+    @Option(name: .customLong("event-log"), help: ArgumentHelp("The current boot's DRTM event log: a raw log, a TXT heap dump (aem-pcr log dump) or txt-stat's text.", valueName: "file"))
+    var eventLog: String?
+
+    @Option(help: ArgumentHelp("The current PCR values (tpm2_pcrread's output, or this tool's --json); the log must replay to them.", valueName: "file"))
+    var pcrs: String?
+
+    @Flag(help: "Use the event log even when it is not verified against --pcrs (or --pcrs is not given).")
+    var force = false
+
+    /// Parses the log and, unless --force, verifies it against --pcrs first.
+    func verifiedLog() throws -> (DRTMEventLog, VerificationReport?) {
+        let log = try DRTMEventLog.parse(path: eventLog!)
+        guard let p = pcrs else {
+            if force { return (log, nil) }
+            throw ValidationError("--event-log needs --pcrs FILE (tpm2_pcrread's output) to verify the log before predicting from it, or --force to use it unverified")
+        }
+        let values = try PCRValuesFile.read(path: p)
+        if let (pcr, bank, why) = Verifier.unlaunched(values) {
+            throw PredictionError(.unlaunchedPCRs, "\(p): PCR\(pcr) \(bank) \(why)")
+        }
+        let report = Verifier.verify(log, against: values)
+        if !report.verified && !force {
+            let bad = report.rows.filter { $0.status == .mismatch }.map { "PCR\($0.pcr) \($0.bank)" }
+            let data = report.dataMismatches.map { "event \($0.eventIndex) \($0.bank) digest is not H(data)" }
+            let what = (bad + data).isEmpty ? ["no PCR in common"] : bad + data
+            throw PredictionError(.logNotVerified, "\(log.source) does not verify against \(p) (\(what.joined(separator: ", "))); run 'aem-pcr verify' for details, or --force")
+        }
+        return (log, report)
     }
 }

@@ -21,39 +21,97 @@ struct Predict: ParsableCommand {
 
     @OptionGroup var boot: BootOptions
     @OptionGroup var launch: LaunchOptions
+    @OptionGroup var log: EventLogOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         Terminal.verbose = output.verbose
-        let predictor = Predictor(configuration: try launch.configuration(), customPolicy: try launch.customPolicy())
-        let prediction = try predictor.predict(try boot.bootSpec())
-        if output.json {
-            print(PredictionOutput.json(prediction).render())
-        } else {
-            print(PredictionOutput.text(prediction, verbose: output.verbose), terminator: "")
+        if log.eventLog != nil {
+            let (drtm, report) = try log.verifiedLog()
+            let predictor = Predictor(configuration: try launch.configuration(for: drtm), customPolicy: try launch.customPolicy())
+            let p = try LogPredictor.predict(log: drtm, boot: try boot.bootSpec(), predictor: predictor)
+            let view = PredictionView(p, verified: report?.verified)
+            print(output.json ? PredictionOutput.json(view).render() : PredictionOutput.text(view, verbose: output.verbose),
+                  terminator: output.json ? "\n" : "")
+            return
         }
+        let predictor = Predictor(configuration: try launch.configuration(), customPolicy: try launch.customPolicy())
+        let view = PredictionView(try predictor.predict(try boot.bootSpec()))
+        print(output.json ? PredictionOutput.json(view).render() : PredictionOutput.text(view, verbose: output.verbose),
+              terminator: output.json ? "\n" : "")
+    }
+}
+
+/// What `predict` prints, from files alone or with the current log.
+struct PredictionView {
+    struct Event {
+        var pcr: PCRIndex
+        var type: EventType
+        var component: String
+        var what: String
+        var digests: [HashAlgorithm: Digest]
+    }
+    var files: Prediction
+    var pcrs: PCRValues
+    var events: [Event]
+    var incomplete: [IncompletePCR]
+    var notes: [String]
+    /// With a log: its source and format, whether it verified, and the current values.
+    var log: (source: String, format: String, verified: Bool?, current: PCRValues)?
+
+    init(_ p: Prediction) {
+        files = p
+        pcrs = p.pcrs
+        events = p.events.map { Event(pcr: $0.pcr, type: $0.type, component: $0.component.label, what: $0.what, digests: $0.digests) }
+        incomplete = p.incomplete
+        notes = p.notes
+        log = nil
+    }
+
+    init(_ p: LogPrediction, verified: Bool?) {
+        files = p.files
+        pcrs = p.predicted
+        events = zip(p.events, zip(p.what, p.origin)).map { e, wo in
+            let component: String
+            switch wo.1 {
+            case .kept: component = "SINIT"
+            case .recomputed: component = Component.mle.label
+            case .predicted(let c): component = c.label
+            }
+            return Event(pcr: e.pcr, type: e.type, component: component, what: wo.0, digests: e.digests)
+        }
+        incomplete = []
+        notes = p.notes + (verified == nil ? ["the event log was used without verification (--force without --pcrs)"] : [])
+        log = (p.log.source, p.log.format.rawValue, verified, p.current)
+    }
+
+    var banks: [HashAlgorithm] { files.banks.filter(\.isComputable) }
+    var reportedPCRs: [PCRIndex] {
+        Set<PCRIndex>([17, 18, 19]).union(events.map(\.pcr)).filter(\.isDynamic).sorted()
     }
 }
 
 enum PredictionOutput {
-    static func json(_ p: Prediction) -> JSON {
-        var pcrs = [(String, JSON)]()
-        for bank in p.banks {
-            let values = p.pcrs.pcrs(in: bank).map { (String($0.rawValue), JSON.string(p.pcrs[bank, $0]!.hex)) }
-            pcrs.append((bank.description, .object(values)))
-        }
+    static func pcrsJSON(_ values: PCRValues, banks: [HashAlgorithm]) -> JSON {
+        .object(banks.map { bank in
+            (bank.description, .object(values.pcrs(in: bank).map { (String($0.rawValue), JSON.string(values[bank, $0]!.hex)) }))
+        })
+    }
+
+    static func json(_ v: PredictionView) -> JSON {
+        let p = v.files
         var events = [JSON]()
-        for e in p.events {
-            for bank in p.banks {
+        for e in v.events {
+            for bank in v.banks {
                 guard let d = e.digests[bank] else { continue }
                 events.append(.object([
                     ("pcr", .int(Int(e.pcr.rawValue))), ("bank", .string(bank.description)),
-                    ("type", .string(e.type.hex)), ("component", .string(e.component.label)),
+                    ("type", .string(e.type.hex)), ("component", .string(e.component)),
                     ("what", .string(e.what)), ("digest", .string(d.hex)),
                 ]))
             }
         }
-        let incomplete = p.incomplete.map { i in
+        let incomplete = v.incomplete.map { i in
             JSON.object([("pcr", .int(Int(i.pcr.rawValue))), ("bank", .string(i.bank.description)), ("reason", .string(i.reason))])
         }
         let c = p.configuration
@@ -67,8 +125,8 @@ enum PredictionOutput {
                 ("image_size", .int(Int(m.imageSize))),
             ])
         }
-        return .object([
-            ("pcrs", .object(pcrs)),
+        var top: [(String, JSON)] = [
+            ("pcrs", pcrsJSON(v.pcrs, banks: v.banks)),
             ("events", .array(events)),
             ("incomplete", .array(incomplete)),
             ("launch", .object([
@@ -79,11 +137,20 @@ enum PredictionOutput {
                 ("tboot", .string(p.boot.tbootPath)), ("tboot_cmdline", .string(p.tbootCmdline)),
             ])),
             ("modules", .array(modules)),
-            ("notes", .array(p.notes.map { .string($0) })),
-        ])
+            ("notes", .array(v.notes.map { .string($0) })),
+        ]
+        if let l = v.log {
+            top.append(("event_log", .object([
+                ("source", .string(l.source)), ("format", .string(l.format)),
+                ("verified", l.verified.map { .bool($0) } ?? .null),
+                ("current", pcrsJSON(l.current, banks: v.banks)),
+            ])))
+        }
+        return .object(top)
     }
 
-    static func text(_ p: Prediction, verbose: Bool) -> String {
+    static func text(_ v: PredictionView, verbose: Bool) -> String {
+        let p = v.files
         let c = p.configuration
         var out = ""
         func line(_ s: String = "") { out += s + "\n" }
@@ -91,32 +158,36 @@ enum PredictionOutput {
         if c.tpm == .tpm20 { launch += ", extpol=\(c.extendPolicy.rawValue)" }
         line(Terminal.bold("Prediction") + " for \(p.boot.origin)")
         line("  \(launch)")
+        if let l = v.log {
+            let state = l.verified == true ? "verified against the PCRs given" : l.verified == false ? "NOT verified (--force)" : "NOT verified (no --pcrs, --force)"
+            line(Terminal.wrap("  from the current boot's log \(l.source) (\(l.format)), \(state)", indent: 0, hang: 4))
+        }
         line()
         line(Terminal.bold("PCR  bank    value"))
-        for pcr in p.reportedPCRs {
-            for bank in p.banks {
+        for pcr in v.reportedPCRs {
+            for bank in v.banks {
                 let label = Terminal.pad(String(pcr.rawValue), 4) + " " + bank.description
-                if let v = p.pcrs[bank, pcr] {
-                    line(Terminal.digestLine(indent: 0, label: label, labelWidth: 12, hex: v.hex))
-                } else if p.incomplete.contains(where: { $0.pcr == pcr && $0.bank == bank }) {
+                if let value = v.pcrs[bank, pcr] {
+                    line(Terminal.digestLine(indent: 0, label: label, labelWidth: 12, hex: value.hex))
+                } else if v.incomplete.contains(where: { $0.pcr == pcr && $0.bank == bank }) {
                     line(Terminal.pad(label, 12) + " not predicted (see below)")
                 }
             }
         }
         var reasons = [String: [String]]()
         var order = [String]()
-        for i in p.incomplete {
+        for i in v.incomplete {
             if reasons[i.reason] == nil { order.append(i.reason) }
             reasons[i.reason, default: []].append("PCR\(i.pcr) \(i.bank)")
         }
         for r in order { line(Terminal.wrap("Not predicted, \(reasons[r]!.joined(separator: ", ")): \(r).")) }
         line()
         line(Terminal.bold("Extends, in order"))
-        for (n, e) in p.events.enumerated() {
-            let by = e.type == .mleHash ? "by SINIT" : "by tboot"
-            line("\(Terminal.pad("\(n + 1).", 3)) PCR\(e.pcr)  \(e.component.label) (\(e.type.hex) \(by))")
+        for (n, e) in v.events.enumerated() {
+            let by = e.type == .tbootMeasurement ? "by tboot" : "by SINIT"
+            line("\(Terminal.pad("\(n + 1).", 3)) PCR\(e.pcr)  \(e.component) (\(e.type.description) \(by))")
             line(Terminal.wrap(e.what, indent: 6))
-            for bank in p.banks {
+            for bank in v.banks {
                 if let d = e.digests[bank] {
                     line(Terminal.digestLine(indent: 6, label: bank.description, labelWidth: 7, hex: d.hex))
                 }
@@ -136,10 +207,10 @@ enum PredictionOutput {
             }
             line("  MLE header at \(p.mleHeader.offset): range [\(p.mleHeader.mleStart), \(p.mleHeader.mleEnd)), command line slot [\(p.mleHeader.cmdlineStart), \(p.mleHeader.cmdlineEnd))")
         }
-        if !p.notes.isEmpty {
+        if !v.notes.isEmpty {
             line()
             line(Terminal.bold("Notes"))
-            for n in p.notes { line(Terminal.wrap("- " + n, indent: 2)) }
+            for n in v.notes { line(Terminal.wrap("- " + n, indent: 2)) }
         }
         return out
     }

@@ -1,0 +1,195 @@
+/// Predicts every PCR tboot touches, in every bank, from the current boot's DRTM log and the
+/// candidate files (SPEC §3): SINIT's events are kept, SINIT's MLE hash is recomputed for the
+/// candidate tboot and command line, tboot's own events are replaced by those predicted from the
+/// files, and the result is replayed from zeros. One choice per logged event (STYLE 7).
+public enum LogPredictor {
+    /// What a log tells about the launch that wrote it.
+    public struct LaunchFacts: Sendable, Equatable {
+        /// nil when the format does not tell (a SHA-1-only text log).
+        public var tpm: TPMFamily?
+        public var mapping: PCRMapping
+        /// Banks of tboot's own events (0x501).
+        public var tbootBanks: [HashAlgorithm]
+        /// PCR of SINIT's MLE hash event.
+        public var mlePCR: PCRIndex
+    }
+
+    public static func facts(of log: DRTMEventLog) throws -> LaunchFacts {
+        guard let mle = log.events.first(where: { $0.type == .mleHash }) else {
+            throw PredictionError(.logIncomplete, "\(log.source): no MLE_HASH event (0x404); not the log of a complete TXT launch")
+        }
+        let tbootEvents = log.events.filter { $0.type == .tbootMeasurement }
+        guard !tbootEvents.isEmpty else {
+            throw PredictionError(.logIncomplete, "\(log.source): no tboot event (0x501); tboot did not measure in this boot")
+        }
+        var banks = Set<HashAlgorithm>()
+        for e in tbootEvents { banks.formUnion(e.digests.keys) }
+        let tpm: TPMFamily?
+        switch log.format {
+        case .tpm12Container: tpm = .tpm12
+        case .tpm20Legacy, .tpm20TCG: tpm = .tpm20
+        case .txtStatText: tpm = log.banks.contains { $0 != .sha1 } ? .tpm20 : nil
+        }
+        return LaunchFacts(tpm: tpm, mapping: mle.pcr == 18 ? .legacy : .da, tbootBanks: banks.sorted(), mlePCR: mle.pcr)
+    }
+
+    /// The launch configuration the log shows, checked against what the user said.
+    public static func configuration(for log: DRTMEventLog, tpm: TPMFamily?, mapping: PCRMapping?,
+                                     extendPolicy: ExtendPolicy?, tbootVersion: TbootVersion,
+                                     banks: [HashAlgorithm]?) throws -> LaunchConfiguration {
+        let f = try facts(of: log)
+        if let t = tpm, let ft = f.tpm, t != ft {
+            throw PredictionError(.optionsContradictLog, "\(log.source) is a TPM \(ft.rawValue) log but --tpm \(t.rawValue) was given")
+        }
+        guard let family = tpm ?? f.tpm else {
+            throw PredictionError(.optionsContradictLog, "\(log.source) does not tell the TPM family (SHA-1-only text log): give --tpm 1.2 or --tpm 2.0")
+        }
+        if let m = mapping, m != f.mapping {
+            throw PredictionError(.optionsContradictLog, "\(log.source) shows the \(f.mapping.rawValue) PCR mapping (MLE hash in PCR\(f.mlePCR)) but --pcr-map \(m.rawValue) was given")
+        }
+        let logBanks = log.banks.filter(\.isComputable)
+        if let b = banks, let extra = b.first(where: { !log.banks.contains($0) }) {
+            throw PredictionError(.optionsContradictLog, "\(log.source) has no \(extra) bank; its banks: \(log.banks.map(\.description).joined(separator: ", "))")
+        }
+        var extpol = extendPolicy
+        if family == .tpm20 && extpol == nil {
+            extpol = f.tbootBanks.count == 1 ? ExtendPolicy(rawValue: f.tbootBanks[0].description) : .embedded
+        }
+        let c = try LaunchConfiguration(tpm: family, mapping: f.mapping, extendPolicy: extpol,
+                                        tbootVersion: tbootVersion, activeBanks: banks ?? logBanks)
+        if Set(c.extendedBanks.filter(\.isComputable)) != Set(f.tbootBanks.filter(\.isComputable)) {
+            throw PredictionError(.optionsContradictLog,
+                "\(log.source) shows tboot extending \(f.tbootBanks.map(\.description).joined(separator: "+")), but extpol=\(c.extendPolicy.rawValue) would extend \(c.extendedBanks.map(\.description).joined(separator: "+")); leave --extpol out to take it from the log")
+        }
+        return c
+    }
+
+    /// The prediction, with the current log replayed beside it.
+    public static func predict(log: DRTMEventLog, boot: BootSpec, predictor: Predictor) throws -> LogPrediction {
+        let files = try predictor.predict(boot)
+        guard let mle = files.events.first(where: { $0.component == .mle }) else {
+            throw PredictionError(.logIncomplete, "no MLE hash predicted")
+        }
+        let predictedTboot = files.events.filter { $0.type == .tbootMeasurement }
+
+        var events = [DRTMEvent]()
+        var what = [String]()
+        var origin = [LogPrediction.Origin]()
+        var changes = [LogPrediction.Change]()
+        var oldTboot = [DRTMEvent]()
+        for (i, e) in log.events.enumerated() {
+            switch e.type {
+            case .mleHash:
+                var digests = [Digest]()
+                for bank in e.digests.keys.sorted() {
+                    guard let d = mle.digests[bank] else {
+                        throw PredictionError(.logIncomplete, "\(log.source): the MLE hash event has a \(bank) digest, which cannot be computed")
+                    }
+                    digests.append(d)
+                }
+                let n = DRTMEvent(pcr: e.pcr, type: e.type, digests: digests, data: e.data)
+                if n.digests != e.digests {
+                    changes.append(.init(pcr: e.pcr, type: e.type, label: "MLE hash (tboot)", what: mle.what, old: e.digests, new: n.digests))
+                }
+                events.append(n)
+                what.append(mle.what)
+                origin.append(.recomputed(logIndex: i))
+            case .tbootMeasurement:
+                oldTboot.append(e)
+            default:
+                events.append(e)
+                what.append("SINIT event kept from \(log.source)")
+                origin.append(.kept(logIndex: i))
+            }
+        }
+        for (k, p) in predictedTboot.enumerated() {
+            var digests = [HashAlgorithm: Digest]()
+            for (b, d) in p.digests where log.banks.contains(b) { digests[b] = d }
+            let n = DRTMEvent(pcr: p.pcr, type: .tbootMeasurement, digests: digests.keys.sorted().map { digests[$0]! })
+            let old = k < oldTboot.count ? oldTboot[k] : nil
+            if old == nil || old!.pcr != n.pcr || old!.digests != n.digests {
+                changes.append(.init(pcr: p.pcr, type: .tbootMeasurement, label: p.component.label, what: p.what,
+                                     old: old?.digests, new: n.digests))
+            }
+            events.append(n)
+            what.append(p.what)
+            origin.append(.predicted(component: p.component))
+        }
+        if oldTboot.count > predictedTboot.count {
+            for e in oldTboot[predictedTboot.count...] {
+                changes.append(.init(pcr: e.pcr, type: e.type, label: "tboot event", what: "in the current log, not in the prediction", old: e.digests, new: nil))
+            }
+        }
+
+        let newLog = DRTMEventLog(format: log.format, banks: log.banks, events: events, source: "prediction")
+        let current = log.replay()
+        let replay = newLog.replay()
+        var predicted = PCRValues()
+        var currentValues = PCRValues()
+        let pcrs = Set<PCRIndex>([17, 18, 19]).union(replay.entries.map(\.pcr)).union(current.entries.map(\.pcr)).sorted()
+        for bank in files.configuration.activeBanks where bank.isComputable {
+            for pcr in pcrs where pcr.isDynamic {
+                predicted[bank, pcr] = replay[pcr, bank]?.value ?? .zeros(bank)
+                currentValues[bank, pcr] = current[pcr, bank]?.value ?? .zeros(bank)
+            }
+        }
+        var notes = files.notes
+        notes.append("SINIT's events are kept from \(log.source): the prediction holds while the SINIT ACM, the platform's LCP/BIOS policy and the TXT configuration stay as in that boot")
+        return LogPrediction(files: files, log: log, events: events, what: what, origin: origin,
+                             current: currentValues, predicted: predicted, changes: changes, notes: notes)
+    }
+}
+
+/// A prediction of every DRTM PCR from the current log and the candidate files.
+public struct LogPrediction: Sendable {
+    public enum Origin: Sendable, Equatable {
+        case kept(logIndex: Int)
+        case recomputed(logIndex: Int)
+        case predicted(component: Component)
+    }
+
+    /// An event that differs between the current log and the prediction.
+    public struct Change: Sendable {
+        public var pcr: PCRIndex
+        public var type: EventType
+        /// "MLE hash (tboot)", "policy", "module 1", …
+        public var label: String
+        public var what: String
+        public var old: [HashAlgorithm: Digest]?
+        public var new: [HashAlgorithm: Digest]?
+    }
+
+    /// The prediction from the files alone (modules, policy, MLE).
+    public var files: Prediction
+    public var log: DRTMEventLog
+    /// The predicted log, in order, with a description and origin per event.
+    public var events: [DRTMEvent]
+    public var what: [String]
+    public var origin: [LogPrediction.Origin]
+    /// Replay of the current log (PCR17–19 and any other it extends).
+    public var current: PCRValues
+    /// Replay of the predicted log.
+    public var predicted: PCRValues
+    public var changes: [Change]
+    public var notes: [String]
+}
+
+/// A prediction that cannot be made from the inputs given.
+public struct PredictionError: AEMPCRError {
+    public enum Code: String, Sendable {
+        case logIncomplete = "log-incomplete"
+        case optionsContradictLog = "options-contradict-log"
+        case logNotVerified = "log-not-verified"
+        case unlaunchedPCRs = "pcr-not-launched"
+    }
+    public let code: Code
+    public let reason: String
+
+    public init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public var errorCode: String { code.rawValue }
+    public var description: String { reason }
+}

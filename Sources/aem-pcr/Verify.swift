@@ -1,0 +1,74 @@
+import AEMPCR
+import ArgumentParser
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the current boot's DRTM event log against the TPM's PCR values.",
+        discussion: """
+            Replays the log from the DRTM initial value (zeros) and compares PCR17–22 in every \
+            bank that both the log and the PCR file have; each event that carries data is also \
+            checked (digest = H(data)). Exit status 0 when everything matches, 1 when anything \
+            differs, 2 on bad input. A log that does not verify must not be used to predict.
+
+            Example:
+              tpm2_pcrread sha1:17,18,19+sha256:17,18,19 > pcrs.yaml
+              aem-pcr verify --event-log heap.dump --pcrs pcrs.yaml
+            """)
+
+    @Option(name: .customLong("event-log"), help: ArgumentHelp("The DRTM event log: a raw log, a TXT heap dump or txt-stat's text.", valueName: "file"))
+    var eventLog: String
+
+    @Option(help: ArgumentHelp("PCR values: tpm2_pcrread's output, or this tool's --json.", valueName: "file"))
+    var pcrs: String
+
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        Terminal.verbose = output.verbose
+        let log = try DRTMEventLog.parse(path: eventLog)
+        let values = try PCRValuesFile.read(path: pcrs)
+        let report = Verifier.verify(log, against: values)
+        if output.json {
+            let rows = report.rows.map { r in
+                JSON.object([
+                    ("pcr", .int(Int(r.pcr.rawValue))), ("bank", .string(r.bank.description)),
+                    ("status", .string(r.status.rawValue)), ("calculated", .string(r.calculated.hex)),
+                    ("observed", r.observed.map { .string($0.hex) } ?? .null), ("partial", .bool(r.partial)),
+                    ("explanation", r.explanation.map { .string($0) } ?? .null),
+                ])
+            }
+            let data = report.dataMismatches.map { m in
+                JSON.object([("event", .int(m.eventIndex)), ("bank", .string(m.bank.description)),
+                             ("expected", .string(m.expected.hex)), ("logged", .string(m.logged.hex))])
+            }
+            print(JSON.object([
+                ("verified", .bool(report.verified)), ("event_log", .string(log.source)), ("format", .string(log.format.rawValue)),
+                ("pcrs", .array(rows)), ("data_mismatches", .array(data)),
+                ("banks_not_in_log", .array(report.banksNotInLog.map { .string($0.description) })),
+            ]).render())
+        } else {
+            var out = Terminal.bold(report.verified ? "Verified" : "NOT verified") + ": \(log.source) (\(log.format.rawValue)) against \(pcrs)\n"
+            for r in report.rows {
+                let label = Terminal.pad("PCR\(r.pcr)", 6) + Terminal.pad(r.bank.description, 7)
+                switch r.status {
+                case .match:
+                    out += label + " match" + (r.partial ? " (bank extended only in part)" : "") + "\n"
+                case .notObserved:
+                    out += label + " not in \(pcrs)\n"
+                case .mismatch:
+                    out += label + " DIFFERS: " + (r.explanation ?? "") + "\n"
+                    out += Terminal.digestLine(indent: 4, label: "log", labelWidth: 4, hex: r.calculated.hex) + "\n"
+                    out += Terminal.digestLine(indent: 4, label: "TPM", labelWidth: 4, hex: r.observed!.hex) + "\n"
+                }
+            }
+            for m in report.dataMismatches {
+                out += Terminal.wrap("event \(m.eventIndex) (\(log.events[m.eventIndex].type)): its \(m.bank) digest is not the hash of its data", indent: 0) + "\n"
+            }
+            if !report.banksNotInLog.isEmpty {
+                out += "Banks in \(pcrs) that the log does not cover: \(report.banksNotInLog.map(\.description).joined(separator: ", "))\n"
+            }
+            print(out, terminator: "")
+        }
+        if !report.verified { throw ExitCode(ExitStatus.mismatch) }
+    }
+}

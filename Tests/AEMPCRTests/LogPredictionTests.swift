@@ -1,0 +1,189 @@
+import Foundation
+import Testing
+@testable import AEMPCR
+
+/// `verify`, `predict --event-log` and `diff`: SINIT's events kept from a real log, tboot's
+/// recomputed from files. Expected PCRs come from python3 replays of digests python3 computed
+/// (Vectors/expected.json), never from the Swift code.
+@Suite(.serialized) struct LogPredictionTests {
+    static let realLog = "Vectors/logs/isecl_tagent_txt-logs.bin"
+
+    /// The PCR values the SecL listing prints for the real log (python replay, in the vector file).
+    static func listedPCRs(_ dir: String) throws -> String {
+        var yaml = ["sha1": [String](), "sha256": [String]()]
+        for line in try readText("Vectors/logs/isecl_tagent_txt-logs.txt").split(separator: "\n") where line.hasPrefix("PCR ") {
+            let f = line.split(separator: " ")
+            yaml[String(f[2])]!.append("    \(f[1]): 0x\(f[3])")
+        }
+        let text = "  sha1:\n" + yaml["sha1"]!.joined(separator: "\n") + "\n  sha256:\n" + yaml["sha256"]!.joined(separator: "\n") + "\n"
+        try text.write(toFile: dir + "/pcrs.yaml", atomically: true, encoding: .utf8)
+        return dir + "/pcrs.yaml"
+    }
+
+    /// python3 replay: events as [[pcr, {bank: hex}]] → tpm2_pcrread-style YAML of PCR17-19.
+    static func pythonReplay(_ events: [(UInt32, [String: String])], to path: String) throws {
+        let json = "[" + events.map { e in
+            "[\(e.0), {" + e.1.map { "\"\($0.key)\": \"\($0.value)\"" }.joined(separator: ", ") + "}]"
+        }.joined(separator: ", ") + "]"
+        let py = """
+            import hashlib, json, sys
+            ev = json.loads(sys.argv[1])
+            out = []
+            for bank in ['sha1', 'sha256']:
+                out.append('  %s:' % bank)
+                size = hashlib.new(bank).digest_size
+                for pcr in (17, 18, 19):
+                    v = bytes(size)
+                    for p, d in ev:
+                        if p == pcr and bank in d:
+                            v = hashlib.new(bank, v + bytes.fromhex(d[bank])).digest()
+                    out.append('    %d: 0x%s' % (pcr, v.hex()))
+            print('\\n'.join(out))
+            """
+        let r = try run("/usr/bin/env", ["python3", "-c", py, json])
+        #expect(r.status == 0, "\(r.stderr)")
+        try r.stdout.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// A TPM 2.0 log as SINIT (the real SecL events) and tboot (embedded, both banks) would write
+    /// it for the example AEM entry; the tboot and MLE digests from expected.json.
+    static func syntheticBoot(_ dir: String) throws -> (log: String, events: [(UInt32, [String: String])]) {
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Repo.path("Vectors/expected.json")))) as! [String: Any]
+        let p = (expected["predictions"] as! [[String: Any]]).first { ($0["name"] as! String).hasSuffix("tpm20-embedded") }!
+        let mle = p["mle"] as! [String: String]
+        let flat = p["events"] as! [[String: Any]]
+        let real = try DRTMEventLog.parse(path: Repo.path(realLog))
+        var events = [DRTMEvent]()
+        var plain = [(UInt32, [String: String])]()
+        for e in real.events where e.type != .tbootMeasurement {
+            if e.type == .mleHash {
+                events.append(DRTMEvent(pcr: e.pcr, type: e.type, digests: [Digest(.sha1, hex: mle["sha1"]!)!, Digest(.sha256, hex: mle["sha256"]!)!]))
+                plain.append((e.pcr.rawValue, mle))
+            } else {
+                events.append(e)
+                plain.append((e.pcr.rawValue, Dictionary(uniqueKeysWithValues: e.digests.map { ($0.key.description, $0.value.hex) })))
+            }
+        }
+        for k in stride(from: 0, to: flat.count, by: 2) {
+            let a = flat[k], b = flat[k + 1]
+            let pcr = UInt32(a["pcr"] as! Int)
+            let d = [a["bank"] as! String: a["digest"] as! String, b["bank"] as! String: b["digest"] as! String]
+            events.append(DRTMEvent(pcr: PCRIndex(rawValue: pcr), type: .tbootMeasurement,
+                                    digests: [Digest(.sha1, hex: d["sha1"]!)!, Digest(.sha256, hex: d["sha256"]!)!]))
+            plain.append((pcr, d))
+        }
+        try write(LogWriter.tcgLog(events, banks: [.sha1, .sha256]), to: dir + "/current.log")
+        return (dir + "/current.log", plain)
+    }
+
+    static let entryArgs = ["--grub-cfg", "Vectors/example/grub.cfg", "--entry", "AEM Qubes, with Xen hypervisor"]
+
+    @Test func verifyRealLog() throws {
+        let dir = try tempDir()
+        let pcrs = try Self.listedPCRs(dir)
+        let ok = try aemPCR(["verify", "--event-log", Self.realLog, "--pcrs", pcrs])
+        #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        #expect(ok.stdout.hasPrefix("Verified"))
+        // One PCR value off: exit 1, naming PCR and bank.
+        let text = try String(contentsOfFile: pcrs, encoding: .utf8)
+        try text.replacingOccurrences(of: "0xff8a57bf", with: "0xff8a57be").write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
+        let bad = try aemPCR(["verify", "--event-log", Self.realLog, "--pcrs", dir + "/bad.yaml", "--json"])
+        #expect(bad.status == 1)
+        let obj = try JSONSerialization.jsonObject(with: Data(bad.stdout.utf8)) as! [String: Any]
+        let rows = obj["pcrs"] as! [[String: Any]]
+        #expect(rows.filter { $0["status"] as? String == "mismatch" }.map { "\($0["pcr"]!) \($0["bank"]!)" } == ["17 sha256"])
+        #expect(obj["verified"] as? Bool == false)
+    }
+
+    /// Same files as the logged boot: every PCR reproduced exactly, nothing changes.
+    @Test func sameFilesReproduceTheLoggedPCRs() throws {
+        let dir = try tempDir()
+        let (log, events) = try Self.syntheticBoot(dir)
+        try Self.pythonReplay(events, to: dir + "/pcrs.yaml")
+        let current = try PCRValuesFile.read(path: dir + "/pcrs.yaml")
+        let r = try aemPCR(["predict", "--json", "--event-log", log, "--pcrs", dir + "/pcrs.yaml",
+                            "--boot-dir", "Vectors/example/boot"] + Self.entryArgs)
+        #expect(r.status == 0, "\(r.stderr)")
+        let got = try PCRValuesFile.parse(r.stdout, source: "predict")
+        for bank in [HashAlgorithm.sha1, .sha256] {
+            for pcr: PCRIndex in [17, 18, 19] {
+                #expect(got[bank, pcr] == current[bank, pcr], "PCR\(pcr) \(bank)")
+            }
+        }
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        #expect((obj["launch"] as! [String: Any])["extpol"] as? String == "embedded")
+        #expect((obj["event_log"] as! [String: Any])["verified"] as? Bool == true)
+        let d = try aemPCR(["diff", "--json", "--event-log", log, "--pcrs", dir + "/pcrs.yaml",
+                            "--boot-dir", "Vectors/example/boot"] + Self.entryArgs)
+        #expect(d.status == 0, "\(d.stderr)")
+        let diff = try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as! [String: Any]
+        #expect((diff["changes"] as! [Any]).isEmpty)
+        #expect((diff["pcrs"] as! [[String: Any]]).allSatisfy { $0["changed"] as? Bool == false })
+    }
+
+    /// A new kernel: only its event and PCR17 change; the value equals a python3 replay with the
+    /// new kernel's measurement (python3 hashlib) in its place.
+    @Test func changedKernelChangesOnlyItsEvent() throws {
+        let dir = try tempDir()
+        let (log, events) = try Self.syntheticBoot(dir)
+        try Self.pythonReplay(events, to: dir + "/pcrs.yaml")
+        let boot = dir + "/boot"
+        try FileManager.default.copyItem(atPath: Repo.path("Vectors/example/boot"), toPath: boot)
+        let kernel = boot + "/vmlinuz-6.6.63-1.qubes.fc37.x86_64"
+        try FileManager.default.removeItem(atPath: kernel)
+        try FileManager.default.copyItem(atPath: Repo.path("Vectors/example/boot/vmlinuz-6.6.48-1.qubes.fc37.x86_64"), toPath: kernel)
+        let d = try aemPCR(["diff", "--json", "--event-log", log, "--pcrs", dir + "/pcrs.yaml", "--boot-dir", boot] + Self.entryArgs)
+        #expect(d.status == 0, "\(d.stderr)")
+        let diff = try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as! [String: Any]
+        let changes = diff["changes"] as! [[String: Any]]
+        #expect(changes.map { $0["component"] as! String } == ["module 1"])
+        let changed = (diff["pcrs"] as! [[String: Any]]).filter { $0["changed"] as! Bool }.map { "\($0["pcr"]!) \($0["bank"]!)" }
+        #expect(changed == ["17 sha1", "17 sha256"])
+
+        // Independent value: python3 measures the new kernel with the entry's command line.
+        let cmdline = try GrubConfig(path: Repo.path("Vectors/example/grub.cfg")).entry("AEM Qubes, with Xen hypervisor")
+            .loaderCommands.filter(\.isModule)[1].arguments
+        let py = """
+            import hashlib, sys
+            img = open(sys.argv[1], 'rb').read()
+            for a in ('sha1', 'sha256'):
+                h = lambda b: hashlib.new(a, b).digest()
+                print(a, hashlib.new(a, h(sys.argv[2].encode()) + h(img)).hexdigest())
+            """
+        let m = try run("/usr/bin/env", ["python3", "-c", py, kernel, GrubCmdlineStyle.fedora.join(cmdline)])
+        let newM1 = Dictionary(uniqueKeysWithValues: m.stdout.split(separator: "\n").map { l in
+            let f = l.split(separator: " "); return (String(f[0]), String(f[1])) })
+        var swapped = events
+        let tbootStart = events.count - 5
+        swapped[tbootStart + 3] = (17, newM1)  // policy, policy, M0, M1, M2
+        try Self.pythonReplay(swapped, to: dir + "/expected.yaml")
+        let expected = try PCRValuesFile.read(path: dir + "/expected.yaml")
+        let rows = diff["pcrs"] as! [[String: Any]]
+        for bank in [HashAlgorithm.sha1, .sha256] {
+            let row = rows.first { $0["pcr"] as? Int == 17 && $0["bank"] as? String == bank.description }!
+            #expect(row["predicted"] as? String == expected[bank, 17]!.hex)
+        }
+    }
+
+    @Test func refusals() throws {
+        let dir = try tempDir()
+        let pcrs = try Self.listedPCRs(dir)
+        let base = ["predict", "--event-log", Self.realLog, "--boot-dir", "Vectors/example/boot"] + Self.entryArgs
+        let noPCRs = try aemPCR(base)
+        #expect(noPCRs.status == 2 && noPCRs.stderr.contains("--pcrs"))
+        let forced = try aemPCR(base + ["--force", "--json"])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(forced.stdout.contains("without verification"))
+        try "  sha256:\n    17: 0x\(String(repeating: "FF", count: 32))\n".write(toFile: dir + "/ff.yaml", atomically: true, encoding: .utf8)
+        let ff = try aemPCR(base + ["--pcrs", dir + "/ff.yaml"])
+        #expect(ff.status == 2 && ff.stderr.contains("no measured launch"), "\(ff.stderr)")
+        let contradiction = try aemPCR(base + ["--pcrs", pcrs, "--extpol", "embedded"])
+        #expect(contradiction.status == 2 && contradiction.stderr.contains("tboot extending sha256"), "\(contradiction.stderr)")
+        let tpm12 = try aemPCR(base + ["--pcrs", pcrs, "--tpm", "1.2"])
+        #expect(tpm12.status == 2 && tpm12.stderr.contains("TPM 2.0 log"), "\(tpm12.stderr)")
+        let text = try String(contentsOfFile: pcrs, encoding: .utf8)
+        try text.replacingOccurrences(of: "0xd45891", with: "0xd45890").write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
+        let unverified = try aemPCR(base + ["--pcrs", dir + "/bad.yaml"])
+        #expect(unverified.status == 2 && unverified.stderr.contains("does not verify") && unverified.stderr.contains("PCR18 sha1"))
+    }
+}
