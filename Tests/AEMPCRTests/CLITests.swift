@@ -100,3 +100,45 @@ import Testing
         #expect(!r.stdout.contains("\u{1B}["))
     }
 }
+
+/// tboot ≤ 1.8.3 hashed command lines without their first word (`skip_filename`), tboot's own
+/// included; later releases hash them whole. Expected digests by python3 and lcp2_mlehash.
+@Suite struct OldTbootTests {
+    @Test func skipFilenameOnTboot183() throws {
+        #expect(Predictor.skipFilename("  placeholder   console=none x") == "console=none x")
+        #expect(Predictor.skipFilename("single") == "")
+        guard let mlehash = tool("lcp2_mlehash") else { return }
+        let dir = try tempDir()
+        try write((0..<50_000).map { UInt8(truncatingIfNeeded: $0 * 13) }, to: dir + "/xen")
+        let r = try aemPCR(["predict", "--json", "--tboot-version", "1.8.3", "--tboot", "/boot/tboot.gz",
+                            "--tboot-cmdline", "placeholder logging=memory,serial",
+                            "--module", dir + "/xen placeholder console=none"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        #expect((obj["launch"] as! [String: Any])["tboot_cmdline"] as? String == "logging=memory,serial")
+        #expect((obj["modules"] as! [[String: Any]])[0]["cmdline"] as? String == "console=none")
+        let mle = try run(mlehash, ["--create", "--alg", "sha1", "--cmdline", "logging=memory,serial", "/boot/tboot.gz"])
+            .stdout.filter { !$0.isWhitespace }
+        let m0 = try run("/usr/bin/env", ["python3", "-c", """
+            import hashlib, sys
+            h = lambda b: hashlib.sha1(b).digest()
+            print(hashlib.sha1(h(b'console=none') + h(open(sys.argv[1], 'rb').read())).hexdigest())
+            """, dir + "/xen"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let events = obj["events"] as! [[String: Any]]
+        #expect(events.first { $0["type"] as? String == "0x404" }?["digest"] as? String == mle)
+        #expect(events.first { $0["component"] as? String == "module 0" }?["digest"] as? String == m0)
+    }
+}
+
+/// Colour only on a terminal, never with NO_COLOR (run under a pseudo-terminal with script(1)).
+@Suite struct ColourTests {
+    @Test func colourOnlyOnTTYAndNeverWithNoColor() throws {
+        guard let script = tool("script", in: ["/usr/bin", "/bin"]) else { return }
+        let cmd = "\(Repo.binary) predict --tboot /boot/tboot.gz --module /boot/tboot.gz"
+        // The test runner's environment may carry NO_COLOR itself: remove it for this run.
+        let tty = try run(script, ["-qec", "env -u NO_COLOR " + cmd, "/dev/null"], env: ["TERM": "xterm"])
+        #expect(tty.stdout.contains("\u{1B}[1m"), "no colour on a TTY")
+        let noColor = try run(script, ["-qec", cmd, "/dev/null"], env: ["TERM": "xterm", "NO_COLOR": "1"])
+        #expect(noColor.status == 0 && !noColor.stdout.contains("\u{1B}["))
+    }
+}
