@@ -1,0 +1,211 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Physical memory, addressed by physical address: the kernel's `/dev/mem`, or a file laid out
+/// the same way (byte N of the file is physical address N) for tests and for offline copies.
+public protocol PhysicalMemory {
+    /// What to call the memory in messages (its path).
+    var name: String { get }
+    /// Exactly `count` bytes at physical `address`, or an error naming the address.
+    func read(at address: UInt64, count: Int) throws -> [UInt8]
+}
+
+/// `/dev/mem` (or a file laid out like physical memory) read with `pread` at the physical address.
+///
+/// Nothing is mapped: `pread` on `/dev/mem` copies through the kernel, which checks each page
+/// (CONFIG_STRICT_DEVMEM) and answers EPERM for a range it will not show.
+public final class PhysicalMemoryFile: PhysicalMemory {
+    public let name: String
+    private let fd: Int32
+
+    /// Opens `path` read-only; errors say what to do (run as root, the kernel's restrictions).
+    public init(path: String = "/dev/mem") throws {
+        self.name = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            let e = errno
+            switch e {
+            case ENOENT, ENOTDIR:
+                throw TXTMemoryError(.notFound, source: path,
+                    "no such file (a kernel built without CONFIG_DEVMEM has no /dev/mem)")
+            case EACCES:
+                throw TXTMemoryError(.permissionDenied, source: path,
+                    "permission denied: run as root (/dev/mem is readable by root only)")
+            case EPERM:
+                throw TXTMemoryError(.permissionDenied, source: path,
+                    "operation not permitted: reading /dev/mem needs root with CAP_SYS_RAWIO and a kernel "
+                    + "not in lockdown (Secure Boot's lockdown closes /dev/mem)")
+            default:
+                throw TXTMemoryError(.readFailed, source: path, "cannot open: \(String(cString: strerror(e)))")
+            }
+        }
+        var st = stat()
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw TXTMemoryError(.readFailed, source: path, "is a directory, not /dev/mem or a memory image")
+        }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    public func read(at address: UInt64, count: Int) throws -> [UInt8] {
+        precondition(count >= 0, "negative read")
+        guard address <= UInt64(Int64.max), UInt64(count) <= UInt64(Int64.max) - address else {
+            throw TXTMemoryError(.readFailed, source: name, address: address,
+                                 "\(count) bytes from here pass the largest file offset")
+        }
+        var out = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = out.withUnsafeMutableBytes { buf in
+                pread(fd, buf.baseAddress! + done, count - done, off_t(address + UInt64(done)))
+            }
+            if n < 0 {
+                let e = errno
+                if e == EINTR { continue }
+                let at = address + UInt64(done)
+                if e == EPERM {
+                    throw TXTMemoryError(.blocked, source: name, address: at,
+                        "the kernel blocks reading this range of /dev/mem (CONFIG_STRICT_DEVMEM, "
+                        + "CONFIG_IO_STRICT_DEVMEM): boot with iomem=relaxed")
+                }
+                throw TXTMemoryError(.readFailed, source: name, address: at,
+                                     "read failed: \(String(cString: strerror(e)))")
+            }
+            if n == 0 {
+                throw TXTMemoryError(.readFailed, source: name, address: address + UInt64(done),
+                    "the file ends here, \(count - done) bytes short of the \(count) needed at "
+                    + "\(hex0x(address, width: 1)): not /dev/mem or an image of physical memory that reaches this address")
+            }
+            done += n
+        }
+        return out
+    }
+}
+
+/// Physical memory or TXT registers that cannot be read, or read as no TXT launch.
+public struct TXTMemoryError: AEMPCRError {
+    public enum Code: String, Sendable, CaseIterable {
+        /// The memory device (or image) does not exist.
+        case notFound = "mem-not-found"
+        /// Not allowed to open it: not root, no CAP_SYS_RAWIO, or kernel lockdown.
+        case permissionDenied = "mem-permission-denied"
+        /// The kernel refuses to show a range (CONFIG_STRICT_DEVMEM / CONFIG_IO_STRICT_DEVMEM).
+        case blocked = "mem-blocked"
+        /// A read failed or the image ends early.
+        case readFailed = "mem-read-failed"
+        /// The TXT heap registers read all FF or all zero: no TXT, so no measured launch.
+        case noTXT = "txt-absent"
+        /// TXT.HEAP.BASE / TXT.HEAP.SIZE hold values no TXT heap has.
+        case badRegisters = "txt-heap-registers-bad"
+    }
+
+    public let code: Code
+    /// The memory's name (`/dev/mem` or the image's path).
+    public let source: String
+    /// The physical address concerned, where there is one.
+    public let address: UInt64?
+    public let reason: String
+
+    public init(_ code: Code, source: String, address: UInt64? = nil, _ reason: String) {
+        self.code = code
+        self.source = source
+        self.address = address
+        self.reason = reason
+    }
+
+    public var errorCode: String { code.rawValue }
+    public var description: String {
+        "\(source)\(address.map { " at physical " + hex0x($0, width: 1) } ?? ""): \(reason)"
+    }
+}
+
+/// Captures the TXT heap of the running machine into a heap dump file that `DRTMEventLog.parse`
+/// reads (SPEC.md §5): the *compact* layout of `TXTHeap`, u64 TXT.HEAP.BASE, u64 TXT.HEAP.SIZE
+/// (little-endian), then the heap bytes.
+public enum TXTHeapDump {
+    /// The TXT public configuration registers (Intel TXT Software Development Guide, appendix B).
+    public static let publicSpace: UInt64 = 0xFED3_0000
+    /// TXT.HEAP.BASE, u64: physical address of the heap.
+    public static let heapBaseRegister: UInt64 = publicSpace + 0x300
+    /// TXT.HEAP.SIZE, u64: its size in bytes.
+    public static let heapSizeRegister: UInt64 = publicSpace + 0x308
+    /// The largest heap captured (real heaps are 1 MiB or less; the reader takes up to 256 MiB).
+    public static let maxHeapSize: UInt64 = 64 << 20
+
+    /// TXT.HEAP.BASE and TXT.HEAP.SIZE as read.
+    public struct Registers: Equatable, Sendable {
+        public let base: UInt64
+        public let size: UInt64
+    }
+
+    /// Reads the two heap registers and checks they describe a heap: not all FF or all zero (no
+    /// TXT), both nonzero and page-aligned, size at most `maxHeapSize`, base + size in range.
+    public static func registers(from memory: PhysicalMemory) throws -> Registers {
+        let b = try memory.read(at: heapBaseRegister, count: 16)
+        let regs = Registers(base: le64(b, 0), size: le64(b, 8))
+        let source = memory.name
+        if b.allSatisfy({ $0 == 0xFF }) || b.allSatisfy({ $0 == 0 }) {
+            throw TXTMemoryError(.noTXT, source: source, address: heapBaseRegister,
+                "no TXT: the heap registers TXT.HEAP.BASE and TXT.HEAP.SIZE read all "
+                + (b[0] == 0 ? "zero" : "FF") + ", so this machine has no TXT (or the firmware disabled it) "
+                + "and no measured launch happened")
+        }
+        let base = hex0x(regs.base, width: 1), size = hex0x(regs.size, width: 1)
+        guard regs.size != 0 else {
+            throw TXTMemoryError(.badRegisters, source: source, address: heapSizeRegister,
+                "TXT.HEAP.SIZE is 0 (TXT.HEAP.BASE \(base)): the firmware set up no TXT heap, so no measured launch happened")
+        }
+        guard regs.base != 0 else {
+            throw TXTMemoryError(.badRegisters, source: source, address: heapBaseRegister,
+                "TXT.HEAP.BASE is 0 (TXT.HEAP.SIZE \(size)): the firmware set up no TXT heap, so no measured launch happened")
+        }
+        guard regs.size <= maxHeapSize else {
+            throw TXTMemoryError(.badRegisters, source: source, address: heapSizeRegister,
+                "TXT.HEAP.SIZE \(size) is more than 64 MiB (real heaps are 1 MiB or less): these are not TXT registers")
+        }
+        guard regs.base <= UInt64.max - regs.size else {
+            throw TXTMemoryError(.badRegisters, source: source, address: heapBaseRegister,
+                "TXT.HEAP.BASE \(base) + TXT.HEAP.SIZE \(size) passes the end of the address space: these are not TXT registers")
+        }
+        guard regs.base % 4096 == 0, regs.size % 4096 == 0 else {
+            throw TXTMemoryError(.badRegisters, source: source, address: heapBaseRegister,
+                "TXT.HEAP.BASE \(base) or TXT.HEAP.SIZE \(size) is not page-aligned: these are not TXT registers")
+        }
+        return regs
+    }
+
+    /// The heap dump of `memory`: the registers, then the heap they point at. The dump is checked
+    /// to parse as a DRTM log the way `DRTMEventLog.parse(bytes:)` reads a dump file (heap walk,
+    /// log framing; no semantic checks, so a log with duplicated records is still captured and
+    /// `aem-pcr log show --lenient` can list it). Errors of that check give offsets in the dump.
+    public static func capture(from memory: PhysicalMemory) throws -> [UInt8] {
+        let regs = try registers(from: memory)
+        let heap = try memory.read(at: regs.base, count: Int(regs.size))
+        var dump = [UInt8]()
+        dump.reserveCapacity(16 + heap.count)
+        for v in [regs.base, regs.size] {
+            for i in 0..<8 { dump.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
+        }
+        dump.append(contentsOf: heap)
+        let source = "the TXT heap read from \(memory.name) (\(hex0x(regs.size, width: 1)) bytes at \(hex0x(regs.base, width: 1)))"
+        guard DRTMEventLog.detect(dump[...]) == .heapDump else {
+            throw TXTMemoryError(.badRegisters, source: memory.name, address: heapBaseRegister,
+                "TXT.HEAP.BASE \(hex0x(regs.base, width: 1)) makes a dump this tool would not read back as one")
+        }
+        _ = try DRTMEventLog.parse(bytes: dump, source: source, checks: [])
+        return dump
+    }
+
+    private static func le64(_ b: [UInt8], _ at: Int) -> UInt64 {
+        var v: UInt64 = 0
+        for i in (0..<8).reversed() { v = v << 8 | UInt64(b[at + i]) }
+        return v
+    }
+}
