@@ -1,0 +1,71 @@
+import AEMPCR
+import ArgumentParser
+
+/// `aem-pcr log`: the current boot's DRTM event log — capture it, list it, replay it.
+struct LogCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "log",
+        abstract: "Read, replay and capture the DRTM event log of an Intel TXT launch.",
+        discussion: """
+            SINIT and tboot log every measurement of a measured launch into a buffer in the TXT \
+            heap. 'log dump' copies that heap from /dev/mem into a file (as root); 'log show' lists \
+            the events of a log file and 'log replay' computes the PCR values they produce. Every \
+            subcommand reads any of the formats: a raw TPM 1.2 container, TPM 2.0 per-algorithm or \
+            TCG crypto-agile log, a TXT heap dump, or tboot's log as txt-stat prints it. The \
+            format is detected from the content, not the file name.
+
+            Example:
+              aem-pcr log dump -o /root/drtm-heap.bin
+              aem-pcr log show /root/drtm-heap.bin
+              aem-pcr log replay --json /root/drtm-heap.bin > replayed-pcrs.json
+            """,
+        subcommands: [LogShow.self, LogReplay.self, LogDump.self])
+}
+
+/// The log file and how strictly to read it (`log show`, `log replay`).
+struct LogInputOptions: ParsableArguments {
+    @Argument(help: ArgumentHelp("A DRTM event log, TXT heap dump or txt-stat text.", valueName: "file"))
+    var file: String
+
+    @Flag(help: "Read a log with duplicated SINIT records or PCRs outside 0–23, and warn about them, instead of refusing it.")
+    var lenient = false
+
+    /// The log, strictly or leniently, with the problems a lenient read let through.
+    func read() throws -> (DRTMEventLog, [EventLogError]) {
+        if lenient {
+            let log = try DRTMEventLog.parse(path: file, checks: [])
+            return (log, log.problems(.all))
+        }
+        return (try DRTMEventLog.parse(path: file), [])
+    }
+}
+
+/// Output shared by the log subcommands.
+enum LogOutput {
+    /// `aem-pcr: warning: …` on standard error.
+    static func warn(_ message: String) {
+        Terminal.writeError("aem-pcr: warning: \(message)\n")
+    }
+
+    static func formatDescription(_ f: DRTMEventLog.Format) -> String {
+        switch f {
+        case .tpm12Container: return "TPM 1.2 event container"
+        case .tpm20Legacy: return "TPM 2.0 per-algorithm logs"
+        case .tpm20TCG: return "TPM 2.0 TCG crypto-agile log"
+        case .txtStatText: return "tboot's log as txt-stat prints it"
+        }
+    }
+
+    /// `event 3`, `events 3, 4, 9`.
+    static func eventList(_ indices: [Int]) -> String {
+        (indices.count == 1 ? "event " : "events ") + indices.map(String.init).joined(separator: ", ")
+    }
+
+    /// The problems of a lenient read, for `--json`.
+    static func problemsJSON(_ problems: [EventLogError]) -> JSON {
+        .array(problems.map { p in
+            .object([("code", .string(p.errorCode)), ("offset", p.offset.map { .int($0) } ?? .null),
+                     ("line", p.line.map { .int($0) } ?? .null), ("message", .string(p.reason))])
+        })
+    }
+}

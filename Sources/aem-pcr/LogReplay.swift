@@ -1,0 +1,129 @@
+import AEMPCR
+import ArgumentParser
+
+struct LogReplay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Compute the PCR values a DRTM event log produces.",
+        discussion: """
+            Extends each event's digests, in log order, into its PCR in every bank, starting from \
+            zeros: the value a dynamic launch gives PCR17–22. EV_NO_ACTION records are not extended.
+
+            A bank that only some of a PCR's events carry (tboot with extpol=sha256 extends only \
+            the SHA-256 bank, while SINIT extends both) is replayed as the TPM saw it, without \
+            those events, and is marked partial with the events it lacks. An event whose data is \
+            present but whose digest is not the hash of that data is reported as a warning.
+
+            With --json, the "pcrs" member has the shape of 'aem-pcr predict --json' and can be \
+            given back as a file of PCR values.
+
+            Example:
+              aem-pcr log replay /root/drtm-heap.bin
+              aem-pcr log replay --json txt-stat.txt > replayed.json
+            """)
+
+    @OptionGroup var input: LogInputOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        Terminal.verbose = output.verbose
+        let (log, problems) = try input.read()
+        let result = log.replay()
+        let mismatches = log.dataDigestMismatches()
+        if output.json {
+            print(Self.json(log, result, mismatches: mismatches, problems: problems).render())
+            return
+        }
+        print(Self.text(log, result, verbose: output.verbose), terminator: "")
+        for p in problems { LogOutput.warn("\(p)") }
+        for m in mismatches {
+            let e = log.events[m.eventIndex]
+            LogOutput.warn("event \(m.eventIndex) (PCR\(e.pcr), \(e.type)): its \(m.bank) digest "
+                + "\(m.logged.hex) is not the hash of its data (\(m.expected.hex))")
+        }
+    }
+
+    /// Why a bank lacks events: the banks those events do carry, and who extended them.
+    static func partialReason(_ log: DRTMEventLog, _ entry: ReplayResult.Entry) -> String {
+        let missing = entry.missingEventIndices.map { log.events[$0] }
+        var carried = Set<HashAlgorithm>()
+        for e in missing { carried.formUnion(e.digests.keys) }
+        let banks = carried.sorted().map(\.description).joined(separator: ", ")
+        let who = missing.allSatisfy { $0.type == .tbootMeasurement } ? "tboot extended" : "those events carry"
+        return carried.isEmpty ? "those events carry no digest" : "\(who) only \(banks)"
+    }
+
+    static func json(_ log: DRTMEventLog, _ r: ReplayResult, mismatches: [DataDigestMismatch],
+                     problems: [EventLogError]) -> JSON {
+        var pcrs = [(String, JSON)]()
+        for bank in r.values.banks {
+            pcrs.append((bank.description, .object(r.values.pcrs(in: bank).map {
+                (String($0.rawValue), JSON.string(r.values[bank, $0]!.hex))
+            })))
+        }
+        let partial = r.partialEntries.map { e in
+            JSON.object([
+                ("pcr", .int(Int(e.pcr.rawValue))), ("bank", .string(e.bank.description)),
+                ("missing_events", .array(e.missingEventIndices.map { .int($0) })),
+            ])
+        }
+        let data = mismatches.map { m in
+            JSON.object([
+                ("event", .int(m.eventIndex)), ("bank", .string(m.bank.description)),
+                ("expected", .string(m.expected.hex)), ("logged", .string(m.logged.hex)),
+            ])
+        }
+        return .object([
+            ("source", .string(log.source)),
+            ("format", .string(log.format.rawValue)),
+            ("pcrs", .object(pcrs)),
+            ("partial", .array(partial)),
+            ("data_mismatches", .array(data)),
+            ("not_extended", .array(r.notExtendedEventIndices.map { .int($0) })),
+            ("uncomputable_banks", .array(r.uncomputableBanks.map { .string($0.description) })),
+            ("problems", LogOutput.problemsJSON(problems)),
+        ])
+    }
+
+    static func text(_ log: DRTMEventLog, _ r: ReplayResult, verbose: Bool) -> String {
+        var out = ""
+        func line(_ s: String = "") { out += s + "\n" }
+        line(Terminal.bold("Replay") + " of " + log.source)
+        line(Terminal.wrap("\(log.format.rawValue), \(log.events.count) event\(log.events.count == 1 ? "" : "s"), "
+            + "from zeros (PCR17–22 after a dynamic launch)", indent: 2))
+        line()
+        if r.entries.isEmpty {
+            line("No PCR extended: the log holds no event to replay.")
+        } else {
+            line(Terminal.bold("PCR  bank     value"))
+            for e in r.entries {
+                let label = Terminal.pad(String(e.pcr.rawValue), 4) + " " + e.bank.description + (e.isPartial ? "*" : "")
+                line(Terminal.digestLine(indent: 0, label: label, labelWidth: 13, hex: e.value.hex))
+                if verbose {
+                    line(Terminal.wrap("from " + LogOutput.eventList(e.eventIndices), indent: 14))
+                }
+            }
+        }
+        if !r.partialEntries.isEmpty {
+            line()
+            for e in r.partialEntries {
+                line(Terminal.wrap("* partial: bank \(e.bank) of PCR\(e.pcr) lacks "
+                    + "\(LogOutput.eventList(e.missingEventIndices)) (\(partialReason(log, e))); replayed without "
+                    + "\(e.missingEventIndices.count == 1 ? "it" : "them"), as the TPM extended this bank.", hang: 4))
+            }
+        }
+        if !r.notExtendedEventIndices.isEmpty {
+            let what = r.notExtendedEventIndices.map { i -> String in
+                let e = log.events[i]
+                return e.type == .noAction ? "\(i) (EV_NO_ACTION)" : "\(i) (PCR \(e.pcr))"
+            }
+            line()
+            line(Terminal.wrap("Not extended: event\(what.count == 1 ? "" : "s") \(what.joined(separator: ", ")).", hang: 4))
+        }
+        if !r.uncomputableBanks.isEmpty {
+            line(Terminal.wrap("Not replayed: bank \(r.uncomputableBanks.map(\.description).joined(separator: ", ")) "
+                + "(this tool cannot compute SM3).", hang: 4))
+        }
+        return out
+    }
+}
