@@ -21,8 +21,11 @@ let package = Package(
             "CZlib",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Reads the machine (/dev/mem; later the TPM): kept out of the library.
+        .target(name: "AEMPCRHardware", dependencies: ["AEMPCR"]),
         .executableTarget(name: "aem-pcr", dependencies: [
             "AEMPCR",
+            "AEMPCRHardware",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "AEMPCRTests", dependencies: ["AEMPCR"]),

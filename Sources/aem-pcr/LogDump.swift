@@ -1,4 +1,5 @@
 import AEMPCR
+import AEMPCRHardware
 import ArgumentParser
 #if canImport(Glibc)
 import Glibc
