@@ -12,23 +12,31 @@ import Testing
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
     }
 
-    /// Subcommand → its long/short option names, from the CLI itself.
+    /// Subcommand ("predict", "log show") → its long/short option names, from the CLI itself.
+    /// Groups such as `log` count through their subcommands.
     static func cliOptions() throws -> [String: Set<String>] {
         let r = try aemPCR(["--experimental-dump-help"])
         let root = (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any])["command"] as! [String: Any]
         var out = [String: Set<String>]()
-        for sub in root["subcommands"] as! [[String: Any]] {
-            let name = sub["commandName"] as! String
-            var opts = Set<String>()
-            for a in sub["arguments"] as? [[String: Any]] ?? [] {
-                for n in a["names"] as? [[String: Any]] ?? [] {
-                    let kind = n["kind"] as! String
-                    let s = n["name"] as! String
-                    opts.insert(kind == "short" ? "-" + s : "--" + s)
+        func walk(_ command: [String: Any], _ path: [String]) {
+            let subs = command["subcommands"] as? [[String: Any]] ?? []
+            if !path.isEmpty && (subs.isEmpty || path == ["help"]) {
+                var opts = Set<String>()
+                for a in command["arguments"] as? [[String: Any]] ?? [] {
+                    for n in a["names"] as? [[String: Any]] ?? [] {
+                        let kind = n["kind"] as! String
+                        let s = n["name"] as! String
+                        opts.insert(kind == "short" ? "-" + s : "--" + s)
+                    }
                 }
+                out[path.joined(separator: " ")] = opts
+                return
             }
-            out[name] = opts
+            for sub in subs where (sub["commandName"] as! String) != "help" || path.isEmpty {
+                walk(sub, path + [sub["commandName"] as! String])
+            }
         }
+        walk(root, [])
         return out
     }
 
@@ -43,7 +51,8 @@ import Testing
             guard let c = current else { continue }
             // `Fl a | -b Ar x`: every word after Fl up to the next macro is a flag ('|' separates).
             var inFlags = false
-            for w in line.split(separator: " ") {
+            for (k, word) in line.split(separator: " ").enumerated() {
+                let w = k == 0 && word.hasPrefix(".") ? word.dropFirst() : word[...]
                 if w == "Fl" { inFlags = true; continue }
                 let isMacro = w.count <= 3 && w.first!.isUppercase && w.dropFirst().allSatisfy(\.isLowercase)
                 if isMacro { inFlags = false; continue }
@@ -83,7 +92,7 @@ import Testing
     /// `--help` of every subcommand has a discussion with an example.
     @Test func helpHasExamples() throws {
         for sub in try Self.cliOptions().keys where sub != "help" {
-            let r = try aemPCR([sub, "--help"])
+            let r = try aemPCR(sub.split(separator: " ").map(String.init) + ["--help"])
             #expect(r.status == 0)
             #expect(r.stdout.contains("Example"), "\(sub) --help has no example")
         }
