@@ -75,3 +75,18 @@ import Testing
         }
     }
 }
+
+/// An MLE header that straddles the first 1 MiB of the image once crashed the reader (it read
+/// header bytes not yet in memory); now it equals lcp2_mlehash.
+@Test func mleHeaderAcrossTheFirstMiB() throws {
+    let dir = try tempDir()
+    let r = try run("/usr/bin/env", ["python3", Repo.path("Tests/Scripts/make-tboot-like-elf.py"), dir + "/edge.gz"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let image = try MLEImage(path: dir + "/edge.gz")
+    #expect(image.header.offset == (1 << 20) - 0x1000 - 32)
+    guard let mlehash = tool("lcp2_mlehash") else { return }
+    for bank in [HashAlgorithm.sha1, .sha256] {
+        let ref = try run(mlehash, ["--create", "--alg", bank.description, "--cmdline", "x", dir + "/edge.gz"]).stdout.filter { !$0.isWhitespace }
+        #expect(try image.hash(cmdline: "x", banks: [bank])[bank]?.hex == ref)
+    }
+}

@@ -137,7 +137,11 @@ public struct MLEImage: Sendable {
             throw TbootError(.noMLEHeader, path: path, "no MLE header (UUID 5aac8290-6f47-a774-0f5c-55a2cb51b642) in the image; not a tboot image")
         }
         var fieldBytes = [UInt8](repeating: 0, count: 52)
-        Self.copy(image: (elf, segs), from: h, into: &fieldBytes)
+        guard Self.copy(image: (elf, segs), from: h, into: &fieldBytes) else {
+            // Part of the header's file bytes is not in memory yet (only with a prefix).
+            if !complete { return nil }
+            throw TbootError(.badMLEHeader, path: path, offset: h, "the MLE header is cut off by the end of the image")
+        }
         func f(_ i: Int) -> UInt32 {
             let o = 16 + 4 * i
             return UInt32(fieldBytes[o]) | UInt32(fieldBytes[o + 1]) << 8 | UInt32(fieldBytes[o + 2]) << 16 | UInt32(fieldBytes[o + 3]) << 24
@@ -164,14 +168,17 @@ public struct MLEImage: Sendable {
     }
 
     /// Copies laid-out image bytes starting at `from` (zeros where only memory, no file data).
-    private static func copy(image: ([UInt8], [Segment]), from: Int, into out: inout [UInt8]) {
+    /// Returns false when a file byte needed is not in memory (a prefix still loading).
+    private static func copy(image: ([UInt8], [Segment]), from: Int, into out: inout [UInt8]) -> Bool {
         for i in out.indices {
             let pos = from + i
             out[i] = 0
             if let s = image.1.first(where: { $0.imageOffset <= pos && pos < $0.imageOffset + $0.fileSize }) {
+                guard pos < s.imageOffset + s.available else { return false }
                 out[i] = image.0[s.fileOffset + pos - s.imageOffset]
             }
         }
+        return true
     }
 
     /// Room for tboot's command line in the image (bytes, including the terminating NUL).
