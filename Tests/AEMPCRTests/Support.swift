@@ -33,13 +33,20 @@ func run(_ executable: String, _ args: [String], cwd: String? = nil, env: [Strin
     p.standardError = err
     p.standardInput = FileHandle.nullDevice
     try p.run()
-    // Read both pipes concurrently so neither fills up.
-    nonisolated(unsafe) var errData = Data()
-    let t = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    // Read both pipes concurrently so neither fills up; the semaphore orders the error read
+    // before its use.
+    final class Box: @unchecked Sendable { var data = Data() }
+    let errBox = Box()
+    let done = DispatchSemaphore(value: 0)
+    let t = Thread {
+        errBox.data = err.fileHandleForReading.readDataToEndOfFile()
+        done.signal()
+    }
     t.start()
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    while !t.isFinished { usleep(1000) }
+    done.wait()
+    let errData = errBox.data
     return ProcessResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                          stderr: String(decoding: errData, as: UTF8.self))
 }

@@ -21,8 +21,9 @@ final class BankPipeline: @unchecked Sendable {
     private var next: [Int]
     private var closed = false
     private var results: [Digest?]
-    private var mutex = pthread_mutex_t()
-    private var cond = pthread_cond_t()
+    /// Heap-allocated: a pthread object must not move, which a Swift stored property may.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var threads: [pthread_t] = []
     /// Bytes buffered in the current slot, not yet published.
     private var fill = 0
@@ -33,8 +34,8 @@ final class BankPipeline: @unchecked Sendable {
         lengths = Array(repeating: 0, count: BankPipeline.slots)
         next = Array(repeating: 0, count: banks.count)
         results = Array(repeating: nil, count: banks.count)
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&cond, nil)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
         for i in banks.indices {
             // The thread holds the pipeline until it ends; `finish` ends it.
             threads.append(startThread { self.consume(i) })
@@ -43,12 +44,14 @@ final class BankPipeline: @unchecked Sendable {
 
     deinit {
         for b in buffers { b.deallocate() }
-        pthread_cond_destroy(&cond)
-        pthread_mutex_destroy(&mutex)
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        cond.deallocate()
+        mutex.deallocate()
     }
 
-    private func lock() { pthread_mutex_lock(&mutex) }
-    private func unlock() { pthread_mutex_unlock(&mutex) }
+    private func lock() { pthread_mutex_lock(mutex) }
+    private func unlock() { pthread_mutex_unlock(mutex) }
 
     /// Appends bytes to the stream (copied into the ring; blocks while every slot is in use).
     func update(_ data: UnsafeRawBufferPointer) {
@@ -66,7 +69,7 @@ final class BankPipeline: @unchecked Sendable {
 
     private func waitForFreeSlot() {
         lock()
-        while published - (next.min() ?? published) >= BankPipeline.slots { pthread_cond_wait(&cond, &mutex) }
+        while published - (next.min() ?? published) >= BankPipeline.slots { pthread_cond_wait(cond, mutex) }
         unlock()
     }
 
@@ -75,7 +78,7 @@ final class BankPipeline: @unchecked Sendable {
         lengths[published % BankPipeline.slots] = fill
         published += 1
         fill = 0
-        pthread_cond_broadcast(&cond)
+        pthread_cond_broadcast(cond)
         unlock()
     }
 
@@ -85,12 +88,14 @@ final class BankPipeline: @unchecked Sendable {
         if fill > 0 { publish() }
         lock()
         closed = true
-        pthread_cond_broadcast(&cond)
+        pthread_cond_broadcast(cond)
         unlock()
         for t in threads { pthread_join(t, nil) }
         threads = []
         var out = [HashAlgorithm: Digest]()
+        lock()
         for (i, b) in banks.enumerated() { out[b] = results[i] }
+        unlock()
         return out
     }
 
@@ -98,7 +103,7 @@ final class BankPipeline: @unchecked Sendable {
         var hasher = MultiHasher([banks[i]])
         while true {
             lock()
-            while next[i] >= published && !closed { pthread_cond_wait(&cond, &mutex) }
+            while next[i] >= published && !closed { pthread_cond_wait(cond, mutex) }
             if next[i] >= published && closed { unlock(); break }
             let slot = next[i] % BankPipeline.slots
             let length = lengths[slot]
@@ -106,10 +111,13 @@ final class BankPipeline: @unchecked Sendable {
             hasher.update(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffers[slot])[0..<length]))
             lock()
             next[i] += 1
-            pthread_cond_broadcast(&cond)
+            pthread_cond_broadcast(cond)
             unlock()
         }
-        results[i] = hasher.finalize()[banks[i]]
+        let digest = hasher.finalize()[banks[i]]
+        lock()
+        results[i] = digest
+        unlock()
     }
 }
 
@@ -135,23 +143,31 @@ func startThread(_ body: @escaping () -> Void) -> pthread_t {
 private final class ParallelMapState<T>: @unchecked Sendable {
     var results: [Result<T, Error>?]
     var nextIndex = 0
-    var mutex = pthread_mutex_t()
+    let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     init(count: Int) {
         results = Array(repeating: nil, count: count)
-        pthread_mutex_init(&mutex, nil)
+        pthread_mutex_init(mutex, nil)
     }
-    deinit { pthread_mutex_destroy(&mutex) }
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
     func take() -> Int? {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         guard nextIndex < results.count else { return nil }
         nextIndex += 1
         return nextIndex - 1
     }
     func put(_ i: Int, _ r: Result<T, Error>) {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         results[i] = r
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(mutex)
+    }
+    func collected() -> [Result<T, Error>?] {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return results
     }
 }
 
@@ -166,7 +182,7 @@ func parallelMap<T>(count: Int, workers: Int, _ body: @escaping (Int) throws -> 
     let threads = (1..<n).map { _ in startThread(work) }
     work()
     for t in threads { pthread_join(t, nil) }
-    return try state.results.map { try $0!.get() }
+    return try state.collected().map { try $0!.get() }
 }
 
 /// Processors online.
