@@ -35,7 +35,7 @@ struct MLEHash: ParsableCommand {
         let (line, _) = image.effectiveCmdline(cmdline)
         let digests = try image.hash(cmdline: line, banks: banks)
         printDigests(banks.map { ($0, digests[$0]!) }, json: output.json, extra: [
-            ("file", .string(file)), ("cmdline", .string(line)),
+            ("file", .string(file)), ("cmdline", .string(String(decoding: line, as: UTF8.self))),
         ])
     }
 }

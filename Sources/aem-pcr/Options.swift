@@ -163,10 +163,8 @@ struct EventLogOptions: ParsableArguments {
             throw ValidationError("--event-log needs --pcrs FILE (tpm2_pcrread's output) to verify the log before predicting from it, or --force to use it unverified")
         }
         let values = try PCRValuesFile.read(path: p)
-        if let (pcr, bank, why) = Verifier.unlaunched(values) {
-            throw PredictionError(.unlaunchedPCRs, "\(p): PCR\(pcr) \(bank) \(why)")
-        }
         let report = Verifier.verify(log, against: values)
+        if !force { try Verifier.checkInputs(report, pcrs: values, log: log, pcrSource: p) }
         if !report.verified && !force {
             let bad = report.rows.filter { $0.status == .mismatch }.map { "PCR\($0.pcr) \($0.bank)" }
             let data = report.dataMismatches.map { "event \($0.eventIndex) \($0.bank) digest is not H(data)" }

@@ -29,8 +29,9 @@ struct Predict: ParsableCommand {
         if log.eventLog != nil {
             let (drtm, report) = try log.verifiedLog()
             let predictor = Predictor(configuration: try launch.configuration(for: drtm), customPolicy: try launch.customPolicy())
-            let p = try LogPredictor.predict(log: drtm, boot: try boot.bootSpec(), predictor: predictor)
-            let view = PredictionView(p, verified: report?.verified)
+            let p = try LogPredictor.predict(log: drtm, boot: try boot.bootSpec(), predictor: predictor,
+                                                allowPolicyChange: log.force)
+            let view = PredictionView(p, verified: report?.verified, onlyBanks: launch.banks)
             print(output.json ? PredictionOutput.json(view).render() : PredictionOutput.text(view, verbose: output.verbose),
                   terminator: output.json ? "\n" : "")
             return
@@ -68,7 +69,11 @@ struct PredictionView {
         log = nil
     }
 
-    init(_ p: LogPrediction, verified: Bool?) {
+    /// Banks to print (empty: all).
+    var onlyBanks: [HashAlgorithm] = []
+
+    init(_ p: LogPrediction, verified: Bool?, onlyBanks: [HashAlgorithm] = []) {
+        self.onlyBanks = onlyBanks
         files = p.files
         pcrs = p.predicted
         events = zip(p.events, zip(p.what, p.origin)).map { e, wo in
@@ -85,7 +90,7 @@ struct PredictionView {
         log = (p.log.source, p.log.format.rawValue, verified, p.current)
     }
 
-    var banks: [HashAlgorithm] { files.banks.filter(\.isComputable) }
+    var banks: [HashAlgorithm] { files.banks.filter { $0.isComputable && (onlyBanks.isEmpty || onlyBanks.contains($0)) } }
     var reportedPCRs: [PCRIndex] {
         Set<PCRIndex>([17, 18, 19]).union(events.map(\.pcr)).filter(\.isDynamic).sorted()
     }

@@ -28,6 +28,7 @@ struct Verify: ParsableCommand {
         let log = try DRTMEventLog.parse(path: eventLog)
         let values = try PCRValuesFile.read(path: pcrs)
         let report = Verifier.verify(log, against: values)
+        try Verifier.checkInputs(report, pcrs: values, log: log, pcrSource: pcrs)
         if output.json {
             let rows = report.rows.map { r in
                 JSON.object([

@@ -188,6 +188,13 @@ enum TextWriter {
         for b in banks {
             s += "TBOOT: \t\t\t Log Descrption:\nTBOOT: \t\t\t             Alg: \(b.rawValue)\n"
             s += "TBOOT: \t\t\t            Size: 4096\nTBOOT: \t\t\t    EventsOffset: [0,1234]\n"
+            if b != .sha1 {
+                // tboot prints the SHA-1-format header record of a non-SHA-1 log with a 20-byte digest.
+                let descr = Array("TCG_LOG_DESCRIPT".utf8) + LogWriter.le32(1) + LogWriter.le32(LogWriter.digestID(b))
+                    + LogWriter.le32(UInt32(b.digestSize!))
+                let header = DRTMEvent(pcr: 0, type: .noAction, digests: [Digest.zeros(.sha1)], data: descr)
+                s += legacyEvent(header, bank: .sha1)
+            }
             for e in events where e.digests[b] != nil { s += legacyEvent(e, bank: b) }
         }
         return s

@@ -106,6 +106,7 @@ import Testing
             ("menuentry 'x' {\n multiboot '/a\n}\n", 2, "unterminated single quote"),
             ("menuentry 'x' {\n multiboot ${a\n}\n", 2, "unterminated ${"),
             ("for x in a b; do echo; done\n", 1, "loops are not supported"),
+            (String(repeating: "if true; then\n", count: 20_000) + String(repeating: "fi\n", count: 20_000), 100, "nested more than 100 deep"),
         ]
         for (text, line, message) in bad {
             #expect { try GrubConfig(text: text, path: "bad.cfg") } throws: { e in

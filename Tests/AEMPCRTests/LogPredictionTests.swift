@@ -186,4 +186,48 @@ import Testing
         let unverified = try aemPCR(base + ["--pcrs", dir + "/bad.yaml"])
         #expect(unverified.status == 2 && unverified.stderr.contains("does not verify") && unverified.stderr.contains("PCR18 sha1"))
     }
+
+    /// A PCR file that leaves out PCRs the log extends cannot verify it (exit 2, naming them);
+    /// all-FF values are no measured launch (exit 2); an SM3 bank in the file is left out.
+    @Test func verifyInputsThatCannotVerify() throws {
+        let dir = try tempDir()
+        try "  sha256:\n    19: 0x\(String(repeating: "00", count: 32))\n".write(toFile: dir + "/p19.yaml", atomically: true, encoding: .utf8)
+        let partial = try aemPCR(["verify", "--event-log", Self.realLog, "--pcrs", dir + "/p19.yaml"])
+        #expect(partial.status == 2 && partial.stderr.contains("lacks PCR17 sha1, PCR18 sha1, PCR17 sha256, PCR18 sha256"), "\(partial.stderr)")
+        try "  sha1:\n    17: 0x\(String(repeating: "FF", count: 20))\n".write(toFile: dir + "/ff.yaml", atomically: true, encoding: .utf8)
+        let ff = try aemPCR(["verify", "--event-log", Self.realLog, "--pcrs", dir + "/ff.yaml"])
+        #expect(ff.status == 2 && ff.stderr.contains("no measured launch"), "\(ff.stderr)")
+        let listed = try String(contentsOfFile: try Self.listedPCRs(dir), encoding: .utf8)
+        try (listed + "  sm3_256:\n    17: 0x\(String(repeating: "ab", count: 32))\n").write(toFile: dir + "/sm3.yaml", atomically: true, encoding: .utf8)
+        let sm3 = try aemPCR(["verify", "--event-log", Self.realLog, "--pcrs", dir + "/sm3.yaml"])
+        #expect(sm3.status == 0, "\(sm3.stderr)")
+    }
+
+    /// The log's policy event must be the one predicted: another policy (a custom one in TPM NV)
+    /// is refused unless --force; then it is noted.
+    @Test func policyOfTheLogMustMatch() throws {
+        let dir = try tempDir()
+        let (log, events) = try Self.syntheticBoot(dir)
+        try Self.pythonReplay(events, to: dir + "/pcrs.yaml")
+        let custom = ["--policy", "Vectors/example/boot/policy-custom.pol", "--boot-dir", "Vectors/example/boot"]
+        let r = try aemPCR(["predict", "--event-log", log, "--pcrs", dir + "/pcrs.yaml"] + custom + Self.entryArgs)
+        #expect(r.status == 2 && r.stderr.contains("policy event of the current boot"), "\(r.stderr)")
+        let forced = try aemPCR(["predict", "--json", "--force", "--event-log", log, "--pcrs", dir + "/pcrs.yaml"] + custom + Self.entryArgs)
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(forced.stdout.contains("predicting with the new policy as asked"))
+    }
+
+    /// `--bank sha256` with a two-bank log reports one bank; the values equal the two-bank run's.
+    @Test func oneBankOfATwoBankLog() throws {
+        let dir = try tempDir()
+        let (log, events) = try Self.syntheticBoot(dir)
+        try Self.pythonReplay(events, to: dir + "/pcrs.yaml")
+        let args = ["predict", "--json", "--event-log", log, "--pcrs", dir + "/pcrs.yaml", "--boot-dir", "Vectors/example/boot"] + Self.entryArgs
+        let one = try aemPCR(args + ["--bank", "sha256"])
+        #expect(one.status == 0, "\(one.stderr)")
+        let both = try aemPCR(args)
+        let a = try PCRValuesFile.parse(one.stdout, source: "one"), b = try PCRValuesFile.parse(both.stdout, source: "both")
+        #expect(a.banks == [.sha256])
+        #expect(a[.sha256, 17] == b[.sha256, 17] && a[.sha256, 18] == b[.sha256, 18])
+    }
 }

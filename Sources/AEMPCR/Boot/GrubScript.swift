@@ -176,6 +176,9 @@ public enum GrubScript {
         var tokens: [Token]
         var pos = 0
         let path: String
+        /// Blocks open around the current position; capped so a hostile file cannot exhaust the stack.
+        var depth = 0
+        static let maxDepth = 100
 
         var peek: Token { tokens[pos] }
 
@@ -185,6 +188,11 @@ public enum GrubScript {
 
         /// Reads commands until a command word in `terminators` (not consumed) or the end.
         mutating func parseList(until terminators: Set<String>) throws -> [Node] {
+            depth += 1
+            defer { depth -= 1 }
+            if depth > Parser.maxDepth, case .word(_, let line) = peek {
+                throw GrubError(.unsupported, path: path, line: line, "blocks nested more than \(Parser.maxDepth) deep")
+            }
             var nodes = [Node]()
             while true {
                 skipSeparators()

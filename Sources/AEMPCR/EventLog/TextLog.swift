@@ -213,7 +213,7 @@ enum TextLog {
         let all = lines(text)
         var c = Cursor(lines: all, source: source, lastContentLine: all.last { !$0.text.isEmpty }?.number ?? 0)
         // Legacy sections (one per "Log Descrption"); records before any section are SHA-1 (TPM 1.2).
-        var sections = [(algorithm: HashAlgorithm?, records: [RawRecord])]()
+        var sections = [(algorithm: HashAlgorithm?, records: [RawRecord], headerSeen: Bool)]()
         var declared = [(algorithm: HashAlgorithm, size: Int)]()
         var pendingAlgorithm: (HashAlgorithm, Line)? = nil
         var tcgRecords = [RawRecord]()
@@ -224,7 +224,7 @@ enum TextLog {
             let t = line.text
             c.index += 1
             if t == "Log Descrption:" || t == "Log Description:" {
-                sections.append((nil, []))
+                sections.append((nil, [], false))
             } else if t.hasPrefix("Alg:"), let last = sections.indices.last, sections[last].algorithm == nil {
                 let id = try decimal(t.dropFirst(4).drop { $0 == " " }, line, c, "Alg")
                 let alg = HashAlgorithm(rawValue: UInt16(truncatingIfNeeded: id))
@@ -254,10 +254,20 @@ enum TextLog {
                 }
                 if t == "Event:" {
                     guard tcgRecords.isEmpty else { throw c.malformed(line, "a legacy \"Event:\" among TCG records") }
-                    if sections.isEmpty { sections.append((.sha1, [])) }
+                    if sections.isEmpty { sections.append((.sha1, [], false)) }
                     let last = sections.count - 1
                     let alg = sections[last].algorithm ?? .sha1
                     sections[last].algorithm = alg
+                    if alg != .sha1 && sections[last].records.isEmpty && !sections[last].headerSeen {
+                        // A non-SHA-1 log opens with a SHA-1-format EV_NO_ACTION header record, which
+                        // tboot prints with a 20-byte digest (heap.c: print_event_2(…, TB_HALG_SHA1)).
+                        let header = try legacyRecord(&c, at: line, algorithm: .sha1)
+                        guard header.pcr == 0, header.type == EventType.noAction.rawValue else {
+                            throw c.malformed(line, "the \(alg) log's first record is not its SHA-1-format header (PCR 0, type 0x3)")
+                        }
+                        sections[last].headerSeen = true
+                        continue
+                    }
                     sections[last].records.append(try legacyRecord(&c, at: line, algorithm: alg))
                 } else {
                     guard sections.allSatisfy({ $0.records.isEmpty }) else {

@@ -33,7 +33,8 @@ public enum LogPredictor {
         return LaunchFacts(tpm: tpm, mapping: mle.pcr == 18 ? .legacy : .da, tbootBanks: banks.sorted(), mlePCR: mle.pcr)
     }
 
-    /// The launch configuration the log shows, checked against what the user said.
+    /// The launch configuration the log shows, checked against what the user said. `banks`
+    /// must be banks of the log; the configuration's active banks are all of the log's.
     public static func configuration(for log: DRTMEventLog, tpm: TPMFamily?, mapping: PCRMapping?,
                                      extendPolicy: ExtendPolicy?, tbootVersion: TbootVersion,
                                      banks: [HashAlgorithm]?) throws -> LaunchConfiguration {
@@ -55,8 +56,9 @@ public enum LogPredictor {
         if family == .tpm20 && extpol == nil {
             extpol = f.tbootBanks.count == 1 ? ExtendPolicy(rawValue: f.tbootBanks[0].description) : .embedded
         }
+        // The TPM's active banks are the log's; `banks` only chooses what to report.
         let c = try LaunchConfiguration(tpm: family, mapping: f.mapping, extendPolicy: extpol,
-                                        tbootVersion: tbootVersion, activeBanks: banks ?? logBanks)
+                                        tbootVersion: tbootVersion, activeBanks: logBanks)
         if Set(c.extendedBanks.filter(\.isComputable)) != Set(f.tbootBanks.filter(\.isComputable)) {
             throw PredictionError(.optionsContradictLog,
                 "\(log.source) shows tboot extending \(f.tbootBanks.map(\.description).joined(separator: "+")), but extpol=\(c.extendPolicy.rawValue) would extend \(c.extendedBanks.map(\.description).joined(separator: "+")); leave --extpol out to take it from the log")
@@ -65,12 +67,31 @@ public enum LogPredictor {
     }
 
     /// The prediction, with the current log replayed beside it.
-    public static func predict(log: DRTMEventLog, boot: BootSpec, predictor: Predictor) throws -> LogPrediction {
-        let files = try predictor.predict(boot)
+    /// `allowPolicyChange`: predict even though the policy event of the current log differs from
+    /// the one predicted (the policy is meant to change at this reboot).
+    public static func predict(log: DRTMEventLog, boot: BootSpec, predictor: Predictor,
+                               allowPolicyChange: Bool = false) throws -> LogPrediction {
+        let files = try predictor.predict(boot, alsoMLEBanks: log.banks.filter(\.isComputable))
         guard let mle = files.events.first(where: { $0.component == .mle }) else {
             throw PredictionError(.logIncomplete, "no MLE hash predicted")
         }
         let predictedTboot = files.events.filter { $0.type == .tbootMeasurement }
+        var notes = files.notes
+
+        // tboot's first event is its policy event: the log shows which policy this boot used.
+        if let logged = log.events.first(where: { $0.type == .tbootMeasurement }),
+           let predicted = predictedTboot.first(where: { $0.component == .policy }) {
+            let differing = logged.digests.keys.sorted().filter { b in
+                predicted.digests[b].map { $0 != logged.digests[b] } ?? false
+            }
+            if let b = differing.first {
+                let message = "\(log.source): the policy event of the current boot (\(b) \(logged.digests[b]!.hex)) is not that of \(files.policy.source) (\(predicted.digests[b]!.hex)): tboot ran with another policy (a custom one in TPM NV, or another tboot release)"
+                if !allowPolicyChange {
+                    throw PredictionError(.policyDiffers, message + "; give that policy with --policy FILE (as tb_polgen writes it) or the right --tboot-version, or --force if the policy changes at this reboot")
+                }
+                notes.append(message + "; predicting with the new policy as asked (--force)")
+            }
+        }
 
         var events = [DRTMEvent]()
         var what = [String]()
@@ -115,6 +136,9 @@ public enum LogPredictor {
             what.append(p.what)
             origin.append(.predicted(component: p.component))
         }
+        if oldTboot.count == predictedTboot.count && oldTboot.map(\.pcr) != predictedTboot.map(\.pcr) {
+            notes.append("tboot's events go to other PCRs than in the current boot (now \(oldTboot.map { "PCR\($0.pcr)" }.joined(separator: ", ")); next \(predictedTboot.map { "PCR\($0.pcr)" }.joined(separator: ", "))): check the policy and --pcr-map")
+        }
         if oldTboot.count > predictedTboot.count {
             for e in oldTboot[predictedTboot.count...] {
                 changes.append(.init(pcr: e.pcr, type: e.type, label: "tboot event", what: "in the current log, not in the prediction", old: e.digests, new: nil))
@@ -133,7 +157,6 @@ public enum LogPredictor {
                 currentValues[bank, pcr] = current[pcr, bank]?.value ?? .zeros(bank)
             }
         }
-        var notes = files.notes
         notes.append("SINIT's events are kept from \(log.source): the prediction holds while the SINIT ACM, the platform's LCP/BIOS policy and the TXT configuration stay as in that boot")
         return LogPrediction(files: files, log: log, events: events, what: what, origin: origin,
                              current: currentValues, predicted: predicted, changes: changes, notes: notes)
@@ -181,6 +204,8 @@ public struct PredictionError: AEMPCRError {
         case optionsContradictLog = "options-contradict-log"
         case logNotVerified = "log-not-verified"
         case unlaunchedPCRs = "pcr-not-launched"
+        case pcrsIncomplete = "pcrs-incomplete"
+        case policyDiffers = "policy-differs-from-log"
     }
     public let code: Code
     public let reason: String

@@ -29,12 +29,13 @@ public struct Predictor: Sendable {
         return String(t)
     }
 
-    /// Reads the files once each and predicts.
-    public func predict(_ boot: BootSpec) throws -> Prediction {
+    /// Reads the files once each and predicts. `alsoMLEBanks`: banks to compute SINIT's MLE
+    /// hash in besides the active ones (every bank of a current log's MLE event).
+    public func predict(_ boot: BootSpec, alsoMLEBanks: [HashAlgorithm] = []) throws -> Prediction {
         let c = configuration
         let computable = c.extendedBanks.filter(\.isComputable)
         // SINIT hashes the MLE in every active bank.
-        let mleBanks = c.activeBanks.filter(\.isComputable)
+        let mleBanks = Array(Set(c.activeBanks + alsoMLEBanks).filter(\.isComputable)).sorted()
         var notes = [String]()
 
         // tboot's own command line: skip_filename ≤ 1.8.3, then its 511-byte buffer (tboot.c).
@@ -45,7 +46,8 @@ public struct Predictor: Sendable {
             mleJob.result = Result {
                 let image = try MLEImage(path: boot.tbootPath)
                 let (kept, cut) = image.effectiveCmdline(line)
-                return (image, kept, cut, try image.hash(cmdline: kept, banks: mleBanks))
+                // The line as text for messages; the bytes kept are what is hashed.
+                return (image, String(decoding: kept, as: UTF8.self), cut, try image.hash(cmdline: kept, banks: mleBanks))
             }
         }
         let hashedResult = Result {

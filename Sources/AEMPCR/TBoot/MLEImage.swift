@@ -186,18 +186,22 @@ public struct MLEImage: Sendable {
 
     /// The command line as it ends up in the image: tboot copies at most 511 bytes into its
     /// buffer (`tboot.c`: `tb_strncpy(g_cmdline, cmdline, 511)`), and never more than the slot.
-    /// Returns the line kept and whether it was cut.
-    public func effectiveCmdline(_ cmdline: String) -> (String, Bool) {
+    /// Returns the bytes kept (a cut may split a UTF-8 character, as tboot's does) and whether
+    /// the line was cut.
+    public func effectiveCmdline(_ cmdline: String) -> ([UInt8], Bool) {
         let room = max(0, min(511, cmdlineCapacity))
         let bytes = Array(cmdline.utf8)
-        guard bytes.count > room else { return (cmdline, false) }
-        return (String(decoding: bytes.prefix(room), as: UTF8.self), true)
+        guard bytes.count > room else { return (bytes, false) }
+        return (Array(bytes.prefix(room)), true)
     }
 
     /// The MLE hash in each bank, with `cmdline` (as GRUB passes it to tboot) in its slot.
     /// Pass the line through `effectiveCmdline` first; a longer one is refused.
     public func hash(cmdline: String, banks: [HashAlgorithm]) throws -> [HashAlgorithm: Digest] {
-        let line = Array(cmdline.utf8)
+        try hash(cmdline: Array(cmdline.utf8), banks: banks)
+    }
+
+    public func hash(cmdline line: [UInt8], banks: [HashAlgorithm]) throws -> [HashAlgorithm: Digest] {
         if line.count > max(0, min(511, cmdlineCapacity)) {
             throw TbootError(.cmdlineTooLong, path: path,
                              "tboot command line is \(line.count) bytes; this tboot keeps \(max(0, min(511, cmdlineCapacity)))")

@@ -21,6 +21,8 @@ public struct VerificationReport: Sendable {
         public var partial: Bool
         /// Why it differs, when that can be told (no launch, log without this bank's events).
         public var explanation: String?
+        /// The log has events for this PCR in this bank.
+        public var extendedByLog: Bool
     }
 
     public var rows: [Row]
@@ -29,20 +31,24 @@ public struct VerificationReport: Sendable {
     /// Banks in the PCR file that the log does not cover.
     public var banksNotInLog: [HashAlgorithm]
 
-    /// True when every compared PCR matches and every event with data hashes to its digest.
+    /// PCRs and banks the log extends that the PCR file lacks: the log is not verified there.
+    public var missing: [Row] { rows.filter { $0.status == .notObserved && $0.extendedByLog } }
+
+    /// True when every PCR and bank the log extends is in the PCR file and matches, and every
+    /// event with data hashes to its digest.
     public var verified: Bool {
-        !rows.contains { $0.status == .mismatch } && dataMismatches.isEmpty
+        !rows.contains { $0.status == .mismatch } && dataMismatches.isEmpty && missing.isEmpty
             && rows.contains { $0.status == .match }
     }
 }
 
 public enum Verifier {
-    /// Replays `log` and compares PCR17–22 in every bank both the log and `pcrs` have.
+    /// Replays `log` and compares PCR17–22 in every bank the log has: each PCR the log extends,
+    /// and each PCR the file gives, whether or not the log extends it.
     public static func verify(_ log: DRTMEventLog, against pcrs: PCRValues) -> VerificationReport {
         let replay = log.replay()
-        let banks = log.banks.filter { $0.isComputable && pcrs.banks.contains($0) }
         var rows = [VerificationReport.Row]()
-        for bank in banks {
+        for bank in log.banks where bank.isComputable {
             var indices = Set(replay.entries.filter { $0.bank == bank }.map(\.pcr))
             indices.formUnion(pcrs.pcrs(in: bank))
             for pcr in indices.sorted() where pcr.isDynamic {
@@ -58,19 +64,43 @@ public enum Verifier {
                             why = "the TPM reads all FF: no measured launch happened in this boot"
                         } else if entry == nil {
                             why = "the log has no event for this PCR in this bank"
-                        } else if entry!.isPartial {
-                            why = "the log lacks this bank's digest for \(entry!.missingEventIndices.count) event(s)"
                         } else {
-                            why = "the log does not describe this boot (or was altered)"
+                            why = "the log does not describe this boot, or was altered"
+                            if entry!.isPartial {
+                                why! += " (the log carries this bank's digest for only some of the PCR's events)"
+                            }
                         }
                     }
                 }
                 rows.append(.init(pcr: pcr, bank: bank, calculated: calculated, observed: observed,
-                                  status: status, partial: entry?.isPartial ?? false, explanation: why))
+                                  status: status, partial: entry?.isPartial ?? false, explanation: why,
+                                  extendedByLog: entry != nil))
             }
         }
         return VerificationReport(rows: rows, dataMismatches: log.dataDigestMismatches(),
                                   banksNotInLog: pcrs.banks.filter { !log.banks.contains($0) })
+    }
+
+    /// The inputs a verification cannot be made from (exit status 2, not a mismatch): PCR values
+    /// not from a measured launch, PCRs the log extends that the file lacks, nothing in common.
+    public static func checkInputs(_ report: VerificationReport, pcrs: PCRValues, log: DRTMEventLog,
+                                   pcrSource: String) throws {
+        if let (pcr, bank, why) = unlaunched(pcrs) {
+            throw PredictionError(.unlaunchedPCRs, "\(pcrSource): PCR\(pcr) \(bank) \(why)")
+        }
+        let missing = report.missing
+        if !missing.isEmpty {
+            let names = missing.map { "PCR\($0.pcr) \($0.bank)" }.joined(separator: ", ")
+            var banks = [String]()
+            for b in Set(missing.map(\.bank)).sorted() {
+                let list = Set(missing.filter { $0.bank == b }.map(\.pcr.rawValue)).sorted().map(String.init)
+                banks.append("\(b):\(list.joined(separator: ","))")
+            }
+            throw PredictionError(.pcrsIncomplete, "\(pcrSource) lacks \(names), which \(log.source) extends; read them too (tpm2_pcrread \(banks.joined(separator: "+")))")
+        }
+        if !report.rows.contains(where: { $0.observed != nil }) {
+            throw PredictionError(.pcrsIncomplete, "\(pcrSource) has no PCR of \(log.source)'s banks and PCRs 17–22")
+        }
     }
 
     /// Refuses PCR values that cannot come from a measured launch (SPEC §1, §6): PCR17 or PCR18
