@@ -21,7 +21,8 @@ import Testing
     }
 
     /// python3 replay: events as [[pcr, {bank: hex}]] → tpm2_pcrread-style YAML of PCR17-19.
-    static func pythonReplay(_ events: [(UInt32, [String: String])], to path: String) throws {
+    static func pythonReplay(_ events: [(UInt32, [String: String])], to path: String,
+                             banks: [String] = ["sha1", "sha256"]) throws {
         let json = "[" + events.map { e in
             "[\(e.0), {" + e.1.map { "\"\($0.key)\": \"\($0.value)\"" }.joined(separator: ", ") + "}]"
         }.joined(separator: ", ") + "]"
@@ -29,7 +30,7 @@ import Testing
             import hashlib, json, sys
             ev = json.loads(sys.argv[1])
             out = []
-            for bank in ['sha1', 'sha256']:
+            for bank in sys.argv[2].split(','):
                 out.append('  %s:' % bank)
                 size = hashlib.new(bank).digest_size
                 for pcr in (17, 18, 19):
@@ -40,7 +41,7 @@ import Testing
                     out.append('    %d: 0x%s' % (pcr, v.hex()))
             print('\\n'.join(out))
             """
-        let r = try run("/usr/bin/env", ["python3", "-c", py, json])
+        let r = try run("/usr/bin/env", ["python3", "-c", py, json, banks.joined(separator: ",")])
         #expect(r.status == 0, "\(r.stderr)")
         try r.stdout.write(toFile: path, atomically: true, encoding: .utf8)
     }
@@ -229,5 +230,42 @@ import Testing
         let a = try PCRValuesFile.parse(one.stdout, source: "one"), b = try PCRValuesFile.parse(both.stdout, source: "both")
         #expect(a.banks == [.sha256])
         #expect(a[.sha256, 17] == b[.sha256, 17] && a[.sha256, 18] == b[.sha256, 18])
+    }
+
+    /// TPM 1.2, legacy mapping, through the TPM 1.2 event container: SINIT's PCR17 events of a
+    /// real log (SHA-1), the MLE hash in PCR18 and tboot's events from expected.json; all three
+    /// PCRs reproduced, and PCR18/19 equal the files-only prediction.
+    @Test func tpm12ContainerLog() throws {
+        let dir = try tempDir()
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Repo.path("Vectors/expected.json")))) as! [String: Any]
+        let p = (expected["predictions"] as! [[String: Any]]).first { ($0["name"] as! String) == "aem-top.pc.tpm12" }!
+        let real = try DRTMEventLog.parse(path: Repo.path(Self.realLog))
+        var events = [DRTMEvent]()
+        var plain = [(UInt32, [String: String])]()
+        for e in real.events where e.pcr == 17 && e.type != .tbootMeasurement && e.type != .mleHash {
+            events.append(DRTMEvent(pcr: 17, type: e.type, digests: [e.digests[.sha1]!], data: e.data))
+            plain.append((17, ["sha1": e.digests[.sha1]!.hex]))
+        }
+        let mle = (p["mle"] as! [String: String])["sha1"]!
+        events.append(DRTMEvent(pcr: 18, type: .mleHash, digests: [Digest(.sha1, hex: mle)!]))
+        plain.append((18, ["sha1": mle]))
+        for e in p["events"] as! [[String: Any]] {
+            let pcr = UInt32(e["pcr"] as! Int), d = e["digest"] as! String
+            events.append(DRTMEvent(pcr: PCRIndex(rawValue: pcr), type: .tbootMeasurement, digests: [Digest(.sha1, hex: d)!]))
+            plain.append((pcr, ["sha1": d]))
+        }
+        try write(LogWriter.container(events), to: dir + "/tpm12.log")
+        try Self.pythonReplay(plain, to: dir + "/pcrs.yaml", banks: ["sha1"])
+        let r = try aemPCR(["predict", "--json", "--event-log", dir + "/tpm12.log", "--pcrs", dir + "/pcrs.yaml",
+                            "--boot-dir", "Vectors/example/boot"] + Self.entryArgs)
+        #expect(r.status == 0, "\(r.stderr)")
+        let got = try PCRValuesFile.parse(r.stdout, source: "predict")
+        let current = try PCRValuesFile.read(path: dir + "/pcrs.yaml")
+        for pcr: PCRIndex in [17, 18, 19] { #expect(got[.sha1, pcr] == current[.sha1, pcr], "PCR\(pcr)") }
+        let filesOnly = p["pcrs"] as! [String: [String: String]]
+        #expect(got[.sha1, 18]?.hex == filesOnly["sha1"]!["18"] && got[.sha1, 19]?.hex == filesOnly["sha1"]!["19"])
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let launch = obj["launch"] as! [String: Any]
+        #expect(launch["tpm"] as? String == "1.2" && launch["pcr_map"] as? String == "legacy")
     }
 }
