@@ -99,33 +99,6 @@ public struct GrubConfig: Sendable {
         return parts
     }
 
-    /// A menu item as GRUB lists it: an entry or a submenu with its own items.
-    public struct MenuItem: Sendable {
-        public var title: String
-        public var id: String?
-        public var line: Int
-        public var isSubmenu: Bool
-        public var children: [MenuItem]
-    }
-
-    /// The menu after running the top-level script (submenus expanded as GRUB would on entering).
-    public func menu(platform: GrubPlatform = .pc) throws -> [MenuItem] {
-        var ev = GrubEvaluator(path: path, platform: platform)
-        let top = try ev.runMenu(nodes, env: ev.initialEnvironment())
-        return try list(top, ev: &ev)
-    }
-
-    private func list(_ level: GrubEvaluator.Menu, ev: inout GrubEvaluator) throws -> [MenuItem] {
-        try level.items.map { item in
-            if item.isSubmenu {
-                let sub = try ev.runMenu(item.body, env: level.env.forSubmenu())
-                return MenuItem(title: item.title, id: item.id, line: item.line, isSubmenu: true,
-                                children: try list(sub, ev: &ev))
-            }
-            return MenuItem(title: item.title, id: item.id, line: item.line, isSubmenu: false, children: [])
-        }
-    }
-
     /// Selects an entry as `GRUB_DEFAULT` names it: titles, ids or indices, `>` between levels
     /// (`"2>0"`, `"Advanced options…>AEM Qubes boot, …"`), and evaluates it.
     public func entry(_ selector: String, platform: GrubPlatform = .pc) throws -> GrubEntry {

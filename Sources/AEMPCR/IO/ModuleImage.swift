@@ -70,18 +70,6 @@ public enum ModuleImage {
         return (e, f, i, hasher.finalize())
     }
 
-    /// Loads a whole (small) image into memory, gunzipped as GRUB would: for tboot's own image.
-    public static func load(path: String, unzip: Bool = true, limit: Int = 64 << 20) throws -> (Encoding, [UInt8]) {
-        var out = [UInt8]()
-        let (encoding, _, _) = try stream(path: path, unzip: unzip) { chunk in
-            out.append(contentsOf: chunk)
-            if out.count > limit {
-                throw FileError(.readFailed, path: path, "image larger than \(limit >> 20) MiB; this is not the file expected here")
-            }
-        }
-        return (encoding, out)
-    }
-
     /// Reads `path` once and passes the in-memory image, chunk by chunk, to `body`.
     /// Returns the encoding, file size and image size.
     @discardableResult

@@ -71,8 +71,4 @@ public struct Prediction: Sendable {
 
     /// The banks reported, in TCG order.
     public var banks: [HashAlgorithm] { configuration.activeBanks }
-    /// PCRs reported: 17, 18, 19 (and any other a policy routes to).
-    public var reportedPCRs: [PCRIndex] {
-        Set<PCRIndex>([17, 18, 19]).union(events.map(\.pcr)).sorted()
-    }
 }
