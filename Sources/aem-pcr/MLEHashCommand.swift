@@ -30,7 +30,7 @@ struct MLEHash: ParsableCommand {
 
     func run() throws {
         Terminal.verbose = output.verbose
-        let banks = self.banks.isEmpty ? [HashAlgorithm.sha1, .sha256] : self.banks
+        let banks = requestedBanks(self.banks)
         let image = try MLEImage(path: file)
         let (line, _) = image.effectiveCmdline(cmdline)
         let digests = try image.hash(cmdline: line, banks: banks)

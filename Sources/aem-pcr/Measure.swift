@@ -31,7 +31,7 @@ struct Measure: ParsableCommand {
 
     func run() throws {
         Terminal.verbose = output.verbose
-        let banks = self.banks.isEmpty ? [HashAlgorithm.sha1, .sha256] : self.banks
+        let banks = requestedBanks(self.banks)
         let spec = BootSpec.Module(path: file, cmdline: cmdline, noUnzip: nounzip, origin: "argument")
         let m = try ModuleMeasurement.measure(spec, banks: banks)
         printDigests(banks.map { ($0, m.measurements[$0]!) }, json: output.json, extra: [

@@ -23,6 +23,11 @@ func validateBanks(_ banks: [HashAlgorithm]) throws {
     }
 }
 
+/// `--bank` values once each in TCG order; sha1 and sha256 when none is given.
+func requestedBanks(_ banks: [HashAlgorithm]) -> [HashAlgorithm] {
+    banks.isEmpty ? [.sha1, .sha256] : Array(Set(banks)).sorted()
+}
+
 struct OutputOptions: ParsableArguments {
     @Flag(help: "Print one JSON object instead of text (see aem-pcr(8) for its schema).")
     var json = false

@@ -110,7 +110,7 @@ public enum LogPredictor {
                 }
                 let n = DRTMEvent(pcr: e.pcr, type: e.type, digests: digests, data: e.data)
                 if n.digests != e.digests {
-                    changes.append(.init(pcr: e.pcr, type: e.type, label: "MLE hash (tboot)", what: mle.what, old: e.digests, new: n.digests))
+                    changes.append(.init(pcr: e.pcr, type: e.type, label: Component.mle.label, what: mle.what, old: e.digests, new: n.digests))
                 }
                 events.append(n)
                 what.append(mle.what)
@@ -141,7 +141,7 @@ public enum LogPredictor {
         }
         if oldTboot.count > predictedTboot.count {
             for e in oldTboot[predictedTboot.count...] {
-                changes.append(.init(pcr: e.pcr, type: e.type, label: "tboot event", what: "in the current log, not in the prediction", old: e.digests, new: nil))
+                changes.append(.init(pcr: e.pcr, type: e.type, label: "tboot event", what: "a tboot event of the current log that the next boot will not have", old: e.digests, new: nil))
             }
         }
 
