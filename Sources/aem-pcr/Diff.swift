@@ -64,7 +64,7 @@ struct Diff: ParsableCommand {
         }
         var out = ""
         func line(_ s: String = "") { out += s + "\n" }
-        line(Terminal.bold("Current boot → next boot") + " (\(p.files.boot.origin))")
+        line(Terminal.wrap(Terminal.bold("Current boot → next boot") + " (\(p.files.boot.origin))"))
         for pcr in pcrs {
             for bank in banks {
                 guard let new = p.predicted[bank, pcr] else { continue }

@@ -203,8 +203,9 @@ enum PredictionOutput {
             line(Terminal.bold("Modules"))
             for m in p.modules {
                 let idx = m.index.map { "module \($0)" } ?? "removed"
-                line("  \(idx): \(m.spec.path) (\(m.spec.origin))")
+                line(Terminal.wrap("\(idx): \(m.spec.path) (\(m.spec.origin))", indent: 2, hang: 4))
                 line("    file \(m.fileSize) bytes, \(m.encoding == .gzip ? "gunzipped to" : "loaded as") \(m.imageSize) bytes")
+                // Exact, on one line, to compare with tboot's log: not wrapped.
                 line("    cmdline '\(m.hashedCmdline)'")
                 for (b, d) in m.imageDigests.sorted(by: { $0.key < $1.key }) {
                     line(Terminal.digestLine(indent: 4, label: "H(image) " + b.description, labelWidth: 16, hex: d.hex))

@@ -48,7 +48,7 @@ struct Verify: ParsableCommand {
                 ("banks_not_in_log", .array(report.banksNotInLog.map { .string($0.description) })),
             ]).render())
         } else {
-            var out = Terminal.bold(report.verified ? "Verified" : "NOT verified") + ": \(log.source) (\(log.format.rawValue)) against \(pcrs)\n"
+            var out = Terminal.wrap(Terminal.bold(report.verified ? "Verified" : "NOT verified") + ": \(log.source) (\(log.format.rawValue)) against \(pcrs)") + "\n"
             for r in report.rows {
                 let label = Terminal.pad("PCR\(r.pcr)", 6) + Terminal.pad(r.bank.description, 7)
                 switch r.status {
@@ -66,7 +66,7 @@ struct Verify: ParsableCommand {
                 out += Terminal.wrap("event \(m.eventIndex) (\(log.events[m.eventIndex].type)): its \(m.bank) digest is not the hash of its data", indent: 0) + "\n"
             }
             if !report.banksNotInLog.isEmpty {
-                out += "Banks in \(pcrs) that the log does not cover: \(report.banksNotInLog.map(\.description).joined(separator: ", "))\n"
+                out += Terminal.wrap("Banks in \(pcrs) that the log does not cover: \(report.banksNotInLog.map(\.description).joined(separator: ", "))") + "\n"
             }
             print(out, terminator: "")
         }

@@ -142,3 +142,28 @@ import Testing
         #expect(noColor.status == 0 && !noColor.stdout.contains("\u{1B}["))
     }
 }
+
+/// Every command's text output stays within 80 columns (digests wrap onto their own lines).
+@Test func allTextOutputFits80Columns() throws {
+    let dir = try tempDir()
+    let replay = try aemPCR(["log", "replay", "--json", "Vectors/logs/isecl_tagent_txt-logs.bin"])
+    try replay.stdout.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+    let log = ["--event-log", "Vectors/logs/isecl_tagent_txt-logs.bin", "--pcrs", dir + "/p.json"]
+    let entry = ["--grub-cfg", "Vectors/example/grub.cfg", "--entry", "0", "--boot-dir", "Vectors/example/boot"]
+    let commands: [[String]] = [
+        ["log", "show", "Vectors/logs/isecl_tagent_txt_heap_info.bin"],
+        ["log", "show", "-v", "Vectors/logs/isecl_tagent_txt-logs.bin"],
+        ["log", "replay", "Vectors/logs/isecl_tagent_txt-logs.bin"],
+        ["verify"] + log,
+        ["diff"] + log + entry,
+        ["predict"] + log + entry,
+        ["predict", "--tpm", "2.0", "--extpol", "embedded", "--bank", "sha512"] + entry,
+    ]
+    for c in commands {
+        let r = try aemPCR(c)
+        #expect(r.status == 0, "\(c): \(r.stderr)")
+        for line in r.stdout.split(separator: "\n") {
+            #expect(line.count <= 80, "\(c.prefix(2)): too wide: \(line)")
+        }
+    }
+}
