@@ -29,8 +29,10 @@ struct Diff: ParsableCommand {
     func run() throws {
         Terminal.verbose = output.verbose
         let (drtm, report) = try log.verifiedLog()
-        let predictor = Predictor(configuration: try launch.configuration(for: drtm), customPolicy: try launch.customPolicy())
-        let p = try LogPredictor.predict(log: drtm, boot: try boot.bootSpec(), predictor: predictor,
+        let spec = try boot.bootSpec()
+        let predictor = Predictor(configuration: try launch.configuration(for: drtm, tbootCmdline: spec.tbootCmdline),
+                                  customPolicy: try launch.customPolicy())
+        let p = try LogPredictor.predict(log: drtm, boot: spec, predictor: predictor,
                                                 allowPolicyChange: log.force)
         let banks = p.files.banks.filter { $0.isComputable && (launch.banks.isEmpty || launch.banks.contains($0)) }
         let pcrs = Set(p.predicted.banks.flatMap { p.predicted.pcrs(in: $0) }).sorted()

@@ -130,15 +130,23 @@ struct LaunchOptions: ParsableArguments {
         }
     }
 
-    func configuration() throws -> LaunchConfiguration {
-        try LaunchConfiguration(tpm: tpm ?? .tpm12, mapping: pcrMap, extendPolicy: extpol,
+    /// The configuration these options and the next boot's tboot command line (its `pcr_map=`
+    /// and `extpol=`) describe.
+    func configuration(tbootCmdline: String) throws -> LaunchConfiguration {
+        let line = try TbootCommandLine(tbootCmdline)
+        let family = tpm ?? .tpm12
+        let mapping = try TbootCommandLine.merge(pcrMap, family == .tpm12 ? line.pcrMap : nil, name: "pcr_map")
+        let policy = try TbootCommandLine.merge(extpol, family == .tpm20 ? line.extendPolicy : nil, name: "extpol")
+        return try LaunchConfiguration(tpm: family, mapping: mapping, extendPolicy: policy,
                                 tbootVersion: TbootVersion(tbootVersion)!,
                                 activeBanks: banks.isEmpty ? nil : banks)
     }
 
     /// The configuration the current boot's log shows, checked against these options.
-    func configuration(for log: DRTMEventLog) throws -> LaunchConfiguration {
-        try LogPredictor.configuration(for: log, tpm: tpm, mapping: pcrMap, extendPolicy: extpol,
+    func configuration(for log: DRTMEventLog, tbootCmdline: String) throws -> LaunchConfiguration {
+        let line = try TbootCommandLine(tbootCmdline)
+        return try LogPredictor.configuration(for: log, tpm: tpm, mapping: pcrMap, extendPolicy: extpol,
+                                       nextBoot: line,
                                        tbootVersion: TbootVersion(tbootVersion)!,
                                        banks: banks.isEmpty ? nil : banks)
     }

@@ -28,16 +28,20 @@ struct Predict: ParsableCommand {
         Terminal.verbose = output.verbose
         if log.eventLog != nil {
             let (drtm, report) = try log.verifiedLog()
-            let predictor = Predictor(configuration: try launch.configuration(for: drtm), customPolicy: try launch.customPolicy())
-            let p = try LogPredictor.predict(log: drtm, boot: try boot.bootSpec(), predictor: predictor,
+            let spec = try boot.bootSpec()
+            let predictor = Predictor(configuration: try launch.configuration(for: drtm, tbootCmdline: spec.tbootCmdline),
+                                      customPolicy: try launch.customPolicy())
+            let p = try LogPredictor.predict(log: drtm, boot: spec, predictor: predictor,
                                                 allowPolicyChange: log.force)
             let view = PredictionView(p, verified: report?.verified, onlyBanks: launch.banks)
             print(output.json ? PredictionOutput.json(view).render() : PredictionOutput.text(view, verbose: output.verbose),
                   terminator: output.json ? "\n" : "")
             return
         }
-        let predictor = Predictor(configuration: try launch.configuration(), customPolicy: try launch.customPolicy())
-        let view = PredictionView(try predictor.predict(try boot.bootSpec()))
+        let spec = try boot.bootSpec()
+        let predictor = Predictor(configuration: try launch.configuration(tbootCmdline: spec.tbootCmdline),
+                                  customPolicy: try launch.customPolicy())
+        let view = PredictionView(try predictor.predict(spec))
         print(output.json ? PredictionOutput.json(view).render() : PredictionOutput.text(view, verbose: output.verbose),
               terminator: output.json ? "\n" : "")
     }

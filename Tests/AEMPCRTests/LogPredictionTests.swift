@@ -22,7 +22,7 @@ import Testing
 
     /// python3 replay: events as [[pcr, {bank: hex}]] → tpm2_pcrread-style YAML of PCR17-19.
     static func pythonReplay(_ events: [(UInt32, [String: String])], to path: String,
-                             banks: [String] = ["sha1", "sha256"]) throws {
+                             banks: [String] = ["sha1", "sha256"], pcrs: [Int] = [17, 18, 19]) throws {
         let json = "[" + events.map { e in
             "[\(e.0), {" + e.1.map { "\"\($0.key)\": \"\($0.value)\"" }.joined(separator: ", ") + "}]"
         }.joined(separator: ", ") + "]"
@@ -33,7 +33,7 @@ import Testing
             for bank in sys.argv[2].split(','):
                 out.append('  %s:' % bank)
                 size = hashlib.new(bank).digest_size
-                for pcr in (17, 18, 19):
+                for pcr in json.loads(sys.argv[3]):
                     v = bytes(size)
                     for p, d in ev:
                         if p == pcr and bank in d:
@@ -41,7 +41,7 @@ import Testing
                     out.append('    %d: 0x%s' % (pcr, v.hex()))
             print('\\n'.join(out))
             """
-        let r = try run("/usr/bin/env", ["python3", "-c", py, json, banks.joined(separator: ",")])
+        let r = try run("/usr/bin/env", ["python3", "-c", py, json, banks.joined(separator: ","), "\(pcrs)"])
         #expect(r.status == 0, "\(r.stderr)")
         try r.stdout.write(toFile: path, atomically: true, encoding: .utf8)
     }
@@ -254,18 +254,42 @@ import Testing
             events.append(DRTMEvent(pcr: PCRIndex(rawValue: pcr), type: .tbootMeasurement, digests: [Digest(.sha1, hex: d)!]))
             plain.append((pcr, ["sha1": d]))
         }
+        // tboot's NV measurement (measure_nv=true) into PCR22: kept, not predicted from files.
+        let nv = "5f" + String(repeating: "1e", count: 19)
+        events.append(DRTMEvent(pcr: 22, type: .tbootMeasurement, digests: [Digest(.sha1, hex: nv)!]))
+        plain.append((22, ["sha1": nv]))
         try write(LogWriter.container(events), to: dir + "/tpm12.log")
-        try Self.pythonReplay(plain, to: dir + "/pcrs.yaml", banks: ["sha1"])
+        try Self.pythonReplay(plain, to: dir + "/pcrs.yaml", banks: ["sha1"], pcrs: [17, 18, 19, 22])
         let r = try aemPCR(["predict", "--json", "--event-log", dir + "/tpm12.log", "--pcrs", dir + "/pcrs.yaml",
                             "--boot-dir", "Vectors/example/boot"] + Self.entryArgs)
         #expect(r.status == 0, "\(r.stderr)")
         let got = try PCRValuesFile.parse(r.stdout, source: "predict")
         let current = try PCRValuesFile.read(path: dir + "/pcrs.yaml")
-        for pcr: PCRIndex in [17, 18, 19] { #expect(got[.sha1, pcr] == current[.sha1, pcr], "PCR\(pcr)") }
+        for pcr: PCRIndex in [17, 18, 19, 22] { #expect(got[.sha1, pcr] == current[.sha1, pcr], "PCR\(pcr)") }
+        // The next boot's tboot asking for pcr_map=da cannot be predicted from a legacy log.
+        let da = try aemPCR(["predict", "--event-log", dir + "/tpm12.log", "--pcrs", dir + "/pcrs.yaml",
+                             "--tboot", "Vectors/example/boot/tboot.gz", "--tboot-cmdline", "placeholder pcr_map=da",
+                             "--module", "Vectors/example/boot/xen-4.17.5.gz"])
+        #expect(da.status == 2 && da.stderr.contains("pcr_map=da"), "\(da.stderr)")
         let filesOnly = p["pcrs"] as! [String: [String: String]]
         #expect(got[.sha1, 18]?.hex == filesOnly["sha1"]!["18"] && got[.sha1, 19]?.hex == filesOnly["sha1"]!["19"])
         let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         let launch = obj["launch"] as! [String: Any]
         #expect(launch["tpm"] as? String == "1.2" && launch["pcr_map"] as? String == "legacy")
+    }
+
+    /// Without a log, tboot's own command line decides extpol= (TPM 2.0) and pcr_map= (TPM 1.2);
+    /// an option that says otherwise is refused.
+    @Test func tbootCommandLineOptions() throws {
+        let base = ["predict", "--json", "--tboot", "Vectors/example/boot/tboot.gz", "--module", "Vectors/example/boot/xen-4.17.5.gz"]
+        let e = try aemPCR(base + ["--tpm", "2.0", "--tboot-cmdline", "placeholder logging=memory extpol=embedded"])
+        #expect(e.status == 0, "\(e.stderr)")
+        let launch = (try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any])["launch"] as! [String: Any]
+        #expect(launch["extpol"] as? String == "embedded")
+        let d = try aemPCR(base + ["--tboot-cmdline", "placeholder pcr_map=da"])
+        #expect(d.status == 0)
+        #expect(((try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as! [String: Any])["launch"] as! [String: Any])["pcr_map"] as? String == "da")
+        let clash = try aemPCR(base + ["--tpm", "2.0", "--extpol", "sha1", "--tboot-cmdline", "extpol=sha256"])
+        #expect(clash.status == 2 && clash.stderr.contains("contradicts extpol=sha256"), "\(clash.stderr)")
     }
 }

@@ -27,7 +27,9 @@ public enum LogPredictor {
         let tpm: TPMFamily?
         switch log.format {
         case .tpm12Container: tpm = .tpm12
-        case .tpm20Legacy, .tpm20TCG: tpm = .tpm20
+        case .tpm20TCG: tpm = .tpm20
+        // SHA-1-only per-algorithm records look like TPM 1.2 records without their container.
+        case .tpm20Legacy: tpm = log.banks.contains { $0 != .sha1 } ? .tpm20 : nil
         case .txtStatText: tpm = log.banks.contains { $0 != .sha1 } ? .tpm20 : nil
         }
         return LaunchFacts(tpm: tpm, mapping: mle.pcr == 18 ? .legacy : .da, tbootBanks: banks.sorted(), mlePCR: mle.pcr)
@@ -35,24 +37,36 @@ public enum LogPredictor {
 
     /// The launch configuration the log shows, checked against what the user said. `banks`
     /// must be banks of the log; the configuration's active banks are all of the log's.
+    /// `nextBoot`: the `pcr_map=`/`extpol=` of the next boot's tboot command line; they must be
+    /// what the log shows, since SINIT's kept events depend on them.
     public static func configuration(for log: DRTMEventLog, tpm: TPMFamily?, mapping: PCRMapping?,
-                                     extendPolicy: ExtendPolicy?, tbootVersion: TbootVersion,
+                                     extendPolicy: ExtendPolicy?, nextBoot: TbootCommandLine = try! TbootCommandLine(""),
+                                     tbootVersion: TbootVersion,
                                      banks: [HashAlgorithm]?) throws -> LaunchConfiguration {
         let f = try facts(of: log)
         if let t = tpm, let ft = f.tpm, t != ft {
             throw PredictionError(.optionsContradictLog, "\(log.source) is a TPM \(ft.rawValue) log but --tpm \(t.rawValue) was given")
         }
         guard let family = tpm ?? f.tpm else {
-            throw PredictionError(.optionsContradictLog, "\(log.source) does not tell the TPM family (SHA-1-only text log): give --tpm 1.2 or --tpm 2.0")
+            throw PredictionError(.optionsContradictLog, "\(log.source) does not tell the TPM family (SHA-1 records only): give --tpm 1.2 or --tpm 2.0")
         }
         if let m = mapping, m != f.mapping {
             throw PredictionError(.optionsContradictLog, "\(log.source) shows the \(f.mapping.rawValue) PCR mapping (MLE hash in PCR\(f.mlePCR)) but --pcr-map \(m.rawValue) was given")
+        }
+        if family == .tpm12, let m = nextBoot.pcrMap, m != f.mapping {
+            throw PredictionError(.optionsContradictLog, "the next boot's tboot command line has pcr_map=\(m.rawValue), but \(log.source) shows the \(f.mapping.rawValue) mapping: SINIT measures differently under another mapping, so this log cannot predict that boot")
         }
         let logBanks = log.banks.filter(\.isComputable)
         if let b = banks, let extra = b.first(where: { !log.banks.contains($0) }) {
             throw PredictionError(.optionsContradictLog, "\(log.source) has no \(extra) bank; its banks: \(log.banks.map(\.description).joined(separator: ", "))")
         }
         var extpol = extendPolicy
+        if family == .tpm20, let e = nextBoot.extendPolicy {
+            if let o = extendPolicy, o != e {
+                throw PredictionError(.optionsContradictLog, "--extpol \(o.rawValue) contradicts extpol=\(e.rawValue) on the next boot's tboot command line")
+            }
+            extpol = e
+        }
         if family == .tpm20 && extpol == nil {
             extpol = f.tbootBanks.count == 1 ? ExtendPolicy(rawValue: f.tbootBanks[0].description) : .embedded
         }
@@ -61,7 +75,13 @@ public enum LogPredictor {
                                         tbootVersion: tbootVersion, activeBanks: logBanks)
         if Set(c.extendedBanks.filter(\.isComputable)) != Set(f.tbootBanks.filter(\.isComputable)) {
             throw PredictionError(.optionsContradictLog,
-                "\(log.source) shows tboot extending \(f.tbootBanks.map(\.description).joined(separator: "+")), but extpol=\(c.extendPolicy.rawValue) would extend \(c.extendedBanks.map(\.description).joined(separator: "+")); leave --extpol out to take it from the log")
+                "\(log.source) shows tboot extending \(f.tbootBanks.map(\.description).joined(separator: "+")), but extpol=\(c.extendPolicy.rawValue) would extend \(c.extendedBanks.map(\.description).joined(separator: "+")); the extend policy must stay as in the current boot (leave --extpol out to take it from the log)")
+        }
+        // Every tboot event of the log must carry the same banks: otherwise the log is not one
+        // extend policy's.
+        let tbootEvents = log.events.filter { $0.type == .tbootMeasurement }
+        if let odd = tbootEvents.first(where: { Set($0.digests.keys) != Set(f.tbootBanks) }) {
+            throw PredictionError(.logIncomplete, "\(log.source): tboot's event at \(odd.location) carries \(odd.digests.keys.sorted().map(\.description).joined(separator: "+")), others \(f.tbootBanks.map(\.description).joined(separator: "+")); not one extend policy's log")
         }
         return c
     }
@@ -93,6 +113,9 @@ public enum LogPredictor {
             }
         }
 
+        // PCRs of the policy's NV entries that no file measurement goes to (PCR22 by default).
+        let nvPCRs = Set(files.policy.entries.filter(\.isNV).compactMap(\.pcrIndex))
+            .subtracting(predictedTboot.map(\.pcr))
         var events = [DRTMEvent]()
         var what = [String]()
         var origin = [LogPrediction.Origin]()
@@ -115,6 +138,12 @@ public enum LogPredictor {
                 events.append(n)
                 what.append(mle.what)
                 origin.append(.recomputed(logIndex: i))
+            case .tbootMeasurement where nvPCRs.contains(e.pcr):
+                // tboot's measurement of TPM NV (measure_nv=true, TPM 1.2): NV does not change
+                // with the files, so it is kept.
+                events.append(e)
+                what.append("tboot's measurement of TPM NV, kept from \(log.source)")
+                origin.append(.kept(logIndex: i))
             case .tbootMeasurement:
                 oldTboot.append(e)
             default:
@@ -136,8 +165,13 @@ public enum LogPredictor {
             what.append(p.what)
             origin.append(.predicted(component: p.component))
         }
-        if oldTboot.count == predictedTboot.count && oldTboot.map(\.pcr) != predictedTboot.map(\.pcr) {
-            notes.append("tboot's events go to other PCRs than in the current boot (now \(oldTboot.map { "PCR\($0.pcr)" }.joined(separator: ", ")); next \(predictedTboot.map { "PCR\($0.pcr)" }.joined(separator: ", "))): check the policy and --pcr-map")
+        let common = min(oldTboot.count, predictedTboot.count)
+        if oldTboot.prefix(common).map(\.pcr) != predictedTboot.prefix(common).map(\.pcr) {
+            let message = "tboot's events go to other PCRs than in the current boot (now \(oldTboot.map { "PCR\($0.pcr)" }.joined(separator: ", ")); next \(predictedTboot.map { "PCR\($0.pcr)" }.joined(separator: ", "))): the policy's routing differs from the one this boot used"
+            if !allowPolicyChange {
+                throw PredictionError(.policyDiffers, "\(log.source): " + message + "; give the policy in TPM NV with --policy FILE, or --force if it changes at this reboot")
+            }
+            notes.append(message + " (--force)")
         }
         if oldTboot.count > predictedTboot.count {
             for e in oldTboot[predictedTboot.count...] {
@@ -156,6 +190,9 @@ public enum LogPredictor {
                 predicted[bank, pcr] = replay[pcr, bank]?.value ?? .zeros(bank)
                 currentValues[bank, pcr] = current[pcr, bank]?.value ?? .zeros(bank)
             }
+        }
+        if changes.contains(where: { $0.type == .mleHash }) {
+            notes.append("tboot or its command line changes (the MLE hash differs): SINIT also measures the capabilities tboot requests (event 0x40f); they are kept from the current boot, which holds only if the new tboot requests the same ones")
         }
         notes.append("SINIT's events are kept from \(log.source): the prediction holds while the SINIT ACM, the platform's LCP/BIOS policy and the TXT configuration stay as in that boot")
         return LogPrediction(files: files, log: log, events: events, what: what, origin: origin,
