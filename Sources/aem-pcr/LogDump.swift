@@ -100,7 +100,7 @@ final class AtomicOutputFile {
         }
         self.fd = fd
         self.tempPath = String(cString: template.map { UInt8(bitPattern: $0) } + [0])
-        _ = fchmod(fd, 0o644)
+        // mkstemp's 0600 stays: the dump comes from root-only /dev/mem.
     }
 
     deinit { discard() }

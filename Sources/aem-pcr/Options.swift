@@ -23,6 +23,14 @@ func validateBanks(_ banks: [HashAlgorithm]) throws {
     }
 }
 
+/// A usage error found while running (after argument parsing): one line, exit 2.
+struct UsageError: AEMPCRError {
+    let message: String
+    init(_ message: String) { self.message = message }
+    var errorCode: String { "usage" }
+    var description: String { message }
+}
+
 /// `--bank` values once each in TCG order; sha1 and sha256 when none is given.
 func requestedBanks(_ banks: [HashAlgorithm]) -> [HashAlgorithm] {
     banks.isEmpty ? [.sha1, .sha256] : Array(Set(banks)).sorted()
@@ -89,7 +97,7 @@ struct BootOptions: ParsableArguments {
             var noUnzip = false
             if words.first == "--nounzip" { noUnzip = true; words.removeFirst() }
             guard let file = words.first else {
-                throw ValidationError("--module '\(line)' names no file")
+                throw UsageError("--module '\(line)' names no file")
             }
             // The command line is everything after the file name, as written.
             var rest = Substring(line)
@@ -173,7 +181,7 @@ struct EventLogOptions: ParsableArguments {
         let log = try DRTMEventLog.parse(path: eventLog!)
         guard let p = pcrs else {
             if force { return (log, nil) }
-            throw ValidationError("--event-log needs --pcrs FILE (tpm2_pcrread's output) to verify the log before predicting from it, or --force to use it unverified")
+            throw UsageError("--event-log needs --pcrs FILE (tpm2_pcrread's output) to verify the log before predicting from it, or --force to use it unverified")
         }
         let values = try PCRValuesFile.read(path: p)
         let report = Verifier.verify(log, against: values)

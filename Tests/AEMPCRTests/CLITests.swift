@@ -42,6 +42,8 @@ import Testing
         ErrorCase(name: "legacy on TPM 2.0", args: ["predict", "--tpm", "2.0", "--pcr-map", "legacy", "--tboot", tboot],
                   mentions: ["DA mapping"]),
         ErrorCase(name: "unknown option", args: ["measure", "--frobnicate", "x"], mentions: ["--frobnicate"]),
+        ErrorCase(name: "device instead of a file", args: ["measure", "--nounzip", "/dev/zero"], mentions: ["/dev/zero", "not a regular file"]),
+        ErrorCase(name: "module without file", args: ["predict", "--tboot", tboot, "--module", " "], mentions: ["names no file"]),
     ]
 
     @Test(arguments: errorCases)

@@ -203,6 +203,9 @@ import Glibc
         let r = try logCLI(["log", "dump", "--mem", mem, "-o", out])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("19 events"))
+        // Read from root-only /dev/mem: the dump is readable by its owner only.
+        let mode = (try FileManager.default.attributesOfItem(atPath: out)[.posixPermissions] as? NSNumber)?.intValue
+        #expect(mode == 0o600)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["heap.bin", "mem"])
 
         // The compact layout: the two registers, then the heap.

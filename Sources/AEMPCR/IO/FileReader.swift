@@ -32,9 +32,17 @@ public final class FileReader {
             }
         }
         var st = stat()
-        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
-            close(fd)
-            throw FileError(.isDirectory, path: path, "is a directory, not a file")
+        if fstat(fd, &st) == 0 {
+            let kind = st.st_mode & S_IFMT
+            if kind == S_IFDIR {
+                close(fd)
+                throw FileError(.isDirectory, path: path, "is a directory, not a file")
+            }
+            if kind != S_IFREG {
+                // A device or a pipe may never end (/dev/zero); boot files are regular files.
+                close(fd)
+                throw FileError(.notReadable, path: path, "is not a regular file (a device, pipe or socket)")
+            }
         }
         self.fd = fd
         self.buffer = .allocate(byteCount: chunkSize, alignment: 64)
@@ -71,7 +79,7 @@ public final class FileReader {
             if chunk.isEmpty { return out }
             out.append(contentsOf: chunk)
             if out.count > limit {
-                throw FileError(.readFailed, path: path, "larger than \(limit >> 20) MiB; this is not the file expected here")
+                throw FileError(.readFailed, path: path, "larger than \(limit >= 1 << 20 ? "\(limit >> 20) MiB" : "\(limit >> 10) KiB"); this is not the file expected here")
             }
         }
     }

@@ -48,13 +48,13 @@ public enum PCRValuesFile {
             let line = String(raw).trimmingBlanks()
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard let colon = line.firstIndex(of: ":") else {
-                throw PCRFileError(.syntax, source: source, line: lineNo, "expected 'bank:' or 'index: 0xHEX', found '\(line)'")
+                throw PCRFileError(.syntax, source: source, line: lineNo, "expected 'bank:' or 'index: 0xHEX', found '\(printable(line))'")
             }
             let key = String(line[..<colon]).trimmingBlanks()
             let value = String(line[line.index(after: colon)...]).trimmingBlanks()
             if value.isEmpty {
                 guard let b = HashAlgorithm(name: key) else {
-                    throw PCRFileError(.syntax, source: source, line: lineNo, "unknown bank '\(key)'")
+                    throw PCRFileError(.syntax, source: source, line: lineNo, "unknown bank '\(printable(key))'")
                 }
                 bank = b
                 continue
@@ -63,7 +63,7 @@ public enum PCRValuesFile {
                 throw PCRFileError(.syntax, source: source, line: lineNo, "a PCR value before any 'bank:' line")
             }
             guard let index = UInt32(key), index <= 23 else {
-                throw PCRFileError(.syntax, source: source, line: lineNo, "'\(key)' is not a PCR index (0–23)")
+                throw PCRFileError(.syntax, source: source, line: lineNo, "'\(printable(key))' is not a PCR index (0–23)")
             }
             try store(&values, bank: b, index: index, hex: value, source: source, line: lineNo)
         }
@@ -76,7 +76,7 @@ public enum PCRValuesFile {
         if !bank.isComputable { return }
         guard let d = Digest(bank, hex: hex) else {
             throw PCRFileError(.badDigest, source: source, line: line,
-                               "PCR\(index) \(bank): '\(hex)' is not a \(bank.digestSize.map { "\($0)-byte" } ?? "known") hex digest")
+                               "PCR\(index) \(bank): '\(printable(hex))' is not a \(bank.digestSize.map { "\($0)-byte" } ?? "known") hex digest")
         }
         let pcr = PCRIndex(rawValue: index)
         if values[bank, pcr] != nil {
@@ -208,4 +208,14 @@ struct MiniJSON {
             return .other
         }
     }
+}
+
+/// Text from a file, safe to print on a terminal: control and non-ASCII bytes as `\xHH`, at most
+/// 60 characters.
+func printable(_ s: String) -> String {
+    var out = ""
+    for b in s.utf8.prefix(60) {
+        if b >= 0x20 && b < 0x7F { out.unicodeScalars.append(Unicode.Scalar(b)) } else { out += "\\x" + Hex.encode([b]) }
+    }
+    return s.utf8.count > 60 ? out + "…" : out
 }
