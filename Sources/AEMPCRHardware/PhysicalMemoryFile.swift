@@ -48,6 +48,30 @@ public final class PhysicalMemoryFile: PhysicalMemory {
 
     deinit { close(fd) }
 
+    /// Reads through a read-only shared mapping of the pages holding `[address, address+count)`.
+    private func mapped(at address: UInt64, count: Int) throws -> [UInt8] {
+        let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        let start = address / page * page
+        let length = Int(address - start) + count
+        guard start <= UInt64(Int64.max) else {
+            throw TXTMemoryError(.readFailed, source: name, address: address, "address out of range")
+        }
+        let p = mmap(nil, length, PROT_READ, MAP_SHARED, fd, off_t(start))
+        guard let base = p, base != MAP_FAILED else {
+            let e = errno
+            if e == EPERM {
+                throw TXTMemoryError(.blocked, source: name, address: address,
+                    "the kernel blocks mapping this range of /dev/mem (CONFIG_STRICT_DEVMEM, "
+                    + "CONFIG_IO_STRICT_DEVMEM): boot with iomem=relaxed")
+            }
+            throw TXTMemoryError(.readFailed, source: name, address: address,
+                                 "neither read nor mapped: \(String(cString: strerror(e)))")
+        }
+        defer { munmap(base, length) }
+        let from = UnsafeRawPointer(base) + Int(address - start)
+        return Array(UnsafeRawBufferPointer(start: from, count: count))
+    }
+
     public func read(at address: UInt64, count: Int) throws -> [UInt8] {
         precondition(count >= 0, "negative read")
         guard address <= UInt64(Int64.max), UInt64(count) <= UInt64(Int64.max) - address else {
@@ -64,6 +88,16 @@ public final class PhysicalMemoryFile: PhysicalMemory {
                 let e = errno
                 if e == EINTR { continue }
                 let at = address + UInt64(done)
+                if e == EFAULT || e == EINVAL || e == ENXIO {
+                    // Linux's read of /dev/mem stops at high_memory (a dom0 limited to 4 GiB);
+                    // txt-stat maps the range instead, and so does this.
+                    let rest = try mapped(at: at, count: count - done)
+                    out.withUnsafeMutableBytes { buf in
+                        rest.withUnsafeBytes { (buf.baseAddress! + done).copyMemory(from: $0.baseAddress!, byteCount: rest.count) }
+                    }
+                    done = count
+                    break
+                }
                 if e == EPERM {
                     throw TXTMemoryError(.blocked, source: name, address: at,
                         "the kernel blocks reading this range of /dev/mem (CONFIG_STRICT_DEVMEM, "

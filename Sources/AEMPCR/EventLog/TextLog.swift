@@ -225,6 +225,12 @@ enum TextLog {
             c.index += 1
             if t == "Log Descrption:" || t == "Log Description:" {
                 sections.append((nil, [], false))
+            } else if t == "Event Log Container:" {
+                // tboot's TPM 1.2 print: one container, SHA-1 records. A second one with records
+                // (two boots in one serial log) is refused below, not merged.
+                sections.append((.sha1, [], false))
+            } else if t.hasPrefix("PCRIndex:") {
+                throw c.malformed(line, "a record's field outside any \"Event:\" record (is the record's first line garbled?)")
             } else if t.hasPrefix("Alg:"), let last = sections.indices.last, sections[last].algorithm == nil {
                 let id = try decimal(t.dropFirst(4).drop { $0 == " " }, line, c, "Alg")
                 let alg = HashAlgorithm(rawValue: UInt16(truncatingIfNeeded: id))
