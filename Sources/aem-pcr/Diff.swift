@@ -28,12 +28,7 @@ struct Diff: ParsableCommand {
 
     func run() throws {
         Terminal.verbose = output.verbose
-        let (drtm, report) = try log.verifiedLog()
-        let spec = try boot.bootSpec()
-        let predictor = Predictor(configuration: try launch.configuration(for: drtm, tbootCmdline: spec.tbootCmdline),
-                                  customPolicy: try launch.customPolicy())
-        let p = try LogPredictor.predict(log: drtm, boot: spec, predictor: predictor,
-                                                allowPolicyChange: log.force)
+        let (p, report) = try log.predict(boot: boot, launch: launch)
         let banks = p.files.banks.filter { $0.isComputable && (launch.banks.isEmpty || launch.banks.contains($0)) }
         let pcrs = Set(p.predicted.banks.flatMap { p.predicted.pcrs(in: $0) }).sorted()
         if output.json {

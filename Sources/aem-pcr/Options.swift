@@ -194,4 +194,14 @@ struct EventLogOptions: ParsableArguments {
         }
         return (log, report)
     }
+
+    /// Verifies the log, then predicts the next boot from it and the boot's files
+    /// (`predict --event-log`, `diff`).
+    func predict(boot: BootOptions, launch: LaunchOptions) throws -> (LogPrediction, VerificationReport?) {
+        let (drtm, report) = try verifiedLog()
+        let spec = try boot.bootSpec()
+        let predictor = Predictor(configuration: try launch.configuration(for: drtm, tbootCmdline: spec.tbootCmdline),
+                                  customPolicy: try launch.customPolicy())
+        return (try LogPredictor.predict(log: drtm, boot: spec, predictor: predictor, allowPolicyChange: force), report)
+    }
 }

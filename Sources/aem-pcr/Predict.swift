@@ -27,12 +27,7 @@ struct Predict: ParsableCommand {
     func run() throws {
         Terminal.verbose = output.verbose
         if log.eventLog != nil {
-            let (drtm, report) = try log.verifiedLog()
-            let spec = try boot.bootSpec()
-            let predictor = Predictor(configuration: try launch.configuration(for: drtm, tbootCmdline: spec.tbootCmdline),
-                                      customPolicy: try launch.customPolicy())
-            let p = try LogPredictor.predict(log: drtm, boot: spec, predictor: predictor,
-                                                allowPolicyChange: log.force)
+            let (p, report) = try log.predict(boot: boot, launch: launch)
             let view = PredictionView(p, verified: report?.verified, onlyBanks: launch.banks)
             print(output.json ? PredictionOutput.json(view).render() : PredictionOutput.text(view, verbose: output.verbose),
                   terminator: output.json ? "\n" : "")
