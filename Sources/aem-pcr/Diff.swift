@@ -48,8 +48,8 @@ struct Diff: ParsableCommand {
                 JSON.object([
                     ("pcr", .int(Int(c.pcr.rawValue))), ("type", .string(c.type.hex)), ("component", .string(c.label)),
                     ("what", .string(c.what)),
-                    ("old", c.old.map { d in .object(d.keys.sorted().map { ($0.description, .string(d[$0]!.hex)) }) } ?? .null),
-                    ("new", c.new.map { d in .object(d.keys.sorted().map { ($0.description, .string(d[$0]!.hex)) }) } ?? .null),
+                    ("old", c.old.map { JSON.digests($0.values) } ?? .null),
+                    ("new", c.new.map { JSON.digests($0.values) } ?? .null),
                 ])
             }
             print(JSON.object([

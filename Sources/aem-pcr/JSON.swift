@@ -1,3 +1,5 @@
+import AEMPCR
+
 /// A small JSON writer with keys in the order given: output stays stable across runs.
 indirect enum JSON {
     case string(String)
@@ -24,6 +26,19 @@ indirect enum JSON {
             return "{" + nl + o.map { pad + JSON.quote($0.0) + ": " + $0.1.render(indent: indent + 1, pretty: pretty) }
                 .joined(separator: "," + nl) + nl + end + "}"
         }
+    }
+
+    /// `{"<bank>": {"<pcr>": "<hex>"}}` for the given banks, PCRs in order: the one shape every
+    /// command prints PCR values in (and `--pcrs` reads back).
+    static func pcrs(_ values: PCRValues, banks: [HashAlgorithm]) -> JSON {
+        .object(banks.map { bank in
+            (bank.description, .object(values.pcrs(in: bank).map { (String($0.rawValue), .string(values[bank, $0]!.hex)) }))
+        })
+    }
+
+    /// `{"<bank>": "<hex>"}`, banks in TCG order.
+    static func digests<S: Sequence>(_ digests: S) -> JSON where S.Element == Digest {
+        .object(digests.sorted { $0.algorithm < $1.algorithm }.map { ($0.algorithm.description, .string($0.hex)) })
     }
 
     static func quote(_ s: String) -> String {

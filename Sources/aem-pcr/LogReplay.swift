@@ -55,12 +55,7 @@ struct LogReplay: ParsableCommand {
 
     static func json(_ log: DRTMEventLog, _ r: ReplayResult, mismatches: [DataDigestMismatch],
                      problems: [EventLogError]) -> JSON {
-        var pcrs = [(String, JSON)]()
-        for bank in r.values.banks {
-            pcrs.append((bank.description, .object(r.values.pcrs(in: bank).map {
-                (String($0.rawValue), JSON.string(r.values[bank, $0]!.hex))
-            })))
-        }
+        let pcrs = JSON.pcrs(r.values, banks: r.values.banks)
         let partial = r.partialEntries.map { e in
             JSON.object([
                 ("pcr", .int(Int(e.pcr.rawValue))), ("bank", .string(e.bank.description)),
@@ -76,7 +71,7 @@ struct LogReplay: ParsableCommand {
         return .object([
             ("source", .string(log.source)),
             ("format", .string(log.format.rawValue)),
-            ("pcrs", .object(pcrs)),
+            ("pcrs", pcrs),
             ("partial", .array(partial)),
             ("data_mismatches", .array(data)),
             ("not_extended", .array(r.notExtendedEventIndices.map { .int($0) })),

@@ -45,7 +45,7 @@ struct LogShow: ParsableCommand {
                 ("pcr", .int(Int(e.pcr.rawValue))),
                 ("type", .string(e.type.hex)),
                 ("type_name", e.type.name.map { .string($0) } ?? .null),
-                ("digests", .object(e.sortedDigests.map { ($0.algorithm.description, .string($0.hex)) })),
+                ("digests", JSON.digests(e.digests.values)),
                 ("data", .string(Hex.encode(e.data))),
                 ("offset", e.line == nil ? .int(e.offset) : .null),
                 ("line", e.line.map { .int($0) } ?? .null),

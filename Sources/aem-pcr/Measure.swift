@@ -44,8 +44,7 @@ struct Measure: ParsableCommand {
 /// `<bank> <hex>` lines, or a JSON object with a `digests` member.
 func printDigests(_ digests: [(HashAlgorithm, Digest)], json: Bool, extra: [(String, JSON)]) {
     if json {
-        let d = JSON.object(digests.map { ($0.0.description, .string($0.1.hex)) })
-        print(JSON.object(extra + [("digests", d)]).render())
+        print(JSON.object(extra + [("digests", JSON.digests(digests.map(\.1)))]).render())
     } else {
         for (b, d) in digests { print("\(b) \(d.hex)") }
     }

@@ -96,12 +96,6 @@ struct PredictionView {
 }
 
 enum PredictionOutput {
-    static func pcrsJSON(_ values: PCRValues, banks: [HashAlgorithm]) -> JSON {
-        .object(banks.map { bank in
-            (bank.description, .object(values.pcrs(in: bank).map { (String($0.rawValue), JSON.string(values[bank, $0]!.hex)) }))
-        })
-    }
-
     static func json(_ v: PredictionView) -> JSON {
         let p = v.files
         var events = [JSON]()
@@ -130,7 +124,7 @@ enum PredictionOutput {
             ])
         }
         var top: [(String, JSON)] = [
-            ("pcrs", pcrsJSON(v.pcrs, banks: v.banks)),
+            ("pcrs", JSON.pcrs(v.pcrs, banks: v.banks)),
             ("events", .array(events)),
             ("incomplete", .array(incomplete)),
             ("launch", .object([
@@ -147,7 +141,7 @@ enum PredictionOutput {
             top.append(("event_log", .object([
                 ("source", .string(l.source)), ("format", .string(l.format)),
                 ("verified", l.verified.map { .bool($0) } ?? .null),
-                ("current", pcrsJSON(l.current, banks: v.banks)),
+                ("current", JSON.pcrs(l.current, banks: v.banks)),
             ])))
         }
         return .object(top)
