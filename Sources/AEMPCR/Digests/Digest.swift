@@ -36,10 +36,7 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
     /// `PCR_new = H(PCR_old || digest)` in this digest's bank.
     public func extended(with measurement: Digest) -> Digest {
         precondition(measurement.algorithm == algorithm, "extend mixes banks")
-        var h = MultiHasher([algorithm])
-        h.update(bytes)
-        h.update(measurement.bytes)
-        return h.finalize()[algorithm]!
+        return MultiHasher.hash(algorithm, bytes + measurement.bytes)
     }
 }
 

@@ -30,10 +30,7 @@ public enum ModuleMeasurement {
         let cmdDigests = cmd.finalize()
         var measurements = [HashAlgorithm: Digest]()
         for b in banks {
-            var h = MultiHasher([b])
-            h.update(cmdDigests[b]!.bytes)
-            h.update(image[b]!.bytes)
-            measurements[b] = h.finalize()[b]
+            measurements[b] = MultiHasher.hash(b, cmdDigests[b]!.bytes + image[b]!.bytes)
         }
         return MeasuredModule(spec: spec, index: nil, removedAs: TXTModule.classify(prefix: prefix, size: imageSize),
                               encoding: encoding, fileSize: fileSize, imageSize: imageSize, hashedCmdline: line,
