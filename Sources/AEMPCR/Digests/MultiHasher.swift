@@ -1,55 +1,72 @@
-import Crypto
+import CLibcrypto
 
 /// Hashes one byte stream in several banks at once: every byte is read once and fed to each bank.
+///
+/// The hashes are the system libcrypto's (OpenSSL 3; SHA-NI where the CPU has it), the same
+/// library tpm2-tss links, so the binary carries no second copy of them.
 public struct MultiHasher {
-    private enum State {
-        case sha1(Insecure.SHA1)
-        case sha256(SHA256)
-        case sha384(SHA384)
-        case sha512(SHA512)
+    /// One libcrypto digest context. A class so that it is freed exactly once; `MultiHasher`
+    /// copies it before a write when it is shared, so the struct keeps value semantics.
+    private final class Context {
+        let pointer: OpaquePointer
 
-        init(_ algorithm: HashAlgorithm) {
-            switch algorithm {
-            case .sha1: self = .sha1(Insecure.SHA1())
-            case .sha256: self = .sha256(SHA256())
-            case .sha384: self = .sha384(SHA384())
-            case .sha512: self = .sha512(SHA512())
-            default: preconditionFailure("bank \(algorithm) is not computable; callers check isComputable")
+        init(_ md: OpaquePointer) {
+            guard let ctx = EVP_MD_CTX_new(), EVP_DigestInit_ex(ctx, md, nil) == 1 else {
+                fatalError("libcrypto could not start a digest (out of memory)")
             }
+            pointer = ctx
         }
 
-        mutating func update(_ buffer: UnsafeRawBufferPointer) {
-            switch self {
-            case .sha1(var h): h.update(bufferPointer: buffer); self = .sha1(h)
-            case .sha256(var h): h.update(bufferPointer: buffer); self = .sha256(h)
-            case .sha384(var h): h.update(bufferPointer: buffer); self = .sha384(h)
-            case .sha512(var h): h.update(bufferPointer: buffer); self = .sha512(h)
+        init(copying other: Context) {
+            guard let ctx = EVP_MD_CTX_new(), EVP_MD_CTX_copy_ex(ctx, other.pointer) == 1 else {
+                fatalError("libcrypto could not copy a digest (out of memory)")
             }
+            pointer = ctx
         }
 
-        func finalize() -> [UInt8] {
-            switch self {
-            case .sha1(let h): return Array(h.finalize())
-            case .sha256(let h): return Array(h.finalize())
-            case .sha384(let h): return Array(h.finalize())
-            case .sha512(let h): return Array(h.finalize())
-            }
+        deinit { EVP_MD_CTX_free(pointer) }
+
+        func update(_ buffer: UnsafeRawBufferPointer) {
+            guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+            precondition(EVP_DigestUpdate(pointer, base, buffer.count) == 1, "libcrypto digest update failed")
+        }
+
+        /// The digest so far; the context itself is left as it was.
+        func digest() -> [UInt8] {
+            let done = Context(copying: self)
+            var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+            var length: UInt32 = 0
+            precondition(EVP_DigestFinal_ex(done.pointer, &out, &length) == 1, "libcrypto digest final failed")
+            return Array(out.prefix(Int(length)))
+        }
+    }
+
+    private static func messageDigest(_ algorithm: HashAlgorithm) -> OpaquePointer {
+        switch algorithm {
+        case .sha1: return EVP_sha1()
+        case .sha256: return EVP_sha256()
+        case .sha384: return EVP_sha384()
+        case .sha512: return EVP_sha512()
+        default: preconditionFailure("bank \(algorithm) is not computable; callers check isComputable")
         }
     }
 
     public let algorithms: [HashAlgorithm]
-    private var states: [State]
+    private var contexts: [Context]
 
     /// `algorithms` must all be computable (`HashAlgorithm.isComputable`); duplicates are dropped.
     public init<S: Sequence>(_ algorithms: S) where S.Element == HashAlgorithm {
         var seen = [HashAlgorithm]()
         for a in algorithms where !seen.contains(a) { seen.append(a) }
         self.algorithms = seen
-        self.states = seen.map(State.init)
+        self.contexts = seen.map { Context(MultiHasher.messageDigest($0)) }
     }
 
     public mutating func update(_ buffer: UnsafeRawBufferPointer) {
-        for i in states.indices { states[i].update(buffer) }
+        for i in contexts.indices {
+            if !isKnownUniquelyReferenced(&contexts[i]) { contexts[i] = Context(copying: contexts[i]) }
+            contexts[i].update(buffer)
+        }
     }
 
     public mutating func update(_ bytes: [UInt8]) {
@@ -58,7 +75,7 @@ public struct MultiHasher {
 
     public func finalize() -> [HashAlgorithm: Digest] {
         var out = [HashAlgorithm: Digest]()
-        for (a, s) in zip(algorithms, states) { out[a] = Digest(a, bytes: s.finalize())! }
+        for (a, c) in zip(algorithms, contexts) { out[a] = Digest(a, bytes: c.digest())! }
         return out
     }
 
