@@ -22,13 +22,22 @@ let package = Package(
         .systemLibrary(name: "CLibcrypto", path: "Sources/CLibcrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
         .target(name: "AEMPCR", dependencies: ["CZlib", "CLibcrypto"]),
-        // Reads the machine (/dev/mem; later the TPM): kept out of the library.
+        // Reads the machine (/dev/mem): kept out of the library.
         .target(name: "AEMPCRHardware", dependencies: ["AEMPCR"]),
+        // tpm2-tss (Debian: libtss2-dev): ESYS, the TCTI loader, marshaling, response codes.
+        .systemLibrary(name: "CTSS2", path: "Sources/CTSS2", pkgConfig: "tss2-esys",
+                       providers: [.apt(["libtss2-dev"])]),
+        // The live TPM (TPM 2.0 through tpm2-tss, TPM 1.2 PCRs from sysfs): the only importer of CTSS2.
+        .target(name: "AEMPCRTPM", dependencies: ["AEMPCR", "CTSS2"]),
+        // Sealing AEM's secrets to predicted values: AEM's files, TPM 2.0 and TPM 1.2 (trousers).
+        .target(name: "AEMPCRSeal", dependencies: ["AEMPCR", "AEMPCRTPM", "CLibcrypto"]),
         .executableTarget(name: "aem-pcr", dependencies: [
             "AEMPCR",
             "AEMPCRHardware",
+            "AEMPCRTPM",
+            "AEMPCRSeal",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "AEMPCRTests", dependencies: ["AEMPCR"]),
+        .testTarget(name: "AEMPCRTests", dependencies: ["AEMPCR", "AEMPCRTPM", "AEMPCRSeal"]),
     ]
 )
