@@ -17,7 +17,7 @@ struct AEMPCRCommand: ParsableCommand {
             secret can be checked and resealed without a blind boot. See aem-pcr(8).
             """,
         version: "0.1.0",
-        subcommands: [Predict.self, Diff.self, Verify.self, Measure.self, MLEHash.self, LogCommand.self])
+        subcommands: [Predict.self, Diff.self, Verify.self, Read.self, Measure.self, MLEHash.self, LogCommand.self])
 
     static func main() {
         do {

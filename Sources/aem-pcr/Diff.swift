@@ -10,9 +10,12 @@ struct Diff: ParsableCommand {
             current and the predicted value, and each event that changes: which component, its \
             old and new digest. Read this before deciding to reboot.
 
+            Without --event-log the current log is read from the TXT heap (root), and without \
+            --pcrs the values it must replay to are read from the TPM (see 'aem-pcr read').
+
             Example:
-              aem-pcr diff --event-log heap.dump --pcrs pcrs.yaml \\
-                --grub-cfg /boot/grub2/grub.cfg --entry 'AEM Qubes, with Xen hypervisor'
+              sudo aem-pcr diff --grub-cfg /boot/grub2/grub.cfg \\
+                --entry 'AEM Qubes, with Xen hypervisor'
             """)
 
     @OptionGroup var boot: BootOptions
@@ -20,15 +23,9 @@ struct Diff: ParsableCommand {
     @OptionGroup var log: EventLogOptions
     @OptionGroup var output: OutputOptions
 
-    func validate() throws {
-        if log.eventLog == nil {
-            throw ValidationError("diff compares with the current boot: give --event-log FILE --pcrs FILE")
-        }
-    }
-
     func run() throws {
         Terminal.verbose = output.verbose
-        let (p, report) = try log.predict(boot: boot, launch: launch)
+        let (p, report) = try log.predict(boot: boot, launch: launch, verbose: output.verbose)
         let banks = p.files.banks.filter { $0.isComputable && (launch.banks.isEmpty || launch.banks.contains($0)) }
         let pcrs = Set(p.predicted.banks.flatMap { p.predicted.pcrs(in: $0) }).sorted()
         if output.json {

@@ -165,40 +165,52 @@ struct LaunchOptions: ParsableArguments {
     }
 }
 
-/// The current boot's DRTM log and the PCR values it must replay to.
+/// The current boot's DRTM log and the PCR values it must replay to: files, or the running
+/// machine (the TXT heap and the TPM) for what is not given.
 struct EventLogOptions: ParsableArguments {
-    @Option(name: .customLong("event-log"), help: ArgumentHelp("The current boot's DRTM event log: a raw log, a TXT heap dump (aem-pcr log dump) or txt-stat's text.", valueName: "file"))
+    @Option(name: .customLong("event-log"), help: ArgumentHelp("The current boot's DRTM event log: a raw log, a TXT heap dump (aem-pcr log dump) or txt-stat's text (default: read from the TXT heap, as root).", valueName: "file"))
     var eventLog: String?
 
-    @Option(help: ArgumentHelp("The current PCR values (tpm2_pcrread's output, or this tool's --json); the log must replay to them.", valueName: "file"))
+    @Option(help: ArgumentHelp("The current PCR values (tpm2_pcrread's output, this tool's --json, or a TPM 1.2's sysfs pcrs); the log must replay to them (default: read from the TPM).", valueName: "file"))
     var pcrs: String?
 
-    @Flag(help: "Use the event log even when it is not verified against --pcrs (or --pcrs is not given).")
+    @Flag(help: "Use the event log even when it does not verify against the PCR values (or they cannot be read).")
     var force = false
 
-    /// Parses the log and, unless --force, verifies it against --pcrs first.
-    func verifiedLog() throws -> (DRTMEventLog, VerificationReport?) {
-        let log = try DRTMEventLog.parse(path: eventLog!)
-        guard let p = pcrs else {
-            if force { return (log, nil) }
-            throw UsageError("--event-log needs --pcrs FILE (tpm2_pcrread's output) to verify the log before predicting from it, or --force to use it unverified")
+    @OptionGroup var live: LiveOptions
+
+    /// The log (given, or the running boot's) and, unless --force, its verification against the
+    /// PCR values (given, or the TPM's).
+    func verifiedLog(verbose: Bool) throws -> (DRTMEventLog, VerificationReport?) {
+        let log = try eventLog.map { try DRTMEventLog.parse(path: $0) } ?? LiveBoot.currentLog(mem: live.mem)
+        let values: PCRValues
+        let source: String
+        do {
+            (values, source) = try currentValues(for: log, verbose: verbose)
+        } catch where force {
+            return (log, nil)
         }
-        let values = try PCRValuesFile.read(path: p)
         let report = Verifier.verify(log, against: values)
-        if !force { try Verifier.checkInputs(report, pcrs: values, log: log, pcrSource: p) }
+        if !force { try Verifier.checkInputs(report, pcrs: values, log: log, pcrSource: source) }
         if !report.verified && !force {
             let bad = report.rows.filter { $0.status == .mismatch }.map { "PCR\($0.pcr) \($0.bank)" }
             let data = report.dataMismatches.map { "event \($0.eventIndex) \($0.bank) digest is not H(data)" }
             let what = (bad + data).isEmpty ? ["no PCR in common"] : bad + data
-            throw PredictionError(.logNotVerified, "\(log.source) does not verify against \(p) (\(what.joined(separator: ", "))); run 'aem-pcr verify' for details, or --force")
+            throw PredictionError(.logNotVerified, "\(log.source) does not verify against \(source) (\(what.joined(separator: ", "))); run 'aem-pcr verify' for details, or --force")
         }
         return (log, report)
     }
 
+    /// The PCR values the log must replay to: --pcrs, else the TPM's.
+    func currentValues(for log: DRTMEventLog, verbose: Bool) throws -> (PCRValues, String) {
+        if let p = pcrs { return (try PCRValuesFile.read(path: p), p) }
+        return try LiveBoot.currentPCRs(for: log, tcti: live.tcti, verbose: verbose)
+    }
+
     /// Verifies the log, then predicts the next boot from it and the boot's files
     /// (`predict --event-log`, `diff`).
-    func predict(boot: BootOptions, launch: LaunchOptions) throws -> (LogPrediction, VerificationReport?) {
-        let (drtm, report) = try verifiedLog()
+    func predict(boot: BootOptions, launch: LaunchOptions, verbose: Bool) throws -> (LogPrediction, VerificationReport?) {
+        let (drtm, report) = try verifiedLog(verbose: verbose)
         let spec = try boot.bootSpec()
         let predictor = Predictor(configuration: try launch.configuration(for: drtm, tbootCmdline: spec.tbootCmdline),
                                   customPolicy: try launch.customPolicy())

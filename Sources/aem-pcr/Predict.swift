@@ -14,6 +14,11 @@ struct Predict: ParsableCommand {
             On TPM 1.2 with the legacy mapping (Qubes AEM 4.x), PCR18 = MLE hash then Xen, and \
             PCR19 = kernel then initramfs: both are predicted completely.
 
+            With --live (or --event-log, --pcrs), the prediction starts from the current boot's \
+            verified log: SINIT's events are kept, the MLE hash and tboot's events recomputed for \
+            the new files, and every DRTM PCR predicted. From files alone, nothing reads the TPM \
+            or physical memory.
+
             Example:
               aem-pcr predict --grub-cfg /boot/grub2/grub.cfg \\
                 --entry 'AEM Qubes, with Xen hypervisor' --boot-dir /boot
@@ -22,12 +27,22 @@ struct Predict: ParsableCommand {
     @OptionGroup var boot: BootOptions
     @OptionGroup var launch: LaunchOptions
     @OptionGroup var log: EventLogOptions
+
+    @Flag(help: "Predict from the running boot: its DRTM log from the TXT heap and its PCRs from the TPM, as diff does (root). Implied by --event-log, --pcrs, --tcti and --mem.")
+    var live = false
+
     @OptionGroup var output: OutputOptions
+
+    /// Whether the prediction starts from the current boot (its log and PCRs) or from the files
+    /// alone, which never touches the TPM or physical memory.
+    var usesCurrentBoot: Bool {
+        live || log.eventLog != nil || log.pcrs != nil || log.live.tcti != nil || log.live.mem != "/dev/mem"
+    }
 
     func run() throws {
         Terminal.verbose = output.verbose
-        if log.eventLog != nil {
-            let (p, report) = try log.predict(boot: boot, launch: launch)
+        if usesCurrentBoot {
+            let (p, report) = try log.predict(boot: boot, launch: launch, verbose: output.verbose)
             let view = PredictionView(p, verified: report?.verified, onlyBanks: launch.banks)
             print(output.json ? PredictionOutput.json(view).render() : PredictionOutput.text(view, verbose: output.verbose),
                   terminator: output.json ? "\n" : "")
@@ -157,7 +172,7 @@ enum PredictionOutput {
         line(Terminal.bold("Prediction") + " for \(p.boot.origin)")
         line("  \(launch)")
         if let l = v.log {
-            let state = l.verified == true ? "verified against the PCRs given" : l.verified == false ? "NOT verified (--force)" : "NOT verified (no --pcrs, --force)"
+            let state = l.verified == true ? "verified against the PCR values" : l.verified == false ? "NOT verified (--force)" : "NOT verified (no PCR values, --force)"
             line(Terminal.wrap("  from the current boot's log \(l.source) (\(l.format)), \(state)", indent: 0, hang: 4))
         }
         line()

@@ -10,23 +10,27 @@ struct Verify: ParsableCommand {
             checked (digest = H(data)). Exit status 0 when everything matches, 1 when anything \
             differs, 2 on bad input. A log that does not verify must not be used to predict.
 
+            Without --event-log the log is read from the TXT heap (root); without --pcrs the values \
+            are read from the TPM (TPM 2.0 through tpm2-tss, TPM 1.2 from sysfs).
+
             Example:
-              tpm2_pcrread sha1:17,18,19+sha256:17,18,19 > pcrs.yaml
-              aem-pcr verify --event-log heap.dump --pcrs pcrs.yaml
+              sudo aem-pcr verify
             """)
 
-    @Option(name: .customLong("event-log"), help: ArgumentHelp("The DRTM event log: a raw log, a TXT heap dump or txt-stat's text.", valueName: "file"))
-    var eventLog: String
+    @Option(name: .customLong("event-log"), help: ArgumentHelp("The DRTM event log: a raw log, a TXT heap dump or txt-stat's text (default: read from the TXT heap, as root).", valueName: "file"))
+    var eventLog: String?
 
-    @Option(help: ArgumentHelp("PCR values: tpm2_pcrread's output, or this tool's --json.", valueName: "file"))
-    var pcrs: String
+    @Option(help: ArgumentHelp("PCR values: tpm2_pcrread's output, this tool's --json, or a TPM 1.2's sysfs pcrs (default: read from the TPM).", valueName: "file"))
+    var pcrs: String?
 
+    @OptionGroup var live: LiveOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         Terminal.verbose = output.verbose
-        let log = try DRTMEventLog.parse(path: eventLog)
-        let values = try PCRValuesFile.read(path: pcrs)
+        let log = try eventLog.map { try DRTMEventLog.parse(path: $0) } ?? LiveBoot.currentLog(mem: live.mem)
+        let (values, pcrs) = try pcrs.map { (try PCRValuesFile.read(path: $0), $0) }
+            ?? LiveBoot.currentPCRs(for: log, tcti: live.tcti, verbose: output.verbose)
         let report = Verifier.verify(log, against: values)
         try Verifier.checkInputs(report, pcrs: values, log: log, pcrSource: pcrs)
         if output.json {

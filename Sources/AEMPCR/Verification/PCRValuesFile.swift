@@ -24,7 +24,7 @@ public struct PCRFileError: AEMPCRError {
 }
 
 /// Reads PCR values from `tpm2_pcrread`'s YAML output, or from the JSON this tool prints
-/// (`{"pcrs": {"sha1": {"17": "hex"}}}`, or the inner object alone). Values of an SM3 bank are
+/// (`{"pcrs": {"sha1": {"17": "hex"}}}`, or the inner object alone), or a TPM 1.2's sysfs `pcrs` text. Values of an SM3 bank are
 /// left out: nothing this tool predicts or verifies is in that bank.
 public enum PCRValuesFile {
     public static func read(path: String) throws -> PCRValues {
@@ -34,6 +34,7 @@ public enum PCRValuesFile {
 
     public static func parse(_ text: String, source: String) throws -> PCRValues {
         let trimmed = text.trimmingBlanks()
+        if trimmed.hasPrefix("PCR-") { return try TPM12PCRText.parse(Array(text.utf8), source: source) }
         let values = trimmed.hasPrefix("{") ? try parseJSON(trimmed, source: source) : try parseYAML(text, source: source)
         if values.banks.isEmpty { throw PCRFileError(.empty, source: source, "no PCR values found") }
         return values

@@ -1,0 +1,216 @@
+internal import CTSS2
+import AEMPCR
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A TPM 2.0 reached through tpm2-tss: owns the TCTI and ESYS contexts and frees them on every
+/// path (`deinit`). Not thread-safe: one command at a time, as ESYS requires.
+public final class TPM2Device {
+    public let tcti: TCTIChoice
+    private var tctiContext: OpaquePointer?
+    private var esysContext: OpaquePointer?
+
+    /// Opens the TPM. tpm2-tss's own log lines are silenced unless `verbose`.
+    public init(tcti: TCTIChoice, verbose: Bool = false) throws {
+        self.tcti = tcti
+        TPM2Device.configureLogging(verbose: verbose)
+        if let path = tcti.devicePath { try TPM2Device.checkDevice(path) }
+        var t: OpaquePointer?
+        let rc = Tss2_TctiLdr_Initialize(tcti.configuration, &t)
+        guard rc == 0, let t else {
+            throw TPMError(.unreachable, "cannot open the TPM through TCTI '\(tcti.configuration)'\(tcti.origin == "default" ? "" : " (from \(tcti.origin))"): \(TPM2Device.decode(rc))")
+        }
+        tctiContext = t
+        var e: OpaquePointer?
+        let erc = Esys_Initialize(&e, t, nil)
+        guard erc == 0, let e else {
+            Tss2_TctiLdr_Finalize(&tctiContext)
+            throw TPM2Device.error(erc, doing: "starting a session with the TPM through '\(tcti.configuration)'")
+        }
+        esysContext = e
+    }
+
+    deinit {
+        if esysContext != nil { Esys_Finalize(&esysContext) }
+        if tctiContext != nil { Tss2_TctiLdr_Finalize(&tctiContext) }
+    }
+
+    /// The ESYS context, for other files of this target (sealing).
+    var esys: OpaquePointer { esysContext! }
+
+    // MARK: Errors
+
+    /// tpm2-tss logs to standard error by itself; TSS2_LOG controls it and is read at the first
+    /// log call, so it is set before any TPM call.
+    static func configureLogging(verbose: Bool) {
+        setenv("TSS2_LOG", verbose ? "all+WARNING" : "all+NONE", 1)
+    }
+
+    /// A device TCTI on a path that is missing or not ours fails inside tpm2-tss with a bare I/O
+    /// error; say what is wrong instead.
+    static func checkDevice(_ path: String) throws {
+        var st = stat()
+        if stat(path, &st) != 0 {
+            if errno == EACCES {
+                throw TPMError(.permission, "no permission to reach \(path): run as root or join the tss group")
+            }
+            let other = path == "/dev/tpmrm0" && access("/dev/tpm0", F_OK) == 0
+                ? " (/dev/tpm0 exists without a resource manager: is this a TPM 1.2? then aem-pcr reads its PCRs from sysfs)"
+                : " (is there a TPM 2.0, enabled in the firmware? to use a software TPM, give --tcti)"
+            throw TPMError(.noDevice, "no TPM 2.0 device \(path)\(other)")
+        }
+        if access(path, R_OK | W_OK) != 0 {
+            throw TPMError(.permission, "no permission on \(path): run as root or join the tss group")
+        }
+    }
+
+    /// tpm2-tss's decoding of a response code, e.g. `tcti:IO failure`.
+    static func decode(_ rc: UInt32) -> String {
+        guard let s = Tss2_RC_Decode(rc) else { return String(format0x: rc) }
+        return String(cString: s)
+    }
+
+    /// A sentence for a failed TPM command.
+    static func error(_ rc: UInt32, doing what: String) -> TPMError {
+        let layer = aempcr_rc_layer(rc)
+        if layer == 0 {
+            // The TPM's own response codes (TPM 2.0 Part 2, 6.6). Format-zero codes compare whole.
+            switch rc & 0xFFF {
+            case 0x921:
+                return TPMError(.lockout, "the TPM is in dictionary-attack lockout while \(what): wait for the lockout to end or clear it with the lockout password (tpm2_dictionarylockout -c)")
+            case 0x100:
+                return TPMError(.notStarted, "the TPM has not been started (TPM2_Startup) while \(what): the firmware or kernel normally does this; for a software TPM start it with --flags startup-clear")
+            case 0x908, 0x90A, 0x922:
+                return TPMError(.busy, "the TPM is busy (\(decode(rc))) while \(what): try again")
+            default: break
+            }
+        }
+        if layer == aempcr_rc_tcti_layer() {
+            return TPMError(.unreachable, "lost the TPM while \(what): \(decode(rc))")
+        }
+        return TPMError(.tpm, "the TPM refused \(what): \(decode(rc)) (response code \(String(format0x: rc)))")
+    }
+
+    // MARK: PCRs
+
+    /// The banks the TPM has allocated with at least one PCR (TPM2_GetCapability(PCRS)).
+    public func activeBanks() throws -> [HashAlgorithm] {
+        var more: UInt8 = 0
+        var data: UnsafeMutablePointer<TPMS_CAPABILITY_DATA>?
+        let rc = Esys_GetCapability(esys, aempcr_esys_tr_none(), aempcr_esys_tr_none(), aempcr_esys_tr_none(),
+                                    0x0000_0005 /* TPM2_CAP_PCRS */, 0, 1, &more, &data)
+        defer { if let data { Esys_Free(data) } }
+        guard rc == 0, let data else { throw TPM2Device.error(rc, doing: "listing its PCR banks") }
+        var sel = data.pointee.data.assignedPCR
+        var banks = [HashAlgorithm]()
+        withUnsafeBytes(of: &sel.pcrSelections) { raw in
+            let all = raw.bindMemory(to: TPMS_PCR_SELECTION.self)
+            for s in all.prefix(Int(min(sel.count, UInt32(all.count)))) {
+                let bits = withUnsafeBytes(of: s.pcrSelect) { Array($0.prefix(Int(min(s.sizeofSelect, 4)))) }
+                if bits.contains(where: { $0 != 0 }) { banks.append(HashAlgorithm(rawValue: s.hash)) }
+            }
+        }
+        return banks.sorted()
+    }
+
+    /// Reads `pcrs` in each of `banks`. TPM2_PCR_Read returns at most eight digests a call, so
+    /// it is repeated for the rest; the PCR update counter must not move between the calls (else
+    /// the values would mix two states): then the whole read starts again, up to three times.
+    public func readPCRs(_ pcrs: [PCRIndex], banks: [HashAlgorithm]) throws -> PCRValues {
+        let active = try activeBanks()
+        for b in banks where !active.contains(b) {
+            throw TPMError(.bankNotActive, "the PCR bank \(b) is not active in this TPM (active: \(active.map(\.description).joined(separator: ", ")))")
+        }
+        for p in pcrs where p.rawValue > 23 {
+            throw TPMError(.tpm, "PCR\(p) does not exist (a PC Client TPM has PCR0–23)")
+        }
+        for _ in 0..<3 {
+            if let values = try readOnce(pcrs, banks: banks) { return values }
+        }
+        throw TPMError(.counterMoved, "the PCRs kept changing while they were read (the update counter moved three times); try again when nothing extends them")
+    }
+
+    /// One consistent read, or nil when the update counter moved between calls.
+    private func readOnce(_ pcrs: [PCRIndex], banks: [HashAlgorithm]) throws -> PCRValues? {
+        var wanted: [(HashAlgorithm, PCRIndex)] = banks.flatMap { b in pcrs.map { (b, $0) } }
+        var values = PCRValues()
+        var counter: UInt32? = nil
+        while !wanted.isEmpty {
+            var selection = TPML_PCR_SELECTION()
+            var order = [HashAlgorithm]()
+            for (b, _) in wanted where !order.contains(b) { order.append(b) }
+            selection.count = UInt32(order.count)
+            withUnsafeMutableBytes(of: &selection.pcrSelections) { raw in
+                let all = raw.bindMemory(to: TPMS_PCR_SELECTION.self)
+                for (i, b) in order.enumerated() {
+                    all[i].hash = b.rawValue
+                    all[i].sizeofSelect = 3
+                    var bits: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
+                    withUnsafeMutableBytes(of: &bits) { bitBytes in
+                        for (wb, p) in wanted where wb == b { bitBytes[Int(p.rawValue / 8)] |= 1 << (p.rawValue % 8) }
+                    }
+                    all[i].pcrSelect = bits
+                }
+            }
+            var update: UInt32 = 0
+            var outSel: UnsafeMutablePointer<TPML_PCR_SELECTION>?
+            var digests: UnsafeMutablePointer<TPML_DIGEST>?
+            let rc = Esys_PCR_Read(esys, aempcr_esys_tr_none(), aempcr_esys_tr_none(), aempcr_esys_tr_none(),
+                                   &selection, &update, &outSel, &digests)
+            defer {
+                if let outSel { Esys_Free(outSel) }
+                if let digests { Esys_Free(digests) }
+            }
+            guard rc == 0, let outSel, let digests else { throw TPM2Device.error(rc, doing: "reading PCRs") }
+            if let c = counter, c != update { return nil }
+            counter = update
+            // The returned selection says, in order, which PCRs the digests belong to.
+            var returned = [(HashAlgorithm, PCRIndex)]()
+            var outSelection = outSel.pointee
+            withUnsafeBytes(of: &outSelection.pcrSelections) { raw in
+                let all = raw.bindMemory(to: TPMS_PCR_SELECTION.self)
+                for s in all.prefix(Int(min(outSelection.count, UInt32(all.count)))) {
+                    let bits = withUnsafeBytes(of: s.pcrSelect) { Array($0.prefix(Int(min(s.sizeofSelect, 4)))) }
+                    for (byte, v) in bits.enumerated() {
+                        for bit in 0..<8 where v & (1 << bit) != 0 {
+                            returned.append((HashAlgorithm(rawValue: s.hash), PCRIndex(rawValue: UInt32(byte * 8 + bit))))
+                        }
+                    }
+                }
+            }
+            var list = digests.pointee
+            let count = Int(list.count)
+            guard count == returned.count, count > 0 else {
+                throw TPMError(.tpm, "the TPM answered a PCR read with \(count) digests for \(returned.count) selected PCRs")
+            }
+            withUnsafeBytes(of: &list.digests) { raw in
+                let all = raw.bindMemory(to: TPM2B_DIGEST.self)
+                for (i, (b, p)) in returned.enumerated() where i < all.count {
+                    var d = all[i]
+                    let bytes = withUnsafeBytes(of: &d.buffer) { Array($0.prefix(Int(d.size))) }
+                    if let digest = Digest(b, bytes: bytes) { values[b, p] = digest }
+                }
+            }
+            let before = wanted.count
+            wanted.removeAll { w in returned.contains { $0.0 == w.0 && $0.1 == w.1 } }
+            if wanted.count == before {
+                throw TPMError(.tpm, "the TPM returned none of the PCRs asked for")
+            }
+        }
+        for b in banks {
+            for p in pcrs where values[b, p] == nil {
+                throw TPMError(.tpm, "the TPM returned no value for PCR\(p) in \(b)")
+            }
+        }
+        return values
+    }
+}
+
+extension String {
+    init<T: BinaryInteger>(format0x value: T) {
+        self = "0x" + String(value, radix: 16)
+    }
+}

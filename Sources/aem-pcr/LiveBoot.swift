@@ -1,0 +1,109 @@
+import AEMPCR
+import AEMPCRHardware
+import AEMPCRTPM
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Where the running machine is read: the TPM's transport and physical memory.
+struct LiveOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The TPM 2.0 to read, in tpm2-tss's TCTI syntax: device:/dev/tpmrm0, swtpm:path=SOCKET, swtpm:host=H,port=P (default: TPM2TOOLS_TCTI or TCTI from the environment, else device:/dev/tpmrm0).", valueName: "tcti"))
+    var tcti: String?
+
+    @Option(help: ArgumentHelp("Physical memory to read the current DRTM log from: /dev/mem, or a file laid out like it (tests, offline copies).", valueName: "path"))
+    var mem = "/dev/mem"
+}
+
+/// The running boot as a source: its DRTM log from the TXT heap and its PCRs from the TPM.
+enum LiveBoot {
+    /// The current boot's DRTM log, read from the TXT heap in physical memory as `log dump` reads it.
+    static func currentLog(mem: String) throws -> DRTMEventLog {
+        let hint = "give the log with --event-log FILE (saved with 'aem-pcr log dump' on the machine)"
+        if mem == "/dev/mem" && geteuid() != 0 {
+            throw UsageError("reading the current DRTM log from /dev/mem needs root: run with sudo, or \(hint)")
+        }
+        do {
+            let memory = try PhysicalMemoryFile(path: mem)
+            let dump = try TXTHeapDump.capture(from: memory)
+            return try DRTMEventLog.parse(bytes: dump, source: mem == "/dev/mem" ? "the TXT heap" : "the TXT heap in \(mem)")
+        } catch let e as AEMPCRError {
+            throw LiveError(code: e.errorCode, "the current DRTM log cannot be read (\(e)); \(hint)")
+        }
+    }
+
+    /// The TPM's family, as the kernel describes it; `tcti` given means TPM 2.0.
+    static func family(tcti: String?) throws -> TPMFamily {
+        if tcti != nil || ProcessInfo.environment["TPM2TOOLS_TCTI"] != nil || ProcessInfo.environment["TCTI"] != nil {
+            return .tpm20
+        }
+        return try LiveTPM.family()
+    }
+
+    /// The live PCR values that `log` must replay to: PCR17–22 as far as the log extends them,
+    /// in the banks the log has and the TPM keeps. Returns the values and a name for messages.
+    static func currentPCRs(for log: DRTMEventLog, tcti: String?, verbose: Bool) throws -> (PCRValues, String) {
+        let pcrs = Set(log.events.map(\.pcr)).filter(\.isDynamic).sorted()
+        return try read(pcrs: pcrs.isEmpty ? [17, 18] : pcrs, banks: log.banks, tcti: tcti, verbose: verbose, onlyActive: true)
+    }
+
+    /// Reads `pcrs` in `banks` (nil: every active bank) from the TPM. With `onlyActive`, banks
+    /// the TPM does not keep are left out instead of refused.
+    static func read(pcrs: [PCRIndex], banks: [HashAlgorithm]?, tcti: String?, verbose: Bool,
+                     onlyActive: Bool = false, tpm12File: String? = nil) throws -> (PCRValues, String) {
+        let family = tpm12File != nil ? .tpm12 : try family(tcti: tcti)
+        switch family {
+        case .tpm12:
+            let (all, source) = try LiveTPM.tpm12PCRs(path: tpm12File)
+            if let banks, let other = banks.first(where: { $0 != .sha1 }), !onlyActive {
+                throw LiveError(code: "tpm-bank-not-active", "a TPM 1.2 has only the sha1 bank, not \(other)")
+            }
+            var values = PCRValues()
+            for p in pcrs {
+                guard let v = all[.sha1, p] else {
+                    throw LiveError(code: "tpm12-pcrs", "\(source) has no line for PCR\(p)")
+                }
+                values[.sha1, p] = v
+            }
+            return (values, source)
+        case .tpm20:
+            let choice = TCTIChoice.resolve(option: tcti, environment: ProcessInfo.environment)
+            let device = try TPM2Device(tcti: choice, verbose: verbose)
+            let active = try device.activeBanks().filter(\.isComputable)
+            var wanted = banks ?? active
+            if onlyActive { wanted = wanted.filter { active.contains($0) } }
+            if wanted.isEmpty {
+                throw LiveError(code: "tpm-bank-not-active", "the TPM keeps none of the banks \(banks?.map(\.description).joined(separator: ", ") ?? "") (active: \(active.map(\.description).joined(separator: ", ")))")
+            }
+            let values = try device.readPCRs(pcrs, banks: wanted)
+            return (values, "the TPM (\(choice))")
+        }
+    }
+}
+
+/// The running machine could not serve as the source: one line, exit 2.
+struct LiveError: AEMPCRError {
+    let errorCode: String
+    let message: String
+    init(code: String, _ message: String) {
+        self.errorCode = code
+        self.message = message
+    }
+    var description: String { message }
+}
+
+/// The process environment, without Foundation.
+enum ProcessInfo {
+    static var environment: [String: String] {
+        var out = [String: String]()
+        var p = environ
+        while let entry = p.pointee {
+            let s = String(cString: entry)
+            if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+            p += 1
+        }
+        return out
+    }
+}
