@@ -1,0 +1,246 @@
+import Foundation
+import Testing
+@testable import AEMPCR
+
+/// A software TPM 2.0 (swtpm) on Unix sockets in a temporary directory, killed when the value
+/// goes away. Boots are simulated on it by Tests/Scripts/simulate-drtm-boot.py (python3,
+/// independent of aem-pcr).
+final class SoftwareTPM {
+    let dir: String
+    let process: Process
+    var server: String { dir + "/sock" }
+    var ctrl: String { dir + "/sock.ctrl" }
+    var tcti: String { "swtpm:path=" + server }
+
+    /// nil (test skipped) when swtpm is missing outside CI.
+    static func start() throws -> SoftwareTPM? {
+        guard let swtpm = tool("swtpm"), tool("swtpm_ioctl") != nil, tool("tpm2_pcrread") != nil else { return nil }
+        return try SoftwareTPM(swtpm: swtpm)
+    }
+
+    private init(swtpm: String) throws {
+        dir = try tempDir()
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: swtpm)
+        process.arguments = ["socket", "--tpm2", "--tpmstate", "dir=\(dir)",
+                             "--server", "type=unixio,path=\(dir)/sock", "--ctrl", "type=unixio,path=\(dir)/sock.ctrl",
+                             "--flags", "not-need-init,startup-clear"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<100 where !(FileManager.default.fileExists(atPath: dir + "/sock") && FileManager.default.fileExists(atPath: dir + "/sock.ctrl")) {
+            usleep(50_000)
+        }
+    }
+
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// Simulates a measured launch; returns the path of the TCG log it wrote.
+    @discardableResult
+    func boot(_ extra: [String] = [], log name: String = "boot.log") throws -> String {
+        let log = dir + "/" + name
+        let r = try run("/usr/bin/env", ["python3", Repo.path("Tests/Scripts/simulate-drtm-boot.py"),
+                                         "--server", server, "--ctrl", ctrl, "--log", log] + extra)
+        #expect(r.status == 0, "simulate-drtm-boot.py: \(r.stderr)")
+        return log
+    }
+
+    /// tpm2_pcrread's YAML for `selection`, e.g. `sha1:17,18+sha256:17`.
+    func pcrread(_ selection: String) throws -> String {
+        let r = try run(tool("tpm2_pcrread")!, [selection], env: ["TPM2TOOLS_TCTI": tcti])
+        #expect(r.status == 0, "tpm2_pcrread: \(r.stderr)")
+        return r.stdout
+    }
+}
+
+/// `{bank: {pcr: lowercase hex}}` from tpm2_pcrread's YAML, parsed here with string operations
+/// (not with the code under test).
+func pcrreadValues(_ yaml: String) -> [String: [Int: String]] {
+    var out = [String: [Int: String]]()
+    var bank = ""
+    for line in yaml.split(separator: "\n") {
+        let t = line.trimmingCharacters(in: .whitespaces)
+        if t.hasSuffix(":") { bank = String(t.dropLast()); continue }
+        let kv = t.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+        if kv.count == 2, let i = Int(kv[0]) { out[bank, default: [:]][i] = kv[1].lowercased().replacingOccurrences(of: "0x", with: "") }
+    }
+    return out
+}
+
+/// Text with its line wrapping undone: runs of blanks and newlines as one space.
+func flat(_ s: String) -> String {
+    s.split(whereSeparator: { $0 == " " || $0 == "\n" }).joined(separator: " ")
+}
+
+/// The `pcrs` object of this tool's --json output.
+func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
+    let top = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+    var out = [String: [Int: String]]()
+    for (bank, v) in top["pcrs"] as! [String: [String: String]] {
+        for (k, hex) in v { out[bank, default: [:]][Int(k)!] = hex }
+    }
+    return out
+}
+
+@Suite struct LiveTPMTests {
+    static let entry = ["--grub-cfg", "Vectors/example/grub.cfg", "--entry", "AEM Qubes, with Xen hypervisor",
+                        "--boot-dir", "Vectors/example/boot"]
+
+    @Test func readEqualsTpm2PcrreadBeforeAndAfterALaunch() throws {
+        guard let tpm = try SoftwareTPM.start() else { return }
+        // Before any launch: PCR17-19 hold their reset value (all FF) and say so.
+        let before = try aemPCR(["read", "--tcti", tpm.tcti])
+        #expect(before.status == 0, "\(before.stderr)")
+        #expect(flat(before.stdout).contains("no measured launch in this boot (PCR17–22 still at their reset value)"))
+        #expect(before.stdout.contains("swtpm:path="))
+        try tpm.boot()
+        // 4 PCRs in 4 banks: 16 digests, more than one TPM2_PCR_Read returns.
+        let r = try aemPCR(["read", "--tcti", tpm.tcti, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let mine = try jsonPCRs(r.stdout)
+        let theirs = pcrreadValues(try tpm.pcrread("sha1:13,17,18,19+sha256:13,17,18,19+sha384:13,17,18,19+sha512:13,17,18,19"))
+        #expect(mine.count == 4)
+        #expect(mine == theirs)
+        #expect(!r.stdout.contains("no measured launch"))
+        // The launch is what the independent simulator computed.
+        let simulated = pcrreadValues(try run("/usr/bin/env", ["python3", Repo.path("Tests/Scripts/simulate-drtm-boot.py"),
+                                                               "--no-tpm", "--log", tpm.dir + "/x.log", "--print-pcrs"]).stdout)
+        #expect(mine["sha256"]?[17] == simulated["sha256"]?[17])
+        #expect(mine["sha1"]?[18] == simulated["sha1"]?[18])
+    }
+
+    @Test func manyPCRsInSeveralReads() throws {
+        guard let tpm = try SoftwareTPM.start() else { return }
+        try tpm.boot()
+        let pcrs = Array(0...23)
+        let r = try aemPCR(["read", "--tcti", tpm.tcti, "--json", "--bank", "sha256", "--bank", "sha1"] + pcrs.flatMap { ["--pcr", "\($0)"] })
+        #expect(r.status == 0, "\(r.stderr)")
+        let list = pcrs.map(String.init).joined(separator: ",")
+        #expect(try jsonPCRs(r.stdout) == pcrreadValues(try tpm.pcrread("sha1:\(list)+sha256:\(list)")))
+    }
+
+    @Test func verifyReadsTheTPMWhenNoPCRFileIsGiven() throws {
+        guard let tpm = try SoftwareTPM.start() else { return }
+        let log = try tpm.boot()
+        let ok = try aemPCR(["verify", "--event-log", log, "--tcti", tpm.tcti])
+        #expect(ok.status == 0, "\(ok.stdout) \(ok.stderr)")
+        #expect(ok.stdout.contains("Verified") && ok.stdout.contains(tpm.tcti))
+        // The same boot with one extend the log does not record.
+        let bad = try tpm.boot(["--extra-extend"], log: "bad.log")
+        let no = try aemPCR(["verify", "--event-log", bad, "--tcti", tpm.tcti])
+        #expect(no.status == 1)
+        #expect(no.stdout.contains("PCR17 sha1    DIFFERS"))
+        #expect(no.stdout.contains("PCR18 sha1    match"))
+        // The TCTI also comes from the environment, as tpm2-tools reads it.
+        let env = try aemPCR(["verify", "--event-log", bad], env: ["TPM2TOOLS_TCTI": tpm.tcti])
+        #expect(env.status == 1)
+        #expect(flat(env.stdout).contains("from TPM2TOOLS_TCTI"))
+    }
+
+    @Test func diffAndPredictFromTheTPMEqualThemWithAPCRFile() throws {
+        guard let tpm = try SoftwareTPM.start() else { return }
+        let log = try tpm.boot()
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try tpm.pcrread("sha1:17,18,19+sha256:17,18,19").write(toFile: dir + "/pcrs.yaml", atomically: true, encoding: .utf8)
+        for cmd in ["predict", "diff"] {
+            let live = try aemPCR([cmd, "--json", "--event-log", log, "--tcti", tpm.tcti] + Self.entry)
+            let file = try aemPCR([cmd, "--json", "--event-log", log, "--pcrs", dir + "/pcrs.yaml"] + Self.entry)
+            #expect(live.status == 0, "\(live.stderr)")
+            #expect(file.status == 0, "\(file.stderr)")
+            #expect(live.stdout == file.stdout)
+        }
+        // The prediction for the same files is the boot the simulator ran.
+        let p = try aemPCR(["predict", "--json", "--event-log", log, "--tcti", tpm.tcti] + Self.entry)
+        let predicted = try jsonPCRs(p.stdout)
+        let now = pcrreadValues(try tpm.pcrread("sha1:17,18+sha256:17,18"))
+        #expect(predicted["sha256"]?[17] == now["sha256"]?[17])
+        #expect(predicted["sha1"]?[18] == now["sha1"]?[18])
+    }
+
+    @Test func unreachableTCTIIsOneLine() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try aemPCR(["read", "--tcti", "swtpm:path=\(dir)/none"])
+        #expect(r.status == 2)
+        #expect(r.stderr.hasPrefix("aem-pcr: error: cannot open the TPM through TCTI 'swtpm:path="))
+        #expect(r.stderr.split(separator: "\n").count == 1)
+        #expect(!r.stderr.contains("ERROR:"), "tpm2-tss's own log lines must be silenced")
+    }
+
+    @Test func saveWritesValuesAndLogOrNothing() throws {
+        guard let tpm = try SoftwareTPM.start() else { return }
+        try tpm.boot()
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // No TXT heap in this memory image: nothing is written.
+        try write([UInt8](repeating: 0xFF, count: 16), to: dir + "/mem")
+        let r = try aemPCR(["read", "--tcti", tpm.tcti, "--save", dir + "/out", "--mem", dir + "/mem"])
+        #expect(r.status == 2)
+        #expect(r.stderr.split(separator: "\n").count == 1)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out/pcrs.yaml"))
+    }
+}
+
+@Suite struct TPM12SysfsTests {
+    /// The kernel's format (drivers/char/tpm/tpm-sysfs.c: "PCR-%02d: " then "%02X " per byte),
+    /// written here by python3 for PCR values python3 computes.
+    static func sysfsText() throws -> (text: String, pcr17: String) {
+        let py = """
+            import hashlib
+            v = {i: bytes(20) for i in range(24)}
+            for i in range(17, 23): v[i] = b'\\xff' * 20
+            v[17] = hashlib.sha1(bytes(20) + hashlib.sha1(b'SINIT').digest()).digest()
+            v[10] = hashlib.sha1(b'ima').digest()
+            print(''.join('PCR-%02d: %s\\n' % (i, ''.join('%02X ' % b for b in v[i])) for i in range(24)), end='')
+            """
+        let r = try run("/usr/bin/env", ["python3", "-c", py])
+        #expect(r.status == 0)
+        let line17 = r.stdout.split(separator: "\n")[17]
+        return (r.stdout, line17.dropFirst(8).replacingOccurrences(of: " ", with: "").lowercased())
+    }
+
+    @Test func parsesTheKernelsText() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (text, pcr17) = try Self.sysfsText()
+        try text.write(toFile: dir + "/pcrs", atomically: true, encoding: .utf8)
+        let r = try aemPCR(["read", "--tpm12-pcrs", dir + "/pcrs", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let v = try jsonPCRs(r.stdout)
+        #expect(v.keys.sorted() == ["sha1"])
+        #expect(v["sha1"]?[17] == pcr17)
+        #expect(v["sha1"]?[18] == String(repeating: "ff", count: 20))
+        #expect(v["sha1"]?[13] == String(repeating: "00", count: 20))
+        // PCR18/19 still FF: said, not hidden.
+        let t = try aemPCR(["read", "--tpm12-pcrs", dir + "/pcrs"])
+        #expect(flat(t.stdout).contains("PCR18, PCR19 sha1: no measured launch"))
+        // Another bank does not exist on a TPM 1.2.
+        let b = try aemPCR(["read", "--tpm12-pcrs", dir + "/pcrs", "--bank", "sha256"])
+        #expect(b.status == 2)
+        #expect(b.stderr.contains("only the sha1 bank"))
+    }
+
+    @Test(arguments: [
+        ("PCR-17: 00 11\n", "2 bytes instead of 20"),
+        ("PCR-17 00\n", "not a PCR line"),
+        ("PCR-24: " + String(repeating: "00 ", count: 20) + "\n", "PCR24 does not exist"),
+        ("PCR-17: " + String(repeating: "0G ", count: 20) + "\n", "is not a byte in hex"),
+        ("PCR-17: " + String(repeating: "00 ", count: 20) + "\nPCR-17: " + String(repeating: "00 ", count: 20) + "\n", "appears twice"),
+        ("PCR-17: " + String(repeating: "00 ", count: 21) + "\n", "21 bytes instead of 20"),
+    ])
+    func refusesGarbledText(_ text: String, _ why: String) throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try text.write(toFile: dir + "/pcrs", atomically: true, encoding: .utf8)
+        let r = try aemPCR(["read", "--tpm12-pcrs", dir + "/pcrs"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains(why), "\(r.stderr)")
+        #expect(r.stderr.hasPrefix("aem-pcr: error: \(dir)/pcrs:"))
+        #expect(r.stderr.split(separator: "\n").count == 1)
+    }
+}
