@@ -105,6 +105,7 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
         let theirs = pcrreadValues(try tpm.pcrread("sha1:13,17,18,19+sha256:13,17,18,19+sha384:13,17,18,19+sha512:13,17,18,19"))
         #expect(mine.count == 4)
         #expect(mine == theirs)
+        if try SchemaTests.haveJSONSchema() { try SchemaTests().expectFollowsSchema("read", r.stdout, "after a launch") }
         #expect(!r.stdout.contains("no measured launch"))
         // The launch is what the independent simulator computed.
         let simulated = pcrreadValues(try run("/usr/bin/env", ["python3", Repo.path("Tests/Scripts/simulate-drtm-boot.py"),
@@ -212,6 +213,7 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
         let r = try aemPCR(["read", "--tpm12-pcrs", dir + "/pcrs", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let v = try jsonPCRs(r.stdout)
+        if try SchemaTests.haveJSONSchema() { try SchemaTests().expectFollowsSchema("read", r.stdout, "TPM 1.2") }
         #expect(v.keys.sorted() == ["sha1"])
         #expect(v["sha1"]?[17] == pcr17)
         #expect(v["sha1"]?[18] == String(repeating: "ff", count: 20))
