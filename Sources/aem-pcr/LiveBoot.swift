@@ -46,7 +46,12 @@ enum LiveBoot {
     /// in the banks the log has and the TPM keeps. Returns the values and a name for messages.
     static func currentPCRs(for log: DRTMEventLog, tcti: String?, verbose: Bool) throws -> (PCRValues, String) {
         let pcrs = Set(log.events.map(\.pcr)).filter(\.isDynamic).sorted()
-        return try read(pcrs: pcrs.isEmpty ? [17, 18] : pcrs, banks: log.banks, tcti: tcti, verbose: verbose, onlyActive: true)
+        do {
+            return try read(pcrs: pcrs.isEmpty ? [17, 18] : pcrs, banks: log.banks, tcti: tcti, verbose: verbose, onlyActive: true)
+        } catch let e as AEMPCRError {
+            let why = "\(e)"
+            throw LiveError(code: e.errorCode, why + (why.hasSuffix("?") ? " Or" : "; or") + " give the PCR values with --pcrs FILE (tpm2_pcrread's output, saved with 'aem-pcr read --save')")
+        }
     }
 
     /// Reads `pcrs` in `banks` (nil: every active bank) from the TPM. With `onlyActive`, banks

@@ -173,6 +173,61 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
         #expect(!r.stderr.contains("ERROR:"), "tpm2-tss's own log lines must be silenced")
     }
 
+    /// The current log from (an image of) physical memory when --event-log is absent.
+    @Test func verifyReadsTheLogFromTheTXTHeap() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let mem = try LogCommandTests().memoryImage(regs: LogCommandTests.registers(base: 0x1000, size: 0x100000),
+                                                    heap: try LogCommandTests.realHeap(), heapAt: 0x1000, in: dir)
+        // The values the vector's python3 replay lists for this heap's log.
+        let listed = try LogVectors.listing("isecl_tagent_txt_heap_info.txt").pcrs
+        var yaml = ""
+        for bank in ["sha1", "sha256"] {
+            yaml += "  \(bank):\n"
+            for pcr in [17, 18] { yaml += "    \(pcr): 0x\(listed["\(pcr) \(bank)"]!)\n" }
+        }
+        let pcrs = dir + "/pcrs.yaml"
+        try yaml.write(toFile: pcrs, atomically: true, encoding: .utf8)
+        let r = try aemPCR(["verify", "--mem", mem, "--pcrs", pcrs])
+        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+        #expect(flat(r.stdout).contains("Verified: the TXT heap in \(mem) (tpm20-tcg)"))
+        // No TXT in the image: one line that says how to give the log instead.
+        let none = try LogCommandTests().memoryImage(regs: [UInt8](repeating: 0xFF, count: 16), in: dir)
+        let e = try aemPCR(["verify", "--mem", none, "--pcrs", pcrs])
+        #expect(e.status == 2)
+        #expect(e.stderr.hasPrefix("aem-pcr: error: the current DRTM log cannot be read ("))
+        #expect(e.stderr.contains("give the log with --event-log FILE"))
+        #expect(e.stderr.split(separator: "\n").count == 1)
+        let p = try aemPCR(["predict", "--live", "--mem", none, "--pcrs", pcrs] + Self.entry)
+        #expect(p.status == 2)
+        #expect(p.stderr.contains("the current DRTM log cannot be read"))
+    }
+
+    @Test func saveKeepsValuesAndLogThatVerifyTogether() throws {
+        guard let tpm = try SoftwareTPM.start() else { return }
+        try tpm.boot()
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // The simulated boot's log placed in a TXT heap: the real heap with its log swapped is
+        // not needed; the real heap's log is saved and the values are the TPM's.
+        let mem = try LogCommandTests().memoryImage(regs: LogCommandTests.registers(base: 0x1000, size: 0x100000),
+                                                    heap: try LogCommandTests.realHeap(), heapAt: 0x1000, in: dir)
+        try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: false)
+        let r = try aemPCR(["read", "--tcti", tpm.tcti, "--save", dir + "/out", "--mem", mem])
+        #expect(r.status == 0, "\(r.stderr)")
+        for f in ["pcrs.yaml", "pcrs.json", "heap.dump"] {
+            let mode = (try FileManager.default.attributesOfItem(atPath: dir + "/out/" + f)[.posixPermissions] as? NSNumber)?.intValue
+            #expect(mode == 0o600, "\(f)")
+        }
+        // The saved YAML is what tpm2_pcrread prints for the same PCRs.
+        let saved = pcrreadValues(try String(contentsOfFile: dir + "/out/pcrs.yaml", encoding: .utf8))
+        #expect(saved == pcrreadValues(try tpm.pcrread("sha1:13,17,18,19+sha256:13,17,18,19+sha384:13,17,18,19+sha512:13,17,18,19")))
+        #expect(try jsonPCRs(String(contentsOfFile: dir + "/out/pcrs.json", encoding: .utf8)) == saved)
+        // The dump is the TXT heap, as log dump writes it.
+        let dump = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/out/heap.dump")))
+        #expect(dump == LogCommandTests.registers(base: 0x1000, size: 0x100000) + (try LogCommandTests.realHeap()))
+    }
+
     @Test func saveWritesValuesAndLogOrNothing() throws {
         guard let tpm = try SoftwareTPM.start() else { return }
         try tpm.boot()
