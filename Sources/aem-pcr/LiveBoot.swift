@@ -36,7 +36,7 @@ enum LiveBoot {
 
     /// The TPM's family, as the kernel describes it; `tcti` given means TPM 2.0.
     static func family(tcti: String?) throws -> TPMFamily {
-        if tcti != nil || ProcessInfo.environment["TPM2TOOLS_TCTI"] != nil || ProcessInfo.environment["TCTI"] != nil {
+        if tcti != nil || Environment.variables["TPM2TOOLS_TCTI"] != nil || Environment.variables["TCTI"] != nil {
             return .tpm20
         }
         return try LiveTPM.family()
@@ -74,7 +74,7 @@ enum LiveBoot {
             }
             return (values, source)
         case .tpm20:
-            let choice = TCTIChoice.resolve(option: tcti, environment: ProcessInfo.environment)
+            let choice = TCTIChoice.resolve(option: tcti, environment: Environment.variables)
             let device = try TPM2Device(tcti: choice, verbose: verbose)
             let active = try device.activeBanks().filter(\.isComputable)
             var wanted = banks ?? active
@@ -100,8 +100,8 @@ struct LiveError: AEMPCRError {
 }
 
 /// The process environment, without Foundation.
-enum ProcessInfo {
-    static var environment: [String: String] {
+enum Environment {
+    static var variables: [String: String] {
         var out = [String: String]()
         var p = environ
         while let entry = p.pointee {
