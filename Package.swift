@@ -29,8 +29,11 @@ let package = Package(
                        providers: [.apt(["libtss2-dev"])]),
         // The live TPM (TPM 2.0 through tpm2-tss, TPM 1.2 PCRs from sysfs): the only importer of CTSS2.
         .target(name: "AEMPCRTPM", dependencies: ["AEMPCR", "CTSS2"]),
+        // trousers' TSS_UUID for a by-value argument; header only: libtspi itself is loaded at run
+        // time, so neither libtspi-dev nor libtspi1 is needed to build or to predict.
+        .systemLibrary(name: "CTspi", path: "Sources/CTspi"),
         // Sealing AEM's secrets to predicted values: AEM's files, TPM 2.0 and TPM 1.2 (trousers).
-        .target(name: "AEMPCRSeal", dependencies: ["AEMPCR", "AEMPCRTPM", "CLibcrypto"]),
+        .target(name: "AEMPCRSeal", dependencies: ["AEMPCR", "AEMPCRTPM", "CLibcrypto", "CTspi"]),
         .executableTarget(name: "aem-pcr", dependencies: [
             "AEMPCR",
             "AEMPCRHardware",
