@@ -1,0 +1,262 @@
+import Foundation
+import Testing
+@testable import AEMPCR
+@testable import AEMPCRSeal
+
+/// The TPM 1.2 sealer against independent references: python3 hashlib for PCR values and
+/// composite digests, openssl(1) for AES-256-CBC, and tpm-tools on a TPM 1.2 swtpm behind tcsd
+/// (Tests/Scripts/tpm12-swtpm.sh) for the file: `tpm_unsealdata -z`, what AEM runs at boot,
+/// must open what the sealer wrote for predicted PCR values once a simulated boot produces them.
+@Suite(.serialized) struct TPM12SealTests {
+    static let reference = Repo.path("Tests/Scripts/tpm12-reference.py")
+
+    static func python(_ args: [String]) throws -> String {
+        let r = try run("/usr/bin/env", ["python3", reference] + args)
+        try #require(r.status == 0, "tpm12-reference.py: \(r.stderr)")
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func json(_ text: String) throws -> [String: Any] {
+        try #require(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    static func sha1Hex(_ s: String) -> String { MultiHasher.hash(.sha1, Array(s.utf8)).hex }
+
+    // MARK: without a TPM
+
+    /// TPM_COMPOSITE_HASH of several selections against python3's.
+    @Test(arguments: [[13, 17, 18, 19], [0], [17], [0, 7, 8, 15, 16, 23], [19, 13]] as [[UInt32]])
+    func compositeDigestMatchesPython(_ pcrs: [UInt32]) throws {
+        var values = [UInt32: [UInt8]]()
+        for i in pcrs { values[i] = MultiHasher.hash(.sha1, Array("pcr \(i)".utf8)).bytes }
+        let arg = "{" + values.map { "\"\($0.key)\": \"\(Hex.encode($0.value))\"" }.joined(separator: ", ") + "}"
+        let expected = try Self.python(["composite", arg])
+        #expect(TPM12Composite.digest(values).map { Hex.encode($0) } == expected)
+    }
+
+    @Test func compositeRefusesBadValues() {
+        #expect(TPM12Composite.digest([24: [UInt8](repeating: 0, count: 20)]) == nil)
+        #expect(TPM12Composite.digest([17: [UInt8](repeating: 0, count: 32)]) == nil)
+    }
+
+    /// The data part equals `openssl enc -aes-256-cbc` with tpm_sealdata's IV, for lengths
+    /// around the block size.
+    @Test(arguments: [0, 1, 15, 16, 17, 4097])
+    func encryptionMatchesOpenSSL(_ length: Int) throws {
+        guard let openssl = tool("openssl") else { return }
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let plain = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+        try write(plain, to: dir + "/in")
+        let key = (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }
+        let r = try run(openssl, ["enc", "-aes-256-cbc", "-K", Hex.encode(key),
+                                  "-iv", Hex.encode(Array("IBM SEALIBM SEAL".utf8)),
+                                  "-in", dir + "/in", "-out", dir + "/out"])
+        try #require(r.status == 0, "openssl: \(r.stderr)")
+        let expected = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/out")))
+        #expect(try TPM12Sealer.encrypt(plain, key: key) == expected)
+    }
+
+    /// Base64 lines as OpenSSL's base64 BIO writes them (`openssl base64` uses that BIO).
+    @Test(arguments: [1, 2, 3, 47, 48, 49, 96, 559])
+    func base64MatchesOpenSSL(_ length: Int) throws {
+        guard let openssl = tool("openssl") else { return }
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 5) }
+        try write(bytes, to: dir + "/in")
+        let r = try run(openssl, ["base64", "-in", dir + "/in"])
+        try #require(r.status == 0)
+        #expect(String(decoding: TPM12Sealer.base64Lines(bytes), as: UTF8.self) == r.stdout)
+    }
+
+    @Test func badPCRsAreRefusedBeforeAnyTPMAccess() {
+        let v = [UInt8](repeating: 1, count: 20)
+        #expect(throws: TPM12Error(.badPCR, "no PCR to seal to: name at least one PCR and its value")) {
+            _ = try TPM12Sealer.seal([1], toPCRs: [:])
+        }
+        #expect(throws: TPM12Error(.badPCR, "PCR 24 does not exist on a TPM 1.2 (PCRs 0-23)")) {
+            _ = try TPM12Sealer.seal([1], toPCRs: [17: v, 24: v])
+        }
+        #expect(throws: TPM12Error(.badPCR, "PCR 18: a TPM 1.2 value is 20 bytes (SHA-1), not 32")) {
+            _ = try TPM12Sealer.seal([1], toPCRs: [17: v, 18: v + [UInt8](repeating: 0, count: 12)])
+        }
+    }
+
+    // MARK: on a TPM 1.2 swtpm with tcsd
+
+    /// Seals AEM-like secrets to the PCRs a predicted boot B will produce while the TPM holds
+    /// boot A's; before boot B tpm_unsealdata fails, after it recovers every byte, after a
+    /// tampered boot it fails again. The file's frame and sealed fields equal tpm_sealdata's
+    /// own on boot B, and its digestAtRelease is python3's composite of the predicted values.
+    @Test func sealedForPredictedBootOpensWithTpmUnsealdata() throws {
+        guard let unseal = tool("tpm_unsealdata"), let sealdata = tool("tpm_sealdata"),
+              tool("tcsd") != nil, tool("swtpm") != nil, tool("swtpm_ioctl") != nil,
+              tool("tpm_takeownership") != nil else { return }
+        guard let tpm = try TPM12Fixture.start() else { return }
+        defer { tpm.stop() }
+        let env = ["TSS_TCSD_PORT": tpm.tcsdPort]
+        // trousers in this process reads the port from the environment; this suite is serialized
+        // and no other suite talks to tcsd.
+        setenv("TSS_TCSD_PORT", tpm.tcsdPort, 1)
+        defer { unsetenv("TSS_TCSD_PORT") }
+
+        let luks = Self.sha1Hex("LUKS header"), a18 = Self.sha1Hex("tboot A"), a19 = Self.sha1Hex("xen A")
+        let b18 = Self.sha1Hex("tboot B"), b19 = Self.sha1Hex("xen B"), c19 = Self.sha1Hex("xen tampered")
+        try tpm.boot("mle-A", [(13, luks), (18, a18), (19, a19)])
+
+        // Boot B's values, predicted independently.
+        let spec = #"{"drtm": "mle-B", "extends": {"13": ["\#(luks)"], "18": ["\#(b18)"], "19": ["\#(b19)"]}}"#
+        let predicted = try Self.json(Self.python(["pcrs", spec]))
+        let values = try #require(predicted["pcrs"] as? [String: String])
+        var toPCRs = [UInt32: [UInt8]]()
+        for (k, v) in values { toPCRs[UInt32(k)!] = Hex.decode(v)! }
+        #expect(toPCRs.keys.sorted() == [13, 17, 18, 19])
+
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let secrets: [(String, [UInt8])] = [
+            ("txt", Array("my AEM secret text\n".utf8)),
+            ("fre", (0..<20).map { UInt8($0 * 11 + 1) }),
+            ("key", (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 97 &+ 13) }),
+            ("otp", Array("JBSWY3DPEHPK3PXP".utf8)),  // 16 bytes: one padding block follows
+            ("empty", []),
+        ]
+        for (name, plain) in secrets {
+            let file = try TPM12Sealer.seal(plain, toPCRs: toPCRs)
+            try write(file, to: "\(dir)/secret.\(name).sealed2")
+        }
+
+        func unsealed(_ name: String) throws -> [UInt8]? {
+            let out = "\(dir)/out.\(name)"
+            try? FileManager.default.removeItem(atPath: out)
+            let r = try run(unseal, ["-z", "-i", "\(dir)/secret.\(name).sealed2", "-o", out], env: env)
+            guard r.status == 0 else { return nil }
+            return try [UInt8](Data(contentsOf: URL(fileURLWithPath: out)))
+        }
+
+        // Still boot A: the TPM refuses.
+        for (name, _) in secrets { #expect(try unsealed(name) == nil, "opened on boot A: \(name)") }
+
+        try tpm.boot("mle-B", [(13, luks), (18, b18), (19, b19)])
+        for (name, plain) in secrets { #expect(try unsealed(name) == plain, "secret.\(name)") }
+
+        // tpm_sealdata's own file on boot B, field by field against ours.
+        try write(secrets[0].1, to: dir + "/plain")
+        let ref = try run(sealdata, ["-z", "--pcr", "13", "--pcr", "17", "--pcr", "18", "--pcr", "19",
+                                     "-i", dir + "/plain", "-o", dir + "/ref.sealed"], env: env)
+        try #require(ref.status == 0, "tpm_sealdata: \(ref.stderr)")
+        let theirs = try Self.json(Self.python(["file", dir + "/ref.sealed"]))
+        let ours = try Self.json(Self.python(["file", dir + "/secret.txt.sealed2"]))
+        for field in ["frame", "longest", "key_params", "stored_tag", "info_tag", "locality_release",
+                      "release_selection", "digest_release", "data_length"] {
+            #expect(String(describing: ours[field]!) == String(describing: theirs[field]!), "\(field)")
+        }
+        #expect(ours["digest_release"] as? String == predicted["composite"] as? String)
+        #expect(ours["release_selection"] as? String == "000300200e")  // PCRs 13, 17, 18, 19
+
+        // A tampered boot (another Xen): refused again.
+        try tpm.boot("mle-B", [(13, luks), (18, b18), (19, c19)])
+        for (name, _) in secrets { #expect(try unsealed(name) == nil, "opened after tampering: \(name)") }
+
+        // The SRK of this TPM takes the well-known secret; a password is refused, by name.
+        #expect(throws: TPM12Error.self) {
+            _ = try TPM12Sealer.seal([1], toPCRs: toPCRs, srk: .password(Array("wrong".utf8)))
+        }
+        do {
+            _ = try TPM12Sealer.seal([1], toPCRs: toPCRs, srk: .password(Array("wrong".utf8)))
+        } catch let e as TPM12Error {
+            #expect(e.code == .srkAuthFailed)
+            #expect(!e.message.contains("wrong"))
+        }
+
+        // No tcsd: one sentence that says to start it.
+        try tpm.command("tcsd-stop")
+        do {
+            _ = try TPM12Sealer.seal([1], toPCRs: toPCRs)
+            Issue.record("sealed without tcsd")
+        } catch let e as TPM12Error {
+            #expect(e.code == .tcsdUnreachable)
+            #expect(e.message.contains("start tcsd (trousers)"))
+            #expect(!e.message.contains("\n"))
+        }
+    }
+}
+
+/// Tests/Scripts/tpm12-swtpm.sh as a child process: commands on its stdin, answers on its
+/// stdout. Closing its stdin (or this process dying) stops swtpm and tcsd and removes the state.
+final class TPM12Fixture {
+    let process: Process
+    let input: FileHandle
+    let output: FileHandle
+    private(set) var tcsdPort = ""
+    private var buffer = [UInt8]()
+
+    private init(process: Process, input: FileHandle, output: FileHandle) {
+        self.process = process
+        self.input = input
+        self.output = output
+    }
+
+    /// nil when the script cannot run here (exit 77: a tool missing, or not root); in CI that
+    /// is a failure.
+    static func start() throws -> TPM12Fixture? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [Repo.path("Tests/Scripts/tpm12-swtpm.sh")]
+        let stdin = Pipe(), stdout = Pipe()
+        p.standardInput = stdin
+        p.standardOutput = stdout
+        p.standardError = FileHandle.standardError
+        try p.run()
+        let fixture = TPM12Fixture(process: p, input: stdin.fileHandleForWriting,
+                                   output: stdout.fileHandleForReading)
+        guard let line = fixture.readLine() else {
+            p.waitUntilExit()
+            if p.terminationStatus == 77 {
+                if Repo.inCI { Issue.record("tpm12-swtpm.sh cannot run in CI (exit 77)") }
+                return nil
+            }
+            Issue.record("tpm12-swtpm.sh exited \(p.terminationStatus) before it was ready")
+            return nil
+        }
+        guard line.hasPrefix("ready TSS_TCSD_PORT=") else {
+            Issue.record("tpm12-swtpm.sh: \(line)")
+            fixture.stop()
+            return nil
+        }
+        fixture.tcsdPort = String(line.dropFirst("ready TSS_TCSD_PORT=".count))
+        return fixture
+    }
+
+    func readLine() -> String? {
+        while true {
+            if let nl = buffer.firstIndex(of: 10) {
+                let line = String(decoding: buffer[..<nl], as: UTF8.self)
+                buffer.removeSubrange(...nl)
+                return line
+            }
+            let data = output.availableData
+            if data.isEmpty { return nil }
+            buffer += data
+        }
+    }
+
+    /// Sends one command; throws unless the script answers "ok".
+    func command(_ line: String) throws {
+        input.write(Data((line + "\n").utf8))
+        let answer = readLine() ?? "fail (script ended)"
+        try #require(answer == "ok", "tpm12-swtpm.sh \(line): \(answer)")
+    }
+
+    /// A power cycle and a measured launch: `data` into the DRTM sequence, then the extends
+    /// (PCR, hex SHA-1 digest), static PCRs at locality 0, PCR17-19 at locality 2.
+    func boot(_ data: String, _ extends: [(Int, String)]) throws {
+        try command((["boot", data] + extends.map { "\($0.0):\($0.1)" }).joined(separator: " "))
+    }
+
+    func stop() {
+        try? input.close()
+        process.waitUntilExit()
+    }
+}
