@@ -122,8 +122,9 @@ import Testing
             ("otp", Array("JBSWY3DPEHPK3PXP".utf8)),  // 16 bytes: one padding block follows
             ("empty", []),
         ]
-        for (name, plain) in secrets {
-            let file = try TPM12Sealer.seal(plain, toPCRs: toPCRs)
+        for (n, (name, plain)) in secrets.enumerated() {
+            // One through a named tcsd host (trousers takes it as UTF-16), the others the default.
+            let file = try TPM12Sealer.seal(plain, toPCRs: toPCRs, tcsHost: n == 1 ? "127.0.0.1" : nil)
             try write(file, to: "\(dir)/secret.\(name).sealed2")
         }
 
@@ -181,6 +182,72 @@ import Testing
             #expect(!e.message.contains("\n"))
         }
     }
+
+    /// Boot values predicted by python3 for a launch of `data` with these extends.
+    static func predict(_ data: String, _ extends: [(Int, String)]) throws -> [UInt32: [UInt8]] {
+        var byPCR = [Int: [String]]()
+        for (i, d) in extends { byPCR[i, default: []].append(d) }
+        let list = byPCR.map { "\"\($0.key)\": [" + $0.value.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }
+        let spec = "{\"drtm\": \"\(data)\", \"extends\": {" + list.joined(separator: ", ") + "}}"
+        let values = try #require(json(python(["pcrs", spec]))["pcrs"] as? [String: String])
+        var out = [UInt32: [UInt8]]()
+        for (k, v) in values { out[UInt32(k)!] = Hex.decode(v)! }
+        return out
+    }
+
+    /// AEM with an SRK password: sealed with that password, opened by `tpm_unsealdata` without
+    /// -z reading the password from stdin with no terminal, as AEM's tpmunsealdata does
+    /// (`< $SRK_PASSWORD_CACHE`); the well-known secret is then refused with a message.
+    @Test func srkPasswordAsAEMGivesIt() throws {
+        guard let unseal = tool("tpm_unsealdata"), let setsid = tool("setsid"), tool("tcsd") != nil,
+              tool("swtpm") != nil, tool("tpm_takeownership") != nil else { return }
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let password = "aem srk pw"
+        try write(Array((password + "\n").utf8), to: dir + "/srk-password")
+        guard let tpm = try TPM12Fixture.start(["--srk-password-file", dir + "/srk-password"]) else { return }
+        defer { tpm.stop() }
+        setenv("TSS_TCSD_PORT", tpm.tcsdPort, 1)
+        defer { unsetenv("TSS_TCSD_PORT") }
+
+        let luks = Self.sha1Hex("LUKS header"), x18 = Self.sha1Hex("tboot P"), x19 = Self.sha1Hex("xen P")
+        let extends = [(13, luks), (18, x18), (19, x19)]
+        let toPCRs = try Self.predict("mle-P", extends)
+        let plain = Array("sealed under an SRK password\n".utf8)
+        let file = try TPM12Sealer.seal(plain, toPCRs: toPCRs, srk: .password(Array(password.utf8)))
+        try write(file, to: dir + "/secret.txt.sealed2")
+        try tpm.boot("mle-P", extends)
+
+        let r = try run("/bin/sh", ["-c", "exec \"$1\" -w \"$2\" -i \"$3\" -o \"$4\" < \"$5\"", "sh",
+                                    setsid, unseal, dir + "/secret.txt.sealed2", dir + "/out",
+                                    dir + "/srk-password"], env: ["TSS_TCSD_PORT": tpm.tcsdPort])
+        #expect(r.status == 0, "tpm_unsealdata: \(r.stderr)")
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/out"))) == plain)
+
+        do {
+            _ = try TPM12Sealer.seal(plain, toPCRs: toPCRs)
+            Issue.record("sealed with the well-known secret on a TPM whose SRK has a password")
+        } catch let e as TPM12Error {
+            #expect(e.code == .srkAuthFailed)
+            #expect(e.message.contains("SRK password"))
+        }
+    }
+
+    /// A TPM nobody owns: one sentence that says what AEM expects.
+    @Test func unownedTPMIsNamed() throws {
+        guard tool("tcsd") != nil, tool("swtpm") != nil, tool("tpm_takeownership") != nil else { return }
+        guard let tpm = try TPM12Fixture.start(["--no-owner"]) else { return }
+        defer { tpm.stop() }
+        setenv("TSS_TCSD_PORT", tpm.tcsdPort, 1)
+        defer { unsetenv("TSS_TCSD_PORT") }
+        do {
+            _ = try TPM12Sealer.seal([1], toPCRs: [17: [UInt8](repeating: 0, count: 20)])
+            Issue.record("sealed on a TPM without owner")
+        } catch let e as TPM12Error {
+            #expect(e.code == .noOwner, "\(e.message)")
+            #expect(e.message.contains("anti-evil-maid-tpm-setup"))
+        }
+    }
 }
 
 /// Tests/Scripts/tpm12-swtpm.sh as a child process: commands on its stdin, answers on its
@@ -200,10 +267,10 @@ final class TPM12Fixture {
 
     /// nil when the script cannot run here (exit 77: a tool missing, or not root); in CI that
     /// is a failure.
-    static func start() throws -> TPM12Fixture? {
+    static func start(_ arguments: [String] = []) throws -> TPM12Fixture? {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [Repo.path("Tests/Scripts/tpm12-swtpm.sh")]
+        p.arguments = [Repo.path("Tests/Scripts/tpm12-swtpm.sh")] + arguments
         let stdin = Pipe(), stdout = Pipe()
         p.standardInput = stdin
         p.standardOutput = stdout

@@ -5,8 +5,12 @@
 # (tcsd reaches the emulator through TCSD_TCP_DEVICE_PORT, clients reach tcsd through
 # TSS_TCSD_PORT), and tcsd's system store is in a temporary directory.
 #
-# usage: tpm12-swtpm.sh        (as root: tcsd insists on a root:tss config file)
-# Prints "ready TSS_TCSD_PORT=<port>" once the TPM is owned, then reads commands, one a line,
+# usage: tpm12-swtpm.sh [--srk-password-file FILE | --no-owner]   (as root: tcsd insists on a
+#        root:tss config file)
+# --srk-password-file: the SRK gets the password in FILE (its first line) instead of the
+# well-known secret, typed into tpm_takeownership as AEM's tpmtakeownership does (no terminal).
+# --no-owner: ownership is not taken.
+# Prints "ready TSS_TCSD_PORT=<port>" once the TPM is set up, then reads commands, one a line,
 # answering "ok" or "fail <reason>":
 #   boot DATA PCR:HEX…   power-cycle the TPM with tcsd stopped (TPM_Init, TPM_Startup(ST_CLEAR));
 #                        extend each PCR below 16 at locality 0; run the DRTM sequence with DATA
@@ -21,6 +25,14 @@ for t in swtpm swtpm_setup swtpm_ioctl tcsd tpm_takeownership python3; do
   command -v "$t" >/dev/null || { echo "skip: $t is missing" >&2; exit 77; }
 done
 [ "$(id -u)" = 0 ] || { echo "skip: tcsd needs root here" >&2; exit 77; }
+own=well-known srk_file=
+case ${1:-} in
+  --srk-password-file) own=password srk_file=$2
+                       command -v setsid >/dev/null || { echo "skip: setsid is missing" >&2; exit 77; } ;;
+  --no-owner) own=none ;;
+  "") ;;
+  *) echo "usage: $0 [--srk-password-file FILE | --no-owner]" >&2; exit 2 ;;
+esac
 
 dir=$(mktemp -d)
 swtpm_pid= tcsd_pid=
@@ -100,8 +112,13 @@ chown root:tss "$dir/tcsd.conf"
 chmod 0640 "$dir/tcsd.conf"
 start_tcsd || exit 1
 export TSS_TCSD_PORT=$tcsd_port
-tpm_takeownership -y -z >"$dir/own.log" 2>&1 \
-  || { echo "fail tpm_takeownership: $(tr '\n' ' ' <"$dir/own.log")"; exit 1; }
+case $own in
+  well-known) tpm_takeownership -y -z >"$dir/own.log" 2>&1 ;;
+  # getpass() reads the terminal when there is one: setsid leaves none, so it reads stdin.
+  password) pw=$(head -n 1 "$srk_file")
+            printf '%s\n%s\n' "$pw" "$pw" | setsid -w tpm_takeownership -y >"$dir/own.log" 2>&1 ;;
+  none) true ;;
+esac || { echo "fail tpm_takeownership: $(tr '\n' ' ' <"$dir/own.log")"; exit 1; }
 echo "ready TSS_TCSD_PORT=$tcsd_port"
 
 boot() {

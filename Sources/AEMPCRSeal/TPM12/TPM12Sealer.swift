@@ -180,8 +180,8 @@ public enum TPM12Sealer {
             }
             if layer == 0 && code == TSS.tpmNoSRK
                 || function == "Tspi_Context_LoadKeyByUUID" && code == TSS.ePSKeyNotFound {
-                throw TPM12Error(.noOwner, "the TPM has no owner, or tcsd does not know its SRK: "
-                    + "AEM expects ownership taken through tcsd (anti-evil-maid-tpm-setup)")
+                throw TPM12Error(.noOwner, "the TPM has no owner (or tcsd lost its SRK): take "
+                    + "ownership as AEM does, with anti-evil-maid-tpm-setup")
             }
             if layer == 0 && (code == TSS.tpmDisabled || code == TSS.tpmDeactivated) {
                 throw TPM12Error(.tpmDisabled, "the TPM is disabled or deactivated (\(function)): "
