@@ -2,6 +2,10 @@ import Foundation
 import Testing
 @testable import AEMPCR
 @testable import AEMPCRSeal
+import CTspi
+
+/// CTspi's TSS_UUID, named for MemoryLayout.
+typealias CTspiUUIDProbe = CTspi_UUID
 
 /// The TPM 1.2 sealer against independent references: python3 hashlib for PCR values and
 /// composite digests, openssl(1) for AES-256-CBC, and tpm-tools on a TPM 1.2 swtpm behind tcsd
@@ -81,6 +85,108 @@ import Testing
         #expect(throws: TPM12Error(.badPCR, "PCR 18: a TPM 1.2 value is 20 bytes (SHA-1), not 32")) {
             _ = try TPM12Sealer.seal([1], toPCRs: [17: v, 18: v + [UInt8](repeating: 0, count: 12)])
         }
+    }
+
+    /// The constants and the TSS_UUID layout declared in Swift and in CTspi (so that the build
+    /// needs no libtspi-dev) equal trousers' headers, compiled by cc.
+    @Test func declarationsMatchTrousersHeaders() throws {
+        // A C compiler: the system's, or the clang that comes with the Swift toolchain.
+        let compilers = ["/usr/bin/cc", "/usr/bin/clang", "/opt/swift/usr/bin/clang"]
+        let found = compilers.first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let cc = found ?? tool("cc"), FileManager.default.fileExists(atPath: "/usr/include/tss/tspi.h") else {
+            if Repo.inCI { Issue.record("/usr/include/tss/tspi.h is missing; .ci/run installs libtspi-dev") }
+            return
+        }
+        let ours: [(String, UInt64)] = [
+            ("TSS_OBJECT_TYPE_POLICY", UInt64(TSS.objectTypePolicy)),
+            ("TSS_OBJECT_TYPE_RSAKEY", UInt64(TSS.objectTypeRSAKey)),
+            ("TSS_OBJECT_TYPE_ENCDATA", UInt64(TSS.objectTypeEncData)),
+            ("TSS_OBJECT_TYPE_PCRS", UInt64(TSS.objectTypePCRs)),
+            ("TSS_KEY_AUTHORIZATION", UInt64(TSS.keyAuthorization)),
+            ("TSS_KEY_VOLATILE", UInt64(TSS.keyVolatile)),
+            ("TSS_KEY_NOT_MIGRATABLE", UInt64(TSS.keyNotMigratable)),
+            ("TSS_KEY_TYPE_STORAGE", UInt64(TSS.keyTypeStorage)),
+            ("TSS_KEY_SIZE_2048", UInt64(TSS.keySize2048)),
+            ("TSS_ENCDATA_SEAL", UInt64(TSS.encDataSeal)),
+            ("TSS_PCRS_STRUCT_INFO_LONG", UInt64(TSS.pcrsStructInfoLong)),
+            ("TSS_POLICY_USAGE", UInt64(TSS.policyUsage)),
+            ("TSS_SECRET_MODE_SHA1", UInt64(TSS.secretModeSHA1)),
+            ("TSS_SECRET_MODE_PLAIN", UInt64(TSS.secretModePlain)),
+            ("TSS_PS_TYPE_SYSTEM", UInt64(TSS.psTypeSystem)),
+            ("TSS_TSPATTRIB_ENCDATA_BLOB", UInt64(TSS.attribEncDataBlob)),
+            ("TSS_TSPATTRIB_ENCDATABLOB_BLOB", UInt64(TSS.attribEncDataBlobBlob)),
+            ("TSS_TSPATTRIB_KEY_BLOB", UInt64(TSS.attribKeyBlob)),
+            ("TSS_TSPATTRIB_KEYBLOB_BLOB", UInt64(TSS.attribKeyBlobBlob)),
+            ("TPM_LOC_ZERO|TPM_LOC_ONE|TPM_LOC_TWO|TPM_LOC_THREE|TPM_LOC_FOUR", UInt64(TSS.allLocalities)),
+            ("TPM_E_AUTHFAIL", UInt64(TSS.tpmAuthFail)),
+            ("TPM_E_DEACTIVATED", UInt64(TSS.tpmDeactivated)),
+            ("TPM_E_DISABLED", UInt64(TSS.tpmDisabled)),
+            ("TPM_E_NOSRK", UInt64(TSS.tpmNoSRK)),
+            ("TSS_E_COMM_FAILURE", UInt64(TSS.eCommFailure)),
+            ("TSS_E_NO_CONNECTION", UInt64(TSS.eNoConnection)),
+            ("TSS_E_CONNECTION_FAILED", UInt64(TSS.eConnectionFailed)),
+            ("TSS_E_CONNECTION_BROKEN", UInt64(TSS.eConnectionBroken)),
+            ("TSS_E_PS_KEY_NOTFOUND", UInt64(TSS.ePSKeyNotFound)),
+            ("TSS_LAYER_TSP", 0x3000),
+            ("ERROR_CODE(0x3011)", UInt64(TSS.code(0x3011))),
+            ("ERROR_LAYER(0x3011)", UInt64(TSS.layer(0x3011))),
+            ("sizeof(wellKnown)", UInt64(TSS.wellKnownSecret.count)),
+            ("memcmp(wellKnown, zeros, 20) == 0", TSS.wellKnownSecret.allSatisfy { $0 == 0 } ? 1 : 0),
+            ("sizeof(TSS_UUID)", UInt64(MemoryLayout<CTspiUUIDProbe>.size)),
+            ("offsetof(TSS_UUID, bClockSeqHigh)", UInt64(MemoryLayout<CTspiUUIDProbe>.offset(of: \.bClockSeqHigh)!)),
+            ("offsetof(TSS_UUID, rgbNode)", UInt64(MemoryLayout<CTspiUUIDProbe>.offset(of: \.rgbNode)!)),
+            ("memcmp(&srk, &oursrk, 16) == 0", 1),
+            ("sizeof(TSS_HCONTEXT)", UInt64(MemoryLayout<TSS.Handle>.size)),
+            ("sizeof(TSS_RESULT)", UInt64(MemoryLayout<TSS.Result>.size)),
+            ("sizeof(TSS_UNICODE)", UInt64(MemoryLayout<UInt16>.size)),
+        ]
+        let srk = TSS.srkUUID
+        let srkBytes = withUnsafeBytes(of: srk) { Array($0) }
+        var c = """
+            #include <stdio.h>
+            #include <stddef.h>
+            #include <string.h>
+            #include <tss/tspi.h>
+            #include <tss/tpm.h>
+            #include <tss/tss_error.h>
+            #include <tss/tss_error_basics.h>
+            int main(void) {
+                BYTE wellKnown[] = TSS_WELL_KNOWN_SECRET; BYTE zeros[20] = {0};
+                TSS_UUID srk = TSS_UUID_SRK;
+                unsigned char oursrk[16] = {\(srkBytes.map(String.init).joined(separator: ", "))};
+
+            """
+        for (name, _) in ours { c += "    printf(\"%lu\\n\", (unsigned long)(\(name)));\n" }
+        c += "    return 0;\n}\n"
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try write(Array(c.utf8), to: dir + "/check.c")
+        let built = try run(cc, ["-o", dir + "/check", dir + "/check.c"])
+        try #require(built.status == 0, "cc: \(built.stderr)")
+        let lines = try run(dir + "/check", []).stdout.split(separator: "\n").map { UInt64($0)! }
+        try #require(lines.count == ours.count)
+        for ((name, value), header) in zip(ours, lines) { #expect(value == header, "\(name)") }
+    }
+
+    /// Without trousers' library: one sentence naming the packages, not a crash at start-up.
+    @Test func missingLibraryNamesThePackages() {
+        do {
+            _ = try TSPILibrary("libtspi-not-installed.so.1")
+            Issue.record("a missing library loaded")
+        } catch let e as TPM12Error {
+            #expect(e.code == .libraryMissing)
+            #expect(e.message.contains("libtspi1") && e.message.contains("trousers-lib"))
+            #expect(!e.message.contains("\n"))
+        } catch { Issue.record("\(error)") }
+    }
+
+    /// aem-pcr does not link trousers: it starts and predicts where trousers is absent.
+    @Test func binaryDoesNotLinkTrousers() throws {
+        guard let readelf = tool("readelf") else { return }
+        let r = try run(readelf, ["-d", Repo.binary])
+        try #require(r.status == 0, "readelf: \(r.stderr)")
+        #expect(r.stdout.contains("(NEEDED)"))
+        #expect(!r.stdout.contains("libtspi"))
     }
 
     // MARK: on a TPM 1.2 swtpm with tcsd

@@ -65,9 +65,9 @@ enum TSS {
     /// `TSS_WELL_KNOWN_SECRET`: twenty zero bytes.
     static let wellKnownSecret = [UInt8](repeating: 0, count: 20)
 
-    /// The error layer of a result (`TSS_LAYER_TPM` 0, `TDDL` 0x1000, `TCS` 0x2000, `TSP` 0x3000).
-    static func layer(_ r: Result) -> UInt32 { r & 0x3000 }
-    /// The error code without its layer (`TSS_ERROR_CODE`).
+    /// The error layer of a result (`ERROR_LAYER`: `TSS_LAYER_TPM` 0, `TDDL` 0x1000, `TCS` 0x2000, `TSP` 0x3000).
+    static func layer(_ r: Result) -> UInt32 { r & 0xF000 }
+    /// The error code without its layer (`ERROR_CODE`).
     static func code(_ r: Result) -> UInt32 { r & 0x0FFF }
 
     // Codes (without layer) the sealer explains.
@@ -140,13 +140,14 @@ final class TSPILibrary: @unchecked Sendable {
 
     /// The library, opened once per process.
     static let shared: Result<TSPILibrary, TPM12Error> = {
-        do { return .success(try TSPILibrary()) } catch let e as TPM12Error { return .failure(e) }
+        do { return .success(try TSPILibrary(soname)) } catch let e as TPM12Error { return .failure(e) }
         catch { return .failure(.libraryMissing(String(describing: error))) }
     }()
 
-    private init() throws {
-        guard let h = dlopen(Self.soname, RTLD_NOW | RTLD_LOCAL) else {
-            throw TPM12Error.libraryMissing(Self.soname)
+    /// Opens `soname` (tests name a missing one to see the error).
+    init(_ soname: String) throws {
+        guard let h = dlopen(soname, RTLD_NOW | RTLD_LOCAL) else {
+            throw TPM12Error.libraryMissing(soname)
         }
         handle = h
         var missing = [String]()
@@ -175,7 +176,7 @@ final class TSPILibrary: @unchecked Sendable {
         guard let a, let b, let c, let d, let e, let f, let g, let i, let j, let k, let l, let m,
               let n, let o, let p, let q, let r, let s else {
             dlclose(h)
-            throw TPM12Error.libraryMissing("\(Self.soname) without \(missing.joined(separator: ", "))")
+            throw TPM12Error.libraryMissing("\(soname) without \(missing.joined(separator: ", "))")
         }
         (contextCreate, contextClose, contextConnect, contextCreateObject, contextFreeMemory) = (a, b, c, d, e)
         (contextGetTpmObject, contextLoadKeyByUUID, getPolicyObject, policySetSecret) = (f, g, i, j)
