@@ -202,10 +202,6 @@ typealias CTspiUUIDProbe = CTspi_UUID
         guard let tpm = try TPM12Fixture.start() else { return }
         defer { tpm.stop() }
         let env = ["TSS_TCSD_PORT": tpm.tcsdPort]
-        // trousers in this process reads the port from the environment; this suite is serialized
-        // and no other suite talks to tcsd.
-        setenv("TSS_TCSD_PORT", tpm.tcsdPort, 1)
-        defer { unsetenv("TSS_TCSD_PORT") }
 
         let luks = Self.sha1Hex("LUKS header"), a18 = Self.sha1Hex("tboot A"), a19 = Self.sha1Hex("xen A")
         let b18 = Self.sha1Hex("tboot B"), b19 = Self.sha1Hex("xen B"), c19 = Self.sha1Hex("xen tampered")
@@ -313,8 +309,6 @@ typealias CTspiUUIDProbe = CTspi_UUID
         try write(Array((password + "\n").utf8), to: dir + "/srk-password")
         guard let tpm = try TPM12Fixture.start(["--srk-password-file", dir + "/srk-password"]) else { return }
         defer { tpm.stop() }
-        setenv("TSS_TCSD_PORT", tpm.tcsdPort, 1)
-        defer { unsetenv("TSS_TCSD_PORT") }
 
         let luks = Self.sha1Hex("LUKS header"), x18 = Self.sha1Hex("tboot P"), x19 = Self.sha1Hex("xen P")
         let extends = [(13, luks), (18, x18), (19, x19)]
@@ -344,8 +338,6 @@ typealias CTspiUUIDProbe = CTspi_UUID
         guard tool("tcsd") != nil, tool("swtpm") != nil, tool("tpm_takeownership") != nil else { return }
         guard let tpm = try TPM12Fixture.start(["--no-owner"]) else { return }
         defer { tpm.stop() }
-        setenv("TSS_TCSD_PORT", tpm.tcsdPort, 1)
-        defer { unsetenv("TSS_TCSD_PORT") }
         do {
             _ = try TPM12Sealer.seal([1], toPCRs: [17: [UInt8](repeating: 0, count: 20)])
             Issue.record("sealed on a TPM without owner")
@@ -371,12 +363,29 @@ final class TPM12Fixture {
         self.output = output
     }
 
+    /// tcsd's port for every fixture of this test process. trousers in this process finds tcsd
+    /// through TSS_TCSD_PORT: it is set once, the first time a fixture starts, and never changed
+    /// again, so that no test changes the environment while others read it (the fixtures run
+    /// one at a time: the suite is serialized).
+    static let processPort: String = {
+        let r = try? run("/usr/bin/env", ["python3", "-c", """
+            import socket
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])
+            """])
+        let port = r?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? "30003"
+        setenv("TSS_TCSD_PORT", port, 1)
+        return port
+    }()
+
     /// nil when the script cannot run here (exit 77: a tool missing, or not root); in CI that
     /// is a failure.
     static func start(_ arguments: [String] = []) throws -> TPM12Fixture? {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = [Repo.path("Tests/Scripts/tpm12-swtpm.sh")] + arguments
+        var env = ProcessInfo.processInfo.environment
+        env["TPM12_TCSD_PORT"] = processPort
+        p.environment = env
         let stdin = Pipe(), stdout = Pipe()
         p.standardInput = stdin
         p.standardOutput = stdout

@@ -3,7 +3,8 @@
 # -y -z, as AEM without passwords), for the TPM 1.2 sealing tests. Nothing is shared with a
 # system tcsd: the emulator, its control channel and tcsd listen on free ports chosen here
 # (tcsd reaches the emulator through TCSD_TCP_DEVICE_PORT, clients reach tcsd through
-# TSS_TCSD_PORT), and tcsd's system store is in a temporary directory.
+# TSS_TCSD_PORT), and tcsd's system store is in a temporary directory. TPM12_TCSD_PORT in the
+# environment fixes tcsd's port (a test process names one port for its whole life).
 #
 # usage: tpm12-swtpm.sh [--srk-password-file FILE | --no-owner]   (as root: tcsd insists on a
 #        root:tss config file)
@@ -52,12 +53,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-# Three free TCP ports on the loopback interface.
+# Three free TCP ports on the loopback interface; tcsd's may be given (TPM12_TCSD_PORT).
 read -r tpm_port ctrl_port tcsd_port < <(python3 -c '
 import socket
 s = [socket.socket() for _ in range(3)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(*[x.getsockname()[1] for x in s])')
+tcsd_port=${TPM12_TCSD_PORT:-$tcsd_port}
 
 # Raw TPM 1.2 commands on the emulator's data channel (tcsd must be stopped: swtpm serves one
 # connection at a time). TPM_Startup(ST_CLEAR) = ordinal 0x99; TPM_Extend = ordinal 0x14.
