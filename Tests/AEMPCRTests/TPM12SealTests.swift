@@ -189,6 +189,74 @@ typealias CTspiUUIDProbe = CTspi_UUID
         #expect(!r.stdout.contains("libtspi"))
     }
 
+    /// A TPM_STORED_DATA12 as trousers writes it for PCRs 13, 17, 18, 19, annotated.
+    static let storedData12: [UInt8] =
+        [0x00, 0x16,  0x00, 0x00,  0x00, 0x00, 0x00, 0x36]  // tag STORED_DATA12, et, sealInfoSize 54
+        + [0x00, 0x06,  0x01,  0x1F]                        // PCR_INFO_LONG, locality at creation, at release
+        + [0x00, 0x03, 0x00, 0x00, 0x00]                    // creation selection: none
+        + [0x00, 0x03, 0x00, 0x20, 0x0E]                    // release selection: 13, 17, 18, 19
+        + [UInt8](repeating: 0xCC, count: 20)               // digestAtCreation
+        + (1...20).map { UInt8($0) }                        // digestAtRelease
+        + [0x00, 0x00, 0x01, 0x00] + [UInt8](repeating: 0xEE, count: 256)  // encData (not read)
+
+    static func frame(_ sealed: [UInt8]) -> [UInt8] {
+        Array("-----BEGIN TSS-----\n-----TSS KEY-----\n".utf8) + TPM12Sealer.base64Lines([1, 2, 3])
+            + Array("-----ENC KEY-----\nSymmetric Key: AES-256-CBC\n".utf8) + TPM12Sealer.base64Lines(sealed)
+            + Array("-----ENC DAT-----\n".utf8) + TPM12Sealer.base64Lines([4, 5, 6]) + Array("-----END TSS-----\n".utf8)
+    }
+
+    @Test func sealedFileReadsReleaseFields() throws {
+        let info = try TPM12SealedFile(parsing: Self.frame(Self.storedData12))
+        #expect(info.releasePCRs == [13, 17, 18, 19])
+        #expect(info.localityAtRelease == 0x1F)
+        #expect(info.digestAtRelease == (1...20).map { UInt8($0) })
+    }
+
+    /// Every truncated sealed key up to the end of its PCR info is refused with an offset.
+    @Test func sealedFileTruncationsAreRefused() {
+        for n in 0..<62 {
+            #expect(throws: TPM12Error.self, "prefix \(n)") {
+                _ = try TPM12SealedFile(parsing: Self.frame(Array(Self.storedData12.prefix(n))))
+            }
+        }
+    }
+
+    @Test(arguments: [
+        (0, 0x17, "neither a TPM_STORED_DATA12"),   // unknown tag
+        (7, 0x37, "sealInfoSize 55 disagrees"),     // sealInfoSize off by one
+        (7, 0x00, "bound to no PCR"),               // no PCR info
+        (9, 0x05, "not a TPM_PCR_INFO_LONG"),       // info tag
+        (18, 0x04, "of 4 bytes"),                   // release selection too large
+    ] as [(Int, UInt8, String)])
+    func sealedFileGarbledFieldsAreNamed(_ offset: Int, _ byte: UInt8, _ message: String) {
+        var blob = Self.storedData12
+        blob[offset] = byte
+        do {
+            _ = try TPM12SealedFile(parsing: Self.frame(blob))
+            Issue.record("accepted a garbled byte \(offset)")
+        } catch let e as TPM12Error {
+            #expect(e.code == .sealedFile)
+            #expect(e.message.contains(message), "\(e.message)")
+        } catch { Issue.record("\(error)") }
+    }
+
+    @Test func sealedFileFrameErrorsAreNamed() {
+        let good = Self.frame(Self.storedData12)
+        let text = String(decoding: good, as: UTF8.self)
+        let cases: [(String, String)] = [
+            (text.replacingOccurrences(of: "-----BEGIN TSS-----", with: "-----BEGIN XSS-----"), "line 1"),
+            (text.replacingOccurrences(of: "AES-256-CBC", with: "AES-128-CBC"), "Symmetric Key"),
+            (text.replacingOccurrences(of: "-----END TSS-----\n", with: ""), "END TSS"),
+            (text.replacingOccurrences(of: "ABYAAAAA", with: "ABYA*AAA"), "base64"),
+        ]
+        for (input, message) in cases {
+            #expect(throws: TPM12Error.self) { _ = try TPM12SealedFile(parsing: Array(input.utf8)) }
+            do { _ = try TPM12SealedFile(parsing: Array(input.utf8)) } catch let e as TPM12Error {
+                #expect(e.message.contains(message), "\(e.message)")
+            } catch {}
+        }
+    }
+
     // MARK: on a TPM 1.2 swtpm with tcsd
 
     /// Seals AEM-like secrets to the PCRs a predicted boot B will produce while the TPM holds
@@ -256,6 +324,18 @@ typealias CTspiUUIDProbe = CTspi_UUID
             #expect(String(describing: ours[field]!) == String(describing: theirs[field]!), "\(field)")
         }
         #expect(ours["digest_release"] as? String == predicted["composite"] as? String)
+        // Read back without a TPM (what check-boot does), from both files.
+        for path in [dir + "/ref.sealed", dir + "/secret.txt.sealed2"] {
+            let info = try TPM12SealedFile(parsing: [UInt8](Data(contentsOf: URL(fileURLWithPath: path))))
+            #expect(info.releasePCRs == [13, 17, 18, 19])
+            #expect(info.localityAtRelease == 0x1F)
+            #expect(Hex.encode(info.digestAtRelease) == predicted["composite"] as? String)
+            #expect(info.isReleased(by: toPCRs) == true)
+            var tampered = toPCRs
+            tampered[19] = Hex.decode(c19)!
+            #expect(info.isReleased(by: tampered) == false)
+            #expect(info.isReleased(by: [13: toPCRs[13]!]) == nil)
+        }
         #expect(ours["release_selection"] as? String == "000300200e")  // PCRs 13, 17, 18, 19
 
         // A tampered boot (another Xen): refused again.

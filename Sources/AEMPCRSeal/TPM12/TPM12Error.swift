@@ -20,6 +20,8 @@ public struct TPM12Error: AEMPCRError, Equatable {
         case tss = "tpm12-tss-failed"
         /// libcrypto's AES-256-CBC failed.
         case crypto = "tpm12-crypto-failed"
+        /// A file is not in tpm_sealdata's format, or its sealed key is malformed.
+        case sealedFile = "tpm12-sealed-file-invalid"
     }
 
     public let code: Code
