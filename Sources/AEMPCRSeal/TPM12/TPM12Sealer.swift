@@ -39,7 +39,10 @@ public enum TPM12Sealer {
     /// Seals `plaintext` so that it is released only while each PCR in `toPCRs` holds the
     /// 20-byte value given, and returns the complete `tpm_sealdata`-format file. `tcsHost` is
     /// the machine whose tcsd to use (`nil`: trousers' default, tcsd on localhost, or
-    /// `TSS_TCSD_HOSTNAME`). Key material is zeroed after use and never leaves this function.
+    /// `TSS_TCSD_HOSTNAME`; trousers takes tcsd's port from `TSS_TCSD_PORT`, default 30003).
+    /// The symmetric key and this function's copies of secrets are zeroed after use and never
+    /// leave it; `plaintext` and an SRK password stay the caller's to zero. Nothing is printed
+    /// or written: the caller writes the returned file (0600, beside its target).
     public static func seal(_ plaintext: [UInt8], toPCRs: [UInt32: [UInt8]], tcsHost: String? = nil,
                             srk: SRKSecret = .wellKnown) throws -> [UInt8] {
         try check(toPCRs)
