@@ -32,10 +32,11 @@ struct MLEHash: ParsableCommand {
         Terminal.verbose = output.verbose
         let banks = requestedBanks(self.banks)
         let image = try MLEImage(path: file)
-        let (line, _) = image.effectiveCmdline(cmdline)
+        let (line, _) = image.effectiveCmdline(RawArgument.bytes(cmdline))
         let digests = try image.hash(cmdline: line, banks: banks)
         printDigests(banks.map { ($0, digests[$0]!) }, json: output.json, extra: [
             ("file", .string(file)), ("cmdline", .string(String(decoding: line, as: UTF8.self))),
+            ("cmdline_hex", .string(RawArgument.hex(line))),
         ])
     }
 }

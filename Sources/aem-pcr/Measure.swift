@@ -32,10 +32,12 @@ struct Measure: ParsableCommand {
     func run() throws {
         Terminal.verbose = output.verbose
         let banks = requestedBanks(self.banks)
-        let spec = BootSpec.Module(path: file, cmdline: cmdline, noUnzip: nounzip, origin: "argument")
+        let line = RawArgument.bytes(cmdline)
+        let spec = BootSpec.Module(path: file, cmdline: line, noUnzip: nounzip, origin: "argument")
         let m = try ModuleMeasurement.measure(spec, banks: banks)
         printDigests(banks.map { ($0, m.measurements[$0]!) }, json: output.json, extra: [
-            ("file", .string(file)), ("cmdline", .string(cmdline)),
+            ("file", .string(file)), ("cmdline", .string(String(decoding: line, as: UTF8.self))),
+            ("cmdline_hex", .string(RawArgument.hex(line))),
             ("gunzipped", .bool(m.encoding == .gzip)), ("image_size", .int(Int(m.imageSize))),
         ])
     }

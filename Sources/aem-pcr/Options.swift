@@ -89,25 +89,30 @@ struct BootOptions: ParsableArguments {
     func bootSpec() throws -> BootSpec {
         if let cfgPath = grubCfg {
             let cfg = try GrubConfig(path: cfgPath)
-            let e = try cfg.entry(entry!, platform: grubPlatform)
+            let e = try cfg.entry(entry!, platform: grubPlatform, bootDir: bootDir)
             return try BootSpec(entry: e, config: cfg, bootDir: bootDir, style: grubCmdline)
         }
         let mods = try modules.map { line -> BootSpec.Module in
-            var words = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-            var noUnzip = false
-            if words.first == "--nounzip" { noUnzip = true; words.removeFirst() }
-            guard let file = words.first else {
-                throw UsageError("--module '\(line)' names no file")
+            // Bytes as given: the command line is everything after the file name, as written.
+            let space = UInt8(ascii: " ")
+            var rest = RawArgument.bytes(line)[...]
+            func word() -> ArraySlice<UInt8> {
+                while rest.first == space { rest = rest.dropFirst() }
+                let w = rest.prefix { $0 != space }
+                return w
             }
-            // The command line is everything after the file name, as written.
-            var rest = Substring(line)
-            while rest.first == " " { rest = rest.dropFirst() }
-            if noUnzip { rest = rest.dropFirst("--nounzip".count); while rest.first == " " { rest = rest.dropFirst() } }
+            var noUnzip = false
+            if word().elementsEqual("--nounzip".utf8) { noUnzip = true; rest = rest.dropFirst("--nounzip".count) }
+            let file = word()
+            guard !file.isEmpty else {
+                throw UsageError("--module '\(Escape.text(line, limit: 100))' names no file")
+            }
             rest = rest.dropFirst(file.count)
-            if rest.first == " " { rest = rest.dropFirst() }
-            return BootSpec.Module(path: file, cmdline: String(rest), noUnzip: noUnzip, origin: "--module")
+            if rest.first == space { rest = rest.dropFirst() }
+            return BootSpec.Module(path: String(decoding: file, as: UTF8.self), cmdline: Array(rest), noUnzip: noUnzip,
+                                   origin: "--module")
         }
-        return BootSpec(tbootPath: tboot!, tbootCmdline: tbootCmdline, modules: mods)
+        return BootSpec(tbootPath: tboot!, tbootCmdline: RawArgument.bytes(tbootCmdline), modules: mods)
     }
 }
 
@@ -212,7 +217,7 @@ struct EventLogOptions: ParsableArguments {
     func predict(boot: BootOptions, launch: LaunchOptions, verbose: Bool) throws -> (LogPrediction, VerificationReport?) {
         let (drtm, report) = try verifiedLog(verbose: verbose)
         let spec = try boot.bootSpec()
-        let predictor = Predictor(configuration: try launch.configuration(for: drtm, tbootCmdline: spec.tbootCmdline),
+        let predictor = Predictor(configuration: try launch.configuration(for: drtm, tbootCmdline: String(decoding: spec.tbootCmdline, as: UTF8.self)),
                                   customPolicy: try launch.customPolicy())
         return (try LogPredictor.predict(log: drtm, boot: spec, predictor: predictor, allowPolicyChange: force), report)
     }

@@ -49,7 +49,7 @@ struct Predict: ParsableCommand {
             return
         }
         let spec = try boot.bootSpec()
-        let predictor = Predictor(configuration: try launch.configuration(tbootCmdline: spec.tbootCmdline),
+        let predictor = Predictor(configuration: try launch.configuration(tbootCmdline: String(decoding: spec.tbootCmdline, as: UTF8.self)),
                                   customPolicy: try launch.customPolicy())
         let view = PredictionView(try predictor.predict(spec))
         print(output.json ? PredictionOutput.json(view).render() : PredictionOutput.text(view, verbose: output.verbose),
@@ -133,7 +133,8 @@ enum PredictionOutput {
                 ("file", .string(m.spec.path)),
                 ("index", m.index.map { .int($0) } ?? .null),
                 ("removed", m.removedAs.map { .string($0 == .sinitACM ? "sinit-acm" : "lcp-policy-data") } ?? .null),
-                ("cmdline", .string(m.hashedCmdline)),
+                ("cmdline", .string(String(decoding: m.hashedCmdline, as: UTF8.self))),
+                ("cmdline_hex", .string(RawArgument.hex(m.hashedCmdline))),
                 ("gunzipped", .bool(m.encoding == .gzip)),
                 ("image_size", .int(Int(m.imageSize))),
             ])
@@ -147,7 +148,8 @@ enum PredictionOutput {
                 ("extpol", c.tpm == .tpm20 ? .string(c.extendPolicy.rawValue) : .null),
                 ("tboot_version", .string(c.tbootVersion.description)),
                 ("policy", .string(p.policy.source)),
-                ("tboot", .string(p.boot.tbootPath)), ("tboot_cmdline", .string(p.tbootCmdline)),
+                ("tboot", .string(p.boot.tbootPath)), ("tboot_cmdline", .string(String(decoding: p.tbootCmdline, as: UTF8.self))),
+                ("tboot_cmdline_hex", .string(RawArgument.hex(p.tbootCmdline))),
             ])),
             ("modules", .array(modules)),
             ("notes", .array(v.notes.map { .string($0) })),
@@ -214,7 +216,7 @@ enum PredictionOutput {
                 line(Terminal.wrap("\(idx): \(m.spec.path) (\(m.spec.origin))", indent: 2, hang: 4))
                 line("    file \(m.fileSize) bytes, \(m.encoding == .gzip ? "gunzipped to" : "loaded as") \(m.imageSize) bytes")
                 // Exact, on one line, to compare with tboot's log: not wrapped.
-                line("    cmdline '\(m.hashedCmdline)'")
+                line("    cmdline '\(Escape.bytes(m.hashedCmdline))'")
                 for (b, d) in m.imageDigests.sorted(by: { $0.key < $1.key }) {
                     line(Terminal.digestLine(indent: 4, label: "H(image) " + b.description, labelWidth: 16, hex: d.hex))
                 }

@@ -17,7 +17,7 @@ import Testing
     /// Loader commands in the harness's format: command, file, arguments, tab separated.
     static func render(_ e: GrubEntry) -> String {
         e.loaderCommands.map { c in
-            ([c.command] + c.options + [c.file] + c.arguments).joined(separator: "\t")
+            ([c.command] + c.options + [c.file] + c.argumentStrings).joined(separator: "\t")
         }.joined(separator: "\n")
     }
 
@@ -27,7 +27,7 @@ import Testing
     @Test(arguments: cases)
     func matchesRecordedGrub(_ c: Case) throws {
         let cfg = try GrubConfig(path: Repo.path(c.config))
-        let e = try cfg.entry(c.entry, platform: c.platform)
+        let e = try cfg.entry(c.entry, platform: c.platform, bootDir: Repo.path("Vectors/example/boot"))
         let expected = try readText(c.expected).trimmingCharacters(in: .newlines)
         #expect(Self.render(e) == expected)
     }
@@ -38,7 +38,7 @@ import Testing
         guard tool("grub-emu") != nil else { return }
         let r = try run("/bin/bash", [Repo.path("Tests/Scripts/grub-emu-args.sh"), Repo.path(c.config), c.entry, c.platform.rawValue])
         #expect(r.status == 0, "\(r.stderr)")
-        let e = try GrubConfig(path: Repo.path(c.config)).entry(c.entry, platform: c.platform)
+        let e = try GrubConfig(path: Repo.path(c.config)).entry(c.entry, platform: c.platform, bootDir: Repo.path("Vectors/example/boot"))
         #expect(Self.render(e) == r.stdout.trimmingCharacters(in: .newlines))
     }
 
@@ -60,9 +60,9 @@ import Testing
             set foo=late
             """
         let cfg = try GrubConfig(text: text, path: "scope.cfg")
-        #expect(try cfg.entry("A").loaderCommands[0].arguments == ["late", "yes"])
-        #expect(try cfg.entry("S>B").loaderCommands[0].arguments == ["x", "yyes"])
-        #expect(try cfg.entry("1>0").loaderCommands[0].arguments == ["x", "yyes"])
+        #expect(try cfg.entry("A", bootDir: Repo.path("Vectors/example/boot")).loaderCommands[0].argumentStrings == ["late", "yes"])
+        #expect(try cfg.entry("S>B", bootDir: Repo.path("Vectors/example/boot")).loaderCommands[0].argumentStrings == ["x", "yyes"])
+        #expect(try cfg.entry("1>0", bootDir: Repo.path("Vectors/example/boot")).loaderCommands[0].argumentStrings == ["x", "yyes"])
         if tool("grub-emu") != nil {
             let dir = try tempDir()
             try text.write(toFile: dir + "/s.cfg", atomically: true, encoding: .utf8)
@@ -85,14 +85,14 @@ import Testing
     @Test func entryPathsAndErrors() throws {
         let cfg = try GrubConfig(path: Repo.path("Vectors/example/grub.cfg"))
         // By index and by title reach the same entry.
-        let byTitle = try cfg.entry("AEM Qubes, with Xen hypervisor")
-        let byIndex = try cfg.entry("0")
+        let byTitle = try cfg.entry("AEM Qubes, with Xen hypervisor", bootDir: Repo.path("Vectors/example/boot"))
+        let byIndex = try cfg.entry("0", bootDir: Repo.path("Vectors/example/boot"))
         #expect(byTitle.loaderCommands == byIndex.loaderCommands)
-        #expect { try cfg.entry("No such entry") } throws: { e in
+        #expect { try cfg.entry("No such entry", bootDir: Repo.path("Vectors/example/boot")) } throws: { e in
             guard let g = e as? GrubError else { return false }
             return g.code == .entryNotFound && g.description.contains("No such entry") && g.description.contains("0: AEM Qubes")
         }
-        #expect { try cfg.entry("Advanced options with AEM boot for Qubes (with Xen hypervisor)") } throws: { e in
+        #expect { try cfg.entry("Advanced options with AEM boot for Qubes (with Xen hypervisor)", bootDir: Repo.path("Vectors/example/boot")) } throws: { e in
             (e as? GrubError)?.description.contains("is a submenu") == true
         }
         #expect(GrubConfig.splitEntryPath("a>b>>c>d") == ["a", "b>c", "d"])
@@ -119,14 +119,14 @@ import Testing
     /// Every boot the example offers resolves to files in the example boot directory.
     @Test func exampleEntryToBootSpec() throws {
         let cfg = try GrubConfig(path: Repo.path("Vectors/example/grub.cfg"))
-        let e = try cfg.entry("AEM Qubes, with Xen hypervisor")
+        let e = try cfg.entry("AEM Qubes, with Xen hypervisor", bootDir: Repo.path("Vectors/example/boot"))
         let spec = try BootSpec(entry: e, config: cfg, bootDir: "/b/")
         #expect(spec.tbootPath == "/b/tboot.gz")
-        #expect(spec.tbootCmdline == "placeholder logging=memory,serial")
+        #expect(spec.tbootCmdline == Array("placeholder logging=memory,serial".utf8))
         #expect(spec.modules.map(\.path).first == "/b/xen-4.17.5.gz")
         #expect(spec.modules.count == 5)
-        #expect(BootSpec.resolve("(hd0,msdos1)/x/y.gz", bootDir: "/boot") == "/boot/x/y.gz")
-        let normal = try cfg.entry("Qubes, with Xen hypervisor")
+        #expect(try BootSpec.resolve("(hd0,msdos1)/x/y.gz", bootDir: "/boot") == "/boot/x/y.gz")
+        let normal = try cfg.entry("Qubes, with Xen hypervisor", bootDir: Repo.path("Vectors/example/boot"))
         // A non-AEM entry boots Xen directly through multiboot2: the tboot check happens on the
         // file (no MLE header), which the predictor reports.
         #expect(normal.loaderCommands.first?.command == "multiboot2")

@@ -142,8 +142,8 @@ import Testing
         #expect(changed == ["17 sha1", "17 sha256"])
 
         // Independent value: python3 measures the new kernel with the entry's command line.
-        let cmdline = try GrubConfig(path: Repo.path("Vectors/example/grub.cfg")).entry("AEM Qubes, with Xen hypervisor")
-            .loaderCommands.filter(\.isModule)[1].arguments
+        let cmdline = try GrubConfig(path: Repo.path("Vectors/example/grub.cfg")).entry("AEM Qubes, with Xen hypervisor", bootDir: Repo.path("Vectors/example/boot"))
+            .loaderCommands.filter(\.isModule)[1].argumentStrings
         let py = """
             import hashlib, sys
             img = open(sys.argv[1], 'rb').read()

@@ -31,7 +31,7 @@ import Testing
                                        noUnzip: m["nounzip"] as! Bool)
             let got = try ModuleMeasurement.measure(spec, banks: HashAlgorithm.computable)
             for (bank, hex) in m["measurement"] as! [String: String] {
-                #expect(got.measurements[HashAlgorithm(name: bank)!]?.hex == hex, "\(spec.path) '\(spec.cmdline)' \(bank)")
+                #expect(got.measurements[HashAlgorithm(name: bank)!]?.hex == hex, "\(spec.path) '\(Escape.bytes(spec.cmdline))' \(bank)")
             }
             for (bank, hex) in m["image"] as! [String: String] {
                 #expect(got.imageDigests[HashAlgorithm(name: bank)!]?.hex == hex, "\(spec.path) image \(bank)")

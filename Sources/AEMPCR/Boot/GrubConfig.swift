@@ -14,28 +14,39 @@ public enum GrubCmdlineStyle: String, Sendable, CaseIterable {
     /// GRUB ≤ 2.02: arguments joined with single spaces, nothing escaped.
     case plain
 
-    /// Joins arguments as GRUB's `grub_create_loader_cmdline` does.
-    public func join(_ args: [String]) -> String {
-        if self == .plain { return args.joined(separator: " ") }
-        return args.map { arg -> String in
-            let a = Array(arg.unicodeScalars)
-            var out = String.UnicodeScalarView()
+    /// Joins arguments as GRUB's `grub_create_loader_cmdline` does, byte for byte.
+    public func join(_ args: [[UInt8]]) -> [UInt8] {
+        let backslash = UInt8(ascii: "\\"), quote = UInt8(ascii: "\""), apostrophe = UInt8(ascii: "'")
+        if self == .plain { return Array(args.joined(separator: [UInt8(ascii: " ")])) }
+        func isHex(_ c: UInt8) -> Bool {
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66)
+        }
+        var out = [UInt8]()
+        for (k, a) in args.enumerated() {
+            if k > 0 { out.append(UInt8(ascii: " ")) }
+            let spaced = a.contains(UInt8(ascii: " "))
+            if spaced { out.append(quote) }
             var i = 0
             while i < a.count {
                 let c = a[i]
-                if self == .fedora, c == "\\", i + 3 < a.count, a[i + 1] == "x",
-                   a[i + 2].properties.isASCIIHexDigit, a[i + 3].properties.isASCIIHexDigit {
+                if self == .fedora, c == backslash, i + 3 < a.count, a[i + 1] == UInt8(ascii: "x"),
+                   isHex(a[i + 2]), isHex(a[i + 3]) {
                     out.append(contentsOf: a[i...(i + 3)])
                     i += 4
                     continue
                 }
-                if c == "\\" || c == "'" || c == "\"" { out.append("\\") }
+                if c == backslash || c == apostrophe || c == quote { out.append(backslash) }
                 out.append(c)
                 i += 1
             }
-            let s = String(out)
-            return arg.contains(" ") ? "\"" + s + "\"" : s
-        }.joined(separator: " ")
+            if spaced { out.append(quote) }
+        }
+        return out
+    }
+
+    /// The same for UTF-8 text.
+    public func join(_ args: [String]) -> String {
+        String(decoding: join(args.map { Array($0.utf8) }), as: UTF8.self)
     }
 }
 
@@ -45,12 +56,21 @@ public struct LoaderCommand: Sendable, Equatable {
     public var command: String
     /// Leading options the loader itself consumes (`--nounzip`, `--quirk-…`).
     public var options: [String]
-    /// The file as written (GRUB path, possibly with a `(device)` prefix).
-    public var file: String
-    /// The arguments after the file, one per GRUB argument.
-    public var arguments: [String]
+    /// The file name's bytes as GRUB passed them (a GRUB path, possibly with a `(device)` prefix).
+    public var fileBytes: [UInt8]
+    /// The local disk or partition named before the path (`hd0,msdos1`), if any.
+    public var device: String?
+    /// The arguments after the file, one per GRUB argument, as bytes.
+    public var arguments: [[UInt8]]
     /// Line of the grub.cfg.
     public var line: Int
+    /// The file the line is in (grub.cfg, or a file it sources).
+    public var config: String
+
+    /// The file name for display (escaped).
+    public var file: String { Escape.bytes(fileBytes) }
+    /// The arguments decoded as UTF-8 (for display and tests; hash `arguments`).
+    public var argumentStrings: [String] { arguments.map { String(decoding: $0, as: UTF8.self) } }
 
     public var noUnzip: Bool { options.contains("--nounzip") }
     public var isMultibootKernel: Bool { command == "multiboot" || command == "multiboot2" }
@@ -59,10 +79,13 @@ public struct LoaderCommand: Sendable, Equatable {
 
 /// A menu entry selected and evaluated: its title path and loader commands in order.
 public struct GrubEntry: Sendable {
+    /// Titles for display: bytes decoded as UTF-8, control characters escaped.
     public var titlePath: [String]
     public var id: String?
     public var line: Int
     public var loaderCommands: [LoaderCommand]
+    /// Facts met while evaluating (a sourced file GRUB would not find).
+    public var notes: [String] = []
 }
 
 /// A grub.cfg, parsed; entries are evaluated on demand for a platform.
@@ -71,13 +94,17 @@ public struct GrubConfig: Sendable {
     let nodes: [GrubScript.Node]
 
     public init(path: String) throws {
-        let bytes = try FileReader.readAll(path: path, limit: 16 << 20)
-        try self.init(text: String(decoding: bytes, as: UTF8.self), path: path)
+        try self.init(bytes: try FileReader.readAll(path: path, limit: 16 << 20), path: path)
+    }
+
+    /// A grub.cfg's bytes: GRUB reads bytes, not text; none is changed on the way to a command line.
+    public init(bytes: [UInt8], path: String) throws {
+        self.path = path
+        self.nodes = try GrubScript.parse(bytes, path: path)
     }
 
     public init(text: String, path: String) throws {
-        self.path = path
-        self.nodes = try GrubScript.parse(text, path: path)
+        try self.init(bytes: Array(text.utf8), path: path)
     }
 
     /// Splits a `GRUB_DEFAULT`-style path at `>`; `>>` stands for a `>` inside a title.
@@ -100,12 +127,14 @@ public struct GrubConfig: Sendable {
     }
 
     /// Selects an entry as `GRUB_DEFAULT` names it: titles, ids or indices, `>` between levels
-    /// (`"2>0"`, `"Advanced options…>AEM Qubes boot, …"`), and evaluates it.
-    public func entry(_ selector: String, platform: GrubPlatform = .pc) throws -> GrubEntry {
-        var ev = GrubEvaluator(path: path, platform: platform)
+    /// (`"2>0"`, `"Advanced options…>AEM Qubes boot, …"`), and evaluates it. `bootDir`: where
+    /// GRUB's files are, for `source`; without it a `source` that runs is refused.
+    public func entry(_ selector: String, platform: GrubPlatform = .pc, bootDir: String? = nil) throws -> GrubEntry {
+        var ev = GrubEvaluator(path: path, platform: platform, bootDir: bootDir)
         var level = try ev.runMenu(nodes, env: ev.initialEnvironment())
-        let components = GrubConfig.splitEntryPath(selector)
+        let components = GrubConfig.splitEntryPath(selector.asGrubText)
         var titlePath = [String]()
+        var shown: [String] { titlePath.map(\.grubDisplay) }
         for (k, comp) in components.enumerated() {
             let last = k == components.count - 1
             let item: GrubEvaluator.MenuItemDef
@@ -114,25 +143,28 @@ public struct GrubConfig: Sendable {
             } else if let n = Int(comp), n >= 0, n < level.items.count {
                 item = level.items[n]
             } else {
-                let known = level.items.enumerated().map { "\($0.offset): \($0.element.title)\($0.element.isSubmenu ? " >" : "")" }
-                let inWhat = titlePath.isEmpty ? "" : " in submenu '\(titlePath.joined(separator: ">"))'"
+                let known = level.items.enumerated().map {
+                    "\($0.offset): \(Escape.bytes($0.element.title.grubBytes, limit: 100))\($0.element.isSubmenu ? " >" : "")"
+                }
+                let inWhat = titlePath.isEmpty ? "" : " in submenu '\(shown.joined(separator: ">"))'"
                 throw GrubError(.entryNotFound, path: path,
-                                "no menu entry '\(comp)'\(inWhat); entries: \(known.isEmpty ? "none" : known.joined(separator: "; "))")
+                                "no menu entry '\(Escape.bytes(comp.grubBytes, limit: 100))'\(inWhat); entries: \(known.isEmpty ? "none" : Escape.list(known))")
             }
             titlePath.append(item.title)
             if item.isSubmenu {
                 if last {
                     throw GrubError(.entryNotFound, path: path, line: item.line,
-                                    "'\(titlePath.joined(separator: ">"))' is a submenu; name an entry inside it with '>'")
+                                    "'\(shown.joined(separator: ">"))' is a submenu; name an entry inside it with '>'")
                 }
                 level = try ev.runMenu(item.body, env: level.env.forSubmenu())
             } else {
                 if !last {
                     throw GrubError(.entryNotFound, path: path, line: item.line,
-                                    "'\(titlePath.joined(separator: ">"))' is an entry, not a submenu")
+                                    "'\(shown.joined(separator: ">"))' is an entry, not a submenu")
                 }
                 let commands = try ev.runEntry(item, env: level.env)
-                return GrubEntry(titlePath: titlePath, id: item.id, line: item.line, loaderCommands: commands)
+                return GrubEntry(titlePath: shown, id: item.id.map(\.grubDisplay), line: item.line,
+                                 loaderCommands: commands, notes: ev.notes)
             }
         }
         throw GrubError(.entryNotFound, path: path, "empty entry name")

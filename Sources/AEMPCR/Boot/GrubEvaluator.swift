@@ -1,17 +1,43 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Runs the GRUB script subset: variables, `set`/`export`/`unset`, `if` with `[ … ]`/`test`/
-/// `true`/`false`, functions, and menu definitions. File tests on the boot device are taken as
-/// true; commands that load nothing are ignored and succeed.
+/// `true`/`false`, functions, `source`, and menu definitions. File tests on the boot device are
+/// taken as true; commands that load nothing are ignored and succeed.
+///
+/// Strings here are GRUB bytes, one scalar U+0000–U+00FF per byte (`String(grubBytes:)`).
+/// Work is bounded whatever the input: steps, bytes produced by expansion, call depth.
 struct GrubEvaluator {
-    let path: String
+    /// The file being run (a sourced file while it runs), for messages.
+    private(set) var path: String
     let platform: GrubPlatform
+    /// The directory GRUB's paths resolve in, for `source`; nil: `source` is refused.
+    let bootDir: String?
     /// Loader commands seen while running an entry; nil outside entries.
     private var loaders: [LoaderCommand]? = nil
     private var functions: [String: [GrubScript.Node]] = [:]
     private var depth = 0
+    /// Device names made by `loopback NAME FILE`: files inside an image, not on the boot device.
+    private var loopDevices: Set<String> = []
+    /// Facts met while evaluating that a user should see (a sourced file that is missing).
+    private(set) var notes: [String] = []
+    private var parsedSources: [String: [GrubScript.Node]] = [:]
 
-    init(path: String, platform: GrubPlatform) {
+    /// Commands and blocks run, and bytes made by expansion, over the whole evaluation.
+    private var steps = 0
+    private var expandedBytes = 0
+    static let maxSteps = 500_000
+    static let maxExpandedBytes = 32 << 20
+    static let maxValueBytes = 1 << 20
+    static let maxCallDepth = 32
+
+    init(path: String, platform: GrubPlatform, bootDir: String? = nil) {
         self.path = path
         self.platform = platform
+        self.bootDir = bootDir
     }
 
     final class Environment {
@@ -47,12 +73,24 @@ struct GrubEvaluator {
         }
     }
 
+    /// grub.cfg's directory as GRUB names it on the boot device (`/grub2` for
+    /// /boot/grub2/grub.cfg under /boot), when the file lies under the boot directory.
+    var configDirectory: String? {
+        guard let b = bootDir, let root = GrubPath.realPath(b), let cfg = GrubPath.realPath(path),
+              cfg.hasPrefix(root == "/" ? "/" : root + "/") else { return nil }
+        let rel = cfg.dropFirst(root == "/" ? 0 : root.count)
+        guard let slash = rel.lastIndex(of: "/") else { return nil }
+        let dir = String(rel[..<slash])
+        return String(grubBytes: (dir.isEmpty ? "/" : dir).utf8)
+    }
+
     /// The variables GRUB's normal mode has set before grub.cfg runs (`normal/main.c`), exported.
     func initialEnvironment() -> Environment {
         var v: [String: String] = [
             "grub_platform": platform.rawValue,
             "grub_cpu": platform == .pc ? "i386" : "x86_64",
         ]
+        if let dir = configDirectory { v["prefix"] = dir; v["config_directory"] = dir }
         for f in ["feature_chainloader_bpb", "feature_ntldr", "feature_platform_search_hint",
                   "feature_default_font_path", "feature_all_video_module", "feature_menuentry_id",
                   "feature_menuentry_options", "feature_200_final", "feature_nativedisk_cmd",
@@ -69,6 +107,8 @@ struct GrubEvaluator {
         var isSubmenu: Bool
         var body: [GrubScript.Node]
         var args: [String]
+        /// The file that defines it (a sourced file's entries run with that file's name).
+        var path: String
     }
 
     struct Menu {
@@ -96,6 +136,9 @@ struct GrubEvaluator {
         let savedItems = menuItems
         menuItems = []
         defer { menuItems = savedItems }
+        let savedPath = path
+        path = item.path
+        defer { path = savedPath }
         _ = try run(item.body, e)
         return loaders!
     }
@@ -108,7 +151,24 @@ struct GrubEvaluator {
         return env.status
     }
 
+    private mutating func step(line: Int) throws {
+        steps += 1
+        if steps > GrubEvaluator.maxSteps {
+            throw GrubError(.unsupported, path: path, line: line,
+                            "evaluation stopped after \(GrubEvaluator.maxSteps) steps (a loop of functions?); no real grub.cfg needs that many")
+        }
+    }
+
+    private static func line(of node: GrubScript.Node) -> Int {
+        switch node {
+        case .command(_, let l), .ifChain(_, _, let l), .menuentry(_, _, let l), .submenu(_, _, let l),
+             .function(_, _, let l):
+            return l
+        }
+    }
+
     private mutating func run(_ node: GrubScript.Node, _ env: Environment) throws -> Int {
+        try step(line: GrubEvaluator.line(of: node))
         switch node {
         case .command(let words, let line):
             return try runCommand(words, line: line, env)
@@ -121,7 +181,7 @@ struct GrubEvaluator {
         case .menuentry(let words, let body, let line), .submenu(let words, let body, let line):
             var isSub = false
             if case .submenu = node { isSub = true }
-            let argv = try expand(words, env)
+            let argv = try expand(words, env, line: line)
             var title: String? = nil
             var id: String? = nil
             var rest = [String]()
@@ -130,7 +190,9 @@ struct GrubEvaluator {
             while i < argv.count {
                 let a = argv[i]
                 if withArg.contains(a) {
-                    if a == "--id", i + 1 < argv.count { id = argv[i + 1] }
+                    // GRUB: "missing mandatory option for `class'": no entry is defined.
+                    guard i + 1 < argv.count else { return 1 }
+                    if a == "--id" { id = argv[i + 1] }
                     i += 2
                     continue
                 }
@@ -142,7 +204,8 @@ struct GrubEvaluator {
             guard let t = title else {
                 throw GrubError(.syntax, path: path, line: line, "\(isSub ? "submenu" : "menuentry") without a title")
             }
-            menuItems?.append(MenuItemDef(title: t, id: id, line: line, isSubmenu: isSub, body: body, args: rest))
+            menuItems?.append(MenuItemDef(title: t, id: id, line: line, isSubmenu: isSub, body: body, args: rest,
+                                          path: path))
             return 0
         case .function(let name, let body, _):
             functions[name] = body
@@ -162,10 +225,10 @@ struct GrubEvaluator {
             let name = String(first[..<eq])
             var w = words[0]
             w.parts[0] = .quoted(String(first[first.index(after: eq)...]))
-            env.vars[name] = expandJoined(w, env)
+            env.vars[name] = try expandJoined(w, env, line: line)
             return 0
         }
-        let argv = try expand(words, env)
+        let argv = try expand(words, env, line: line)
         guard let cmd = argv.first else { return 0 }
         let args = Array(argv.dropFirst())
         switch cmd {
@@ -186,30 +249,40 @@ struct GrubEvaluator {
             return 0
         case "false":
             return 1
-        case "[":
-            guard args.last == "]" else {
-                throw GrubError(.syntax, path: path, line: line, "'[' without a closing ']'")
-            }
-            return try test(Array(args.dropLast()), line: line) ? 0 : 1
-        case "test":
-            return try test(args, line: line) ? 0 : 1
+        case "[", "test":
+            // GRUB commands/test.c: a last "]" is dropped, whatever the command's name.
+            return GrubEvaluator.test(args.last == "]" ? Array(args.dropLast()) : args) ? 0 : 1
         case "multiboot", "multiboot2", "module", "module2", "linux", "linux16", "linuxefi",
              "initrd", "initrd16", "initrdefi", "chainloader":
             if loaders != nil { loaders!.append(try loaderCommand(cmd, args, line: line)) }
             return 0
+        case "loopback":
+            // `loopback [-d] NAME FILE`: later paths on (NAME) are inside FILE.
+            let names = args.filter { !$0.hasPrefix("-") }
+            if args.contains("-d") { if let n = names.first { loopDevices.remove(n) } }
+            else if let n = names.first { loopDevices.insert(n) }
+            return 0
+        case "source", ".":
+            return try source(args, line: line, env)
+        case "configfile", "normal", "extract_entries_source", "extract_entries_configfile",
+             "extract_legacy_entries_source", "extract_legacy_entries_configfile", "legacy_configfile",
+             "legacy_source", "syslinux_source", "syslinux_configfile":
+            let file = args.first.map { " \($0.grubDisplay)" } ?? ""
+            throw GrubError(.unsupported, path: path, line: line,
+                            "'\(cmd)\(file)' shows another file's menu; predict from that file (--grub-cfg\(file))")
         default:
             if let body = functions[cmd] {
                 depth += 1
                 defer { depth -= 1 }
-                guard depth < 32 else {
-                    throw GrubError(.unsupported, path: path, line: line, "function '\(cmd)' recurses too deep")
+                guard depth < GrubEvaluator.maxCallDepth else {
+                    throw GrubError(.unsupported, path: path, line: line, "function '\(cmd.grubDisplay)' recurses too deep")
                 }
                 let saved = env.positional
                 env.positional = args
                 defer { env.positional = saved }
                 return try run(body, env)
             }
-            // insmod, search, echo, load_env, source, terminal_*, … load nothing measured.
+            // insmod, search, echo, load_env, terminal_*, … load nothing measured.
             return 0
         }
     }
@@ -223,127 +296,264 @@ struct GrubEvaluator {
         guard let file = rest.first else {
             throw GrubError(.badLoaderLine, path: path, line: line, "'\(cmd)' without a file name")
         }
-        return LoaderCommand(command: cmd, options: options, file: file, arguments: Array(rest.dropFirst()), line: line)
+        let device = try GrubPath.checkDevice(file.grubBytes, loopDevices: loopDevices, path: path, line: line)
+        return LoaderCommand(command: cmd, options: options, fileBytes: file.grubBytes, device: device,
+                             arguments: rest.dropFirst().map(\.grubBytes), line: line, config: path)
+    }
+
+    /// `source FILE`: GRUB runs FILE's commands here, in this environment and menu. The file is
+    /// read from the boot directory; one GRUB cannot open is skipped as GRUB skips it (a note).
+    private mutating func source(_ args: [String], line: Int, _ env: Environment) throws -> Int {
+        guard let name = args.first else {
+            throw GrubError(.syntax, path: path, line: line, "'source' without a file name")
+        }
+        guard let bootDir else {
+            throw GrubError(.unsupported, path: path, line: line,
+                            "'source \(name.grubDisplay)' reads a file from the boot device; give the boot directory")
+        }
+        _ = try GrubPath.checkDevice(name.grubBytes, loopDevices: loopDevices, path: path, line: line)
+        let file = try GrubPath.resolve(name.grubBytes, bootDir: bootDir, config: path, line: line)
+        var st = stat()
+        guard stat(file, &st) == 0 else {
+            notes.append("\(path):\(line): 'source \(name.grubDisplay)': no \(file); GRUB skips it too")
+            return 1
+        }
+        depth += 1
+        defer { depth -= 1 }
+        guard depth < GrubEvaluator.maxCallDepth else {
+            throw GrubError(.unsupported, path: path, line: line, "'source \(name.grubDisplay)' nests too deep")
+        }
+        let nodes: [GrubScript.Node]
+        if let n = parsedSources[file] {
+            nodes = n
+        } else {
+            nodes = try GrubScript.parse(try FileReader.readAll(path: file, limit: 16 << 20), path: file)
+            parsedSources[file] = nodes
+        }
+        let saved = path
+        path = file
+        defer { path = saved }
+        return try run(nodes, env)
     }
 
     // MARK: `test` (GRUB `commands/test.c`)
 
-    private func test(_ a: [String], line: Int) throws -> Bool {
+    /// GRUB's `test_parse`, step for step: arguments are read left to right, three-argument
+    /// tests first, then two-argument ones, then `(`, `)`, `!`, `-a`, `-o`, and any other word
+    /// is true when not empty. So `[ = 0 ]` (an unset variable) is true, as in GRUB. `!` only
+    /// flips a flag and `(` uses an explicit stack: no input can exhaust the call stack.
+    static func test(_ a: [String]) -> Bool {
+        struct Ctx { var invert = false, or = false, and = true }
+        var stack = [Ctx()]
+        func update(_ v: Bool) {
+            let c = stack[stack.count - 1]
+            stack[stack.count - 1].and = c.and && (c.invert ? !v : v)
+            stack[stack.count - 1].invert = false
+        }
         var i = 0
-        func primary() throws -> Bool {
-            guard i < a.count else { return false }
-            if a[i] == "!" { i += 1; return try !primary() }
-            if a[i] == "(" {
-                i += 1
-                let v = try orExpr()
-                if i < a.count, a[i] == ")" { i += 1 }
-                return v
-            }
-            if i + 2 < a.count || (i + 2 == a.count - 0 && false) {}
-            if i + 2 <= a.count - 1 {
+        while i < a.count {
+            if i + 2 < a.count {
                 let l = a[i], op = a[i + 1], r = a[i + 2]
+                var v: Bool? = nil
                 switch op {
-                case "=", "==": i += 3; return l == r
-                case "!=": i += 3; return l != r
-                case "<": i += 3; return l < r
-                case ">": i += 3; return l > r
-                case "<=": i += 3; return l <= r
-                case ">=": i += 3; return l >= r
-                case "-eq", "-ne", "-lt", "-le", "-gt", "-ge":
-                    i += 3
-                    let x = Int(l) ?? 0, y = Int(r) ?? 0
-                    switch op {
-                    case "-eq": return x == y
-                    case "-ne": return x != y
-                    case "-lt": return x < y
-                    case "-le": return x <= y
-                    case "-gt": return x > y
-                    default: return x >= y
-                    }
-                default: break
+                case "=", "==": v = l == r
+                case "!=": v = l != r
+                case "<": v = compare(l, r) < 0
+                case "<=": v = compare(l, r) <= 0
+                case ">": v = compare(l, r) > 0
+                case ">=": v = compare(l, r) >= 0
+                case "-eq": v = number(l) == number(r)
+                case "-ge": v = number(l) >= number(r)
+                case "-gt": v = number(l) > number(r)
+                case "-le": v = number(l) <= number(r)
+                case "-lt": v = number(l) < number(r)
+                case "-ne": v = number(l) != number(r)
+                case "-pgt", "-plt": v = prefixedNumbers(l, r, greater: op == "-pgt")
+                default:
+                    // -nt/-ot compare file times on the boot device: taken as false.
+                    if op.hasPrefix("-nt") || op.hasPrefix("-ot") { v = false }
                 }
+                if let v { update(v); i += 3; continue }
             }
             if i + 1 < a.count {
+                var v: Bool? = nil
                 switch a[i] {
-                case "-d", "-e", "-f", "-s":
-                    // A file on the boot device: taken as present (the AEM section tests /aem/).
-                    i += 2
-                    return true
-                case "-n": i += 2; return !a[i - 1].isEmpty
-                case "-z": i += 2; return a[i - 1].isEmpty
+                // A file on the boot device: taken as present (the AEM section tests /aem/).
+                case "-d", "-e", "-f", "-s": v = true
+                case "-n": v = !a[i + 1].isEmpty
+                case "-z": v = a[i + 1].isEmpty
                 default: break
                 }
+                if let v { update(v); i += 2; continue }
             }
-            let s = a[i]
+            switch a[i] {
+            case ")":
+                i += 1
+                if stack.count > 1 {
+                    let c = stack.removeLast()
+                    update(c.or || c.and)
+                } else {
+                    // GRUB returns from test_parse here: the rest is not read.
+                    let c = stack[0]
+                    return c.or || c.and
+                }
+                continue
+            case "(":
+                stack.append(Ctx())
+            case "!":
+                stack[stack.count - 1].invert.toggle()
+            case "-a":
+                break
+            case "-o":
+                let c = stack[stack.count - 1]
+                stack[stack.count - 1].or = c.or || c.and
+                stack[stack.count - 1].and = true
+            default:
+                update(!a[i].isEmpty)
+            }
             i += 1
-            return !s.isEmpty
         }
-        func andExpr() throws -> Bool {
-            var v = try primary()
-            while i < a.count, a[i] == "-a" { i += 1; let r = try primary(); v = v && r }
-            return v
+        // Unclosed "(": each level ends at the end of the arguments, as GRUB's recursion does.
+        while stack.count > 1 {
+            let c = stack.removeLast()
+            update(c.or || c.and)
         }
-        func orExpr() throws -> Bool {
-            var v = try andExpr()
-            while i < a.count, a[i] == "-o" { i += 1; let r = try andExpr(); v = v || r }
-            return v
+        return stack[0].or || stack[0].and
+    }
+
+    /// `grub_strcmp`: bytes compared as unsigned values.
+    private static func compare(_ l: String, _ r: String) -> Int {
+        let a = l.grubBytes, b = r.grubBytes
+        for (x, y) in zip(a, b) where x != y { return x < y ? -1 : 1 }
+        return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+    }
+
+    /// `grub_strtosl(arg, 0, 0)`: an optional `-`, then digits in base 16 (`0x`), 8 (`0`) or
+    /// 10, up to the first other character; wraps like GRUB's unsigned long.
+    static func number(_ s: String) -> Int64 {
+        var b = s.grubBytes[...]
+        var negative = false
+        if b.first == UInt8(ascii: "-") { negative = true; b = b.dropFirst() }
+        let v = unsignedNumber(b)
+        return negative ? 0 &- Int64(bitPattern: v) : Int64(bitPattern: v)
+    }
+
+    private static func unsignedNumber(_ b: ArraySlice<UInt8>) -> UInt64 {
+        var b = b
+        var base: UInt64 = 10
+        if b.first == UInt8(ascii: "0") {
+            let x = b.dropFirst().first
+            if x == UInt8(ascii: "x") || x == UInt8(ascii: "X") { base = 16; b = b.dropFirst(2) } else { base = 8 }
         }
-        let v = try orExpr()
-        if i < a.count {
-            throw GrubError(.syntax, path: path, line: line, "cannot evaluate test expression '\(a.joined(separator: " "))'")
+        var v: UInt64 = 0
+        for c in b {
+            let d: UInt64
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt64(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt64(c - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = UInt64(c - UInt8(ascii: "A") + 10)
+            default: return v
+            }
+            if d >= base { return v }
+            v = v &* base &+ d
         }
         return v
     }
 
+    /// `-pgt`/`-plt`: numbers compared after the common prefix (`vmlinuz-2 -plt vmlinuz-11`).
+    private static func prefixedNumbers(_ l: String, _ r: String, greater: Bool) -> Bool {
+        let a = l.grubBytes, b = r.grubBytes
+        var i = 0
+        while i < a.count, i < b.count, a[i] == b[i] { i += 1 }
+        i -= 1
+        func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
+        while i > 0, i < a.count, isDigit(a[i]) { i -= 1 }
+        i += 1
+        let x = unsignedNumber(i < a.count ? a[i...] : []), y = unsignedNumber(i < b.count ? b[i...] : [])
+        return greater ? x > y : x < y
+    }
+
     // MARK: expansion
+
+    private mutating func count(_ n: Int, line: Int) throws {
+        expandedBytes += n
+        if expandedBytes > GrubEvaluator.maxExpandedBytes {
+            throw GrubError(.unsupported, path: path, line: line,
+                            "expansion stopped after \(GrubEvaluator.maxExpandedBytes >> 20) MiB of text (a variable doubled again and again?)")
+        }
+    }
 
     /// GRUB's argument building: unquoted variables split at blanks; an unquoted empty variable
     /// alone makes no argument; quotes always make one.
-    func expand(_ words: [GrubScript.Word], _ env: Environment) throws -> [String] {
+    mutating func expand(_ words: [GrubScript.Word], _ env: Environment, line: Int) throws -> [String] {
         var out = [String]()
+        let blanks: Set<Unicode.Scalar> = [" ", "\t", "\n"]
         for w in words {
-            var cur = ""
+            var cur = String.UnicodeScalarView()
             var has = false
+            var added = 0
             for p in w.parts {
                 switch p {
                 case .literal(let s):
-                    cur += s
+                    cur.append(contentsOf: s.unicodeScalars)
                     if !s.isEmpty { has = true }
                 case .quoted(let s):
-                    cur += s
+                    cur.append(contentsOf: s.unicodeScalars)
                     has = true
-                case .variable(let name, let quoted):
-                    let v = env.value(name)
-                    if quoted { cur += v; has = true; continue }
-                    let blanks: Set<Character> = [" ", "\t", "\n"]
-                    let pieces = v.split(whereSeparator: { blanks.contains($0) })
-                    if pieces.isEmpty {
-                        if !v.isEmpty && has { out.append(cur); cur = ""; has = false }
-                        continue
-                    }
-                    if let f = v.first, blanks.contains(f), has { out.append(cur); cur = ""; has = false }
-                    for (k, piece) in pieces.enumerated() {
-                        if k > 0 { out.append(cur); cur = "" }
-                        cur += piece
+                case .variable("@", quoted: true):
+                    // "$@": one argument per positional parameter (GRUB script/execute.c).
+                    for (k, a) in env.positional.enumerated() {
+                        if k > 0 { out.append(String(cur)); cur = .init() }
+                        cur.append(contentsOf: a.unicodeScalars)
                         has = true
                     }
-                    if let l = v.last, blanks.contains(l) { out.append(cur); cur = ""; has = false }
+                case .variable(let name, let quoted):
+                    let v = env.value(name).unicodeScalars
+                    let n = v.count
+                    try count(n, line: line)
+                    added += n
+                    if quoted { cur.append(contentsOf: v); has = true; continue }
+                    let pieces = v.split(whereSeparator: { blanks.contains($0) })
+                    if pieces.isEmpty {
+                        if !v.isEmpty && has { out.append(String(cur)); cur = .init(); has = false }
+                        continue
+                    }
+                    if let f = v.first, blanks.contains(f), has { out.append(String(cur)); cur = .init(); has = false }
+                    for (k, piece) in pieces.enumerated() {
+                        if k > 0 { out.append(String(cur)); cur = .init() }
+                        cur.append(contentsOf: piece)
+                        has = true
+                    }
+                    if let l = v.last, blanks.contains(l) { out.append(String(cur)); cur = .init(); has = false }
                 }
+                if added > GrubEvaluator.maxValueBytes { try tooLong(line) }
             }
-            if has { out.append(cur) }
+            if has { out.append(String(cur)) }
         }
         return out
     }
 
+    private func tooLong(_ line: Int) throws -> Never {
+        throw GrubError(.unsupported, path: path, line: line,
+                        "a word longer than \(GrubEvaluator.maxValueBytes >> 20) MiB; no real grub.cfg makes one")
+    }
+
     /// Expansion without field splitting (assignment values).
-    func expandJoined(_ w: GrubScript.Word, _ env: Environment) -> String {
-        var s = ""
+    mutating func expandJoined(_ w: GrubScript.Word, _ env: Environment, line: Int) throws -> String {
+        var s = String.UnicodeScalarView()
+        var added = 0
         for p in w.parts {
             switch p {
-            case .literal(let t), .quoted(let t): s += t
-            case .variable(let name, _): s += env.value(name)
+            case .literal(let t), .quoted(let t): s.append(contentsOf: t.unicodeScalars)
+            case .variable(let name, _):
+                let v = env.value(name).unicodeScalars
+                let n = v.count
+                try count(n, line: line)
+                added += n
+                s.append(contentsOf: v)
             }
+            if added > GrubEvaluator.maxValueBytes { try tooLong(line) }
         }
-        return s
+        return String(s)
     }
 }

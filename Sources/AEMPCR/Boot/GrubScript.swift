@@ -34,11 +34,17 @@ public enum GrubScript {
     enum Token: Equatable {
         case word(Word, line: Int)
         case separator(line: Int)   // newline or ';'
+        /// An unquoted `{` or `}`: GRUB's lexer makes each a token of its own, even glued to a
+        /// word (`menuentry 'T'{`).
+        case openBrace(line: Int)
+        case closeBrace(line: Int)
         case end
     }
 
-    static func tokenize(_ text: String, path: String) throws -> [Token] {
-        let s = Array(text.unicodeScalars)
+    /// Splits a grub.cfg into tokens. GRUB reads bytes: each byte becomes one scalar U+0000–U+00FF
+    /// (`String(grubBytes:)`), so a byte that is not UTF-8 passes through unchanged.
+    static func tokenize(_ bytes: [UInt8], path: String) throws -> [Token] {
+        let s = bytes.map { Unicode.Scalar($0) }
         var i = 0
         var line = 1
         var tokens = [Token]()
@@ -89,6 +95,8 @@ public enum GrubScript {
                 while i < s.count, s[i] != "\n" { i += 1 }
                 continue
             }
+            if c == "{" { tokens.append(.openBrace(line: line)); i += 1; continue }
+            if c == "}" { tokens.append(.closeBrace(line: line)); i += 1; continue }
             // A word.
             let wordLine = line
             var parts = [Part]()
@@ -97,7 +105,7 @@ public enum GrubScript {
             wordLoop: while i < s.count {
                 let c = s[i]
                 switch c {
-                case " ", "\t", "\r", "\n", ";":
+                case " ", "\t", "\r", "\n", ";", "{", "}":
                     break wordLoop
                 case "\\":
                     if i + 1 < s.count {
@@ -163,13 +171,24 @@ public enum GrubScript {
     // MARK: Parser
 
     /// Parses a whole grub.cfg.
-    public static func parse(_ text: String, path: String) throws -> [Node] {
-        var p = Parser(tokens: try tokenize(text, path: path), path: path)
+    public static func parse(_ bytes: [UInt8], path: String) throws -> [Node] {
+        var p = Parser(tokens: try tokenize(bytes, path: path), path: path)
         let nodes = try p.parseList(until: [])
-        if case .word(let w, let line) = p.peek {
-            throw GrubError(.syntax, path: path, line: line, "unexpected '\(w.plainText ?? "…")'")
+        switch p.peek {
+        case .word(let w, let line):
+            throw GrubError(.syntax, path: path, line: line, "unexpected '\(Escape.text(w.plainText ?? "…", limit: 40))'")
+        case .openBrace(let line):
+            throw GrubError(.syntax, path: path, line: line, "unexpected '{'")
+        case .closeBrace(let line):
+            throw GrubError(.syntax, path: path, line: line, "'}' without a matching '{'")
+        default:
+            return nodes
         }
-        return nodes
+    }
+
+    /// Parses script text (UTF-8).
+    public static func parse(_ text: String, path: String) throws -> [Node] {
+        try parse(Array(text.utf8), path: path)
     }
 
     struct Parser {
@@ -196,6 +215,13 @@ public enum GrubScript {
             var nodes = [Node]()
             while true {
                 skipSeparators()
+                if case .closeBrace(let line) = peek {
+                    if terminators.contains("}") { return nodes }
+                    throw GrubError(.syntax, path: path, line: line, "'}' without a matching '{'")
+                }
+                if case .openBrace(let line) = peek {
+                    throw GrubError(.syntax, path: path, line: line, "'{' outside a menuentry, submenu or function")
+                }
                 guard case .word(let first, let line) = peek else { return nodes }
                 if let t = first.plainText, terminators.contains(t) { return nodes }
                 switch first.plainText {
@@ -205,8 +231,6 @@ public enum GrubScript {
                     nodes.append(try parseBlock(kind: first.plainText!, line: line))
                 case "function":
                     nodes.append(try parseFunction(line: line))
-                case "}":
-                    throw GrubError(.syntax, path: path, line: line, "'}' without a matching '{'")
                 case "then", "elif", "else", "fi":
                     throw GrubError(.syntax, path: path, line: line, "'\(first.plainText!)' outside an if block")
                 case "for", "while", "until":
@@ -264,33 +288,37 @@ public enum GrubScript {
             }
         }
 
-        /// `menuentry ARGS… {` BODY `}` (the `{` is the last word on the line).
-        mutating func parseBlock(kind: String, line: Int) throws -> Node {
-            pos += 1
-            var args = readCommandWords()
-            guard let last = args.last, last.plainText == "{" else {
-                throw GrubError(.syntax, path: path, line: line, "\(kind) without '{' at the end of its line")
+        /// `{` BODY `}` after a block's header words. The `{` must be on the header's line (GRUB:
+        /// "no menuentry definition" otherwise); it may be glued to the last word, and the body
+        /// may share the line: `menuentry 'X' { echo x; halt; }` (all checked with grub-emu).
+        mutating func parseBraced(kind: String, line: Int) throws -> [Node] {
+            guard case .openBrace = peek else {
+                throw GrubError(.syntax, path: path, line: line, "\(kind) without '{' on its line")
             }
-            args.removeLast()
+            pos += 1
             let body = try parseList(until: ["}"])
-            guard case .word(let w, _) = peek, w.plainText == "}" else {
+            guard case .closeBrace = peek else {
                 throw GrubError(.syntax, path: path, line: line, "'}' missing for the \(kind) begun here")
             }
             pos += 1
+            return body
+        }
+
+        /// `menuentry ARGS… {` BODY `}`.
+        mutating func parseBlock(kind: String, line: Int) throws -> Node {
+            pos += 1
+            let args = readCommandWords()
+            let body = try parseBraced(kind: kind, line: line)
             return kind == "menuentry" ? .menuentry(args, body: body, line: line) : .submenu(args, body: body, line: line)
         }
 
         mutating func parseFunction(line: Int) throws -> Node {
             pos += 1
             let words = readCommandWords()
-            guard words.count == 2, let name = words[0].plainText, words[1].plainText == "{" else {
+            guard words.count == 1, let name = words[0].plainText else {
                 throw GrubError(.syntax, path: path, line: line, "function NAME { expected")
             }
-            let body = try parseList(until: ["}"])
-            guard case .word(let w, _) = peek, w.plainText == "}" else {
-                throw GrubError(.syntax, path: path, line: line, "'}' missing for the function begun here")
-            }
-            pos += 1
+            let body = try parseBraced(kind: "function", line: line)
             return .function(name, body: body, line: line)
         }
     }

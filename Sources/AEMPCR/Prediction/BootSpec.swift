@@ -3,28 +3,39 @@ public struct BootSpec: Sendable, Equatable {
     public struct Module: Sendable, Equatable {
         /// Path on this machine.
         public var path: String
-        /// The command line GRUB passes (already joined; `placeholder …` for Qubes).
-        public var cmdline: String
+        /// The command line GRUB passes, as bytes (already joined; `placeholder …` for Qubes).
+        public var cmdline: [UInt8]
         /// `--nounzip` on the loader line.
         public var noUnzip: Bool
         /// Where it came from (`grub.cfg:42` or `--module`), for messages.
         public var origin: String
 
-        public init(path: String, cmdline: String, noUnzip: Bool = false, origin: String = "--module") {
+        public init(path: String, cmdline: [UInt8], noUnzip: Bool = false, origin: String = "--module") {
             self.path = path
             self.cmdline = cmdline
+            self.noUnzip = noUnzip
+            self.origin = origin
+        }
+
+        public init(path: String, cmdline: String, noUnzip: Bool = false, origin: String = "--module") {
+            self.path = path
+            self.cmdline = Array(cmdline.utf8)
             self.noUnzip = noUnzip
             self.origin = origin
         }
     }
 
     public var tbootPath: String
-    public var tbootCmdline: String
+    /// tboot's command line as bytes.
+    public var tbootCmdline: [UInt8]
     public var modules: [Module]
     /// A one-line description of the source (entry title or "command line").
     public var origin: String
     /// The grub.cfg entry this boot came from, if any: config path, line, title path.
     public var grubEntry: GrubEntryReference?
+    /// Facts about how the files were found (a GRUB device read under the boot directory, a
+    /// sourced file that is missing), for the user.
+    public var notes: [String] = []
 
     public struct GrubEntryReference: Sendable, Equatable {
         public var config: String
@@ -32,11 +43,15 @@ public struct BootSpec: Sendable, Equatable {
         public var title: String
     }
 
-    public init(tbootPath: String, tbootCmdline: String, modules: [Module], origin: String = "command line") {
+    public init(tbootPath: String, tbootCmdline: [UInt8], modules: [Module], origin: String = "command line") {
         self.tbootPath = tbootPath
         self.tbootCmdline = tbootCmdline
         self.modules = modules
         self.origin = origin
+    }
+
+    public init(tbootPath: String, tbootCmdline: String, modules: [Module], origin: String = "command line") {
+        self.init(tbootPath: tbootPath, tbootCmdline: Array(tbootCmdline.utf8), modules: modules, origin: origin)
     }
 
     /// The boot a GRUB entry performs: its `multiboot`/`multiboot2` kernel (tboot) and modules,
@@ -54,22 +69,25 @@ public struct BootSpec: Sendable, Equatable {
             throw GrubError(.entryWithoutTboot, path: config.path, line: other.line,
                             "entry '\(title)' mixes '\(other.command)' with multiboot; not a tboot entry")
         }
-        let modules = cmds[(kernelIndex + 1)...].filter(\.isModule).map { m in
-            Module(path: BootSpec.resolve(m.file, bootDir: bootDir), cmdline: style.join(m.arguments),
-                   noUnzip: m.noUnzip, origin: "\(config.path):\(m.line)")
+        var notes = entry.notes
+        func file(_ c: LoaderCommand) throws -> String {
+            let f = try GrubPath.resolve(c.fileBytes, bootDir: bootDir, config: c.config, line: c.line)
+            if let d = c.device {
+                notes.append("\(c.config):\(c.line): '\(c.file)' on GRUB device (\(d)) read as \(f) (--boot-dir)")
+            }
+            return f
         }
-        self.init(tbootPath: BootSpec.resolve(kernel.file, bootDir: bootDir),
-                  tbootCmdline: style.join(kernel.arguments), modules: modules,
+        let modules = try cmds[(kernelIndex + 1)...].filter(\.isModule).map { m in
+            Module(path: try file(m), cmdline: style.join(m.arguments), noUnzip: m.noUnzip, origin: "\(m.config):\(m.line)")
+        }
+        self.init(tbootPath: try file(kernel), tbootCmdline: style.join(kernel.arguments), modules: modules,
                   origin: "\(config.path): entry '\(title)'")
         grubEntry = GrubEntryReference(config: config.path, line: kernel.line, title: title)
+        self.notes = notes
     }
 
-    /// `(hd0,msdos1)/xen.gz` or `/xen.gz` → `bootDir/xen.gz`.
-    public static func resolve(_ grubPath: String, bootDir: String) -> String {
-        var p = Substring(grubPath)
-        if p.hasPrefix("("), let close = p.firstIndex(of: ")") { p = p[p.index(after: close)...] }
-        while p.hasPrefix("/") { p = p.dropFirst() }
-        let base = bootDir.hasSuffix("/") ? String(bootDir.dropLast()) : bootDir
-        return base.isEmpty ? "/" + p : base + "/" + p
+    /// `(hd0,msdos1)/xen.gz` or `/xen.gz` → `bootDir/xen.gz` (see `GrubPath.resolve`).
+    public static func resolve(_ grubPath: String, bootDir: String) throws -> String {
+        try GrubPath.resolve(Array(grubPath.utf8), bootDir: bootDir, config: "path", line: 0)
     }
 }

@@ -44,7 +44,7 @@ public struct MeasuredModule: Sendable {
     public var fileSize: UInt64
     public var imageSize: UInt64
     /// The command line tboot hashes (after `skip_filename` on tboot ≤ 1.8.3).
-    public var hashedCmdline: String
+    public var hashedCmdline: [UInt8]
     public var cmdlineDigests: [HashAlgorithm: Digest]
     public var imageDigests: [HashAlgorithm: Digest]
     /// `H(H(cmdline) || H(image))` per bank tboot computes.
@@ -58,7 +58,7 @@ public struct Prediction: Sendable {
     public var policyFromFile: Bool
     public var boot: BootSpec
     /// tboot's command line as SINIT measures it (after truncation/skip rules).
-    public var tbootCmdline: String
+    public var tbootCmdline: [UInt8]
     public var mleHeader: MLEImage.Header
     public var modules: [MeasuredModule]
     /// Extends in order.

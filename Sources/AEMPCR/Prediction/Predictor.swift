@@ -5,7 +5,7 @@ import Musl
 #endif
 
 private final class MLEJob: @unchecked Sendable {
-    var result: Result<(MLEImage, String, Bool, [HashAlgorithm: Digest]), Error>?
+    var result: Result<(MLEImage, [UInt8], Bool, [HashAlgorithm: Digest]), Error>?
 }
 
 /// Predicts the DRTM PCRs from the files of the next boot (SPEC §2–§4): SINIT's MLE hash of
@@ -21,12 +21,17 @@ public struct Predictor: Sendable {
     }
 
     /// tboot ≤ 1.8.3's `skip_filename`: drop leading blanks, the first word, and blanks after it.
+    public static func skipFilename(_ s: [UInt8]) -> [UInt8] {
+        let sp = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
+        var t = s[...]
+        while t.first == sp || t.first == tab { t = t.dropFirst() }
+        while let c = t.first, c != sp && c != tab { t = t.dropFirst() }
+        while t.first == sp || t.first == tab { t = t.dropFirst() }
+        return Array(t)
+    }
+
     public static func skipFilename(_ s: String) -> String {
-        var t = Substring(s)
-        while t.first == " " || t.first == "\t" { t = t.dropFirst() }
-        while let c = t.first, c != " " && c != "\t" { t = t.dropFirst() }
-        while t.first == " " || t.first == "\t" { t = t.dropFirst() }
-        return String(t)
+        String(decoding: skipFilename(Array(s.utf8)), as: UTF8.self)
     }
 
     /// Reads the files once each and predicts. `alsoMLEBanks`: banks to compute SINIT's MLE
@@ -36,7 +41,7 @@ public struct Predictor: Sendable {
         let computable = c.extendedBanks.filter(\.isComputable)
         // SINIT hashes the MLE in every active bank.
         let mleBanks = Array(Set(c.activeBanks + alsoMLEBanks).filter(\.isComputable)).sorted()
-        var notes = [String]()
+        var notes = boot.notes
 
         // tboot's own command line: skip_filename ≤ 1.8.3, then its 511-byte buffer (tboot.c).
         // SINIT's MLE hash is computed on its own thread while the modules are read.
@@ -46,15 +51,14 @@ public struct Predictor: Sendable {
             mleJob.result = Result {
                 let image = try MLEImage(path: boot.tbootPath)
                 let (kept, cut) = image.effectiveCmdline(line)
-                // The line as text for messages; the bytes kept are what is hashed.
-                return (image, String(decoding: kept, as: UTF8.self), cut, try image.hash(cmdline: kept, banks: mleBanks))
+                return (image, kept, cut, try image.hash(cmdline: kept, banks: mleBanks))
             }
         }
         let hashedResult = Result {
             try ModuleMeasurement.measureAll(boot.modules, banks: computable, skipFilename: c.tbootVersion.skipsFilename)
         }
         pthread_join(thread, nil)
-        let mle: MLEImage, tbootLine: String, truncated: Bool, mleDigests: [HashAlgorithm: Digest]
+        let mle: MLEImage, tbootLine: [UInt8], truncated: Bool, mleDigests: [HashAlgorithm: Digest]
         do {
             (mle, tbootLine, truncated, mleDigests) = try mleJob.result!.get()
         } catch let e as TbootError where boot.grubEntry != nil && [.notELF32, .noMLEHeader].contains(e.code) {
@@ -63,7 +67,7 @@ public struct Predictor: Sendable {
                             "entry '\(g.title)' boots \(boot.tbootPath), which is not tboot (\(e.reason)); pick an AEM entry")
         }
         if truncated {
-            notes.append("tboot's command line is longer than its buffer; tboot keeps, and SINIT measures, only its first \(tbootLine.utf8.count) bytes")
+            notes.append("tboot's command line is longer than its buffer; tboot keeps, and SINIT measures, only its first \(tbootLine.count) bytes")
         }
         let hashed = try hashedResult.get()
 
@@ -179,6 +183,6 @@ public struct Predictor: Sendable {
 
     static func describe(_ m: MeasuredModule) -> String {
         let how = m.encoding == .gzip ? "gunzipped, \(m.imageSize) bytes" : "\(m.imageSize) bytes"
-        return "module \(m.index!): \(m.spec.path) (\(how)) cmdline '\(m.hashedCmdline)'"
+        return "module \(m.index!): \(m.spec.path) (\(how)) cmdline '\(Escape.bytes(m.hashedCmdline))'"
     }
 }

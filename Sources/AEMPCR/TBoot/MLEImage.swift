@@ -189,8 +189,11 @@ public struct MLEImage: Sendable {
     /// Returns the bytes kept (a cut may split a UTF-8 character, as tboot's does) and whether
     /// the line was cut.
     public func effectiveCmdline(_ cmdline: String) -> ([UInt8], Bool) {
+        effectiveCmdline(Array(cmdline.utf8))
+    }
+
+    public func effectiveCmdline(_ bytes: [UInt8]) -> ([UInt8], Bool) {
         let room = max(0, min(511, cmdlineCapacity))
-        let bytes = Array(cmdline.utf8)
         guard bytes.count > room else { return (bytes, false) }
         return (Array(bytes.prefix(room)), true)
     }

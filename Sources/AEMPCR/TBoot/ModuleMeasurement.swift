@@ -26,7 +26,7 @@ public enum ModuleMeasurement {
         }
         let line = skipFilename ? Predictor.skipFilename(spec.cmdline) : spec.cmdline
         var cmd = MultiHasher(banks)
-        cmd.update(Array(line.utf8))
+        cmd.update(line)
         let cmdDigests = cmd.finalize()
         var measurements = [HashAlgorithm: Digest]()
         for b in banks {
