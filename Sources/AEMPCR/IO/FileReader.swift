@@ -19,7 +19,9 @@ public final class FileReader {
 
     public init(path: String, chunkSize: Int = FileReader.defaultChunkSize) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
+        // The file type is checked before any read; blocking reads are restored after.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         if fd < 0 {
             let e = errno
             switch e {
@@ -32,18 +34,23 @@ public final class FileReader {
             }
         }
         var st = stat()
-        if fstat(fd, &st) == 0 {
-            let kind = st.st_mode & S_IFMT
-            if kind == S_IFDIR {
-                close(fd)
-                throw FileError(.isDirectory, path: path, "is a directory, not a file")
-            }
-            if kind != S_IFREG {
-                // A device or a pipe may never end (/dev/zero); boot files are regular files.
-                close(fd)
-                throw FileError(.notReadable, path: path, "is not a regular file (a device, pipe or socket)")
-            }
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            close(fd)
+            throw FileError(.notReadable, path: path, "cannot stat: \(String(cString: strerror(e)))")
         }
+        let kind = st.st_mode & S_IFMT
+        if kind == S_IFDIR {
+            close(fd)
+            throw FileError(.isDirectory, path: path, "is a directory, not a file")
+        }
+        if kind != S_IFREG {
+            // A device or a pipe may never end (/dev/zero, a FIFO); every input is a regular file.
+            close(fd)
+            throw FileError(.notReadable, path: path, "is not a regular file (a device, pipe, FIFO or socket)")
+        }
+        let flags = fcntl(fd, F_GETFL)
+        if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
         self.fd = fd
         self.buffer = .allocate(byteCount: chunkSize, alignment: 64)
     }

@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+@testable import AEMPCR
+
+/// Bounded work on hostile inputs (issue 13): the grub.cfg evaluator caps steps and expansion,
+/// deep `!`/`(` cannot exhaust the stack, and no input is opened when it is a FIFO or device.
+@Suite struct BoundsTests {
+    /// 235 bytes that double a variable 24 times (16 MiB, then 400 MB of arguments before the
+    /// cap): stopped with one line.
+    @Test func doublingIsCapped() throws {
+        var text = "set a=xxxxxxxxxxxxxxxx\n"
+        for _ in 0..<24 { text += "set a=$a$a\n" }
+        text += "menuentry 'E' {\n multiboot /t $a $a $a $a\n}\n"
+        let cfg = try GrubConfig(text: text, path: "d.cfg")
+        #expect { try cfg.entry("E") } throws: { e in
+            guard let g = e as? GrubError else { return false }
+            return g.code == .unsupported && !g.description.contains("\n")
+                && (g.description.contains("MiB of text") || g.description.contains("longer than"))
+        }
+    }
+
+    /// A function that calls itself twice per level (2^32 calls): stopped by the step cap.
+    @Test func exponentialCallsAreCapped() throws {
+        let text = "function f {\n f\n f\n}\nmenuentry 'E' {\n f\n multiboot /t\n}\n"
+        let cfg = try GrubConfig(text: text, path: "f.cfg")
+        #expect { try cfg.entry("E") } throws: { e in
+            (e as? GrubError)?.description == "f.cfg:2: function 'f' recurses too deep"
+        }
+        // Wide, not deep: many short functions each called many times also stop.
+        var wide = "function g { true; true; true; true; }\n"
+        for k in 0..<8 { wide += "function h\(k) { " + String(repeating: (k == 0 ? "g" : "h\(k - 1)") + "; ", count: 8) + "}\n" }
+        wide += "h7\nmenuentry 'E' {\n multiboot /t\n}\n"
+        #expect { try GrubConfig(text: wide, path: "w.cfg").entry("E") } throws: { e in
+            (e as? GrubError)?.description == "w.cfg:1: evaluation stopped after 500000 steps (a loop of functions?); no real grub.cfg needs that many"
+        }
+    }
+
+    /// 100,000 `!` in a test expression, and as many `(`: evaluated without recursion.
+    @Test func deepTestExpressions() throws {
+        let bangs = String(repeating: "! ", count: 100_000)
+        // An even number of `!` leaves `x` (true); one more makes it false.
+        for (extra, v) in [("", "yes"), ("! ", "no")] {
+            let text = "if [ \(bangs)\(extra)x ]; then set v=yes; else set v=no; fi\nmenuentry 'E' {\n multiboot /t $v\n}\n"
+            #expect(try GrubConfig(text: text, path: "b.cfg").entry("E").loaderCommands[0].argumentStrings == [v])
+        }
+        let parens = String(repeating: "( ", count: 100_000)
+        let text2 = "if [ \(parens)x ]; then set v=yes; fi\nmenuentry 'E' {\n multiboot /t $v\n}\n"
+        #expect(try GrubConfig(text: text2, path: "p.cfg").entry("E").loaderCommands[0].argumentStrings == ["yes"])
+    }
+
+    /// A FIFO named as any input is refused before it is opened for reading (it would block
+    /// forever waiting for a writer); so is a character device.
+    @Test func fifosAreRefused() throws {
+        let dir = try tempDir()
+        let fifo = dir + "/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let boot = Repo.path("Vectors/example/boot")
+        let runs: [[String]] = [
+            ["predict", "--grub-cfg", fifo, "--entry", "0"],
+            ["predict", "--tboot", fifo, "--module", boot + "/xen-4.17.5.gz placeholder"],
+            ["predict", "--tboot", boot + "/tboot.gz", "--module", fifo + " placeholder"],
+            ["predict", "--tboot", boot + "/tboot.gz", "--module", boot + "/xen-4.17.5.gz x", "--policy", fifo],
+            ["verify", "--event-log", fifo, "--pcrs", fifo],
+            ["log", "show", fifo], ["log", "replay", fifo],
+            ["measure", fifo], ["mle-hash", fifo], ["measure", "/dev/zero"],
+        ]
+        for args in runs {
+            let r = try aemPCR(args)
+            #expect(r.status == 2, "\(args)")
+            let lines = r.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("aem-pcr: error: ") && lines[0].contains("not a regular file"),
+                    "\(args): \(r.stderr)")
+        }
+        // The PCR file too, with a readable log.
+        let log = Repo.path("Vectors/logs") 
+        if let first = try FileManager.default.contentsOfDirectory(atPath: log).sorted().first(where: { $0.hasSuffix(".bin") }) {
+            let r = try aemPCR(["verify", "--event-log", log + "/" + first, "--pcrs", fifo])
+            #expect(r.status == 2 && r.stderr.contains("not a regular file"), "\(r.stderr)")
+        }
+    }
+}
