@@ -26,8 +26,10 @@ enum Terminal {
         }
     }
 
+    /// One line whatever the inputs held: control characters a message still carries (a file
+    /// name, a title) are escaped here, and the line is cut at 2,000 characters.
     static func error(_ message: String, code: String) {
-        writeError("aem-pcr: error: \(message)\n")
+        writeError("aem-pcr: error: \(Escape.text(message, limit: 2000))\n")
         if verbose { writeError("aem-pcr: error code: \(code)\n") }
     }
 

@@ -42,7 +42,10 @@ enum TextLog {
         var out = [Line]()
         var offset = 0
         var number = 1
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Split at "\n" scalars: "\r\n" is one Character, so CRLF text splits too (the "\r" is
+        // dropped below with the trailing blanks).
+        for scalars in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false) {
+            let raw = Substring(scalars)
             var t = raw.drop { $0 == " " || $0 == "\t" }
             if t.hasPrefix("TBOOT:") { t = t.dropFirst(6).drop { $0 == " " || $0 == "\t" } }
             while let l = t.last, l == " " || l == "\t" || l == "\r" { t = t.dropLast() }
@@ -85,7 +88,7 @@ enum TextLog {
             guard index < lines.count else { throw truncated(what) }
             let line = lines[index]
             guard line.text.hasPrefix(label) else {
-                throw malformed(line, "expected \"\(label)\" in \(what), found \"\(line.text.prefix(60))\"")
+                throw malformed(line, "expected \"\(label)\" in \(what), found \"\(Escape.text(String(line.text), limit: 60))\"")
             }
             index += 1
             return (line, line.text.dropFirst(label.count).drop { $0 == " " || $0 == "\t" })
@@ -114,9 +117,9 @@ enum TextLog {
                     let isLastOfText = line.number == lastContentLine && k == tokens.count - 1
                     if isLastOfText {
                         throw EventLogError(.truncated, source: source, offset: line.offset, line: line.number,
-                            "the text ends in the middle of \(what) (\"\(tok)\" is a cut-off byte)")
+                            "the text ends in the middle of \(what) (\"\(Escape.text(String(tok), limit: 20))\" is a cut-off byte)")
                     }
-                    throw malformed(line, "\"\(tok)\" in \(what) is not a byte in hex")
+                    throw malformed(line, "\"\(Escape.text(String(tok), limit: 20))\" in \(what) is not a byte in hex")
                 }
                 guard out.count < limit else {
                     throw malformed(line, "\(what) has more than the \(limit) bytes expected")
@@ -128,7 +131,7 @@ enum TextLog {
 
     static func decimal(_ s: Substring, _ line: Line, _ c: Cursor, _ what: String) throws -> UInt32 {
         guard s.allSatisfy({ $0.isASCII && $0.isNumber }), let v = UInt32(s) else {
-            throw c.malformed(line, "\(what) \"\(s)\" is not a decimal number")
+            throw c.malformed(line, "\(what) \"\(Escape.text(String(s), limit: 30))\" is not a decimal number")
         }
         return v
     }
@@ -136,7 +139,7 @@ enum TextLog {
     static func hexNumber(_ s: Substring, _ line: Line, _ c: Cursor, _ what: String) throws -> UInt32 {
         let digits = s.hasPrefix("0x") || s.hasPrefix("0X") ? s.dropFirst(2) : s
         guard !digits.isEmpty, digits.allSatisfy(\.isHexDigit), let v = UInt32(digits, radix: 16) else {
-            throw c.malformed(line, "\(what) \"\(s)\" is not a hex number")
+            throw c.malformed(line, "\(what) \"\(Escape.text(String(s), limit: 30))\" is not a hex number")
         }
         return v
     }
@@ -190,7 +193,7 @@ enum TextLog {
             let line = c.lines[c.index]
             let label = line.text.prefix { $0 != ":" }
             guard line.text.dropFirst(label.count).hasPrefix(":"), let alg = HashAlgorithm(name: String(label)) else {
-                throw c.malformed(line, "expected a bank name such as \"SHA256:\" in \(what), found \"\(line.text.prefix(60))\"")
+                throw c.malformed(line, "expected a bank name such as \"SHA256:\" in \(what), found \"\(Escape.text(String(line.text), limit: 60))\"")
             }
             c.index += 1
             let size = try alg.requireSize(source: c.source, offset: line.offset, line: line.number)

@@ -44,7 +44,8 @@ public enum PCRValuesFile {
     static func parseYAML(_ text: String, source: String) throws -> PCRValues {
         var values = PCRValues()
         var bank: HashAlgorithm? = nil
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // "\r\n" is one Character in Swift: split at it too, so CRLF files read as text.
+        for (n, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             let lineNo = n + 1
             let line = String(raw).trimmingBlanks()
             if line.isEmpty || line.hasPrefix("#") { continue }
@@ -97,14 +98,14 @@ public enum PCRValuesFile {
         var values = PCRValues()
         for (bankName, v) in top {
             guard let bank = HashAlgorithm(name: bankName) else {
-                throw PCRFileError(.syntax, source: source, "unknown bank '\(bankName)'")
+                throw PCRFileError(.syntax, source: source, "unknown bank '\(printable(bankName))'")
             }
             guard case .object(let pcrs) = v else {
-                throw PCRFileError(.syntax, source: source, "bank \(bankName): expected an object of PCR values")
+                throw PCRFileError(.syntax, source: source, "bank \(bank): expected an object of PCR values")
             }
             for (k, hv) in pcrs {
                 guard let idx = UInt32(k), idx <= 23, case .string(let hex) = hv else {
-                    throw PCRFileError(.syntax, source: source, "bank \(bankName): '\(k)' must be a PCR index (0–23) with a hex string")
+                    throw PCRFileError(.syntax, source: source, "bank \(bank): '\(printable(k))' must be a PCR index (0–23) with a hex string")
                 }
                 try store(&values, bank: bank, index: idx, hex: hex, source: source, line: nil)
             }
