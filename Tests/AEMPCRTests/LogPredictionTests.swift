@@ -78,6 +78,9 @@ import Testing
     }
 
     static let entryArgs = ["--grub-cfg", "Vectors/example/grub.cfg", "--entry", "AEM Qubes, with Xen hypervisor"]
+    /// The synthetic logs are extpol=embedded; the example entry's tboot line has no extpol=
+    /// (tboot's default, sha256), so these predictions say which policy the next boot runs.
+    static let embedded = ["--extpol", "embedded"]
 
     @Test func verifyRealLog() throws {
         let dir = try tempDir()
@@ -103,7 +106,7 @@ import Testing
         try Self.pythonReplay(events, to: dir + "/pcrs.yaml")
         let current = try PCRValuesFile.read(path: dir + "/pcrs.yaml")
         let r = try aemPCR(["predict", "--json", "--event-log", log, "--pcrs", dir + "/pcrs.yaml",
-                            "--boot-dir", "Vectors/example/boot"] + Self.entryArgs)
+                            "--boot-dir", "Vectors/example/boot"] + Self.entryArgs + Self.embedded)
         #expect(r.status == 0, "\(r.stderr)")
         let got = try PCRValuesFile.parse(r.stdout, source: "predict")
         for bank in [HashAlgorithm.sha1, .sha256] {
@@ -115,7 +118,7 @@ import Testing
         #expect((obj["launch"] as! [String: Any])["extpol"] as? String == "embedded")
         #expect((obj["event_log"] as! [String: Any])["verified"] as? Bool == true)
         let d = try aemPCR(["diff", "--json", "--event-log", log, "--pcrs", dir + "/pcrs.yaml",
-                            "--boot-dir", "Vectors/example/boot"] + Self.entryArgs)
+                            "--boot-dir", "Vectors/example/boot"] + Self.entryArgs + Self.embedded)
         #expect(d.status == 0, "\(d.stderr)")
         let diff = try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as! [String: Any]
         #expect((diff["changes"] as! [Any]).isEmpty)
@@ -133,7 +136,7 @@ import Testing
         let kernel = boot + "/vmlinuz-6.6.63-1.qubes.fc37.x86_64"
         try FileManager.default.removeItem(atPath: kernel)
         try FileManager.default.copyItem(atPath: Repo.path("Vectors/example/boot/vmlinuz-6.6.48-1.qubes.fc37.x86_64"), toPath: kernel)
-        let d = try aemPCR(["diff", "--json", "--event-log", log, "--pcrs", dir + "/pcrs.yaml", "--boot-dir", boot] + Self.entryArgs)
+        let d = try aemPCR(["diff", "--json", "--event-log", log, "--pcrs", dir + "/pcrs.yaml", "--boot-dir", boot] + Self.entryArgs + Self.embedded)
         #expect(d.status == 0, "\(d.stderr)")
         let diff = try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as! [String: Any]
         let changes = diff["changes"] as! [[String: Any]]
@@ -211,9 +214,9 @@ import Testing
         let (log, events) = try Self.syntheticBoot(dir)
         try Self.pythonReplay(events, to: dir + "/pcrs.yaml")
         let custom = ["--policy", "Vectors/example/boot/policy-custom.pol", "--boot-dir", "Vectors/example/boot"]
-        let r = try aemPCR(["predict", "--event-log", log, "--pcrs", dir + "/pcrs.yaml"] + custom + Self.entryArgs)
+        let r = try aemPCR(["predict", "--event-log", log, "--pcrs", dir + "/pcrs.yaml"] + custom + Self.entryArgs + Self.embedded)
         #expect(r.status == 2 && r.stderr.contains("policy event of the current boot"), "\(r.stderr)")
-        let forced = try aemPCR(["predict", "--json", "--force", "--event-log", log, "--pcrs", dir + "/pcrs.yaml"] + custom + Self.entryArgs)
+        let forced = try aemPCR(["predict", "--json", "--force", "--event-log", log, "--pcrs", dir + "/pcrs.yaml"] + custom + Self.entryArgs + Self.embedded)
         #expect(forced.status == 0, "\(forced.stderr)")
         #expect(forced.stdout.contains("predicting with the new policy as asked"))
     }
@@ -223,7 +226,7 @@ import Testing
         let dir = try tempDir()
         let (log, events) = try Self.syntheticBoot(dir)
         try Self.pythonReplay(events, to: dir + "/pcrs.yaml")
-        let args = ["predict", "--json", "--event-log", log, "--pcrs", dir + "/pcrs.yaml", "--boot-dir", "Vectors/example/boot"] + Self.entryArgs
+        let args = ["predict", "--json", "--event-log", log, "--pcrs", dir + "/pcrs.yaml", "--boot-dir", "Vectors/example/boot"] + Self.entryArgs + Self.embedded
         let one = try aemPCR(args + ["--bank", "sha256"])
         #expect(one.status == 0, "\(one.stderr)")
         let both = try aemPCR(args)
@@ -291,5 +294,48 @@ import Testing
         #expect(((try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as! [String: Any])["launch"] as! [String: Any])["pcr_map"] as? String == "da")
         let clash = try aemPCR(base + ["--tpm", "2.0", "--extpol", "sha1", "--tboot-cmdline", "extpol=sha256"])
         #expect(clash.status == 2 && clash.stderr.contains("contradicts extpol=sha256"), "\(clash.stderr)")
+    }
+
+    /// Issue 13: the next boot's tboot line has no extpol= while the current boot ran embedded.
+    /// tboot then uses its default (sha256 only): refused like an explicit change, not predicted
+    /// into SHA-1 as if the current policy stayed.
+    @Test func implicitExtendPolicyChange() throws {
+        let dir = try tempDir()
+        let (log, events) = try Self.syntheticBoot(dir)
+        try Self.pythonReplay(events, to: dir + "/pcrs.yaml")
+        let r = try aemPCR(["predict", "--event-log", log, "--pcrs", dir + "/pcrs.yaml",
+                            "--boot-dir", "Vectors/example/boot"] + Self.entryArgs)
+        #expect(r.status == 2, "\(r.stdout)")
+        #expect(r.stderr.contains("shows tboot extending sha1+sha256, but the next boot's tboot command line has no extpol=, so tboot 1.10.5 uses its default extpol=sha256, which would extend sha256"), "\(r.stderr)")
+        let explicit = try aemPCR(["predict", "--event-log", log, "--pcrs", dir + "/pcrs.yaml", "--extpol", "sha256",
+                                   "--boot-dir", "Vectors/example/boot"] + Self.entryArgs)
+        #expect(explicit.status == 2 && explicit.stderr.contains("but extpol=sha256 would extend sha256"), "\(explicit.stderr)")
+    }
+
+    /// Issue 13: a log whose events are grouped per PCR (as logs rebuilt from Keylime or Intel
+    /// SecL manifests are) holds each PCR's sequence unchanged: accepted, same prediction; the
+    /// PCR values are python3's replay of the grouped events.
+    @Test func logGroupedPerPCR() throws {
+        let dir = try tempDir()
+        let (log, events) = try Self.syntheticBoot(dir)
+        let parsed = try DRTMEventLog.parse(path: log)
+        let grouped = parsed.events.enumerated().sorted { ($0.element.pcr, $0.offset) < ($1.element.pcr, $1.offset) }.map(\.element)
+        #expect(grouped.map(\.pcr) != parsed.events.map(\.pcr))
+        try write(LogWriter.tcgLog(grouped, banks: [.sha1, .sha256]), to: dir + "/grouped.log")
+        let groupedPlain = events.enumerated().sorted { ($0.element.0, $0.offset) < ($1.element.0, $1.offset) }.map(\.element)
+        try Self.pythonReplay(groupedPlain, to: dir + "/pcrs.yaml")
+        let args = ["predict", "--json", "--pcrs", dir + "/pcrs.yaml", "--boot-dir", "Vectors/example/boot"] + Self.entryArgs + Self.embedded
+        let a = try aemPCR(args + ["--event-log", dir + "/grouped.log"])
+        #expect(a.status == 0, "\(a.stderr)")
+        let current = try PCRValuesFile.read(path: dir + "/pcrs.yaml")
+        let got = try PCRValuesFile.parse(a.stdout, source: "predict")
+        for bank in [HashAlgorithm.sha1, .sha256] {
+            for pcr: PCRIndex in [17, 18, 19] { #expect(got[bank, pcr] == current[bank, pcr], "PCR\(pcr) \(bank)") }
+        }
+        let d = try aemPCR(["diff", "--json", "--event-log", dir + "/grouped.log", "--pcrs", dir + "/pcrs.yaml",
+                            "--boot-dir", "Vectors/example/boot"] + Self.entryArgs + Self.embedded)
+        #expect(d.status == 0, "\(d.stderr)")
+        let diff = try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as! [String: Any]
+        #expect((diff["changes"] as! [Any]).isEmpty)
     }
 }

@@ -67,15 +67,18 @@ public enum LogPredictor {
             }
             extpol = e
         }
-        if family == .tpm20 && extpol == nil {
-            extpol = f.tbootBanks.count == 1 ? ExtendPolicy(rawValue: f.tbootBanks[0].description) : .embedded
-        }
+        // No extpol= on the next boot's line (and no --extpol): tboot uses its default, whatever
+        // the current boot ran with. An omitted option is a change like an explicit one.
+        let implicit = family == .tpm20 && extpol == nil
         // The TPM's active banks are the log's; `banks` only chooses what to report.
         let c = try LaunchConfiguration(tpm: family, mapping: f.mapping, extendPolicy: extpol,
                                         tbootVersion: tbootVersion, activeBanks: logBanks)
         if Set(c.extendedBanks.filter(\.isComputable)) != Set(f.tbootBanks.filter(\.isComputable)) {
+            let source = implicit
+                ? "the next boot's tboot command line has no extpol=, so tboot \(tbootVersion) uses its default extpol=\(c.extendPolicy.rawValue), which"
+                : "extpol=\(c.extendPolicy.rawValue)"
             throw PredictionError(.optionsContradictLog,
-                "\(log.source) shows tboot extending \(f.tbootBanks.map(\.description).joined(separator: "+")), but extpol=\(c.extendPolicy.rawValue) would extend \(c.extendedBanks.map(\.description).joined(separator: "+")); the extend policy must stay as in the current boot (leave --extpol out to take it from the log)")
+                "\(log.source) shows tboot extending \(f.tbootBanks.map(\.description).joined(separator: "+")), but \(source) would extend \(c.extendedBanks.map(\.description).joined(separator: "+")); SINIT's kept events and tboot's differ in banks under another extend policy, so this log cannot predict that boot (keep the current boot's extpol= on the next boot's tboot command line)")
         }
         // Every tboot event of the log must carry the same banks: otherwise the log is not one
         // extend policy's.
@@ -98,9 +101,10 @@ public enum LogPredictor {
         let predictedTboot = files.events.filter { $0.type == .tbootMeasurement }
         var notes = files.notes
 
-        // tboot's first event is its policy event: the log shows which policy this boot used.
-        if let logged = log.events.first(where: { $0.type == .tbootMeasurement }),
-           let predicted = predictedTboot.first(where: { $0.component == .policy }) {
+        // tboot's first event in the policy event's PCR is its policy event: the log shows which
+        // policy this boot used (a log grouped per PCR keeps each PCR's own order).
+        if let predicted = predictedTboot.first(where: { $0.component == .policy }),
+           let logged = log.events.first(where: { $0.type == .tbootMeasurement && $0.pcr == predicted.pcr }) {
             let differing = logged.digests.keys.sorted().filter { b in
                 predicted.digests[b].map { $0 != logged.digests[b] } ?? false
             }
@@ -152,12 +156,21 @@ public enum LogPredictor {
                 origin.append(.kept(logIndex: i))
             }
         }
-        for (k, p) in predictedTboot.enumerated() {
+        // A PCR's value depends only on its own sequence of extends: tboot's events are compared
+        // PCR by PCR (the k-th of a PCR in the log with the k-th predicted for it), so a log
+        // written grouped per PCR (rebuilt from Keylime or Intel SecL manifests) compares the same.
+        var oldByPCR = [PCRIndex: [DRTMEvent]]()
+        for e in oldTboot { oldByPCR[e.pcr, default: []].append(e) }
+        var seen = [PCRIndex: Int]()
+        for p in predictedTboot {
             var digests = [HashAlgorithm: Digest]()
             for (b, d) in p.digests where log.banks.contains(b) { digests[b] = d }
             let n = DRTMEvent(pcr: p.pcr, type: .tbootMeasurement, digests: digests.keys.sorted().map { digests[$0]! })
-            let old = k < oldTboot.count ? oldTboot[k] : nil
-            if old == nil || old!.pcr != n.pcr || old!.digests != n.digests {
+            let k = seen[p.pcr, default: 0]
+            seen[p.pcr] = k + 1
+            let olds = oldByPCR[p.pcr] ?? []
+            let old = k < olds.count ? olds[k] : nil
+            if old == nil || old!.digests != n.digests {
                 changes.append(.init(pcr: p.pcr, type: .tbootMeasurement, label: p.component.label, what: p.what,
                                      old: old?.digests, new: n.digests))
             }
@@ -165,16 +178,21 @@ public enum LogPredictor {
             what.append(p.what)
             origin.append(.predicted(component: p.component))
         }
-        let common = min(oldTboot.count, predictedTboot.count)
-        if oldTboot.prefix(common).map(\.pcr) != predictedTboot.prefix(common).map(\.pcr) {
-            let message = "tboot's events go to other PCRs than in the current boot (now \(oldTboot.map { "PCR\($0.pcr)" }.joined(separator: ", ")); next \(predictedTboot.map { "PCR\($0.pcr)" }.joined(separator: ", "))): the policy's routing differs from the one this boot used"
+        // The routing: tboot extends the same PCRs as in the current boot (how many events each
+        // gets follows the number of modules, which may change).
+        let oldPCRs = Set(oldTboot.map(\.pcr)), newPCRs = Set(predictedTboot.map(\.pcr))
+        if oldPCRs != newPCRs {
+            func counts(_ es: [PCRIndex]) -> String {
+                Set(es).sorted().map { p in "\(es.filter { $0 == p }.count) to PCR\(p)" }.joined(separator: ", ")
+            }
+            let message = "tboot's events go to other PCRs than in the current boot (now \(counts(oldTboot.map(\.pcr))); next \(counts(predictedTboot.map(\.pcr)))): the policy's routing differs from the one this boot used"
             if !allowPolicyChange {
                 throw PredictionError(.policyDiffers, "\(log.source): " + message + "; give the policy in TPM NV with --policy FILE, or --force if it changes at this reboot")
             }
             notes.append(message + " (--force)")
         }
-        if oldTboot.count > predictedTboot.count {
-            for e in oldTboot[predictedTboot.count...] {
+        for (pcr, olds) in oldByPCR.sorted(by: { $0.key < $1.key }) where olds.count > seen[pcr, default: 0] {
+            for e in olds[seen[pcr, default: 0]...] {
                 changes.append(.init(pcr: e.pcr, type: e.type, label: "tboot event", what: "a tboot event of the current log that the next boot will not have", old: e.digests, new: nil))
             }
         }
