@@ -32,11 +32,16 @@ struct MLEHash: ParsableCommand {
         Terminal.verbose = output.verbose
         let banks = requestedBanks(self.banks)
         let image = try MLEImage(path: file)
-        let (line, _) = image.effectiveCmdline(RawArgument.bytes(cmdline))
+        let given = RawArgument.bytes(cmdline)
+        let (line, cut) = image.effectiveCmdline(given)
+        if cut {
+            // As predict's note: the digest is of what tboot keeps, which SINIT measures.
+            Terminal.writeError("aem-pcr: note: tboot keeps only the first \(line.count) bytes of this \(given.count)-byte command line; the hash is of those, as SINIT measures them\n")
+        }
         let digests = try image.hash(cmdline: line, banks: banks)
         printDigests(banks.map { ($0, digests[$0]!) }, json: output.json, extra: [
             ("file", .string(file)), ("cmdline", .string(String(decoding: line, as: UTF8.self))),
-            ("cmdline_hex", .string(RawArgument.hex(line))),
+            ("cmdline_hex", .string(RawArgument.hex(line))), ("cmdline_truncated", .bool(cut)),
         ])
     }
 }

@@ -82,6 +82,51 @@ import Testing
             return t.code == .noMLEHeader && t.description.contains("/elf")
         }
     }
+
+    /// Issue 13: where lcp2_mlehash and tboot part. Debian's tboot has a 511-byte command-line
+    /// slot; tboot keeps the first 511 bytes. lcp2_mlehash agrees up to 510 bytes; from 511 on its
+    /// strcpy_s into the slot fails and leaves a NUL followed by bytes 2–511 of the line (python3
+    /// models both layouts; lcp2_mlehash's output equals the second). mle-hash says when it cuts.
+    @Test func whereLcp2MlehashAndTbootPart() throws {
+        guard let mlehash = tool("lcp2_mlehash"), Self.haveDebianTboot() else { return }
+        let py = """
+            import gzip, struct, hashlib, sys
+            img = gzip.open(sys.argv[1]).read()
+            phoff, = struct.unpack_from('<I', img, 28); phentsize, phnum = struct.unpack_from('<HH', img, 42)
+            out = bytearray()
+            for i in range(phnum):
+                t, off, va, pa, fsz, msz = struct.unpack_from('<IIIIII', img, phoff + i * phentsize)
+                if t == 1: out += img[off:off + fsz] + bytes(msz - fsz)
+            uuid = bytes.fromhex('5aac82906f47a7740f5c55a2cb51b642')
+            h = next(k for k in range(0, len(out) - 16, 16) if out[k:k + 16] == uuid)
+            f = struct.unpack_from('<9I', out, h + 16)
+            start, end, cs, ce = f[4], f[5], f[7], f[8]
+            def mle(slot):
+                b = bytearray(out); b[cs:ce] = slot.ljust(ce - cs, b'\\0')[:ce - cs]
+                return hashlib.sha256(bytes(b[start:end])).hexdigest()
+            line = sys.argv[2].encode()
+            print(ce - cs, mle(line[:511]), mle(b'\\0' + line[1:511]))
+            """
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz")
+        for n in [510, 511, 512, 600] {
+            let line = String((0..<n).map { alphabet[$0 % 26] })
+            let model = try run("/usr/bin/env", ["python3", "-c", py, Self.debianTboot, line]).stdout.split(separator: " ").map(String.init)
+            #expect(model[0] == "511")
+            let tboot = model[1], failedCopy = model[2].trimmingCharacters(in: .whitespacesAndNewlines)
+            let lcp = try run(mlehash, ["--create", "--alg", "sha256", "--cmdline", line, Self.debianTboot]).stdout.filter { !$0.isWhitespace }
+            let ours = try aemPCR(["mle-hash", "--bank", "sha256", "--cmdline", line, Self.debianTboot])
+            #expect(ours.stdout == "sha256 \(tboot)\n", "\(n)")
+            if n <= 510 {
+                #expect(lcp == tboot, "\(n)")
+            } else {
+                #expect(lcp != tboot && lcp == failedCopy, "\(n)")
+            }
+            // Cut (and said so) only when longer than the 511 bytes tboot keeps.
+            #expect(ours.stderr == (n > 511 ? "aem-pcr: note: tboot keeps only the first 511 bytes of this \(n)-byte command line; the hash is of those, as SINIT measures them\n" : ""), "\(n)")
+            let json = try aemPCR(["mle-hash", "--json", "--bank", "sha256", "--cmdline", line, Self.debianTboot])
+            #expect(json.stdout.contains("\"cmdline_truncated\": \(n > 511)"), "\(n)")
+        }
+    }
 }
 
 /// An MLE header that straddles the first 1 MiB of the image once crashed the reader (it read
