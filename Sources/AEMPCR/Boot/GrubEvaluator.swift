@@ -315,7 +315,7 @@ struct GrubEvaluator {
         let file = try GrubPath.resolve(name.grubBytes, bootDir: bootDir, config: path, line: line)
         var st = stat()
         guard stat(file, &st) == 0 else {
-            notes.append("\(path):\(line): 'source \(name.grubDisplay)': no \(file); GRUB skips it too")
+            notes.append("\(path):\(line): 'source \(name.grubDisplay)' skipped: no \(file) (GRUB skips a file it cannot open)")
             return 1
         }
         depth += 1
