@@ -185,6 +185,9 @@ import Testing
         let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         let mods = json["modules"] as! [[String: Any]]
         #expect(mods[0]["cmdline_hex"] as? String == line.map { String(format: "%02x", $0) }.joined())
+        let whats = (json["events"] as! [[String: Any]]).compactMap { $0["what"] as? String }
+        #expect(whats.contains { $0.hasSuffix("with command line 'placeholder' (measured by SINIT)") }, "\(whats)")
+        #expect(whats.contains { $0.hasSuffix("cmdline 'placeholder caf\\xe9 \\x01\\xff'") }, "\(whats)")
         let text = try aemPCR(["predict", "--grub-cfg", dir + "/grub.cfg", "--entry", "B", "--boot-dir", dir, "-v"])
         #expect(text.stdout.contains("cmdline 'placeholder caf\\xe9 \\x01\\xff'"))
     }

@@ -94,7 +94,7 @@ public struct Predictor: Sendable {
         }
 
         // SINIT: the MLE hash. Legacy: first extend of PCR18. DA: one of SINIT's PCR17 events.
-        add(c.usesDA ? 17 : 18, .mleHash, .mle, "tboot \(boot.tbootPath) with command line '\(tbootLine)' (measured by SINIT)", mleDigests)
+        add(c.usesDA ? 17 : 18, .mleHash, .mle, "tboot \(boot.tbootPath) with command line '\(Escape.bytes(tbootLine))' (measured by SINIT)", mleDigests)
 
         // tboot: policy event to 17 (and 18 under DA).
         var policyDigests = [HashAlgorithm: Digest]()
