@@ -19,8 +19,13 @@ public final class FileReader {
 
     public init(path: String, chunkSize: Int = FileReader.defaultChunkSize) throws {
         self.path = path
-        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
-        // The file type is checked before any read; blocking reads are restored after.
+        // A FIFO, device or socket is refused before it is opened: opening a FIFO for reading
+        // waits for a writer, forever. The open is non-blocking too and checked again (the
+        // file may change between the two); blocking reads are restored after.
+        var pre = stat()
+        if stat(path, &pre) == 0, pre.st_mode & S_IFMT != S_IFREG, pre.st_mode & S_IFMT != S_IFDIR {
+            throw FileError(.notReadable, path: path, "is not a regular file (a device, pipe, FIFO or socket)")
+        }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         if fd < 0 {
             let e = errno
