@@ -82,7 +82,7 @@ import Testing
         #expect((obj["digests"] as? [String: String])?.keys.sorted() == ["sha1", "sha256"])
     }
 
-    @Test func mleHashOutputMatchesLcp2Mlehash() throws {
+    @Test(.needsTool("lcp2_mlehash", package: "tboot"), .needsDebianTboot) func mleHashOutputMatchesLcp2Mlehash() throws {
         guard let mlehash = tool("lcp2_mlehash") else { return }
         let line = "placeholder logging=memory,serial"
         let r = try aemPCR(["mle-hash", "--bank", "sha384", "--cmdline", line, Self.tboot])
@@ -91,7 +91,7 @@ import Testing
     }
 
     /// Human output stays within 80 columns and has no colour when not on a terminal.
-    @Test func textOutputFits80Columns() throws {
+    @Test(.needsDebianTboot) func textOutputFits80Columns() throws {
         let r = try aemPCR(["predict", "--tpm", "2.0", "--extpol", "embedded", "--bank", "sha1", "--bank", "sha512",
                             "--tboot", Self.tboot, "--tboot-cmdline", "placeholder logging=memory,serial",
                             "--module", Self.dir + "/xen.gz placeholder console=none"])
@@ -106,7 +106,7 @@ import Testing
 /// tboot ≤ 1.8.3 hashed command lines without their first word (`skip_filename`), tboot's own
 /// included; later releases hash them whole. Expected digests by python3 and lcp2_mlehash.
 @Suite struct OldTbootTests {
-    @Test func skipFilenameOnTboot183() throws {
+    @Test(.needsTool("lcp2_mlehash", package: "tboot"), .needsDebianTboot) func skipFilenameOnTboot183() throws {
         #expect(Predictor.skipFilename("  placeholder   console=none x") == "console=none x")
         #expect(Predictor.skipFilename("single") == "")
         guard let mlehash = tool("lcp2_mlehash") else { return }
@@ -134,7 +134,8 @@ import Testing
 
 /// Colour only on a terminal, never with NO_COLOR (run under a pseudo-terminal with script(1)).
 @Suite struct ColourTests {
-    @Test func colourOnlyOnTTYAndNeverWithNoColor() throws {
+    @Test(.needsTool("script", package: "bsdutils", in: ["/usr/bin", "/bin"]), .needsDebianTboot)
+    func colourOnlyOnTTYAndNeverWithNoColor() throws {
         guard let script = tool("script", in: ["/usr/bin", "/bin"]) else { return }
         let cmd = "\(Repo.binary) predict --tboot /boot/tboot.gz --module /boot/tboot.gz"
         // The test runner's environment may carry NO_COLOR itself: remove it for this run.

@@ -13,7 +13,7 @@ import Testing
     }
 
     /// The values lcp2_mlehash printed for Debian 12's tboot.gz (Vectors/lcp2_mlehash-debian12-tboot.tsv).
-    @Test func recordedLcp2MlehashValues() throws {
+    @Test(.needsDebianTboot) func recordedLcp2MlehashValues() throws {
         let text = try readText("Vectors/lcp2_mlehash-debian12-tboot.tsv")
         let recordedSHA = text.split(separator: "\n").first!.split(separator: " ").last.map(String.init)!
         guard Self.haveDebianTboot() else { return }
@@ -33,7 +33,7 @@ import Testing
     }
 
     /// Runs the real lcp2_mlehash on Debian's tboot.gz for every bank and several command lines.
-    @Test func lcp2MlehashLive() throws {
+    @Test(.needsTool("lcp2_mlehash", package: "tboot"), .needsDebianTboot) func lcp2MlehashLive() throws {
         guard let mlehash = tool("lcp2_mlehash"), Self.haveDebianTboot() else { return }
         let image = try MLEImage(path: Self.debianTboot)
         for line in ["", "logging=serial,memory", "placeholder logging=memory,serial",
@@ -48,7 +48,7 @@ import Testing
     }
 
     /// tboot keeps 511 bytes of its command line (tboot.c); a longer line is cut, not refused.
-    @Test func longCommandLineIsCutLikeTboot() throws {
+    @Test(.needsDebianTboot) func longCommandLineIsCutLikeTboot() throws {
         guard Self.haveDebianTboot() else { return }
         let image = try MLEImage(path: Self.debianTboot)
         let long = String(repeating: "a", count: 600)
@@ -131,7 +131,7 @@ import Testing
 
 /// An MLE header that straddles the first 1 MiB of the image once crashed the reader (it read
 /// header bytes not yet in memory); now it equals lcp2_mlehash.
-@Test func mleHeaderAcrossTheFirstMiB() throws {
+@Test(.needsTool("lcp2_mlehash", package: "tboot")) func mleHeaderAcrossTheFirstMiB() throws {
     let dir = try tempDir()
     let r = try run("/usr/bin/env", ["python3", Repo.path("Tests/Scripts/make-tboot-like-elf.py"), dir + "/edge.gz"])
     #expect(r.status == 0, "\(r.stderr)")

@@ -6,7 +6,7 @@ import Testing
 @Suite struct ManualTests {
     static let page = (try? readText("man/aem-pcr.8")) ?? ""
 
-    @Test func mandocLintIsClean() throws {
+    @Test(.needsTool("mandoc", package: "mandoc")) func mandocLintIsClean() throws {
         guard let mandoc = tool("mandoc") else { return }
         let r = try run(mandoc, ["-T", "lint", "-W", "warning", Repo.path("man/aem-pcr.8")])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
@@ -99,7 +99,7 @@ import Testing
     }
 
     /// `predict --json` output follows man/aem-pcr-predict.schema.json (python3 jsonschema).
-    @Test func predictJSONFollowsSchema() throws {
+    @Test(.needsJSONSchema) func predictJSONFollowsSchema() throws {
         let check = try run("/usr/bin/env", ["python3", "-c", "import jsonschema"])
         guard check.status == 0 else {
             if Repo.inCI { Issue.record("python3 jsonschema missing; .ci/run installs it") }

@@ -5,7 +5,9 @@ import Testing
 @Suite struct PCRFileTests {
     /// A real TPM (swtpm) after a DRTM hash sequence, read by tpm2_pcrread: the parser reads it,
     /// and PCR17 equals H(0 || H(data)) in both banks, the DRTM rule this tool replays with.
-    @Test func tpm2PcrreadAfterHashSequence() throws {
+    @Test(.needsTool("swtpm", package: "swtpm"), .needsTool("swtpm_ioctl", package: "swtpm-tools"),
+          .needsTool("tpm2_pcrread", package: "tpm2-tools"))
+    func tpm2PcrreadAfterHashSequence() throws {
         let r = try run("/bin/bash", [Repo.path("Tests/Scripts/swtpm-drtm.sh"), "aem-pcr test data"])
         if r.status == 77 {
             if Repo.inCI { Issue.record("swtpm / tpm2-tools missing") }

@@ -83,7 +83,7 @@ import Testing
 
     /// Real tb_polgen (Debian's tboot) writes a policy; the parser reads back what it wrote, and
     /// the image hash tb_polgen stored equals this tool's module measurement.
-    @Test func tbPolgenRoundTrip() throws {
+    @Test(.needsTool("tb_polgen", package: "tboot")) func tbPolgenRoundTrip() throws {
         guard let polgen = tool("tb_polgen") else { return }
         let dir = try tempDir()
         let pol = dir + "/p.pol"

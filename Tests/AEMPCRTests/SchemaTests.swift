@@ -76,7 +76,7 @@ import Testing
                 ("tpm20-tcg", dir + "/tcg-sm3.bin")]
     }
 
-    @Test func logShowJSONFollowsSchema() throws {
+    @Test(.needsJSONSchema) func logShowJSONFollowsSchema() throws {
         guard try Self.haveJSONSchema() else { return }
         var formats = Set<String>()
         for file in [Self.rawLog, Self.heapDump] + (try derivedLogs().map(\.path)) {
@@ -88,7 +88,7 @@ import Testing
         #expect(formats == ["tpm12-container", "tpm20-legacy", "tpm20-tcg"])
     }
 
-    @Test func logShowLenientJSONFollowsSchema() throws {
+    @Test(.needsJSONSchema) func logShowLenientJSONFollowsSchema() throws {
         guard try Self.haveJSONSchema() else { return }
         let file = try corruptTextLog()
         let r = try aemPCR(["log", "show", "--lenient", "--json", file])
@@ -99,7 +99,7 @@ import Testing
         try expectFollowsSchema("log-show", r.stdout, "--lenient \(file)")
     }
 
-    @Test func logReplayJSONFollowsSchema() throws {
+    @Test(.needsJSONSchema) func logReplayJSONFollowsSchema() throws {
         guard try Self.haveJSONSchema() else { return }
         let derived = try derivedLogs()
         for file in [Self.rawLog, Self.heapDump] + derived.map(\.path) {
@@ -136,7 +136,7 @@ import Testing
         return (dir + "/pcrs.json", dir + "/changed.json")
     }
 
-    @Test func verifyJSONFollowsSchema() throws {
+    @Test(.needsJSONSchema) func verifyJSONFollowsSchema() throws {
         guard try Self.haveJSONSchema() else { return }
         let (good, bad) = try pcrFiles()
         let ok = try aemPCR(["verify", "--json", "--event-log", Self.rawLog, "--pcrs", good])
@@ -153,7 +153,7 @@ import Testing
         try expectFollowsSchema("verify", differs.stdout, "one PCR changed")
     }
 
-    @Test func diffJSONFollowsSchema() throws {
+    @Test(.needsJSONSchema) func diffJSONFollowsSchema() throws {
         guard try Self.haveJSONSchema() else { return }
         let (good, bad) = try pcrFiles()
         let cases: [(args: [String], verified: Bool?)] = [
@@ -172,7 +172,7 @@ import Testing
         }
     }
 
-    @Test func measureJSONFollowsSchema() throws {
+    @Test(.needsJSONSchema) func measureJSONFollowsSchema() throws {
         guard try Self.haveJSONSchema() else { return }
         let cases: [[String]] = [
             ["Vectors/example/boot/xen-4.17.5.gz"],
@@ -186,7 +186,7 @@ import Testing
         }
     }
 
-    @Test func mleHashJSONFollowsSchema() throws {
+    @Test(.needsJSONSchema) func mleHashJSONFollowsSchema() throws {
         guard try Self.haveJSONSchema() else { return }
         let cases: [[String]] = [
             [],

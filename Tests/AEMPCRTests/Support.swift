@@ -51,12 +51,44 @@ func run(_ executable: String, _ args: [String], cwd: String? = nil, env: [Strin
                          stderr: String(decoding: errData, as: UTF8.self))
 }
 
-/// Finds an external reference tool. Missing outside CI: the test is skipped (returns nil);
-/// missing in CI, where .ci/run installs it: the test fails.
+/// Where an external reference tool is installed, or nil.
+func findTool(_ name: String, in dirs: [String] = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]) -> String? {
+    dirs.map { $0 + "/" + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+/// Finds an external reference tool inside a test. The test carries `.needsTool(name, …)`, so
+/// outside CI it only runs when the tool is there; in CI, where .ci/run installs it, a missing
+/// tool fails the test here (nil is returned after the failure is recorded).
 func tool(_ name: String, in dirs: [String] = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]) -> String? {
-    for d in dirs where FileManager.default.isExecutableFile(atPath: d + "/" + name) { return d + "/" + name }
-    if Repo.inCI { Issue.record("\(name) is missing; .ci/run installs it") }
+    if let path = findTool(name, in: dirs) { return path }
+    Issue.record("\(name) is missing; .ci/run installs it")
     return nil
+}
+
+/// Test conditions for what lies outside the package: a test whose reference is missing is
+/// reported SKIPPED with the reason naming it (Swift Testing's `.enabled(if:)`), never counted
+/// as passed. In CI (`CI=true`) the test always runs, so a missing reference fails it.
+extension Trait where Self == ConditionTrait {
+    /// Runs when `available` holds (or in CI); `what` names the missing reference.
+    static func needs(_ what: String, _ available: @autoclosure @escaping @Sendable () -> Bool) -> Self {
+        .enabled(if: Repo.inCI || available(), Comment(rawValue: "\(what) is missing"))
+    }
+
+    /// Runs when the tool `name` (from Debian's `package`) is installed (or in CI).
+    static func needsTool(_ name: String, package: String, in dirs: [String] = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]) -> Self {
+        needs("\(name) (Debian package \(package))", findTool(name, in: dirs) != nil)
+    }
+
+    /// Debian's /boot/tboot.gz, a real tboot image.
+    static var needsDebianTboot: Self {
+        needs("/boot/tboot.gz (Debian package tboot)", FileManager.default.fileExists(atPath: "/boot/tboot.gz"))
+    }
+
+    /// python3 with the jsonschema module (Debian package python3-jsonschema).
+    static var needsJSONSchema: Self {
+        needs("python3's jsonschema module (Debian package python3-jsonschema)",
+              (try? run("/usr/bin/env", ["python3", "-c", "import jsonschema"]).status) == 0)
+    }
 }
 
 /// The built `aem-pcr` executable (built by `swift build` before `swift test`, as README says).
