@@ -20,8 +20,13 @@ struct AEMPCRCommand: ParsableCommand {
         subcommands: [Predict.self, Diff.self, Verify.self, Read.self, Measure.self, MLEHash.self, LogCommand.self])
 
     static func main() {
+        let args = Array(CommandLine.arguments.dropFirst())
+        if let message = Usage.commandError(args) {
+            Terminal.error(message, code: "usage")
+            Glibc.exit(ExitStatus.badInput)
+        }
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(args)
             try command.run()
         } catch let error as AEMPCRError {
             Terminal.error("\(error)", code: error.errorCode)
@@ -29,15 +34,128 @@ struct AEMPCRCommand: ParsableCommand {
         } catch let code as ExitCode {
             Glibc.exit(code.rawValue)
         } catch {
-            let status = exitCode(for: error)
-            let message = fullMessage(for: error)
-            if status == .success {
+            if exitCode(for: error) == .success {
+                let message = fullMessage(for: error)
                 if !message.isEmpty { print(message) }
                 Glibc.exit(0)
             }
-            Terminal.writeError(message + "\n")
+            // The argument parser's own usage errors, as the one line every usage error is. It
+            // reports a missing option before an unknown one, so a mistyped option comes first.
+            Terminal.error(Usage.unknownOption(args) ?? Usage.oneLine(message(for: error), args), code: "usage")
             Glibc.exit(ExitStatus.badInput)
         }
+    }
+}
+
+/// Usage errors the argument parser words otherwise (or not at all): unknown commands, `help`
+/// of an unknown command, and a mistyped option, with the name meant when one is close.
+enum Usage {
+    static func name(_ c: ParsableCommand.Type) -> String { c.configuration.commandName ?? c._commandName }
+
+    /// The subcommand the leading words name, those words, and the first word that names none.
+    static func command(_ args: [String]) -> (type: ParsableCommand.Type, path: [String], unknown: String?) {
+        var current: ParsableCommand.Type = AEMPCRCommand.self
+        var path = [String]()
+        for word in args {
+            let subs = current.configuration.subcommands
+            if word.hasPrefix("-") || subs.isEmpty { break }
+            guard let sub = subs.first(where: { name($0) == word }) else { return (current, path, word) }
+            current = sub
+            path.append(word)
+        }
+        return (current, path, nil)
+    }
+
+    /// `aem-pcr bogus`, `aem-pcr log bogus`, `aem-pcr help bogus`.
+    static func commandError(_ args: [String]) -> String? {
+        var words = args
+        let help = words.first == "help"
+        if help { words.removeFirst() }
+        let (type, path, unknown) = command(words)
+        guard let word = unknown, !(path.isEmpty && word == "help" && !help) else { return nil }
+        let names = type.configuration.subcommands.map(name) + (path.isEmpty && !help ? ["help"] : [])
+        let whose = path.isEmpty ? "" : "'\((["aem-pcr"] + path).joined(separator: " "))' "
+        var message = "\(help ? "help: " : "")unknown command '\(Terminal.escaped(word))'"
+        if let near = closest(word, in: names) { message += "; did you mean '\(near)'?" }
+        return message + " (\(whose)commands: \(names.joined(separator: ", ")))"
+    }
+
+    /// The long and short options of a command, from its help, and whether each takes a value.
+    static func options(of type: ParsableCommand.Type) -> [String: Bool] {
+        var out = ["--help": false, "-h": false, "--version": false]
+        let help = AEMPCRCommand.helpMessage(for: type, includeHidden: true, columns: 10_000)
+        for line in help.split(separator: "\n") where line.hasPrefix("  -") {
+            let spec = line.dropFirst(2).components(separatedBy: "  ").first ?? ""
+            for part in spec.components(separatedBy: ", ") {
+                let words = part.split(separator: " ")
+                guard let n = words.first else { continue }
+                out[String(n)] = words.count > 1
+            }
+        }
+        return out
+    }
+
+    /// The first option the command does not know, as one message.
+    static func unknownOption(_ args: [String]) -> String? {
+        let (type, path, _) = command(args)
+        let known = options(of: type)
+        var k = path.count
+        while k < args.count {
+            let a = args[k]
+            k += 1
+            if a == "--" { break }
+            guard a.hasPrefix("-"), a.count > 1 else { continue }
+            let n = a.hasPrefix("--") ? String(a.prefix { $0 != "=" }) : a
+            if let takesValue = known[n] {
+                if takesValue && !a.contains("=") { k += 1 }
+                continue
+            }
+            if !a.hasPrefix("--"), a.count > 2 || a.dropFirst().allSatisfy(\.isNumber) { continue }
+            let command = (["aem-pcr"] + path).joined(separator: " ")
+            var message = "unknown option '\(Terminal.escaped(n))' for '\(command)'"
+            if let near = closest(n, in: known.keys.filter { $0.hasPrefix("--") }) {
+                message += "; did you mean '\(near)'?"
+            } else {
+                message += " (see '\(command) --help')"
+            }
+            return message
+        }
+        return nil
+    }
+
+    /// The argument parser's message on one line, starting lower case like ours.
+    static func oneLine(_ message: String, _ args: [String]) -> String {
+        var line = message.split(separator: "\n").first.map(String.init) ?? "usage error"
+        if line.hasPrefix("Error: ") { line.removeFirst(7) }
+        if let f = line.first, f.isUppercase, line.dropFirst().first?.isLowercase == true {
+            line = f.lowercased() + line.dropFirst()
+        }
+        let command = (["aem-pcr"] + command(args).path).joined(separator: " ")
+        return "\(Terminal.escaped(line)) (see '\(command) --help')"
+    }
+
+    /// The name within a small edit distance of `word`, if exactly one is nearest.
+    static func closest(_ word: String, in names: [String]) -> String? {
+        let scored = names.map { ($0, distance(word.lowercased(), $0)) }.sorted { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+        guard let best = scored.first, best.1 <= max(2, best.0.count / 3) else { return nil }
+        if scored.count > 1 && scored[1].1 == best.1 { return nil }
+        return best.0
+    }
+
+    /// Levenshtein distance.
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var prev = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: b.count, by: 1) {
+                let cur = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1))
+                prev = cur
+            }
+        }
+        return a.isEmpty ? b.count : row[b.count]
     }
 }
 

@@ -1,4 +1,5 @@
 import AEMPCR
+import Foundation
 import ArgumentParser
 
 extension HashAlgorithm: ExpressibleByArgument {
@@ -7,7 +8,10 @@ extension HashAlgorithm: ExpressibleByArgument {
 }
 extension TPMFamily: ExpressibleByArgument {}
 extension PCRMapping: ExpressibleByArgument {}
-extension ExtendPolicy: ExpressibleByArgument {}
+extension ExtendPolicy: ExpressibleByArgument {
+    /// sm3 is read (to refuse it with the reason) but not offered.
+    public static var allValueStrings: [String] { allCases.filter { $0 != .sm3 }.map(\.rawValue) }
+}
 extension GrubPlatform: ExpressibleByArgument {}
 extension GrubCmdlineStyle: ExpressibleByArgument {}
 
@@ -85,12 +89,31 @@ struct BootOptions: ParsableArguments {
         }
     }
 
+    /// A grub.cfg written for a /boot that is no partition of its own names `/boot/xen.gz`; with
+    /// `--boot-dir /boot` that resolves to `/boot/boot/xen.gz`. Said before "no such file".
+    func checkBootPrefix(_ spec: BootSpec) throws {
+        var base = bootDir
+        while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
+        guard base == "/boot" || base.hasSuffix("/boot") else { return }
+        let files = [(spec.tbootPath, spec.grubEntry.map { "\($0.config):\($0.line)" } ?? spec.origin)]
+            + spec.modules.map { ($0.path, $0.origin) }
+        for (path, origin) in files where path.hasPrefix(base + "/boot/") {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) { continue }
+            let parent = base == "/boot" ? "/" : String(base.dropLast("/boot".count))
+            let named = "/" + path.dropFirst(base.count + 1)
+            throw UsageError("\(origin): \(Terminal.escaped(named)) resolves to \(Terminal.escaped(path)), no such file: grub.cfg's paths begin with /boot/ (a /boot that is not its own partition), so give --boot-dir \(Terminal.escaped(parent))")
+        }
+    }
+
     /// The boot these options describe.
     func bootSpec() throws -> BootSpec {
         if let cfgPath = grubCfg {
             let cfg = try GrubConfig(path: cfgPath)
             let e = try cfg.entry(entry!, platform: grubPlatform, bootDir: bootDir)
-            return try BootSpec(entry: e, config: cfg, bootDir: bootDir, style: grubCmdline)
+            let spec = try BootSpec(entry: e, config: cfg, bootDir: bootDir, style: grubCmdline)
+            try checkBootPrefix(spec)
+            return spec
         }
         let mods = try modules.map { line -> BootSpec.Module in
             // Bytes as given: the command line is everything after the file name, as written.
@@ -118,7 +141,7 @@ struct BootOptions: ParsableArguments {
 
 /// How tboot will measure: TPM family, mapping, extend policy, release, policy, banks.
 struct LaunchOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("TPM family (default 1.2, or what --event-log shows).", valueName: "1.2|2.0"))
+    @Option(help: ArgumentHelp("TPM family: /sys/class/tpm/tpm0/tpm_version_major says 1 or 2. With --event-log, the log's format tells.", valueName: "1.2|2.0"))
     var tpm: TPMFamily?
 
     @Option(name: .customLong("pcr-map"), help: ArgumentHelp("PCR mapping: legacy (TPM 1.2 default) or da (TPM 1.2 with pcr_map=da; TPM 2.0 always).", valueName: "legacy|da"))
@@ -147,7 +170,7 @@ struct LaunchOptions: ParsableArguments {
     /// and `extpol=`) describe.
     func configuration(tbootCmdline: String) throws -> LaunchConfiguration {
         let line = try TbootCommandLine(tbootCmdline)
-        let family = tpm ?? .tpm12
+        let family = try tpm ?? unstatedTPMFamily()
         let mapping = try TbootCommandLine.merge(pcrMap, family == .tpm12 ? line.pcrMap : nil, name: "pcr_map")
         let policy = try TbootCommandLine.merge(extpol, family == .tpm20 ? line.extendPolicy : nil, name: "extpol")
         return try LaunchConfiguration(tpm: family, mapping: mapping, extendPolicy: policy,
@@ -158,7 +181,9 @@ struct LaunchOptions: ParsableArguments {
     /// The configuration the current boot's log shows, checked against these options.
     func configuration(for log: DRTMEventLog, tbootCmdline: String) throws -> LaunchConfiguration {
         let line = try TbootCommandLine(tbootCmdline)
-        return try LogPredictor.configuration(for: log, tpm: tpm, mapping: pcrMap, extendPolicy: extpol,
+        // The log's format tells the family, except SHA-1-only per-algorithm records.
+        let family = try tpm ?? (LogPredictor.facts(of: log).tpm == nil ? unstatedTPMFamily(log: log.source) : nil)
+        return try LogPredictor.configuration(for: log, tpm: family, mapping: pcrMap, extendPolicy: extpol,
                                        nextBoot: line,
                                        tbootVersion: TbootVersion(tbootVersion)!,
                                        banks: banks.isEmpty ? nil : banks)
@@ -168,6 +193,15 @@ struct LaunchOptions: ParsableArguments {
         guard let p = policy else { return nil }
         return try TbootPolicy(bytes: FileReader.readAll(path: p, limit: 1 << 16), source: p)
     }
+}
+
+/// The TPM family when neither `--tpm` nor the event log's format says it: the one place that
+/// decides. No source answers yet, so the user is asked; the live machine's TPM (issue 11) is
+/// to be asked here first. Never a silent default: a TPM 2.0 user who forgot `--tpm` would
+/// otherwise get TPM 1.2 values.
+func unstatedTPMFamily(log: String? = nil) throws -> TPMFamily {
+    let why = log.map { "\($0) does not tell the TPM family (SHA-1 records only)" } ?? "the next boot's TPM family is not known"
+    throw UsageError("\(why): give --tpm 1.2 or --tpm 2.0 (/sys/class/tpm/tpm0/tpm_version_major says 1 or 2)\(log == nil ? ", or --event-log" : "")")
 }
 
 /// The current boot's DRTM log and the PCR values it must replay to: files, or the running

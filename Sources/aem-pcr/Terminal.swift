@@ -26,6 +26,9 @@ enum Terminal {
         }
     }
 
+    /// User input in a message: control characters escaped (`Escape.text`).
+    static func escaped(_ s: String) -> String { Escape.text(s) }
+
     /// One line whatever the inputs held: control characters a message still carries (a file
     /// name, a title) are escaped here, and the line is cut at 2,000 characters.
     static func error(_ message: String, code: String) {

@@ -32,7 +32,7 @@ import Testing
         let tbootLine = "placeholder logging=memory,serial"
         let xenLine = "placeholder console=none dom0_mem=min:1024M dom0_mem=max:4096M ucode=scan smt=off"
         let kLine = "placeholder root=/dev/mapper/qubes_dom0-root ro rd.luks.key=/tmp/aem-keyfile rd.luks.crypttab=no"
-        let r = try aemPCR(["predict", "--json", "--tboot", "/boot/tboot.gz", "--tboot-cmdline", tbootLine,
+        let r = try aemPCR(["predict", "--json", "--tpm", "1.2", "--tboot", "/boot/tboot.gz", "--tboot-cmdline", tbootLine,
                             "--module", "\(xen) \(xenLine)", "--module", "\(kernel) \(kLine)",
                             "--module", "\(initrd).gz"])
         #expect(r.status == 0, "\(r.stderr)")

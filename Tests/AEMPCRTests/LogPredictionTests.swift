@@ -177,6 +177,9 @@ import Testing
         #expect(noPCRs.status == 2 && noPCRs.stderr.contains("--pcrs"))
         let forced = try aemPCR(base + ["--force", "--json"])
         #expect(forced.status == 0, "\(forced.stderr)")
+        // No --tpm: the TCG crypto-agile log says TPM 2.0.
+        let launch = (try JSONSerialization.jsonObject(with: Data(forced.stdout.utf8)) as? [String: Any])?["launch"] as? [String: Any]
+        #expect(launch?["tpm"] as? String == "2.0")
         #expect(forced.stdout.contains("without verification"))
         try "  sha256:\n    17: 0x\(String(repeating: "FF", count: 32))\n".write(toFile: dir + "/ff.yaml", atomically: true, encoding: .utf8)
         let ff = try aemPCR(base + ["--pcrs", dir + "/ff.yaml"])
@@ -278,6 +281,7 @@ import Testing
         #expect(got[.sha1, 18]?.hex == filesOnly["sha1"]!["18"] && got[.sha1, 19]?.hex == filesOnly["sha1"]!["19"])
         let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         let launch = obj["launch"] as! [String: Any]
+        // No --tpm: the TPM 1.2 container says the family.
         #expect(launch["tpm"] as? String == "1.2" && launch["pcr_map"] as? String == "legacy")
     }
 
@@ -289,7 +293,7 @@ import Testing
         #expect(e.status == 0, "\(e.stderr)")
         let launch = (try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any])["launch"] as! [String: Any]
         #expect(launch["extpol"] as? String == "embedded")
-        let d = try aemPCR(base + ["--tboot-cmdline", "placeholder pcr_map=da"])
+        let d = try aemPCR(base + ["--tpm", "1.2", "--tboot-cmdline", "placeholder pcr_map=da"])
         #expect(d.status == 0)
         #expect(((try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as! [String: Any])["launch"] as! [String: Any])["pcr_map"] as? String == "da")
         let clash = try aemPCR(base + ["--tpm", "2.0", "--extpol", "sha1", "--tboot-cmdline", "extpol=sha256"])
