@@ -61,8 +61,8 @@ public final class PhysicalMemoryFile: PhysicalMemory {
             let e = errno
             if e == EPERM {
                 throw TXTMemoryError(.blocked, source: name, address: address,
-                    "the kernel blocks mapping this range of /dev/mem (CONFIG_STRICT_DEVMEM, "
-                    + "CONFIG_IO_STRICT_DEVMEM): boot with iomem=relaxed")
+                    "the kernel blocks mapping this range of /dev/mem "
+                    + "(CONFIG_IO_STRICT_DEVMEM): boot with iomem=relaxed")
             }
             throw TXTMemoryError(.readFailed, source: name, address: address,
                                  "neither read nor mapped: \(String(cString: strerror(e)))")
@@ -100,8 +100,8 @@ public final class PhysicalMemoryFile: PhysicalMemory {
                 }
                 if e == EPERM {
                     throw TXTMemoryError(.blocked, source: name, address: at,
-                        "the kernel blocks reading this range of /dev/mem (CONFIG_STRICT_DEVMEM, "
-                        + "CONFIG_IO_STRICT_DEVMEM): boot with iomem=relaxed")
+                        "the kernel blocks reading this range of /dev/mem "
+                        + "(CONFIG_IO_STRICT_DEVMEM): boot with iomem=relaxed")
                 }
                 throw TXTMemoryError(.readFailed, source: name, address: at,
                                      "read failed: \(String(cString: strerror(e)))")

@@ -12,7 +12,8 @@ struct MLEHash: ParsableCommand {
             one loadable segment, and for longer lines follows tboot's own 511-byte truncation.
 
             Example:
-              aem-pcr mle-hash --bank sha1 --cmdline 'placeholder logging=memory,serial' /boot/tboot.gz
+              aem-pcr mle-hash --bank sha1 \\
+                --cmdline 'placeholder logging=memory,serial' /boot/tboot.gz
             """)
 
     @Option(name: .customLong("bank"), help: ArgumentHelp("Bank to compute. Repeatable (default sha1 and sha256).", valueName: "bank"))

@@ -10,7 +10,8 @@ struct Measure: ParsableCommand {
             GRUB passes, without the file name. Prints '<bank> <hex>' per bank.
 
             Example:
-              aem-pcr measure --bank sha256 --cmdline 'placeholder dom0_mem=min:1024M' /boot/xen.gz
+              aem-pcr measure --bank sha256 \\
+                --cmdline 'placeholder dom0_mem=min:1024M' /boot/xen-4.17.5.gz
             """)
 
     @Option(name: .customLong("bank"), help: ArgumentHelp("Bank to compute. Repeatable (default sha1 and sha256).", valueName: "bank"))

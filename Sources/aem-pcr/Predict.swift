@@ -20,7 +20,7 @@ struct Predict: ParsableCommand {
             or physical memory.
 
             Example:
-              aem-pcr predict --grub-cfg /boot/grub2/grub.cfg \\
+              aem-pcr predict --tpm 1.2 --grub-cfg /boot/grub2/grub.cfg \\
                 --entry 'AEM Qubes, with Xen hypervisor' --boot-dir /boot
             """)
 

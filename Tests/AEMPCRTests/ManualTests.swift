@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import AEMPCR
 
 /// man/aem-pcr.8 is valid mdoc and documents exactly the CLI's subcommands and options.
@@ -118,6 +121,150 @@ import Testing
                 jsonschema.validate(json.load(open(sys.argv[2])), schema, cls=jsonschema.Draft202012Validator)
                 """, Repo.path("man/aem-pcr-predict.schema.json"), dir + "/out\(k).json"])
             #expect(v.status == 0, "\(v.stderr)")
+        }
+    }
+}
+
+/// Every example of the manual (EXAMPLES, as `mandoc -T ascii` renders it) and of every
+/// `--help` text runs as printed, in bash, on a machine laid out as the examples assume: in a
+/// private mount namespace, /boot holds the shipped example (Vectors/example/boot and its
+/// grub.cfg as /boot/grub2/grub.cfg), /var/lib a fresh directory, /dev/mem an image of physical
+/// memory whose TXT registers point at a real TXT heap (Vectors/logs/isecl_tagent_txt_heap_info.bin),
+/// and `tpm2_pcrread` prints the PCR values its publisher listed for that heap's log
+/// (isecl_tagent_txt_heap_info.txt), so `verify` must find them equal.
+@Suite(.serialized) struct ExampleTests {
+    /// Rendered page text without overstrike.
+    static func rendered() throws -> String {
+        let r = try run(findTool("mandoc") ?? "/usr/bin/mandoc", ["-T", "ascii", Repo.path("man/aem-pcr.8")])
+        var out = String.UnicodeScalarView()
+        for u in r.stdout.unicodeScalars {
+            if u == "\u{8}" { if !out.isEmpty { out.removeLast() }; continue }
+            out.append(u)
+        }
+        return String(out)
+    }
+
+    static func indent(_ line: Substring) -> Int { line.prefix { $0 == " " }.count }
+
+    /// The literal blocks of the EXAMPLES section, dedented.
+    static func manualExamples() throws -> [String] {
+        let lines = try rendered().split(separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(of: "EXAMPLES") else { return [] }
+        var blocks = [String](), current = [Substring](), base = 0
+        for line in lines[(start + 1)...] {
+            if !line.isEmpty && indent(line) == 0 { break }
+            if line.isEmpty || indent(line) <= 5 {
+                if !current.isEmpty { blocks.append(current.map { String($0.dropFirst(base)) }.joined(separator: "\n")) }
+                current = []
+                continue
+            }
+            if current.isEmpty { base = indent(line) }
+            current.append(line)
+        }
+        if !current.isEmpty { blocks.append(current.map { String($0.dropFirst(base)) }.joined(separator: "\n")) }
+        return blocks
+    }
+
+    /// The `Example:` lines of a `--help` text, dedented.
+    static func helpExample(_ help: String) -> String? {
+        let lines = help.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let k = lines.firstIndex(where: { $0 == "Example:" || $0 == "Examples:" }) else { return nil }
+        let body = lines[(k + 1)...].prefix { !$0.isEmpty }
+        guard let base = body.first.map(indent) else { return nil }
+        return body.map { String($0.dropFirst(base)) }.joined(separator: "\n")
+    }
+
+    static var unshareArgs: [String] {
+        getuid() == 0 ? ["--mount", "--propagation", "private"] : ["--map-root-user", "--mount", "--propagation", "private"]
+    }
+
+    static var sandboxAvailable: Bool {
+        guard let unshare = findTool("unshare") else { return false }
+        return (try? run(unshare, unshareArgs + ["true"]).status) == 0 && FileManager.default.fileExists(atPath: "/boot")
+    }
+
+    /// Lays out the fixture, runs each example in the namespace; returns (example, status,
+    /// stdout, stderr) in order.
+    static func runExamples(_ examples: [String]) throws -> [(String, Int32, String, String)] {
+        let fix = try tempDir()
+        let fm = FileManager.default
+        for d in ["boot/grub2", "varlib", "dev", "bin", "work", "examples"] {
+            try fm.createDirectory(atPath: fix + "/" + d, withIntermediateDirectories: true)
+        }
+        for f in try fm.contentsOfDirectory(atPath: Repo.path("Vectors/example/boot")) {
+            try fm.copyItem(atPath: Repo.path("Vectors/example/boot/" + f), toPath: fix + "/boot/" + f)
+        }
+        try fm.copyItem(atPath: Repo.path("Vectors/example/grub.cfg"), toPath: fix + "/boot/grub2/grub.cfg")
+        // Physical memory: the heap image (byte N at address N), TXT.HEAP.BASE/SIZE at 0xFED30300.
+        let heap = try Data(contentsOf: URL(fileURLWithPath: Repo.path("Vectors/logs/isecl_tagent_txt_heap_info.bin")))
+        try heap.write(to: URL(fileURLWithPath: fix + "/mem"))
+        let mem = try FileHandle(forWritingTo: URL(fileURLWithPath: fix + "/mem"))
+        try mem.seek(toOffset: 0xFED3_0300)
+        try mem.write(contentsOf: heap.prefix(16))
+        try mem.close()
+        // What the host reported for that log (PCR lines of the listing), as tpm2_pcrread prints.
+        var yaml = ["sha1": [String](), "sha256": [String]()]
+        for line in try readText("Vectors/logs/isecl_tagent_txt_heap_info.txt").split(separator: "\n") where line.hasPrefix("PCR ") {
+            let f = line.split(separator: " ")
+            yaml[String(f[2])]!.append("    \(f[1]): 0x\(f[3])")
+        }
+        try ("  sha1:\n" + yaml["sha1"]!.joined(separator: "\n") + "\n  sha256:\n" + yaml["sha256"]!.joined(separator: "\n") + "\n")
+            .write(toFile: fix + "/pcrs.yaml", atomically: true, encoding: .utf8)
+        try "#!/bin/sh\n# stands in for tpm2_pcrread: the values the log's host reported\ncat \(fix)/pcrs.yaml\n"
+            .write(toFile: fix + "/bin/tpm2_pcrread", atomically: true, encoding: .utf8)
+        #expect(chmod(fix + "/bin/tpm2_pcrread", 0o755) == 0)
+        try fm.createSymbolicLink(atPath: fix + "/bin/aem-pcr", withDestinationPath: Repo.binary)
+        for (k, e) in examples.enumerated() {
+            try e.write(toFile: fix + "/examples/\(k).sh", atomically: true, encoding: .utf8)
+        }
+        let driver = """
+            set -u
+            fix=$1
+            mount --bind "$fix/boot" /boot
+            mount --bind "$fix/varlib" /var/lib
+            for n in null zero random urandom; do
+              touch "$fix/dev/$n" && mount --bind "/dev/$n" "$fix/dev/$n"
+            done
+            ln -s /proc/self/fd "$fix/dev/fd"
+            touch "$fix/dev/mem" && mount --bind "$fix/mem" "$fix/dev/mem"
+            mount --rbind "$fix/dev" /dev
+            export PATH="$fix/bin:$PATH"
+            cd "$fix/work"
+            n=0
+            while [ -f "$fix/examples/$n.sh" ]; do
+              bash -e -o pipefail "$fix/examples/$n.sh" >"$fix/examples/$n.out" 2>"$fix/examples/$n.err"
+              echo $? >"$fix/examples/$n.status"
+              n=$((n + 1))
+            done
+            """
+        try driver.write(toFile: fix + "/driver.sh", atomically: true, encoding: .utf8)
+        let r = try run(findTool("unshare")!, unshareArgs + ["/bin/bash", fix + "/driver.sh", fix])
+        #expect(r.status == 0, "\(r.stderr)")
+        return try examples.indices.map { k in
+            let text = { (ext: String) in (try? String(contentsOfFile: fix + "/examples/\(k).\(ext)", encoding: .utf8)) ?? "" }
+            return (examples[k], Int32(text("status").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1, text("out"), text("err"))
+        }
+    }
+
+    @Test(.needsTool("mandoc", package: "mandoc"),
+          .needs("mount namespaces (unshare from util-linux, as root or with user namespaces) and /boot", sandboxAvailable))
+    func everyExampleRunsAsPrinted() throws {
+        let manual = try Self.manualExamples()
+        #expect(manual.count >= 6, "examples found: \(manual)")
+        var examples = manual
+        var commands = [[String]()]
+        for sub in try ManualTests.cliOptions().keys.sorted() where sub != "help" { commands.append(sub.split(separator: " ").map(String.init)) }
+        commands.append(["log"])
+        for c in commands {
+            let help = try aemPCR(c + ["--help"]).stdout
+            if let e = Self.helpExample(help) { examples.append(e) } else if !c.isEmpty { Issue.record("\(c) --help has no example") }
+        }
+        // The man's first example saves the log that later ones read; help examples follow.
+        #expect(manual.first?.contains("aem-pcr log dump -o /var/lib/aem-pcr/heap.dump") == true)
+        for (example, status, out, err) in try Self.runExamples(examples) {
+            #expect(status == 0 && err.isEmpty, "\(example)\n→ status \(status): \(err)")
+            if example.contains("aem-pcr verify") { #expect(out.contains("Verified: /var/lib/aem-pcr/heap.dump"), "\(out)") }
+            #expect(!out.isEmpty, "\(example) printed nothing")
         }
     }
 }
