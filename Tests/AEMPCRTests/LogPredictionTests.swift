@@ -285,6 +285,23 @@ import Testing
         #expect(launch["tpm"] as? String == "1.2" && launch["pcr_map"] as? String == "legacy")
     }
 
+    /// A SHA-1-only per-algorithm log (txt-stat's print) does not tell TPM 1.2 from 2.0: without
+    /// --tpm the one line asks for it; with it, the log's family question is settled.
+    @Test func sha1OnlyLogAsksForTheFamily() throws {
+        let dir = try tempDir()
+        let events = [
+            DRTMEvent(pcr: 17, type: .mleHash, digests: [MultiHasher.hash(.sha1, [1])]),
+            DRTMEvent(pcr: 17, type: .tbootMeasurement, digests: [MultiHasher.hash(.sha1, [2])]),
+        ]
+        try TextWriter.legacyLog(events, banks: [.sha1]).write(toFile: dir + "/txt-stat.txt", atomically: true, encoding: .utf8)
+        let args = ["predict", "--force", "--event-log", dir + "/txt-stat.txt", "--boot-dir", "Vectors/example/boot"] + Self.entryArgs
+        let r = try aemPCR(args)
+        #expect(r.status == 2)
+        #expect(r.stderr == "aem-pcr: error: \(dir)/txt-stat.txt does not tell the TPM family (SHA-1 records only): give --tpm 1.2 or --tpm 2.0 (/sys/class/tpm/tpm0/tpm_version_major says 1 or 2)\n")
+        let given = try aemPCR(args + ["--tpm", "2.0"])
+        #expect(!given.stderr.contains("TPM family"), "\(given.stderr)")
+    }
+
     /// Without a log, tboot's own command line decides extpol= (TPM 2.0) and pcr_map= (TPM 1.2);
     /// an option that says otherwise is refused.
     @Test func tbootCommandLineOptions() throws {
