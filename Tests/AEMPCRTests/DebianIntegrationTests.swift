@@ -13,7 +13,7 @@ import Testing
     static func debianXen() throws -> String? {
         let r = try run("/bin/bash", [Repo.path("Tests/Scripts/fetch-debian-xen.sh")])
         if r.status != 0 {
-            if Repo.inCI { Issue.record("could not fetch Debian's Xen: \(r.stderr)") }
+            Issue.record("could not fetch Debian's Xen: \(r.stderr)")  // the test's trait ran it: the reference must be there
             return nil
         }
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -10,7 +10,7 @@ import Testing
     func tpm2PcrreadAfterHashSequence() throws {
         let r = try run("/bin/bash", [Repo.path("Tests/Scripts/swtpm-drtm.sh"), "aem-pcr test data"])
         if r.status == 77 {
-            if Repo.inCI { Issue.record("swtpm / tpm2-tools missing") }
+            Issue.record("swtpm / tpm2-tools missing")  // the test's trait ran it: the reference must be there
             return
         }
         #expect(r.status == 0, "\(r.stderr)")
