@@ -15,9 +15,9 @@ struct LogCommand: ParsableCommand {
             format is detected from the content, not the file name.
 
             Example:
-              aem-pcr log dump -o /var/lib/aem-pcr/heap.dump
-              aem-pcr log show /var/lib/aem-pcr/heap.dump
-              aem-pcr log replay --json /var/lib/aem-pcr/heap.dump > replayed-pcrs.json
+              sudo aem-pcr log dump -o heap.dump
+              aem-pcr log show heap.dump
+              aem-pcr log replay --json heap.dump > replayed-pcrs.json
             """,
         subcommands: [LogShow.self, LogReplay.self, LogDump.self])
 }

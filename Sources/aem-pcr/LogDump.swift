@@ -23,7 +23,7 @@ struct LogDump: ParsableCommand {
             iomem=relaxed. Registers that read all FF or all zero mean no TXT, so no measured launch.
 
             Example:
-              aem-pcr log dump -o /var/lib/aem-pcr/heap.dump
+              sudo aem-pcr log dump -o heap.dump
             """)
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the heap dump.", valueName: "file"))

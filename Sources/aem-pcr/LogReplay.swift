@@ -18,8 +18,8 @@ struct LogReplay: ParsableCommand {
             given back as a file of PCR values.
 
             Example:
-              aem-pcr log replay /var/lib/aem-pcr/heap.dump
-              aem-pcr log replay --json /var/lib/aem-pcr/heap.dump > replayed.json
+              aem-pcr log replay heap.dump
+              aem-pcr log replay --json heap.dump > replayed.json
             """)
 
     @OptionGroup var input: LogInputOptions

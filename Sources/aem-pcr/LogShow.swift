@@ -16,8 +16,8 @@ struct LogShow: ParsableCommand {
             PCR outside 0–23 is refused; --lenient lists it anyway and warns about each such record.
 
             Example:
-              aem-pcr log show /var/lib/aem-pcr/heap.dump
-              aem-pcr log show --json /var/lib/aem-pcr/heap.dump
+              aem-pcr log show heap.dump
+              aem-pcr log show --json heap.dump
             """)
 
     @OptionGroup var input: LogInputOptions

@@ -201,7 +201,7 @@ struct LaunchOptions: ParsableArguments {
 /// otherwise get TPM 1.2 values.
 func unstatedTPMFamily(log: String? = nil) throws -> TPMFamily {
     let why = log.map { "\($0) does not tell the TPM family (SHA-1 records only)" } ?? "the next boot's TPM family is not known"
-    throw UsageError("\(why): give --tpm 1.2 or --tpm 2.0 (/sys/class/tpm/tpm0/tpm_version_major says 1 or 2)\(log == nil ? ", or --event-log" : "")")
+    throw UsageError("\(why): give --tpm 1.2 or --tpm 2.0 (/sys/class/tpm/tpm0/tpm_version_major says 1 or 2)\(log == nil ? ", or predict from the current boot (--live)" : "")")
 }
 
 /// The current boot's DRTM log and the PCR values it must replay to: files, or the running

@@ -39,6 +39,12 @@ struct Predict: ParsableCommand {
         live || log.eventLog != nil || log.pcrs != nil || log.live.tcti != nil || log.live.mem != "/dev/mem"
     }
 
+    func validate() throws {
+        if log.force && !usesCurrentBoot {
+            throw ValidationError("--force has no effect without --live or --event-log: it lets an unverified current-boot log be used")
+        }
+    }
+
     func run() throws {
         Terminal.verbose = output.verbose
         if usesCurrentBoot {

@@ -12,7 +12,7 @@ final class SoftwareTPM {
     var ctrl: String { dir + "/sock.ctrl" }
     var tcti: String { "swtpm:path=" + server }
 
-    /// nil (test skipped) when swtpm is missing outside CI.
+    /// nil when swtpm or tpm2-tools is missing (a failure: tests carry `.needsSoftwareTPM`).
     static func start() throws -> SoftwareTPM? {
         guard let swtpm = tool("swtpm"), tool("swtpm_ioctl") != nil, tool("tpm2_pcrread") != nil else { return nil }
         return try SoftwareTPM(swtpm: swtpm)
@@ -92,7 +92,7 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
     static let entry = ["--grub-cfg", "Vectors/example/grub.cfg", "--entry", "AEM Qubes, with Xen hypervisor",
                         "--boot-dir", "Vectors/example/boot", "--extpol", "embedded"]
 
-    @Test func readEqualsTpm2PcrreadBeforeAndAfterALaunch() throws {
+    @Test(.needsSoftwareTPM) func readEqualsTpm2PcrreadBeforeAndAfterALaunch() throws {
         guard let tpm = try SoftwareTPM.start() else { return }
         // Before any launch: PCR17-19 hold their reset value (all FF) and say so.
         let before = try aemPCR(["read", "--tcti", tpm.tcti])
@@ -116,7 +116,7 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
         #expect(mine["sha1"]?[18] == simulated["sha1"]?[18])
     }
 
-    @Test func manyPCRsInSeveralReads() throws {
+    @Test(.needsSoftwareTPM) func manyPCRsInSeveralReads() throws {
         guard let tpm = try SoftwareTPM.start() else { return }
         try tpm.boot()
         let pcrs = Array(0...23)
@@ -126,7 +126,7 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
         #expect(try jsonPCRs(r.stdout) == pcrreadValues(try tpm.pcrread("sha1:\(list)+sha256:\(list)")))
     }
 
-    @Test func verifyReadsTheTPMWhenNoPCRFileIsGiven() throws {
+    @Test(.needsSoftwareTPM) func verifyReadsTheTPMWhenNoPCRFileIsGiven() throws {
         guard let tpm = try SoftwareTPM.start() else { return }
         let log = try tpm.boot()
         let ok = try aemPCR(["verify", "--event-log", log, "--tcti", tpm.tcti])
@@ -144,7 +144,7 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
         #expect(flat(env.stdout).contains("from TPM2TOOLS_TCTI"))
     }
 
-    @Test func diffAndPredictFromTheTPMEqualThemWithAPCRFile() throws {
+    @Test(.needsSoftwareTPM) func diffAndPredictFromTheTPMEqualThemWithAPCRFile() throws {
         guard let tpm = try SoftwareTPM.start() else { return }
         let log = try tpm.boot()
         let dir = try tempDir()
@@ -205,7 +205,7 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
         #expect(p.stderr.contains("the current DRTM log cannot be read"))
     }
 
-    @Test func saveKeepsValuesAndLogThatVerifyTogether() throws {
+    @Test(.needsSoftwareTPM) func saveKeepsValuesAndLogThatVerifyTogether() throws {
         guard let tpm = try SoftwareTPM.start() else { return }
         try tpm.boot()
         let dir = try tempDir()
@@ -230,7 +230,7 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
         #expect(dump == LogCommandTests.registers(base: 0x1000, size: 0x100000) + (try LogCommandTests.realHeap()))
     }
 
-    @Test func saveWritesValuesAndLogOrNothing() throws {
+    @Test(.needsSoftwareTPM) func saveWritesValuesAndLogOrNothing() throws {
         guard let tpm = try SoftwareTPM.start() else { return }
         try tpm.boot()
         let dir = try tempDir()

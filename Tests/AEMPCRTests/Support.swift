@@ -79,6 +79,12 @@ extension Trait where Self == ConditionTrait {
         needs("\(name) (Debian package \(package))", findTool(name, in: dirs) != nil)
     }
 
+    /// swtpm, swtpm_ioctl and tpm2_pcrread, for a software TPM 2.0.
+    static var needsSoftwareTPM: Self {
+        needs("swtpm, swtpm_ioctl or tpm2_pcrread (Debian packages swtpm, swtpm-tools, tpm2-tools)",
+              ["swtpm", "swtpm_ioctl", "tpm2_pcrread"].allSatisfy { findTool($0) != nil })
+    }
+
     /// Debian's /boot/tboot.gz, a real tboot image.
     static var needsDebianTboot: Self {
         needs("/boot/tboot.gz (Debian package tboot)", FileManager.default.fileExists(atPath: "/boot/tboot.gz"))
