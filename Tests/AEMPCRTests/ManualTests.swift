@@ -189,6 +189,7 @@ import Glibc
     static func runExamples(_ examples: [String]) throws -> [(String, Int32, String, String)] {
         let fix = try tempDir()
         let fm = FileManager.default
+        defer { try? fm.removeItem(atPath: fix) }
         for d in ["boot/grub2", "varlib", "dev", "bin", "work", "examples"] {
             try fm.createDirectory(atPath: fix + "/" + d, withIntermediateDirectories: true)
         }
