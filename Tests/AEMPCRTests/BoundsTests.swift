@@ -56,10 +56,10 @@ import Testing
         #expect(mkfifo(fifo, 0o600) == 0)
         let boot = Repo.path("Vectors/example/boot")
         let runs: [[String]] = [
-            ["predict", "--grub-cfg", fifo, "--entry", "0"],
-            ["predict", "--tboot", fifo, "--module", boot + "/xen-4.17.5.gz placeholder"],
-            ["predict", "--tboot", boot + "/tboot.gz", "--module", fifo + " placeholder"],
-            ["predict", "--tboot", boot + "/tboot.gz", "--module", boot + "/xen-4.17.5.gz x", "--policy", fifo],
+            ["predict", "--tpm", "1.2", "--grub-cfg", fifo, "--entry", "0"],
+            ["predict", "--tpm", "1.2", "--tboot", fifo, "--module", boot + "/xen-4.17.5.gz placeholder"],
+            ["predict", "--tpm", "1.2", "--tboot", boot + "/tboot.gz", "--module", fifo + " placeholder"],
+            ["predict", "--tpm", "1.2", "--tboot", boot + "/tboot.gz", "--module", boot + "/xen-4.17.5.gz x", "--policy", fifo],
             ["verify", "--event-log", fifo, "--pcrs", fifo],
             ["log", "show", fifo], ["log", "replay", fifo],
             ["measure", fifo], ["mle-hash", fifo], ["measure", "/dev/zero"],

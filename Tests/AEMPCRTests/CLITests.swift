@@ -64,7 +64,7 @@ import Testing
         ErrorCase(name: "unknown command", args: ["prdict"], mentions: ["unknown command 'prdict'; did you mean 'predict'?"]),
         ErrorCase(name: "control bytes escaped", args: ["measure", "--x\u{1B}[31m"], mentions: ["'--x\\x1b[31m'"]),
         ErrorCase(name: "control bytes of a title escaped", args: ["predict", "--tpm", "1.2", "--grub-cfg", "Vectors/example/grub.cfg", "--entry", "A \\\n(B)"],
-                  mentions: ["no menu entry 'A \\\\x0a(B)'"]),
+                  mentions: ["no menu entry 'A \\\\n(B)'"]),
         ErrorCase(name: "TPM family unknown", args: ["predict", "--tboot", tboot, "--module", dir + "/xen"],
                   mentions: ["TPM family is not known: give --tpm 1.2 or --tpm 2.0", "tpm_version_major"]),
     ]

@@ -172,7 +172,7 @@ import Testing
         let gz = Array(try Data(contentsOf: URL(fileURLWithPath: Repo.path("Vectors/example/boot/tboot.gz"))))
         let boot = Repo.path("Vectors/example/boot")
         let cases: [([UInt8], [String], (String) -> [String])] = [
-            (grub, Self.grubTokens, { ["predict", "--grub-cfg", $0, "--entry", "Glued", "--boot-dir", dir] }),
+            (grub, Self.grubTokens, { ["predict", "--tpm", "1.2", "--grub-cfg", $0, "--entry", "Glued", "--boot-dir", dir] }),
             (log, [], { ["log", "replay", $0] }),
             (pcrs, ["{", ":", "\n", "0x", "\u{1B}", "sha1:"], { ["verify", "--event-log", Repo.path("Vectors/logs/isecl_tagent_txt-logs.bin"), "--pcrs", $0] }),
             (policy, [], { ["predict", "--tboot", boot + "/tboot.gz", "--module", boot + "/xen-4.17.5.gz x", "--tpm", "2.0", "--policy", $0] }),

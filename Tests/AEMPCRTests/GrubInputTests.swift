@@ -180,7 +180,7 @@ import Testing
 
         // Through the CLI with the example's tboot: JSON carries the bytes in hex.
         try FileManager.default.copyItem(atPath: Repo.path("Vectors/example/boot/tboot.gz"), toPath: dir + "/tboot.gz")
-        let r = try aemPCR(["predict", "--grub-cfg", dir + "/grub.cfg", "--entry", "B", "--boot-dir", dir, "--json"])
+        let r = try aemPCR(["predict", "--tpm", "1.2", "--grub-cfg", dir + "/grub.cfg", "--entry", "B", "--boot-dir", dir, "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         let mods = json["modules"] as! [[String: Any]]
@@ -188,7 +188,7 @@ import Testing
         let whats = (json["events"] as! [[String: Any]]).compactMap { $0["what"] as? String }
         #expect(whats.contains { $0.hasSuffix("with command line 'placeholder' (measured by SINIT)") }, "\(whats)")
         #expect(whats.contains { $0.hasSuffix("cmdline 'placeholder caf\\xe9 \\x01\\xff'") }, "\(whats)")
-        let text = try aemPCR(["predict", "--grub-cfg", dir + "/grub.cfg", "--entry", "B", "--boot-dir", dir, "-v"])
+        let text = try aemPCR(["predict", "--tpm", "1.2", "--grub-cfg", dir + "/grub.cfg", "--entry", "B", "--boot-dir", dir, "-v"])
         #expect(text.stdout.contains("cmdline 'placeholder caf\\xe9 \\x01\\xff'"))
     }
 

@@ -196,7 +196,21 @@ import Glibc
         for f in try fm.contentsOfDirectory(atPath: Repo.path("Vectors/example/boot")) {
             try fm.copyItem(atPath: Repo.path("Vectors/example/boot/" + f), toPath: fix + "/boot/" + f)
         }
-        try fm.copyItem(atPath: Repo.path("Vectors/example/grub.cfg"), toPath: fix + "/boot/grub2/grub.cfg")
+        // The machine's tboot runs with extpol=embedded (what the simulator extends), and says so
+        // on its command line, as a real machine's grub.cfg would.
+        let tbootLine = "multiboot\t/tboot.gz placeholder logging=memory,serial "
+        let cfg = try readText("Vectors/example/grub.cfg")
+        #expect(cfg.contains(tbootLine))
+        try cfg.replacingOccurrences(of: tbootLine, with: tbootLine + "extpol=embedded ")
+            .write(toFile: fix + "/boot/grub2/grub.cfg", atomically: true, encoding: .utf8)
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Repo.path("Vectors/expected.json")))) as! [String: Any]
+        let p = (expected["predictions"] as! [[String: Any]]).first { ($0["name"] as! String).hasSuffix("tpm20-embedded") }!
+        let boot: [String: Any] = [
+            "tboot": Repo.path((p["boot_dir"] as! String) + "/tboot.gz"),
+            "tboot_cmdline": (p["tboot_cmdline"] as! String) + " extpol=embedded",
+            "modules": zip(p["module_files"] as! [String], p["module_cmdlines"] as! [String]).map { ["file": Repo.path($0), "cmdline": $1] },
+        ]
+        try JSONSerialization.data(withJSONObject: boot).write(to: URL(fileURLWithPath: fix + "/boot.json"))
         // The measured launch on a software TPM, and its log in a TXT heap in physical memory.
         guard let tpm = try SoftwareTPM.start() else { return [] }
         // A machine whose active banks are those the launch extends (SINIT extends every active
@@ -207,7 +221,7 @@ import Glibc
             let r = try run(tool(t) ?? "/usr/bin/" + t, args, env: env)
             #expect(r.status == 0, "\(t): \(r.stderr)")
         }
-        let log = Array(try Data(contentsOf: URL(fileURLWithPath: try tpm.boot())))
+        let log = Array(try Data(contentsOf: URL(fileURLWithPath: try tpm.boot(["--boot", fix + "/boot.json"]))))
         let base: UInt64 = 0x7BF2_0000
         let dump = LogWriter.heapDump(.tcg(log, allocated: UInt32(max(0x2000, (log.count + 0xFFF) & ~0xFFF))), base: base)
         _ = try LogCommandTests().memoryImage(regs: Array(dump.prefix(16)), heap: Array(dump.dropFirst(16)), heapAt: base, in: fix)
