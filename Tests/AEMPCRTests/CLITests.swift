@@ -55,6 +55,8 @@ import Testing
         ErrorCase(name: "invalid value", args: ["predict", "--tpm", "3", "--tboot", tboot],
                   mentions: ["'3' is invalid for '--tpm <1.2|2.0>'", "(see 'aem-pcr predict --help')"]),
         ErrorCase(name: "missing value", args: ["measure", "--bank"], mentions: ["missing value for '--bank <bank>'"]),
+        ErrorCase(name: "unexpected argument", args: ["measure", "a", "b"], mentions: ["unexpected argument 'b' (see 'aem-pcr measure --help')"]),
+        ErrorCase(name: "missing argument", args: ["mle-hash"], mentions: ["missing expected argument '<file>'"]),
         ErrorCase(name: "force without a current boot", args: ["predict", "--tpm", "1.2", "--force", "--tboot", tboot],
                   mentions: ["--force has no effect without --live or --event-log"]),
         ErrorCase(name: "help of an unknown command", args: ["help", "bogus"],
