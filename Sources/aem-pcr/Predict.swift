@@ -19,12 +19,20 @@ struct Predict: ParsableCommand {
             the new files, and every DRTM PCR predicted. From files alone, nothing reads the TPM \
             or physical memory.
 
-            Example:
+            --replace ROLE=FILE predicts with FILE (a new Xen, kernel or initramfs unpacked from \
+            a package, not yet installed) in place of the one the entry names, keeping its \
+            command line. ROLE: tboot, xen, kernel, initramfs, or a module index.
+
+            Examples:
               aem-pcr predict --grub-cfg /boot/grub2/grub.cfg \\
                 --entry 'AEM Qubes, with Xen hypervisor' --boot-dir /boot
+              aem-pcr predict --grub-cfg Vectors/example/grub.cfg --entry 0 \\
+                --boot-dir Vectors/example/boot \\
+                --replace xen=Vectors/example/boot/xen-4.17.4.gz
             """)
 
     @OptionGroup var boot: BootOptions
+    @OptionGroup var replace: ReplaceOptions
     @OptionGroup var launch: LaunchOptions
     @OptionGroup var log: EventLogOptions
 
@@ -42,13 +50,13 @@ struct Predict: ParsableCommand {
     func run() throws {
         Terminal.verbose = output.verbose
         if usesCurrentBoot {
-            let (p, report) = try log.predict(boot: boot, launch: launch, verbose: output.verbose)
+            let (p, report) = try log.predict(boot: boot, launch: launch, replace: replace, verbose: output.verbose)
             let view = PredictionView(p, verified: report?.verified, onlyBanks: launch.banks)
             print(output.json ? PredictionOutput.json(view).render() : PredictionOutput.text(view, verbose: output.verbose),
                   terminator: output.json ? "\n" : "")
             return
         }
-        let spec = try boot.bootSpec()
+        let spec = try replace.apply(to: boot.bootSpec())
         let predictor = Predictor(configuration: try launch.configuration(tbootCmdline: String(decoding: spec.tbootCmdline, as: UTF8.self)),
                                   customPolicy: try launch.customPolicy())
         let view = PredictionView(try predictor.predict(spec))
