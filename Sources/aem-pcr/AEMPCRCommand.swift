@@ -17,15 +17,17 @@ struct AEMPCRCommand: ParsableCommand {
             secret can be checked and resealed without a blind boot. See aem-pcr(8).
             """,
         version: "0.1.0",
-        subcommands: [Predict.self, Diff.self, Verify.self, Read.self, Measure.self, MLEHash.self, LogCommand.self])
+        subcommands: [Predict.self, Diff.self, Verify.self, Read.self, Measure.self, MLEHash.self, LogCommand.self, Notice.self])
 
     static func main() {
+        // `notice` runs from package hooks: it never fails the transaction, even on bad usage.
+        let failure = CommandLine.arguments.dropFirst().first == "notice" ? ExitStatus.ok : ExitStatus.badInput
         do {
             var command = try parseAsRoot()
             try command.run()
         } catch let error as AEMPCRError {
             Terminal.error("\(error)", code: error.errorCode)
-            Glibc.exit(ExitStatus.badInput)
+            Glibc.exit(failure)
         } catch let code as ExitCode {
             Glibc.exit(code.rawValue)
         } catch {
@@ -36,7 +38,7 @@ struct AEMPCRCommand: ParsableCommand {
                 Glibc.exit(0)
             }
             Terminal.writeError(message + "\n")
-            Glibc.exit(ExitStatus.badInput)
+            Glibc.exit(failure)
         }
     }
 }
