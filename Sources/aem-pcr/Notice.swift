@@ -1,5 +1,5 @@
 import AEMPCR
-import AEMPCRHardware
+import AEMPCRTPM
 import ArgumentParser
 #if canImport(Glibc)
 import Glibc
@@ -172,9 +172,7 @@ struct Notice: ParsableCommand {
 
     /// The live DRTM log, or nil when it cannot be read (not root, no TXT, lockdown).
     func liveLog() -> DRTMEventLog? {
-        guard let memory = try? PhysicalMemoryFile(path: mem),
-              let dump = try? TXTHeapDump.capture(from: memory) else { return nil }
-        return try? DRTMEventLog.parse(bytes: dump, source: "live DRTM log", checks: [])
+        try? LiveBoot.currentLog(mem: mem)
     }
 
     static func defaultGrubCfg() throws -> String {
@@ -196,14 +194,9 @@ struct Notice: ParsableCommand {
         return nil
     }
 
-    /// The kernel's view of the TPM: `tpm_version_major` (Linux ≥ 5.x), 1 or 2.
+    /// The kernel's view of the TPM (`/sys/class/tpm/tpm0`), if it says.
     static func sysfsFamily() -> TPMFamily? {
-        guard let b = try? FileReader.readAll(path: "/sys/class/tpm/tpm0/tpm_version_major", limit: 16) else { return nil }
-        switch String(decoding: b, as: UTF8.self).trimmingCharacters(in: " \n") {
-        case "1": return .tpm12
-        case "2": return .tpm20
-        default: return nil
-        }
+        try? LiveTPM.family()
     }
 
     static func bootID() -> String {
