@@ -97,6 +97,14 @@ import Testing
         let control = try run(dpkgDeb, ["-f", debFile, "Depends"]).stdout
         for d in ["zlib1g", "libssl3", "libtss2-esys"] { #expect(control.contains(d), "deb does not depend on \(d)") }
 
+        // The .deb unpacked: its binary runs and its hook runs the packaged command.
+        let debRoot = try tempDir()
+        #expect(try run(dpkgDeb, ["-x", debFile, debRoot]).status == 0)
+        let debVersion = try run(debRoot + "/usr/bin/aem-pcr", ["--version"])
+        #expect(debVersion.status == 0 && !debVersion.stdout.isEmpty, "\(debVersion.stderr)")
+        let hook = try String(contentsOfFile: debRoot + "/etc/apt/apt.conf.d/90aem-pcr", encoding: .utf8)
+        #expect(hook.contains("DPkg::Post-Invoke") && hook.contains("/usr/bin/aem-pcr notice || true"), "\(hook)")
+
         // Install into a scratch root (no dependencies there) and run the installed binary.
         let root = try tempDir()
         let install = try run(rpm, ["--root", root, "--dbpath", "/var/lib/rpm", "--nodeps", "-i", rpmFile])
