@@ -75,7 +75,8 @@ struct Notice: ParsableCommand {
         let now: Prediction
 
         if let log = liveLog() {
-            let family = tpm ?? Notice.sysfsFamily()
+            // The log tells the family unless it holds SHA-1 records only; then ask the kernel.
+            let family = tpm ?? ((try? LogPredictor.facts(of: log))?.tpm == nil ? Notice.sysfsFamily() : nil)
             let configuration = try LogPredictor.configuration(
                 for: log, tpm: family, mapping: nil, extendPolicy: nil,
                 nextBoot: TbootCommandLine(spec.tbootCmdline), tbootVersion: TbootVersion("1.10.5")!, banks: nil)
