@@ -67,6 +67,7 @@ struct Notice: ParsableCommand {
         let grubEntry = try config.entry(selector)
         let spec = try BootSpec(entry: grubEntry, config: config, bootDir: bootDir)
         let title = grubEntry.titlePath.joined(separator: ">")
+        let shownTitle = Notice.safe(title)
         var lines = [String]()
         var baseline: NoticeState.Record?
         var source = ""
@@ -83,10 +84,11 @@ struct Notice: ParsableCommand {
             let p = try LogPredictor.predict(log: log, boot: spec, predictor: Predictor(configuration: configuration),
                                              allowPolicyChange: true)
             now = p.files
-            source = "the current boot's DRTM log (\(mem))"
+            source = "the current boot's DRTM log (\(Notice.safe(mem)); not checked against the TPM here)"
             for c in p.changes {
                 changedPCRs.insert(c.pcr)
-                changes.append("\(c.label) changes: PCR\(c.pcr)")
+                let line = "\(c.label) changes: PCR\(c.pcr)"
+                if !changes.contains(line) { changes.append(line) }
             }
         } else {
             let family = tpm ?? Notice.sysfsFamily() ?? .tpm12
@@ -102,7 +104,7 @@ struct Notice: ParsableCommand {
                 // Saved before this boot: those files are the ones this boot measured. Saved in
                 // this boot: the reference it kept for this boot.
                 baseline = s.bootID == bootID ? (s.baseline ?? s.next) : s.next
-                source = "the measurements aem-pcr notice saved for the current boot (\(statePath))"
+                source = "the measurements aem-pcr notice saved for the current boot (\(Notice.safe(statePath)))"
             }
         }
         if let b = baseline {
@@ -117,15 +119,15 @@ struct Notice: ParsableCommand {
                                          next: record))
 
         if source.isEmpty {
-            let kept = saveError == nil ? "saved the measurements of '\(title)' in \(stateDir) for the next update"
-                : "and the measurements of '\(title)' could not be saved (\(saveError!))"
-            lines.append(Terminal.wrap("aem-pcr: no record of what the current boot measured (no readable DRTM log in \(mem), nothing saved yet); \(kept).", hang: 2))
+            let kept = saveError == nil ? "saved the measurements of '\(shownTitle)' in \(Notice.safe(stateDir)) for the next update"
+                : "and the measurements of '\(shownTitle)' could not be saved (\(saveError!))"
+            lines.append(Terminal.wrap("aem-pcr: no record of what the current boot measured (no readable DRTM log in \(Notice.safe(mem)), nothing saved yet); \(kept).", hang: 2))
             return lines
         } else if changedPCRs.isEmpty {
-            lines.append(Terminal.wrap("aem-pcr: '\(title)' boots the files the current boot measured (compared with \(source)): no DRTM PCR changes, nothing to reseal.", hang: 2))
+            lines.append(Terminal.wrap("aem-pcr: '\(shownTitle)' boots the files the current boot measured (compared with \(source)): no DRTM PCR changes, nothing to reseal.", hang: 2))
         } else {
             let list = changedPCRs.sorted().map { "PCR\($0)" }.joined(separator: ", ")
-            lines.append(Terminal.wrap("aem-pcr: after this update the AEM boot '\(title)' changes \(list).", hang: 2))
+            lines.append(Terminal.wrap("aem-pcr: after this update the AEM boot '\(shownTitle)' changes \(list).", hang: 2))
             for c in changes { lines.append(Terminal.wrap("  " + c, indent: 0, hang: 4)) }
             lines.append(Terminal.wrap("  Compared with \(source).", indent: 0, hang: 4))
             lines.append("  Pre-seal the AEM secret before rebooting:")
@@ -142,9 +144,9 @@ struct Notice: ParsableCommand {
         let labels = Notice.labels(in: aemDir)
         let label = labels.count == 1 ? labels[0] : "LABEL"
         var out = ["    sudo aem-pcr seal --label \(Notice.quote(label)) \\",
-                   "      --grub-cfg \(Notice.quote(config)) \\"]
-        if bootDir != "/boot" { out.append("      --boot-dir \(Notice.quote(bootDir)) \\") }
-        out.append("      --entry \(Notice.quote(title))")
+                   "      --grub-cfg \(Notice.quote(Notice.safe(config))) \\"]
+        if bootDir != "/boot" { out.append("      --boot-dir \(Notice.quote(Notice.safe(bootDir))) \\") }
+        out.append("      --entry \(Notice.quote(Notice.safe(title)))")
         if labels.count > 1 {
             out.append(Terminal.wrap("  (AEM labels: \(labels.joined(separator: ", ")); once for each)", indent: 0, hang: 4))
         }
@@ -220,6 +222,19 @@ struct Notice: ParsableCommand {
             }
         }
         return out.sorted()
+    }
+
+    /// Text from an input, safe on a terminal: control bytes as `\xHH`.
+    static func safe(_ s: String) -> String {
+        var out = ""
+        for u in s.unicodeScalars {
+            if u.value < 0x20 || u.value == 0x7F || (u.value >= 0x80 && u.value < 0xA0) {
+                out += "\\x" + (u.value < 16 ? "0" : "") + String(u.value, radix: 16)
+            } else {
+                out.unicodeScalars.append(u)
+            }
+        }
+        return out
     }
 
     /// A shell word: bare when safe, else single-quoted.

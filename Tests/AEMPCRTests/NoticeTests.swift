@@ -126,4 +126,23 @@ import Testing
         let plain = try aemPCR(["notice", "--grub-cfg", s.dir + "/plain.cfg", "--state-dir", s.state])
         #expect(plain.status == 0 && plain.stdout.isEmpty && plain.stderr.isEmpty, "\(plain.stdout)\(plain.stderr)")
     }
+
+    /// A title with a control byte (an escape sequence) is printed escaped, never raw.
+    @Test func controlBytesInTitleAreEscaped() throws {
+        let s = try scratch()
+        let cfg = try readText("Vectors/example/grub.cfg")
+            .replacingOccurrences(of: "menuentry 'AEM Qubes, with Xen hypervisor'", with: "menuentry 'AEM \u{1B}[2J Qubes'")
+        try cfg.write(toFile: s.dir + "/grub.cfg", atomically: true, encoding: .utf8)
+        for _ in 0..<2 {
+            let r = try run(Repo.binary, ["notice", "--grub-cfg", "grub.cfg", "--boot-dir", "boot", "--state-dir", "state",
+                                          "--aem-dir", "anti-evil-maid", "--mem", "no-dev-mem", "--tpm", "1.2"], cwd: s.dir)
+            #expect(r.status == 0)
+            #expect(!r.stdout.contains("\u{1B}"), "\(r.stdout)")
+            #expect(flat(r.stdout).contains("'AEM \\x1b[2J Qubes'"), "\(r.stdout)")
+        }
+        try replace(s, "xen-4.17.5.gz", with: "xen-4.17.4.gz")
+        let r = try run(Repo.binary, ["notice", "--grub-cfg", "grub.cfg", "--boot-dir", "boot", "--state-dir", "state",
+                                      "--aem-dir", "anti-evil-maid", "--mem", "no-dev-mem", "--tpm", "1.2"], cwd: s.dir)
+        #expect(!r.stdout.contains("\u{1B}") && flat(r.stdout).contains("changes PCR18."), "\(r.stdout)")
+    }
 }
