@@ -77,4 +77,19 @@ import Testing
             #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
         }
     }
+
+    /// In diff, against the synthetic TPM 2.0 boot of LogPredictionTests: replacing the kernel
+    /// changes exactly its event and PCR17 (what replacing the file on disk does there).
+    @Test func diffWithReplacedKernel() throws {
+        let dir = try tempDir()
+        let (log, events) = try LogPredictionTests.syntheticBoot(dir)
+        try LogPredictionTests.pythonReplay(events, to: dir + "/pcrs.yaml")
+        let d = try aemPCR(["diff", "--json", "--event-log", log, "--pcrs", dir + "/pcrs.yaml",
+                            "--replace", "kernel=Vectors/example/boot/vmlinuz-6.6.48-1.qubes.fc37.x86_64"] + Self.example)
+        #expect(d.status == 0, "\(d.stderr)")
+        let diff = try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as! [String: Any]
+        #expect((diff["changes"] as! [[String: Any]]).map { $0["component"] as! String } == ["module 1"])
+        let changed = (diff["pcrs"] as! [[String: Any]]).filter { $0["changed"] as! Bool }.map { "\($0["pcr"]!) \($0["bank"]!)" }
+        #expect(changed == ["17 sha1", "17 sha256"])
+    }
 }
