@@ -80,7 +80,7 @@ struct Notice: ParsableCommand {
             let family = tpm ?? ((try? LogPredictor.facts(of: log))?.tpm == nil ? Notice.sysfsFamily() : nil)
             let configuration = try LogPredictor.configuration(
                 for: log, tpm: family, mapping: nil, extendPolicy: nil,
-                nextBoot: TbootCommandLine(spec.tbootCmdline), tbootVersion: TbootVersion("1.10.5")!, banks: nil)
+                nextBoot: TbootCommandLine(String(decoding: spec.tbootCmdline, as: UTF8.self)), tbootVersion: TbootVersion("1.10.5")!, banks: nil)
             let p = try LogPredictor.predict(log: log, boot: spec, predictor: Predictor(configuration: configuration),
                                              allowPolicyChange: true)
             now = p.files
