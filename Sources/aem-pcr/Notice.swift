@@ -61,10 +61,10 @@ struct Notice: ParsableCommand {
     func check() throws -> [String] {
         let cfg = try grubCfg ?? Notice.defaultGrubCfg()
         let config = try GrubConfig(path: cfg)
-        guard let selector = try entry ?? Notice.firstAEMEntry(config) else {
+        guard let selector = try entry ?? Notice.firstAEMEntry(config, bootDir: bootDir) else {
             return []  // No AEM entry: nothing to notice (a machine without Anti Evil Maid).
         }
-        let grubEntry = try config.entry(selector)
+        let grubEntry = try config.entry(selector, bootDir: bootDir)
         let spec = try BootSpec(entry: grubEntry, config: config, bootDir: bootDir)
         let title = grubEntry.titlePath.joined(separator: ">")
         let shownTitle = Notice.safe(title)
@@ -73,23 +73,34 @@ struct Notice: ParsableCommand {
         var source = ""
         var changedPCRs = Set<PCRIndex>()
         var changes = [String]()
-        let now: Prediction
+        var current: Prediction?
+        var logProblem: String?
 
         if let log = liveLog() {
-            // The log tells the family unless it holds SHA-1 records only; then ask the kernel.
-            let family = tpm ?? ((try? LogPredictor.facts(of: log))?.tpm == nil ? Notice.sysfsFamily() : nil)
-            let configuration = try LogPredictor.configuration(
-                for: log, tpm: family, mapping: nil, extendPolicy: nil,
-                nextBoot: TbootCommandLine(String(decoding: spec.tbootCmdline, as: UTF8.self)), tbootVersion: TbootVersion("1.10.5")!, banks: nil)
-            let p = try LogPredictor.predict(log: log, boot: spec, predictor: Predictor(configuration: configuration),
-                                             allowPolicyChange: true)
-            now = p.files
-            source = "the current boot's DRTM log (\(Notice.safe(mem)); not checked against the TPM here)"
-            for c in p.changes {
-                changedPCRs.insert(c.pcr)
-                let line = "\(c.label) changes: PCR\(c.pcr)"
-                if !changes.contains(line) { changes.append(line) }
+            do {
+                // The log tells the family unless it holds SHA-1 records only; then ask the kernel.
+                let family = tpm ?? ((try? LogPredictor.facts(of: log))?.tpm == nil ? Notice.sysfsFamily() : nil)
+                let configuration = try LogPredictor.configuration(
+                    for: log, tpm: family, mapping: nil, extendPolicy: nil,
+                    nextBoot: TbootCommandLine(String(decoding: spec.tbootCmdline, as: UTF8.self)),
+                    tbootVersion: TbootVersion("1.10.5")!, banks: nil)
+                let p = try LogPredictor.predict(log: log, boot: spec, predictor: Predictor(configuration: configuration),
+                                                 allowPolicyChange: true)
+                current = p.files
+                source = "the current boot's DRTM log (\(Notice.safe(mem)); not checked against the TPM here)"
+                for c in p.changes {
+                    changedPCRs.insert(c.pcr)
+                    let line = "\(c.label) changes: PCR\(c.pcr)"
+                    if !changes.contains(line) { changes.append(line) }
+                }
+            } catch {
+                // The saved measurements still serve; say why the log did not.
+                logProblem = "\(error)"
             }
+        }
+        let now: Prediction
+        if let c = current {
+            now = c
         } else {
             let family = tpm ?? Notice.sysfsFamily() ?? .tpm12
             let configuration = try LaunchConfiguration(tpm: family, mapping: nil, extendPolicy: nil,
@@ -121,7 +132,9 @@ struct Notice: ParsableCommand {
         if source.isEmpty {
             let kept = saveError == nil ? "saved the measurements of '\(shownTitle)' in \(Notice.safe(stateDir)) for the next update"
                 : "and the measurements of '\(shownTitle)' could not be saved (\(saveError!))"
-            lines.append(Terminal.wrap("aem-pcr: no record of what the current boot measured (no readable DRTM log in \(Notice.safe(mem)), nothing saved yet); \(kept).", hang: 2))
+            let noLog = logProblem == nil ? "no readable DRTM log in \(Notice.safe(mem))" : "the live DRTM log not usable"
+            lines.append(Terminal.wrap("aem-pcr: no record of what the current boot measured (\(noLog), nothing saved yet); \(kept).", hang: 2))
+            if let p = logProblem { lines.append(Terminal.wrap("  (the live DRTM log was not used: \(p))", indent: 0, hang: 4)) }
             return lines
         } else if changedPCRs.isEmpty {
             lines.append(Terminal.wrap("aem-pcr: '\(shownTitle)' boots the files the current boot measured (compared with \(source)): no DRTM PCR changes, nothing to reseal.", hang: 2))
@@ -134,6 +147,7 @@ struct Notice: ParsableCommand {
             lines.append(contentsOf: sealCommand(config: cfg, title: title))
         }
         if let e = saveError { lines.append(Terminal.wrap("  (not saved: \(e))", indent: 0, hang: 4)) }
+        if let p = logProblem { lines.append(Terminal.wrap("  (the live DRTM log was not used: \(p))", indent: 0, hang: 4)) }
         return lines
     }
 
@@ -184,10 +198,10 @@ struct Notice: ParsableCommand {
     }
 
     /// The index of the first top-level entry whose title starts with "AEM", if any.
-    static func firstAEMEntry(_ config: GrubConfig) throws -> String? {
+    static func firstAEMEntry(_ config: GrubConfig, bootDir: String) throws -> String? {
         for i in 0..<256 {
             do {
-                let e = try config.entry(String(i))
+                let e = try config.entry(String(i), bootDir: bootDir)
                 if e.titlePath.last?.hasPrefix("AEM") == true { return String(i) }
             } catch let e as GrubError where e.code == .entryNotFound {
                 if e.description.contains("no menu entry") { return nil }  // past the last entry

@@ -55,13 +55,13 @@ import Testing
         let current = try PCRValuesFile.read(path: dir + "/pcrs.yaml")
         let newKernel = "Vectors/example/boot/vmlinuz-6.6.48-1.qubes.fc37.x86_64"
         let r = try aemPCR(["predict", "--format", "keylime", "--accept", "current,predicted",
-                            "--event-log", log, "--pcrs", dir + "/pcrs.yaml", "--replace", "kernel=" + newKernel] + Self.example)
+                            "--event-log", log, "--pcrs", dir + "/pcrs.yaml", "--replace", "kernel=" + newKernel] + Self.example + LogPredictionTests.embedded)
         #expect(r.status == 0, "\(r.stderr)")
         try validateKeylime(r.stdout)
         let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: [String]]
 
-        let cmdline = try GrubConfig(path: Repo.path("Vectors/example/grub.cfg")).entry("AEM Qubes, with Xen hypervisor")
-            .loaderCommands.filter(\.isModule)[1].arguments
+        let cmdline = try GrubConfig(path: Repo.path("Vectors/example/grub.cfg")).entry("AEM Qubes, with Xen hypervisor", bootDir: Repo.path("Vectors/example/boot"))
+            .loaderCommands.filter(\.isModule)[1].argumentStrings
         let py = """
             import hashlib, sys
             img = open(sys.argv[1], 'rb').read()
@@ -85,7 +85,7 @@ import Testing
         #expect(obj["18"] == [next[.sha256, 18]!.hex])
         // The SHA-1 bank on request.
         let sha1 = try aemPCR(["predict", "--format", "keylime", "--bank", "sha1", "--event-log", log,
-                               "--pcrs", dir + "/pcrs.yaml", "--replace", "kernel=" + newKernel] + Self.example)
+                               "--pcrs", dir + "/pcrs.yaml", "--replace", "kernel=" + newKernel] + Self.example + LogPredictionTests.embedded)
         #expect(sha1.status == 0, "\(sha1.stderr)")
         let obj1 = try JSONSerialization.jsonObject(with: Data(sha1.stdout.utf8)) as! [String: [String]]
         #expect(obj1 == ["17": [next[.sha1, 17]!.hex], "18": [next[.sha1, 18]!.hex], "19": [next[.sha1, 19]!.hex]])
@@ -101,7 +101,7 @@ import Testing
         let values = try PCRValuesFile.read(path: dir + "/pcrs.yaml")
         let out = dir + "/ours.bin"
         let r = try run("/bin/sh", ["-c", "exec \"$0\" \"$@\" > \(out)", Repo.binary, "predict", "--format", "tpm2-pcr",
-                                    "--event-log", log, "--pcrs", dir + "/pcrs.yaml"] + Self.example, cwd: Repo.root)
+                                    "--event-log", log, "--pcrs", dir + "/pcrs.yaml"] + Self.example + LogPredictionTests.embedded, cwd: Repo.root)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("sha256:17,18,19"), "\(r.stderr)")
         let theirs = dir + "/python.bin"

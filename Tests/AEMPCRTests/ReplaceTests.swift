@@ -85,7 +85,7 @@ import Testing
         let (log, events) = try LogPredictionTests.syntheticBoot(dir)
         try LogPredictionTests.pythonReplay(events, to: dir + "/pcrs.yaml")
         let d = try aemPCR(["diff", "--json", "--event-log", log, "--pcrs", dir + "/pcrs.yaml",
-                            "--replace", "kernel=Vectors/example/boot/vmlinuz-6.6.48-1.qubes.fc37.x86_64"] + Self.example)
+                            "--replace", "kernel=Vectors/example/boot/vmlinuz-6.6.48-1.qubes.fc37.x86_64"] + Self.example + LogPredictionTests.embedded)
         #expect(d.status == 0, "\(d.stderr)")
         let diff = try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as! [String: Any]
         #expect((diff["changes"] as! [[String: Any]]).map { $0["component"] as! String } == ["module 1"])
