@@ -17,20 +17,22 @@ struct AEMPCRCommand: ParsableCommand {
             secret can be checked and resealed without a blind boot. See aem-pcr(8).
             """,
         version: "0.1.0",
-        subcommands: [Predict.self, Diff.self, Verify.self, Read.self, Measure.self, MLEHash.self, LogCommand.self])
+        subcommands: [Predict.self, Diff.self, Verify.self, Read.self, Measure.self, MLEHash.self, LogCommand.self, Notice.self])
 
     static func main() {
         let args = Array(CommandLine.arguments.dropFirst())
+        // `notice` runs from package hooks: it never fails the transaction, even on bad usage.
+        let failure = args.first == "notice" ? ExitStatus.ok : ExitStatus.badInput
         if let message = Usage.commandError(args) {
             Terminal.error(message, code: "usage")
-            Glibc.exit(ExitStatus.badInput)
+            Glibc.exit(failure)
         }
         do {
             var command = try parseAsRoot(args)
             try command.run()
         } catch let error as AEMPCRError {
             Terminal.error("\(error)", code: error.errorCode)
-            Glibc.exit(ExitStatus.badInput)
+            Glibc.exit(failure)
         } catch let code as ExitCode {
             Glibc.exit(code.rawValue)
         } catch {
@@ -42,7 +44,7 @@ struct AEMPCRCommand: ParsableCommand {
             // The argument parser's own usage errors, as the one line every usage error is. It
             // reports a missing option before an unknown one, so a mistyped option comes first.
             Terminal.error(Usage.unknownOption(args) ?? Usage.oneLine(message(for: error), args), code: "usage")
-            Glibc.exit(ExitStatus.badInput)
+            Glibc.exit(failure)
         }
     }
 }

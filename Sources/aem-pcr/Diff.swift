@@ -19,13 +19,14 @@ struct Diff: ParsableCommand {
             """)
 
     @OptionGroup var boot: BootOptions
+    @OptionGroup var replace: ReplaceOptions
     @OptionGroup var launch: LaunchOptions
     @OptionGroup var log: EventLogOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         Terminal.verbose = output.verbose
-        let (p, report) = try log.predict(boot: boot, launch: launch, verbose: output.verbose)
+        let (p, report) = try log.predict(boot: boot, launch: launch, replace: replace, verbose: output.verbose)
         let banks = p.files.banks.filter { $0.isComputable && (launch.banks.isEmpty || launch.banks.contains($0)) }
         let pcrs = Set(p.predicted.banks.flatMap { p.predicted.pcrs(in: $0) }).sorted()
         if output.json {

@@ -139,6 +139,18 @@ struct BootOptions: ParsableArguments {
     }
 }
 
+/// Files to boot in place of the ones the entry names, command lines kept (predict, diff, seal).
+struct ReplaceOptions: ParsableArguments {
+    @Option(name: .customLong("replace"), help: ArgumentHelp("Predict with FILE in place of the file the entry names for ROLE (tboot, xen, kernel, initramfs, or a module index from 0), keeping its command line. Repeatable.", valueName: "role=file"))
+    var replacements: [String] = []
+
+    /// The boot with the replacements applied; one-line errors (exit 2) for an unknown role, a
+    /// missing or unreadable file, or a module the boot does not have.
+    func apply(to spec: BootSpec) throws -> BootSpec {
+        try spec.replacing(replacements.map { try BootReplacement(parsing: $0) })
+    }
+}
+
 /// How tboot will measure: TPM family, mapping, extend policy, release, policy, banks.
 struct LaunchOptions: ParsableArguments {
     @Option(help: ArgumentHelp("TPM family: /sys/class/tpm/tpm0/tpm_version_major says 1 or 2. With --event-log, the log's format tells.", valueName: "1.2|2.0"))
@@ -248,9 +260,9 @@ struct EventLogOptions: ParsableArguments {
 
     /// Verifies the log, then predicts the next boot from it and the boot's files
     /// (`predict --event-log`, `diff`).
-    func predict(boot: BootOptions, launch: LaunchOptions, verbose: Bool) throws -> (LogPrediction, VerificationReport?) {
+    func predict(boot: BootOptions, launch: LaunchOptions, replace: ReplaceOptions, verbose: Bool) throws -> (LogPrediction, VerificationReport?) {
         let (drtm, report) = try verifiedLog(verbose: verbose)
-        let spec = try boot.bootSpec()
+        let spec = try replace.apply(to: boot.bootSpec())
         let predictor = Predictor(configuration: try launch.configuration(for: drtm, tbootCmdline: String(decoding: spec.tbootCmdline, as: UTF8.self)),
                                   customPolicy: try launch.customPolicy())
         return (try LogPredictor.predict(log: drtm, boot: spec, predictor: predictor, allowPolicyChange: force), report)

@@ -19,12 +19,26 @@ struct Predict: ParsableCommand {
             the new files, and every DRTM PCR predicted. From files alone, nothing reads the TPM \
             or physical memory.
 
-            Example:
+            --replace ROLE=FILE predicts with FILE (a new Xen, kernel or initramfs unpacked from \
+            a package, not yet installed) in place of the one the entry names, keeping its \
+            command line. ROLE: tboot, xen, kernel, initramfs, or a module index.
+
+            Examples:
               aem-pcr predict --tpm 1.2 --grub-cfg /boot/grub2/grub.cfg \\
                 --entry 'AEM Qubes, with Xen hypervisor' --boot-dir /boot
+              aem-pcr predict --tpm 1.2 --grub-cfg Vectors/example/grub.cfg --entry 0 \\
+                --boot-dir Vectors/example/boot \\
+                --replace xen=Vectors/example/boot/xen-4.17.4.gz
+              aem-pcr predict --tpm 1.2 --grub-cfg Vectors/example/grub.cfg --entry 0 \\
+                --boot-dir Vectors/example/boot --format keylime
+
+            --format keylime prints a Keylime tpm_policy of the PCRs among 17-19 the prediction \
+            fixes (one bank); --accept current,predicted adds the current boot's values (with \
+            --event-log). --format tpm2-pcr writes the values file tpm2_policypcr -f reads.
             """)
 
     @OptionGroup var boot: BootOptions
+    @OptionGroup var replace: ReplaceOptions
     @OptionGroup var launch: LaunchOptions
     @OptionGroup var log: EventLogOptions
 
@@ -39,27 +53,55 @@ struct Predict: ParsableCommand {
         live || log.eventLog != nil || log.pcrs != nil || log.live.tcti != nil || log.live.mem != "/dev/mem"
     }
 
+    @Option(help: ArgumentHelp("What to print: text (default), json (as --json), keylime (a Keylime tpm_policy of PCR17-19, one bank), tpm2-pcr (the binary PCR values file tpm2_policypcr -f reads, to standard output).", valueName: "format"))
+    var format: PredictFormat?
+
+    @Option(help: ArgumentHelp("With --format keylime: the boots the policy accepts, current and/or predicted (default predicted); current needs --live or --event-log.", valueName: "current,predicted"))
+    var accept: String?
+
     func validate() throws {
         if log.force && !usesCurrentBoot {
             throw ValidationError("--force has no effect without --live or --event-log: it lets an unverified current-boot log be used")
+        }
+        if output.json, let f = format, f != .json {
+            throw ValidationError("--json and --format \(f.rawValue) ask for two outputs; give one")
+        }
+        if accept != nil && format != .keylime {
+            throw ValidationError("--accept is for --format keylime")
         }
     }
 
     func run() throws {
         Terminal.verbose = output.verbose
+        let view: PredictionView
         if usesCurrentBoot {
-            let (p, report) = try log.predict(boot: boot, launch: launch, verbose: output.verbose)
-            let view = PredictionView(p, verified: report?.verified, onlyBanks: launch.banks)
-            print(output.json ? PredictionOutput.json(view).render() : PredictionOutput.text(view, verbose: output.verbose),
-                  terminator: output.json ? "\n" : "")
-            return
+            let (p, report) = try log.predict(boot: boot, launch: launch, replace: replace, verbose: output.verbose)
+            view = PredictionView(p, verified: report?.verified, onlyBanks: launch.banks)
+        } else {
+            let spec = try replace.apply(to: boot.bootSpec())
+            let predictor = Predictor(configuration: try launch.configuration(tbootCmdline: String(decoding: spec.tbootCmdline, as: UTF8.self)),
+                                      customPolicy: try launch.customPolicy())
+            view = PredictionView(try predictor.predict(spec))
         }
-        let spec = try boot.bootSpec()
-        let predictor = Predictor(configuration: try launch.configuration(tbootCmdline: String(decoding: spec.tbootCmdline, as: UTF8.self)),
-                                  customPolicy: try launch.customPolicy())
-        let view = PredictionView(try predictor.predict(spec))
-        print(output.json ? PredictionOutput.json(view).render() : PredictionOutput.text(view, verbose: output.verbose),
-              terminator: output.json ? "\n" : "")
+        let format = self.format ?? (output.json ? .json : .text)
+        switch format {
+        case .text:
+            print(PredictionOutput.text(view, verbose: output.verbose), terminator: "")
+        case .json:
+            print(PredictionOutput.json(view).render())
+        case .keylime:
+            let accepted = try Export.accepted(accept)
+            if accepted.contains(.current) && view.log == nil {
+                throw UsageError("--accept current needs the current boot's values: give --live (or --event-log FILE --pcrs FILE)")
+            }
+            let bank = try Export.bank(launch.banks, tpm: view.files.configuration.tpm, format: format)
+            print(try Export.keylime(predicted: view.pcrs, current: view.log?.current, bank: bank, accept: accepted))
+        case .tpm2PCR:
+            let bank = try Export.bank(launch.banks, tpm: view.files.configuration.tpm, format: format)
+            let file = try Export.tpm2PCRFile(predicted: view.pcrs, bank: bank)
+            try Export.writeBinary(file.bytes)
+            Terminal.writeError("aem-pcr: wrote \(file.selection) (\(file.bytes.count) bytes): tpm2_policypcr -l \(file.selection) -f FILE\n")
+        }
     }
 }
 

@@ -1,0 +1,109 @@
+import AEMPCR
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// What `predict` prints: the report, or values for a remote verifier or a TPM policy.
+enum PredictFormat: String, ExpressibleByArgument, CaseIterable {
+    /// The explained prediction (default).
+    case text
+    /// The prediction as one JSON object (the same as `--json`).
+    case json
+    /// A Keylime `tpm_policy` object: `{"17": ["<hex>", …], …}`, one bank.
+    case keylime
+    /// The PCR values file `tpm2_policypcr -f` reads: the selected PCRs' values of one bank,
+    /// concatenated in ascending PCR order, raw bytes.
+    case tpm2PCR = "tpm2-pcr"
+}
+
+/// Which boots a Keylime policy accepts.
+enum AcceptedBoot: String, CaseIterable {
+    case current, predicted
+}
+
+/// The fleet exports of `predict --format keylime|tpm2-pcr`.
+enum Export {
+    /// The DRTM PCRs a measured launch policy names (Anti Evil Maid seals these).
+    static let drtmPCRs: [PCRIndex] = [17, 18, 19]
+
+    /// The one bank to export: the `--bank` given, else sha1 on TPM 1.2 and sha256 on TPM 2.0.
+    static func bank(_ requested: [HashAlgorithm], tpm: TPMFamily, format: PredictFormat) throws -> HashAlgorithm {
+        let unique = Array(Set(requested)).sorted()
+        if unique.count > 1 {
+            throw UsageError("--format \(format.rawValue) exports one bank; give one --bank (got \(unique.map(\.description).joined(separator: ", ")))")
+        }
+        return unique.first ?? (tpm == .tpm12 ? .sha1 : .sha256)
+    }
+
+    /// Parses `--accept current,predicted`.
+    static func accepted(_ value: String?) throws -> [AcceptedBoot] {
+        guard let value else { return [.predicted] }
+        var out = [AcceptedBoot]()
+        for word in value.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let a = AcceptedBoot(rawValue: String(word)) else {
+                throw UsageError("--accept '\(value)': '\(word)' is neither current nor predicted (give current,predicted or one of them)")
+            }
+            if !out.contains(a) { out.append(a) }
+        }
+        return out
+    }
+
+    /// The PCRs of `bank` among 17–19 that the prediction fully knows; an error naming the bank
+    /// when it knows none.
+    static func known(_ pcrs: PCRValues, bank: HashAlgorithm) throws -> [PCRIndex] {
+        let known = drtmPCRs.filter { pcrs[bank, $0] != nil }
+        if known.isEmpty {
+            let have = pcrs.banks.filter { !pcrs.pcrs(in: $0).isEmpty }.map(\.description)
+            throw UsageError("the prediction fixes no DRTM PCR in the \(bank) bank\(have.isEmpty ? "" : " (it has \(have.joined(separator: ", ")); choose with --bank)")")
+        }
+        return known
+    }
+
+    /// `{"17": [...], "18": [...], "19": [...]}`: Keylime's `tpm_policy`, lowercase hex, each
+    /// PCR's accepted values in the order asked (current, then predicted), each value once.
+    static func keylime(predicted: PCRValues, current: PCRValues?, bank: HashAlgorithm,
+                        accept: [AcceptedBoot]) throws -> String {
+        let pcrs = try known(predicted, bank: bank)
+        var members = [(String, JSON)]()
+        for pcr in pcrs {
+            var values = [String]()
+            for a in accept {
+                let v: Digest?
+                switch a {
+                case .predicted: v = predicted[bank, pcr]
+                case .current: v = current?[bank, pcr]
+                }
+                guard let v else {
+                    throw UsageError("--accept current: the current boot's PCR\(pcr) \(bank) is not in the event log")
+                }
+                if !values.contains(v.hex) { values.append(v.hex) }
+            }
+            members.append((String(pcr.rawValue), .array(values.map { .string($0) })))
+        }
+        return JSON.object(members).render()
+    }
+
+    /// The raw values `tpm2_policypcr -l BANK:LIST -f FILE` reads, and that LIST.
+    static func tpm2PCRFile(predicted: PCRValues, bank: HashAlgorithm) throws -> (bytes: [UInt8], selection: String) {
+        let pcrs = try known(predicted, bank: bank)
+        let bytes = pcrs.flatMap { predicted[bank, $0]!.bytes }
+        return (bytes, "\(bank):" + pcrs.map { String($0.rawValue) }.joined(separator: ","))
+    }
+
+    /// Writes binary output to standard output, never to a terminal.
+    static func writeBinary(_ bytes: [UInt8]) throws {
+        if isatty(1) != 0 {
+            throw UsageError("--format tpm2-pcr writes binary PCR values; redirect standard output to a file (> pcrs.bin)")
+        }
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            let n = rest.withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { throw UsageError("cannot write to standard output: \(String(cString: strerror(errno)))") }
+            rest = rest.dropFirst(n)
+        }
+    }
+}

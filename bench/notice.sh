@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Benchmark: run time of `aem-pcr notice`, the command the dnf/apt hooks run after an update,
+# on the shipped example (Vectors/example: the Qubes AEM grub.cfg and its boot files). Goal:
+# under 1 second, so that the hook never holds up a package transaction.
+# Two runs are timed: nothing changed, and Xen plus the initramfs replaced (the hook's output).
+# --dom0-sized: the kernel and initramfs replaced by files of a real dom0's size (a 12 MiB
+# kernel, a gzip initramfs of 64 MiB unpacked), generated once under .build/bench-notice.
+# usage: bench/notice.sh [--dom0-sized] [BINARY]   (default: builds .build/release/aem-pcr)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+sized=0
+if [ "${1:-}" = "--dom0-sized" ]; then sized=1; shift; fi
+bin=${1:-}
+if [ -z "$bin" ]; then
+  swift build -c release --static-swift-stdlib --product aem-pcr >/dev/null
+  bin=$repo/.build/release/aem-pcr
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp -r Vectors/example/boot "$work/boot"
+if [ "$sized" = 1 ]; then
+  gen=$repo/.build/bench-notice
+  mkdir -p "$gen"
+  [ -f "$gen/vmlinuz" ] || head -c $((12 << 20)) /dev/urandom > "$gen/vmlinuz"
+  if [ ! -f "$gen/initramfs.img" ]; then
+    # Half random, half repetitive text: compresses about as a cpio of binaries and scripts does.
+    { head -c $((32 << 20)) /dev/urandom; yes 'usr/lib/modules/6.6.63/kernel/drivers/x.ko' | head -c $((32 << 20)); } \
+      | gzip -6 > "$gen/initramfs.img"
+  fi
+  cp "$gen/vmlinuz" "$work/boot/vmlinuz-6.6.63-1.qubes.fc37.x86_64"
+  cp "$gen/initramfs.img" "$work/boot/initramfs-6.6.63-1.qubes.fc37.x86_64.img"
+fi
+args=(notice --grub-cfg "$repo/Vectors/example/grub.cfg" --boot-dir "$work/boot"
+      --state-dir "$work/state" --mem "$work/no-mem" --tpm 1.2)
+"$bin" "${args[@]}" >/dev/null   # the package's installation: saves the measurements
+bytes=$(du -cb "$work"/boot/* | tail -1 | cut -f1)
+echo "aem-pcr notice on the shipped example ($((bytes / 1024)) KiB of boot files), goal < 1 s"
+[ "$sized" = 1 ] && echo "  with a 12 MiB kernel and a 64 MiB (unpacked) gzip initramfs"
+
+time_runs() {  # label
+  if command -v hyperfine >/dev/null; then
+    hyperfine -N --warmup 2 --runs 20 --style basic --export-json "$work/h.json" \
+      "$bin ${args[*]}" >/dev/null
+    python3 - "$1" "$work/h.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[2]))["results"][0]
+print("%-28s mean %.3f s  max %.3f s  (%d runs)" % (sys.argv[1], r["mean"], r["max"], len(r["times"])))
+PY
+  else
+    local start end
+    start=$(date +%s.%N)
+    for _ in $(seq 20); do "$bin" "${args[@]}" >/dev/null; done
+    end=$(date +%s.%N)
+    python3 -c "print('%-28s mean %.3f s  (20 runs)' % ('$1', ($end - $start) / 20))"
+  fi
+}
+time_runs "nothing changed"
+cp Vectors/example/boot/xen-4.17.4.gz "$work/boot/xen-4.17.5.gz"
+cp Vectors/example/boot/initramfs-6.6.48-1.qubes.fc37.x86_64.img \
+   "$work/boot/initramfs-6.6.63-1.qubes.fc37.x86_64.img"
+time_runs "Xen and initramfs replaced"
+echo "--- what the hook prints after that update:"
+"$bin" "${args[@]}"
