@@ -26,11 +26,10 @@ struct Predict: ParsableCommand {
             Examples:
               aem-pcr predict --tpm 1.2 --grub-cfg /boot/grub2/grub.cfg \\
                 --entry 'AEM Qubes, with Xen hypervisor' --boot-dir /boot
-              aem-pcr predict --tpm 1.2 --grub-cfg Vectors/example/grub.cfg --entry 0 \\
-                --boot-dir Vectors/example/boot \\
-                --replace xen=Vectors/example/boot/xen-4.17.4.gz
-              aem-pcr predict --tpm 1.2 --grub-cfg Vectors/example/grub.cfg --entry 0 \\
-                --boot-dir Vectors/example/boot --format keylime
+              aem-pcr predict --tpm 1.2 --grub-cfg /boot/grub2/grub.cfg --entry 0 \\
+                --replace xen=/boot/xen-4.17.4.gz
+              aem-pcr predict --tpm 1.2 --grub-cfg /boot/grub2/grub.cfg --entry 0 \\
+                --format keylime
 
             --format keylime prints a Keylime tpm_policy of the PCRs among 17-19 the prediction \
             fixes (one bank); --accept current,predicted adds the current boot's values (with \

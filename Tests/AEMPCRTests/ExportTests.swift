@@ -130,8 +130,8 @@ import Testing
 
     @Test(arguments: [
         (["--format", "keylime", "--bank", "sha1", "--bank", "sha256", "--tpm", "2.0", "--extpol", "embedded"], "exports one bank"),
-        (["--format", "keylime", "--accept", "current,predicted"], "--accept current needs"),
-        (["--format", "keylime", "--accept", "next"], "'next' is neither"),
+        (["--format", "keylime", "--accept", "current,predicted", "--tpm", "1.2"], "--accept current needs"),
+        (["--format", "keylime", "--accept", "next", "--tpm", "1.2"], "'next' is neither"),
         (["--format", "keylime", "--tpm", "2.0"], "no DRTM PCR in the sha256 bank"),
     ])
     func exportErrorsAreOneLine(args: [String], message: String) throws {
