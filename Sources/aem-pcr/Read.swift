@@ -2,6 +2,11 @@ import AEMPCR
 import AEMPCRHardware
 import AEMPCRTPM
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 struct Read: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -69,6 +74,10 @@ struct Read: ParsableCommand {
                                                  tcti: live.tcti, verbose: output.verbose, tpm12File: tpm12Pcrs)
         let notes = ReadNotes.notes(values)
         if let dir = save, let dump {
+            // The directory is made (0700: it holds a copy of root-only memory) when missing.
+            if mkdir(dir, 0o700) != 0 && errno != EEXIST {
+                throw OutputFileError(path: dir, "cannot create the directory: \(String(cString: strerror(errno)))")
+            }
             try SavedSet.write(dir: dir, files: [
                 ("pcrs.yaml", Array(PCRText.yaml(values).utf8)),
                 ("pcrs.json", Array((ReadOutput.json(values, source: source, notes: notes).render() + "\n").utf8)),

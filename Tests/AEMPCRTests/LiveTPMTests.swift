@@ -131,6 +131,15 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
         let log = try tpm.boot()
         let ok = try aemPCR(["verify", "--event-log", log, "--tcti", tpm.tcti])
         #expect(ok.status == 0, "\(ok.stdout) \(ok.stderr)")
+        // tpm2_pcrread of every active bank: sha384/512, which this log does not cover, hold
+        // PCR18 all 00 here; that says nothing about the log and is not refused.
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let all = try tpm.pcrread("sha1:17,18+sha256:17,18+sha384:17,18+sha512:17,18")
+        #expect(pcrreadValues(all)["sha384"]?[18] == String(repeating: "00", count: 48))
+        try all.write(toFile: dir + "/all.yaml", atomically: true, encoding: .utf8)
+        let withOthers = try aemPCR(["verify", "--event-log", log, "--pcrs", dir + "/all.yaml"])
+        #expect(withOthers.status == 0, "\(withOthers.stdout) \(withOthers.stderr)")
         #expect(ok.stdout.contains("Verified") && ok.stdout.contains(tpm.tcti))
         // The same boot with one extend the log does not record.
         let bad = try tpm.boot(["--extra-extend"], log: "bad.log")
@@ -214,9 +223,11 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
         // not needed; the real heap's log is saved and the values are the TPM's.
         let mem = try LogCommandTests().memoryImage(regs: LogCommandTests.registers(base: 0x1000, size: 0x100000),
                                                     heap: try LogCommandTests.realHeap(), heapAt: 0x1000, in: dir)
-        try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: false)
         let r = try aemPCR(["read", "--tcti", tpm.tcti, "--save", dir + "/out", "--mem", mem])
         #expect(r.status == 0, "\(r.stderr)")
+        // The missing directory is made, for its owner only.
+        let dirMode = (try FileManager.default.attributesOfItem(atPath: dir + "/out")[.posixPermissions] as? NSNumber)?.intValue
+        #expect(dirMode == 0o700)
         for f in ["pcrs.yaml", "pcrs.json", "heap.dump"] {
             let mode = (try FileManager.default.attributesOfItem(atPath: dir + "/out/" + f)[.posixPermissions] as? NSNumber)?.intValue
             #expect(mode == 0o600, "\(f)")

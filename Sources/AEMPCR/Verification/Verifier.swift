@@ -85,7 +85,12 @@ public enum Verifier {
     /// not from a measured launch, PCRs the log extends that the file lacks, nothing in common.
     public static func checkInputs(_ report: VerificationReport, pcrs: PCRValues, log: DRTMEventLog,
                                    pcrSource: String) throws {
-        if let (pcr, bank, why) = unlaunched(pcrs) {
+        // Only the banks the log records: a bank it does not cover says nothing about this log.
+        var covered = PCRValues()
+        for bank in pcrs.banks where log.banks.contains(bank) {
+            for pcr in pcrs.pcrs(in: bank) { covered[bank, pcr] = pcrs[bank, pcr] }
+        }
+        if let (pcr, bank, why) = unlaunched(covered) {
             throw PredictionError(.unlaunchedPCRs, "\(pcrSource): PCR\(pcr) \(bank) \(why)")
         }
         let missing = report.missing
