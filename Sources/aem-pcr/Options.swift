@@ -1,4 +1,5 @@
 import AEMPCR
+import AEMPCRTPM
 import Foundation
 import ArgumentParser
 
@@ -208,10 +209,11 @@ struct LaunchOptions: ParsableArguments {
 }
 
 /// The TPM family when neither `--tpm` nor the event log's format says it: the one place that
-/// decides. No source answers yet, so the user is asked; the live machine's TPM (issue 11) is
-/// to be asked here first. Never a silent default: a TPM 2.0 user who forgot `--tpm` would
+/// decides. This machine's TPM, as the kernel describes it (sysfs only: no TPM command is sent),
+/// else the user is asked. Never a silent default: a TPM 2.0 user who forgot `--tpm` would
 /// otherwise get TPM 1.2 values.
 func unstatedTPMFamily(log: String? = nil) throws -> TPMFamily {
+    if let family = try? LiveTPM.family() { return family }
     let why = log.map { "\($0) does not tell the TPM family (SHA-1 records only)" } ?? "the next boot's TPM family is not known"
     throw UsageError("\(why): give --tpm 1.2 or --tpm 2.0 (/sys/class/tpm/tpm0/tpm_version_major says 1 or 2)\(log == nil ? ", or predict from the current boot (--live)" : "")")
 }
