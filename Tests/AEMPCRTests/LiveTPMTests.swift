@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import AEMPCR
+import AEMPCRTPM
 
 /// A software TPM 2.0 (swtpm) on Unix sockets in a temporary directory, killed when the value
 /// goes away. Boots are simulated on it by Tests/Scripts/simulate-drtm-boot.py (python3,
@@ -312,5 +313,22 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
         #expect(r.stderr.contains(why), "\(r.stderr)")
         #expect(r.stderr.hasPrefix("aem-pcr: error: \(dir)/pcrs:"))
         #expect(r.stderr.split(separator: "\n").count == 1)
+    }
+}
+
+@Suite struct TPMFamilyTests {
+    /// The kernel's word (tpm_version_major), never a guess: 1, 2, or an error naming the file.
+    @Test(arguments: [("1\n", "1.2"), ("2\n", "2.0"), ("3\n", "error")])
+    func familyFromSysfs(_ text: String, _ expected: String) throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try text.write(toFile: dir + "/tpm_version_major", atomically: true, encoding: .utf8)
+        do {
+            let f = try LiveTPM.family(sysfs: dir)
+            #expect(f.rawValue == expected)
+        } catch {
+            #expect(expected == "error")
+            #expect("\(error)".contains("\(dir)/tpm_version_major says '3'"))
+        }
     }
 }
