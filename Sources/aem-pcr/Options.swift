@@ -1,7 +1,11 @@
 import AEMPCR
 import AEMPCRTPM
-import Foundation
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 extension HashAlgorithm: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
@@ -99,8 +103,7 @@ struct BootOptions: ParsableArguments {
         let files = [(spec.tbootPath, spec.grubEntry.map { "\($0.config):\($0.line)" } ?? spec.origin)]
             + spec.modules.map { ($0.path, $0.origin) }
         for (path, origin) in files where path.hasPrefix(base + "/boot/") {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) { continue }
+            if access(path, F_OK) == 0 { continue }
             let parent = base == "/boot" ? "/" : String(base.dropLast("/boot".count))
             let named = "/" + path.dropFirst(base.count + 1)
             throw UsageError("\(origin): \(Terminal.escaped(named)) resolves to \(Terminal.escaped(path)), no such file: grub.cfg's paths begin with /boot/ (a /boot that is not its own partition), so give --boot-dir \(Terminal.escaped(parent))")

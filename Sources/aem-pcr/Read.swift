@@ -74,9 +74,14 @@ struct Read: ParsableCommand {
                                                  tcti: live.tcti, verbose: output.verbose, tpm12File: tpm12Pcrs)
         let notes = ReadNotes.notes(values)
         if let dir = save, let dump {
-            // The directory is made (0700: it holds a copy of root-only memory) when missing.
-            if mkdir(dir, 0o700) != 0 && errno != EEXIST {
-                throw OutputFileError(path: dir, "cannot create the directory: \(String(cString: strerror(errno)))")
+            // The directory and missing parents are made (0700: it holds a copy of root-only
+            // memory), as mkdir -p would.
+            var path = dir.hasPrefix("/") ? "" : "."
+            for part in dir.split(separator: "/") {
+                path += "/" + part
+                if mkdir(path, 0o700) != 0 && errno != EEXIST {
+                    throw OutputFileError(path: path, "cannot create the directory: \(String(cString: strerror(errno)))")
+                }
             }
             try SavedSet.write(dir: dir, files: [
                 ("pcrs.yaml", Array(PCRText.yaml(values).utf8)),

@@ -224,21 +224,23 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
         // not needed; the real heap's log is saved and the values are the TPM's.
         let mem = try LogCommandTests().memoryImage(regs: LogCommandTests.registers(base: 0x1000, size: 0x100000),
                                                     heap: try LogCommandTests.realHeap(), heapAt: 0x1000, in: dir)
-        let r = try aemPCR(["read", "--tcti", tpm.tcti, "--save", dir + "/out", "--mem", mem])
+        let r = try aemPCR(["read", "--tcti", tpm.tcti, "--save", dir + "/parent/out", "--mem", mem])
         #expect(r.status == 0, "\(r.stderr)")
-        // The missing directory is made, for its owner only.
-        let dirMode = (try FileManager.default.attributesOfItem(atPath: dir + "/out")[.posixPermissions] as? NSNumber)?.intValue
-        #expect(dirMode == 0o700)
+        // The missing directories are made, for their owner only.
+        for d in ["/parent", "/parent/out"] {
+            let dirMode = (try FileManager.default.attributesOfItem(atPath: dir + d)[.posixPermissions] as? NSNumber)?.intValue
+            #expect(dirMode == 0o700)
+        }
         for f in ["pcrs.yaml", "pcrs.json", "heap.dump"] {
-            let mode = (try FileManager.default.attributesOfItem(atPath: dir + "/out/" + f)[.posixPermissions] as? NSNumber)?.intValue
+            let mode = (try FileManager.default.attributesOfItem(atPath: dir + "/parent/out/" + f)[.posixPermissions] as? NSNumber)?.intValue
             #expect(mode == 0o600, "\(f)")
         }
         // The saved YAML is what tpm2_pcrread prints for the same PCRs.
-        let saved = pcrreadValues(try String(contentsOfFile: dir + "/out/pcrs.yaml", encoding: .utf8))
+        let saved = pcrreadValues(try String(contentsOfFile: dir + "/parent/out/pcrs.yaml", encoding: .utf8))
         #expect(saved == pcrreadValues(try tpm.pcrread("sha1:13,17,18,19+sha256:13,17,18,19+sha384:13,17,18,19+sha512:13,17,18,19")))
-        #expect(try jsonPCRs(String(contentsOfFile: dir + "/out/pcrs.json", encoding: .utf8)) == saved)
+        #expect(try jsonPCRs(String(contentsOfFile: dir + "/parent/out/pcrs.json", encoding: .utf8)) == saved)
         // The dump is the TXT heap, as log dump writes it.
-        let dump = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/out/heap.dump")))
+        let dump = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/parent/out/heap.dump")))
         #expect(dump == LogCommandTests.registers(base: 0x1000, size: 0x100000) + (try LogCommandTests.realHeap()))
     }
 
