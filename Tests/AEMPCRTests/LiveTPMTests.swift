@@ -249,12 +249,12 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
         try tpm.boot()
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        // No TXT heap in this memory image: nothing is written.
+        // No TXT heap in this memory image: nothing is written, not even the directory.
         try write([UInt8](repeating: 0xFF, count: 16), to: dir + "/mem")
         let r = try aemPCR(["read", "--tcti", tpm.tcti, "--save", dir + "/out", "--mem", dir + "/mem"])
         #expect(r.status == 2)
         #expect(r.stderr.split(separator: "\n").count == 1)
-        #expect(!FileManager.default.fileExists(atPath: dir + "/out/pcrs.yaml"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out"))
     }
 }
 
