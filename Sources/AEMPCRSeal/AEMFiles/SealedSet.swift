@@ -1,4 +1,3 @@
-import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,8 +28,14 @@ public struct SealedFile: Sendable, Equatable {
 /// holds an incomplete new set, after it the old files already linked into `.prev`.
 public struct SealedSetWriter {
     public let target: String
-    public var parent: String { (target as NSString).deletingLastPathComponent }
-    public var label: String { (target as NSString).lastPathComponent }
+    public var parent: String {
+        guard let slash = target.lastIndex(of: "/") else { return "." }
+        return slash == target.startIndex ? "/" : String(target[..<slash])
+    }
+    public var label: String {
+        guard let slash = target.lastIndex(of: "/") else { return target }
+        return String(target[target.index(after: slash)...])
+    }
     public var staging: String { parent + "/." + label + ".aem-pcr-staging" }
 
     public init(target: String) {
@@ -57,10 +62,10 @@ public struct SealedSetWriter {
 
     /// Regular files of the current set (none when it does not exist yet).
     public func currentFiles() throws -> [String] {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: target, isDirectory: &isDir) else { return [] }
-        guard isDir.boolValue else { throw SealError(.layout, "\(target) is not a directory") }
-        return try FileManager.default.contentsOfDirectory(atPath: target).filter { name in
+        var st = stat()
+        guard lstat(target, &st) == 0 else { return [] }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw SealError(.layout, "\(target) is not a directory") }
+        return try SealedSetWriter.list(target).filter { name in
             var st = stat()
             return lstat(target + "/" + name, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
         }.sorted()
@@ -70,7 +75,7 @@ public struct SealedSetWriter {
     /// (nil when there was none). On error nothing but the staging directory was touched,
     /// and it is removed.
     @discardableResult
-    public func commit(_ files: [SealedFile], dropping: Set<String> = [], now: Date = Date()) throws -> String? {
+    public func commit(_ files: [SealedFile], dropping: Set<String> = [], now: time_t = time(nil)) throws -> String? {
         let oldUmask = umask(0o077)
         defer { umask(oldUmask) }
         for f in files where !AEMLayout.isValidLabel(f.name) {
@@ -113,8 +118,8 @@ public struct SealedSetWriter {
 
     /// `.prev` directories of this set, oldest first.
     public func previousSets() throws -> [String] {
-        guard FileManager.default.fileExists(atPath: parent) else { return [] }
-        return try FileManager.default.contentsOfDirectory(atPath: parent)
+        guard access(parent, F_OK) == 0 else { return [] }
+        return try SealedSetWriter.list(parent)
             .filter { $0.hasPrefix(label + ".prev-") }.sorted().map { parent + "/" + $0 }
     }
 
@@ -127,16 +132,13 @@ public struct SealedSetWriter {
         return prevs
     }
 
-    private func keepPrevious(now: Date) throws -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        var name = parent + "/" + label + ".prev-" + f.string(from: now)
+    private func keepPrevious(now: time_t) throws -> String {
+        let stamp = SealedSetWriter.utcStamp(now)
+        var name = parent + "/" + label + ".prev-" + stamp
         var n = 1
         while access(name, F_OK) == 0 {
             n += 1
-            name = parent + "/" + label + ".prev-" + f.string(from: now) + "-\(n)"
+            name = parent + "/" + label + ".prev-" + stamp + "-\(n)"
         }
         let tmp = parent + "/." + label + ".aem-pcr-prev"
         try removeTree(tmp)
@@ -172,8 +174,43 @@ public struct SealedSetWriter {
     }
 
     private func readFile(_ path: String) throws -> [UInt8] {
-        guard let d = FileManager.default.contents(atPath: path) else { throw SealError(.io, "cannot read \(path)") }
-        return Array(d)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 { throw SealError(.io, "read \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var out = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw SealError(.io, "read \(path): \(String(cString: strerror(errno)))") }
+            if n == 0 { return out }
+            out += chunk[0..<n]
+            if out.count > 1 << 24 { throw SealError(.io, "\(path): larger than 16 MiB, not an AEM file") }
+        }
+    }
+
+    /// `now` as `20261130T042700Z`.
+    static func utcStamp(_ now: time_t) -> String {
+        var t = now
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        var buf = [CChar](repeating: 0, count: 32)
+        let n = strftime(&buf, buf.count, "%Y%m%dT%H%M%SZ", &tmv)
+        return String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Names in a directory, without `.` and `..`.
+    static func list(_ path: String) throws -> [String] {
+        guard let d = opendir(path) else { throw SealError(.io, "list \(path): \(String(cString: strerror(errno)))") }
+        defer { closedir(d) }
+        var out = [String]()
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out.sorted()
     }
 
     private func fsyncPath(_ path: String) throws {
@@ -186,7 +223,12 @@ public struct SealedSetWriter {
     private func removeTree(_ path: String) throws {
         var st = stat()
         guard lstat(path, &st) == 0 else { return }
-        try FileManager.default.removeItem(atPath: path)
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            for name in try SealedSetWriter.list(path) { try removeTree(path + "/" + name) }
+            try check(rmdir(path), "remove \(path)")
+        } else {
+            try check(unlink(path), "remove \(path)")
+        }
     }
 
     /// glibc's `renameat2`, which Swift's Glibc module does not declare: resolved once.
