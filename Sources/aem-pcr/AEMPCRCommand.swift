@@ -18,7 +18,7 @@ struct AEMPCRCommand: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [Predict.self, Diff.self, Verify.self, Read.self, Measure.self, MLEHash.self, LogCommand.self, Notice.self,
-                      PolicyCommand.self])
+                      PolicyCommand.self, Seal.self, CheckBoot.self])
 
     static func main() {
         let args = Array(CommandLine.arguments.dropFirst())

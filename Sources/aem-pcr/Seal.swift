@@ -1,0 +1,197 @@
+import AEMPCR
+import AEMPCRSeal
+import AEMPCRTPM
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Seal: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Seal the AEM secrets to the PCR values the next boot will have.",
+        discussion: """
+            Predicts the next boot as 'diff' does (the current boot's DRTM log must verify \
+            against the PCRs; --force is not accepted), then makes Anti Evil Maid's sealed set \
+            for the predicted values, in AEM's own formats, so that AEM's unseal shows the \
+            secret at the next boot without a blind boot in between: on a TPM 2.0 a new sealing \
+            object under AEM's SRK (0x81000001) with the PolicyPCR of sha256:13,17,18,19 \
+            (PCR13 as now, PCR17-19 predicted) as its policy and 16 random bytes as data \
+            (key.pub, key.priv, key.pcrs), and each secret.X re-encrypted into \
+            secret.X.sealed2 as 'openssl enc -aes-256-ctr -pbkdf2' with the hex of those bytes. \
+            Refuses a PCR that would be all 00 or all FF, or that the log does not let it \
+            predict. The SRK password is read from --srk-password-file or asked on the \
+            terminal, never from the command line or the environment.
+
+            The new set replaces the old one as a whole (an interruption leaves one or the \
+            other); the old one is kept as LABEL.prev-TIME until 'check-boot' confirms the next \
+            boot. AEM reads the set from its boot device at boot: write it there too, with \
+            --tpm-dir naming the mounted device's aem/tpms/ID directory. A TPM 1.2 gets the \
+            plan (predicted values, what to check, AEM's reseal command) until its sealing lands.
+
+            Example:
+              sudo aem-pcr seal --label aem --dry-run \\
+                --grub-cfg /boot/grub2/grub.cfg --entry 'AEM Qubes, with Xen hypervisor'
+            """)
+
+    @Option(help: ArgumentHelp("The AEM boot device's label (aem plus its suffix), as in /var/lib/anti-evil-maid/LABEL.", valueName: "label"))
+    var label: String
+
+    @Option(name: .customLong("aem-dir"), help: ArgumentHelp("Where the secrets are, LABEL/secret.{txt,key,otp,fre} below it (AEM's AEM_DIR).", valueName: "dir"))
+    var aemDir = AEMLayout.defaultSecretsRoot
+
+    @Option(name: .customLong("tpm-dir"), help: ArgumentHelp("Where the sealed set is written, LABEL/ below it (AEM's TPM_DIR).", valueName: "dir"))
+    var tpmDir = AEMLayout.defaultSealedRoot
+
+    @Option(name: .customLong("srk-password-file"), help: ArgumentHelp("Read the SRK password from this file (trailing newlines dropped, as AEM's $(cat) does); default: ask on the terminal.", valueName: "file"))
+    var srkPasswordFile: String?
+
+    @Flag(name: .customLong("dry-run"), help: "Show the predicted values, the policy and what would change; seal nothing.")
+    var dryRun = false
+
+    @OptionGroup var boot: BootOptions
+    @OptionGroup var launch: LaunchOptions
+    @OptionGroup var log: EventLogOptions
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if log.force {
+            throw ValidationError("seal never uses a log that does not verify: --force is not accepted")
+        }
+        if !AEMLayout.isValidLabel(label) {
+            throw ValidationError("--label '\(label)' must be letters, digits, '.', '_' or '-' (AEM's labels are aem plus a suffix)")
+        }
+    }
+
+    func run() throws {
+        Terminal.verbose = output.verbose
+        let layout = try AEMLayout(label: label, secretsRoot: aemDir, sealedRoot: tpmDir)
+        let family = try launch.tpm ?? LiveBoot.family(tcti: log.live.tcti)
+        let (p, _) = try log.predict(boot: boot, launch: launch, verbose: output.verbose)
+        let bank: HashAlgorithm = family == .tpm20 ? .sha256 : .sha1
+        let selection = try PCRSelection(banks: [bank], pcrs: [13, 17, 18, 19])
+        let values = try sealedValues(p, bank: bank)
+        let policy = try PolicyPCR.digest(selection, values: values)
+        var record = SealedPrediction(label: label, sealedAt: "", selection: selection, policyDigest: policy,
+                                      pcrs: values.overridden(by: p.predicted), events: SealedPrediction.events(of: p))
+        record.sealedAt = utcNow()
+        let writer = SealedSetWriter(target: layout.sealedDir)
+
+        guard family == .tpm20 else {
+            // TPM 1.2: TPM12Sealer (Sources/AEMPCRSeal/TPM12, branch h12a) seals each secret to
+            // [13: v13, 17: v17, 18: v18, 19: v19] in tpm_sealdata's format; its call goes here:
+            //   for ext in AEMSealer.presentSecrets(layout):
+            //     SealedFile(name: "secret.\(ext).sealed",
+            //                bytes: try TPM12Sealer.seal(secret, toPCRs: values-as-[UInt32: [UInt8]], tcsHost: nil))
+            //   then writer.commit(files + [key-less prediction record]) as below.
+            // Until then, the plan.
+            printPlan(values: values, selection: selection, layout: layout,
+                      reason: "TPM 1.2 sealing (through trousers) is not in this build")
+            throw ExitCode(ExitStatus.mismatch)
+        }
+
+        let secrets = AEMSealer.presentSecrets(layout)
+        var names = ["key.pub", "key.priv", "key.pcrs"] + secrets.map(AEMLayout.sealedName) + [AEMLayout.predictionFile]
+        if dryRun {
+            if secrets.isEmpty { throw SealError(.layout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first") }
+            let plan = try writer.plan(names.map { SealedFile(name: $0, bytes: []) }, dropping: Set(secrets.map { "secret.\($0).sealed" }))
+            report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: nil, dryRun: true)
+            return
+        }
+        let password = try srkPasswordFile.map { try AEMSealer.readSRKPassword(path: $0) }
+            ?? AEMSealer.promptSRKPassword("TPM SRK password: ")
+        let device = try TPM2Device(tcti: TCTIChoice.resolve(option: log.live.tcti, environment: ProcessInfo.environment),
+                                    verbose: output.verbose)
+        let (files, dropping) = try AEMSealer.tpm2Files(device: device, srkPassword: password, policy: policy,
+                                                        selection: selection, layout: layout, prediction: record)
+        names = files.map(\.name)
+        let plan = try writer.plan(files, dropping: dropping)
+        let prev = try writer.commit(files, dropping: dropping)
+        report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: prev, dryRun: false)
+    }
+
+    /// PCR13 as now (AEM's initramfs extends the LUKS header(s) into it; unchanged by the
+    /// update), PCR17-19 as predicted; every one checked as AEM's listbadpcrs checks.
+    func sealedValues(_ p: LogPrediction, bank: HashAlgorithm) throws -> PCRValues {
+        var values = PCRValues()
+        let (now, source) = try currentPCR13(bank: bank)
+        values[bank, 13] = now
+        for pcr in [17, 18, 19] as [PCRIndex] {
+            guard p.events.contains(where: { $0.pcr == pcr && $0.digests[bank] != nil }),
+                  let v = p.predicted[bank, pcr] else {
+                throw SealError(.refused, "PCR\(pcr) \(bank) is not predicted: the current log has no \(bank) event for it, so its next value is unknown; nothing sealed")
+            }
+            values[bank, pcr] = v
+        }
+        for pcr in [13, 17, 18, 19] as [PCRIndex] {
+            let v = values[bank, pcr]!
+            if v.isAllZero || v.isAllOnes {
+                let what = pcr == 13 ? "now (\(source)): AEM's initramfs has not extended the LUKS header(s) into it" : "in the prediction: the launch would not extend it"
+                throw SealError(.refused, "PCR\(pcr) \(bank) would be all \(v.isAllZero ? "00" : "FF") \(what); AEM refuses such a PCR (listbadpcrs), so nothing is sealed")
+            }
+        }
+        return values
+    }
+
+    func currentPCR13(bank: HashAlgorithm) throws -> (Digest, String) {
+        if let path = log.pcrs {
+            guard let v = try PCRValuesFile.read(path: path)[bank, 13] else {
+                throw SealError(.refused, "\(path) has no PCR13 \(bank), which the seal keeps as it is now: add it (tpm2_pcrread sha256:13,17,18,19)")
+            }
+            return (v, path)
+        }
+        let (values, source) = try LiveBoot.read(pcrs: [13], banks: [bank], tcti: log.live.tcti, verbose: output.verbose)
+        return (values[bank, 13]!, source)
+    }
+
+    func report(values: PCRValues, selection: PCRSelection, policy: Digest, layout: AEMLayout,
+                plan: [(String, SealedSetWriter.Change)], prev: String?, dryRun: Bool) {
+        if output.json {
+            print(JSON.object([
+                ("label", .string(label)), ("dry_run", .bool(dryRun)), ("tpm", .string("2.0")),
+                ("selection", .string(selection.description)), ("policy_digest", .string(policy.hex)),
+                ("pcrs", JSON.pcrs(values, banks: values.banks)),
+                ("sealed_dir", .string(layout.sealedDir)),
+                ("files", .array(plan.map { JSON.object([("name", .string($0.0)), ("change", .string($0.1.rawValue))]) })),
+                ("previous", prev.map { .string($0) } ?? .null),
+            ]).render())
+            return
+        }
+        var out = Terminal.wrap(Terminal.bold(dryRun ? "Would seal" : "Sealed") + " \(label) for the next boot to \(selection)") + "\n"
+        for bank in values.banks {
+            for pcr in values.pcrs(in: bank) {
+                out += Terminal.pad("PCR\(pcr)", 6) + Terminal.pad(bank.description, 7) + (pcr == 13 ? " as now" : " predicted") + "\n"
+                out += Terminal.digestLine(indent: 4, label: "", labelWidth: 0, hex: values[bank, pcr]!.hex) + "\n"
+            }
+        }
+        out += "PolicyPCR digest\n" + Terminal.digestLine(indent: 4, label: "", labelWidth: 0, hex: policy.hex) + "\n"
+        out += Terminal.wrap("Files in \(layout.sealedDir)" + (dryRun ? " (nothing written):" : ":")) + "\n"
+        for (name, change) in plan { out += "  " + Terminal.pad(name, 28) + " " + change.rawValue + "\n" }
+        if let prev { out += Terminal.wrap("The previous set is kept in \(prev) until check-boot confirms the next boot.") + "\n" }
+        out += Terminal.wrap("AEM unseals from its boot device: write the set there too (--tpm-dir MOUNT/aem/tpms/ID). After the reboot: aem-pcr check-boot --label \(label)") + "\n"
+        print(out, terminator: "")
+    }
+
+    /// For a setup this tool cannot seal: what to expect and how to reseal with AEM itself.
+    func printPlan(values: PCRValues, selection: PCRSelection, layout: AEMLayout, reason: String) {
+        var out = Terminal.wrap(Terminal.bold("Cannot seal here") + ": \(reason). The plan:") + "\n"
+        out += "After the reboot these PCRs should read:\n"
+        for bank in values.banks {
+            for pcr in values.pcrs(in: bank) {
+                out += Terminal.pad("PCR\(pcr)", 6) + Terminal.pad(bank.description, 7) + "\n"
+                out += Terminal.digestLine(indent: 4, label: "", labelWidth: 0, hex: values[bank, pcr]!.hex) + "\n"
+            }
+        }
+        out += Terminal.wrap("Check them after the reboot (AEM's unseal will fail once: the secret is sealed to the old values). If they match, the boot is the predicted one: reseal with AEM's own command, sudo anti-evil-maid-seal, which seals \(layout.sealedDir) to the values then current.") + "\n"
+        print(out, terminator: "")
+    }
+}
+
+/// The current time as `20261130T042700Z`.
+func utcNow() -> String {
+    var t = time(nil)
+    var tmv = tm()
+    gmtime_r(&t, &tmv)
+    var buf = [CChar](repeating: 0, count: 32)
+    let n = strftime(&buf, buf.count, "%Y%m%dT%H%M%SZ", &tmv)
+    return String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
