@@ -139,7 +139,7 @@ struct CheckBoot: ParsableCommand {
                     out += Terminal.digestLine(indent: 4, label: "now", labelWidth: 10, hex: r.now.hex) + "\n"
                 }
             }
-            for d in differences { out += Terminal.wrap("PCR\(d.pcr): \(d.component) differs: \(d.detail)", indent: 0) + "\n" }
+            for d in differences { out += fold(Terminal.wrap("PCR\(d.pcr): \(d.component) differs: \(d.detail)", indent: 0)) + "\n" }
             if let logNote { out += Terminal.wrap(logNote) + "\n" }
             if allMatch {
                 out += Terminal.wrap(dropped.isEmpty ? "No previous set to remove." : "Removed the previous set: \(dropped.joined(separator: ", "))") + "\n"
@@ -149,6 +149,20 @@ struct CheckBoot: ParsableCommand {
             print(out, terminator: "")
         }
         if !allMatch { throw ExitCode(ExitStatus.mismatch) }
+    }
+
+    /// Lines longer than 80 columns (a long path is one word) cut into 80-column pieces.
+    func fold(_ text: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            var rest = Substring(line)
+            var pieces = [String]()
+            while rest.count > 80 {
+                pieces.append(String(rest.prefix(80)))
+                rest = "  " + rest.dropFirst(80)
+            }
+            pieces.append(String(rest))
+            return pieces.joined(separator: "\n")
+        }.joined(separator: "\n")
     }
 
     /// Per PCR, the predicted and the logged events in order; the first that differs in a
