@@ -57,7 +57,9 @@ public enum AEMSealer {
             }
             files.append(SealedFile(name: AEMLayout.sealedName(ext), bytes: sealed))
         }
-        files.append(SealedFile(name: AEMLayout.predictionFile, bytes: Array(prediction.render().utf8)))
+        var record = prediction
+        record.keyPublicSHA256 = MultiHasher.hash(.sha256, object.publicBytes)
+        files.append(SealedFile(name: AEMLayout.predictionFile, bytes: Array(record.render().utf8)))
         return (files, Set(present.map { "secret.\($0).sealed" }))
     }
 

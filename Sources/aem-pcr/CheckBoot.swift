@@ -70,6 +70,12 @@ struct CheckBoot: ParsableCommand {
         guard let k = keyPCRs, String(k.reversed().drop { $0 == "\n" }.reversed()) == record.selection.description else {
             throw UsageError("\(keyPCRsPath) does not say \(record.selection) as \(recordPath) does: the set was resealed since 'aem-pcr seal'")
         }
+        if let expected = record.keyPublicSHA256 {
+            let pub = try? FileReader.readAll(path: dir + "/key.pub", limit: 1 << 16)
+            guard let pub, MultiHasher.hash(.sha256, pub) == expected else {
+                throw UsageError("\(dir)/key.pub is not the key 'aem-pcr seal' made (\(record.sealedAt)): AEM has resealed the set since, so there is no prediction to check")
+            }
+        }
 
         // The PCRs now: every one the record has, in its banks.
         let wanted = Set(record.pcrs.banks.flatMap { record.pcrs.pcrs(in: $0) }).sorted()
@@ -139,30 +145,16 @@ struct CheckBoot: ParsableCommand {
                     out += Terminal.digestLine(indent: 4, label: "now", labelWidth: 10, hex: r.now.hex) + "\n"
                 }
             }
-            for d in differences { out += fold(Terminal.wrap("PCR\(d.pcr): \(d.component) differs: \(d.detail)", indent: 0)) + "\n" }
+            for d in differences { out += Terminal.wrap("PCR\(d.pcr): \(d.component) differs: \(d.detail)", indent: 0) + "\n" }
             if let logNote { out += Terminal.wrap(logNote) + "\n" }
             if allMatch {
                 out += Terminal.wrap(dropped.isEmpty ? "No previous set to remove." : "Removed the previous set: \(dropped.joined(separator: ", "))") + "\n"
             } else {
                 out += Terminal.wrap("AEM's unseal fails on this boot. The previous set stays in \(dir).prev-*; check what changed, then reseal with AEM (anti-evil-maid-seal) once you trust this boot.") + "\n"
             }
-            print(out, terminator: "")
+            print(fold(out), terminator: "")
         }
         if !allMatch { throw ExitCode(ExitStatus.mismatch) }
-    }
-
-    /// Lines longer than 80 columns (a long path is one word) cut into 80-column pieces.
-    func fold(_ text: String) -> String {
-        text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            var rest = Substring(line)
-            var pieces = [String]()
-            while rest.count > 80 {
-                pieces.append(String(rest.prefix(80)))
-                rest = "  " + rest.dropFirst(80)
-            }
-            pieces.append(String(rest))
-            return pieces.joined(separator: "\n")
-        }.joined(separator: "\n")
     }
 
     /// Per PCR, the predicted and the logged events in order; the first that differs in a

@@ -168,7 +168,7 @@ struct Seal: ParsableCommand {
         for (name, change) in plan { out += "  " + Terminal.pad(name, 28) + " " + change.rawValue + "\n" }
         if let prev { out += Terminal.wrap("The previous set is kept in \(prev) until check-boot confirms the next boot.") + "\n" }
         out += Terminal.wrap("AEM unseals from its boot device: write the set there too (--tpm-dir MOUNT/aem/tpms/ID). After the reboot: aem-pcr check-boot --label \(label)") + "\n"
-        print(out, terminator: "")
+        print(fold(out), terminator: "")
     }
 
     /// For a setup this tool cannot seal: what to expect and how to reseal with AEM itself.
@@ -182,7 +182,7 @@ struct Seal: ParsableCommand {
             }
         }
         out += Terminal.wrap("Check them after the reboot (AEM's unseal will fail once: the secret is sealed to the old values). If they match, the boot is the predicted one: reseal with AEM's own command, sudo anti-evil-maid-seal, which seals \(layout.sealedDir) to the values then current.") + "\n"
-        print(out, terminator: "")
+        print(fold(out), terminator: "")
     }
 }
 
@@ -194,4 +194,19 @@ func utcNow() -> String {
     var buf = [CChar](repeating: 0, count: 32)
     let n = strftime(&buf, buf.count, "%Y%m%dT%H%M%SZ", &tmv)
     return String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Lines longer than 80 columns (a long path is one word that wrapping cannot break) cut
+/// into 80-column pieces, continued with two spaces.
+func fold(_ text: String) -> String {
+    text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+        var rest = Substring(line)
+        var pieces = [String]()
+        while rest.count > 80 {
+            pieces.append(String(rest.prefix(80)))
+            rest = "  " + rest.dropFirst(80)
+        }
+        pieces.append(String(rest))
+        return pieces.joined(separator: "\n")
+    }.joined(separator: "\n")
 }

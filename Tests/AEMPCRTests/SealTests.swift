@@ -126,6 +126,7 @@ import Testing
         let dry = try m.seal(["--dry-run"])
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(dry.stdout.contains("secret.txt.sealed2") && dry.stdout.contains("replaced"))
+        for line in dry.stdout.split(separator: "\n") { #expect(line.count <= 80, "too wide: \(line)") }
         #expect(try m.snapshot(m.sealed) == old)
         let r = try m.seal(["--json"])
         #expect(r.status == 0, "\(r.stderr)")
@@ -145,15 +146,28 @@ import Testing
         // Still boot A: AEM's unseal of the new set fails (sealed to boot B's values).
         #expect(try m.unsealWithAEM() == nil)
 
+        // key.pub has tpm2_create's layout and attributes (only `unique`, H(seed || data), differs)
+        let aemPub = Self.publicArea(old["key.pub"]!), ourPub = Self.publicArea(sealedNow["key.pub"]!)
+        #expect(aemPub != nil && ourPub != nil)
+        #expect(ourPub?.type == aemPub?.type && ourPub?.nameAlg == aemPub?.nameAlg && ourPub?.scheme == aemPub?.scheme)
+        #expect(ourPub?.attributes == aemPub?.attributes && ourPub?.attributes == 0x12, "fixedTPM|fixedParent, no userWithAuth")
+
         // Boot B after a power cycle: AEM's unseal recovers every secret byte for byte.
         try m.powerCycle()
         let logB = try m.boot(log: "B.log", initramfs: newInitramfs)
         #expect(try m.unsealWithAEM() == m.secretBytes)
+        // the authPolicy is what tpm2-tools computes from the TPM on boot B
+        let polFile = m.dir + "/policyB"
+        let cp = try run(tool("tpm2_createpolicy")!, ["--policy-pcr", "-l", "sha256:13,17,18,19", "-L", polFile], env: m.env)
+        #expect(cp.status == 0, "\(cp.stderr)")
+        #expect(ourPub?.authPolicy == Array(try Data(contentsOf: URL(fileURLWithPath: polFile))))
+        _ = try run(tool("tpm2_flushcontext")!, ["-s"], env: m.env)
         // and check-boot confirms it, drops the previous set
         let c = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", logB, "--tcti", m.tpm.tcti])
         #expect(c.status == 0, "\(c.stdout)\(c.stderr)")
         #expect(c.stdout.contains("The boot is the one sealed for"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir) == ["aem"])
+        for line in c.stdout.split(separator: "\n") { #expect(line.count <= 80, "too wide: \(line)") }
 
         // A tampered initramfs instead: AEM's unseal fails, check-boot names the initramfs.
         let tampered = m.dir + "/tampered.img"
@@ -170,6 +184,27 @@ import Testing
         let tj = try aemPCR(["check-boot", "--json", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", logT, "--tcti", m.tpm.tcti])
         #expect(tj.status == 1)
         try SchemaTests().expectFollowsSchema("check-boot", tj.stdout, "check-boot --json (tampered)")
+
+        // Once AEM reseals the set itself, there is nothing of aem-pcr's left to check.
+        try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        let again = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", logT, "--tcti", m.tpm.tcti])
+        #expect(again.status == 2 && again.stderr.contains("AEM has resealed the set since"), "\(again.stderr)")
+    }
+
+    struct PublicArea: Equatable {
+        var type: UInt16, nameAlg: UInt16, attributes: UInt32, authPolicy: [UInt8], scheme: UInt16
+    }
+
+    /// A keyed-hash TPM2B_PUBLIC as tpm2-tools writes key.pub (TPM 2.0 Part 2, 12.2.5), read
+    /// here byte by byte: size, type, nameAlg, objectAttributes, authPolicy, scheme, unique.
+    static func publicArea(_ b: [UInt8]) -> PublicArea? {
+        func u16(_ i: Int) -> UInt16 { UInt16(b[i]) << 8 | UInt16(b[i + 1]) }
+        guard b.count >= 12, Int(u16(0)) == b.count - 2 else { return nil }
+        let policySize = Int(u16(10))
+        guard b.count >= 12 + policySize + 4 else { return nil }
+        let attrs = UInt32(u16(6)) << 16 | UInt32(u16(8))
+        return PublicArea(type: u16(2), nameAlg: u16(4), attributes: attrs,
+                          authPolicy: Array(b[12..<(12 + policySize)]), scheme: u16(12 + policySize))
     }
 
     /// SIGKILL at each step of the swap (debug builds honour AEM_PCR_TEST_CRASH_AT): the target

@@ -2,7 +2,7 @@
 /// after the reboot, whether the boot matched and which event did not. Not secret.
 ///
 ///     {"format": "aem-pcr-sealed-prediction/1", "label": "aem", "sealed_at": "20261130T042700Z",
-///      "selection": "sha256:13,17,18,19", "policy_digest": "…",
+///      "selection": "sha256:13,17,18,19", "policy_digest": "…", "key_pub_sha256": "…",
 ///      "pcrs": {"sha256": {"13": "…", "17": "…"}, "sha1": {…}},
 ///      "events": [{"pcr": 17, "type": "0x501", "what": "…", "digests": {"sha256": "…"}}]}
 ///
@@ -29,8 +29,13 @@ public struct SealedPrediction: Sendable, Equatable {
     public var policyDigest: Digest
     public var pcrs: PCRValues
     public var events: [Event]
+    /// SHA-256 of the key.pub written with this prediction: a set AEM has resealed since has
+    /// another key.
+    public var keyPublicSHA256: Digest?
 
-    public init(label: String, sealedAt: String, selection: PCRSelection, policyDigest: Digest, pcrs: PCRValues, events: [Event]) {
+    public init(label: String, sealedAt: String, selection: PCRSelection, policyDigest: Digest, pcrs: PCRValues, events: [Event],
+                keyPublicSHA256: Digest? = nil) {
+        self.keyPublicSHA256 = keyPublicSHA256
         self.label = label
         self.sealedAt = sealedAt
         self.selection = selection
@@ -69,6 +74,7 @@ public struct SealedPrediction: Sendable, Equatable {
         out += "  \"format\": \(q(SealedPrediction.format)),\n"
         out += "  \"label\": \(q(label)),\n  \"sealed_at\": \(q(sealedAt)),\n"
         out += "  \"selection\": \(q(selection.description)),\n  \"policy_digest\": \(q(policyDigest.hex)),\n"
+        if let k = keyPublicSHA256 { out += "  \"key_pub_sha256\": \(q(k.hex)),\n" }
         out += "  \"pcrs\": {" + pcrs.banks.map { b in
             "\n    \(q(b.description)): {" + pcrs.pcrs(in: b).map { "\(q(String($0.rawValue))): \(q(pcrs[b, $0]!.hex))" }.joined(separator: ", ") + "}"
         }.joined(separator: ",") + "\n  },\n"
@@ -111,7 +117,12 @@ public struct SealedPrediction: Sendable, Equatable {
             }
             events.append(Event(pcr: PCRIndex(rawValue: pcr), type: EventType(rawValue: type), what: what, digests: digests))
         }
+        var key: Digest? = nil
+        if member("key_pub_sha256") != nil {
+            guard let k = Digest(.sha256, hex: try string("key_pub_sha256")) else { throw bad("'key_pub_sha256' is not a SHA-256 hex digest") }
+            key = k
+        }
         return SealedPrediction(label: try string("label"), sealedAt: try string("sealed_at"), selection: selection,
-                                policyDigest: policy, pcrs: pcrs, events: events)
+                                policyDigest: policy, pcrs: pcrs, events: events, keyPublicSHA256: key)
     }
 }
