@@ -90,7 +90,7 @@ struct Seal: ParsableCommand {
         }
 
         let secrets = AEMSealer.presentSecrets(layout)
-        var names = ["key.pub", "key.priv", "key.pcrs"] + secrets.map(AEMLayout.sealedName) + [AEMLayout.predictionFile]
+        let names = ["key.pub", "key.priv", "key.pcrs"] + secrets.map(AEMLayout.sealedName) + [AEMLayout.predictionFile]
         if dryRun {
             if secrets.isEmpty { throw SealError(.layout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first") }
             let plan = try writer.plan(names.map { SealedFile(name: $0, bytes: []) }, dropping: Set(secrets.map { "secret.\($0).sealed" }))
@@ -99,11 +99,10 @@ struct Seal: ParsableCommand {
         }
         let password = try srkPasswordFile.map { try AEMSealer.readSRKPassword(path: $0) }
             ?? AEMSealer.promptSRKPassword("TPM SRK password: ")
-        let device = try TPM2Device(tcti: TCTIChoice.resolve(option: log.live.tcti, environment: ProcessInfo.environment),
+        let device = try TPM2Device(tcti: TCTIChoice.resolve(option: log.live.tcti, environment: Environment.variables),
                                     verbose: output.verbose)
         let (files, dropping) = try AEMSealer.tpm2Files(device: device, srkPassword: password, policy: policy,
                                                         selection: selection, layout: layout, prediction: record)
-        names = files.map(\.name)
         let plan = try writer.plan(files, dropping: dropping)
         let prev = try writer.commit(files, dropping: dropping)
         report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: prev, dryRun: false)
