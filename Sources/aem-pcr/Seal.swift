@@ -65,8 +65,9 @@ struct Seal: ParsableCommand {
     func run() throws {
         Terminal.verbose = output.verbose
         let layout = try AEMLayout(label: label, secretsRoot: aemDir, sealedRoot: tpmDir)
-        let family = try launch.tpm ?? LiveBoot.family(tcti: log.live.tcti)
         let (p, _) = try log.predict(boot: boot, launch: launch, verbose: output.verbose)
+        // The family the log shows (or --tpm); the machine's only when the log cannot say.
+        let family = try launch.tpm ?? LogPredictor.facts(of: p.log).tpm ?? LiveBoot.family(tcti: log.live.tcti)
         let bank: HashAlgorithm = family == .tpm20 ? .sha256 : .sha1
         let selection = try PCRSelection(banks: [bank], pcrs: [13, 17, 18, 19])
         let values = try sealedValues(p, bank: bank)

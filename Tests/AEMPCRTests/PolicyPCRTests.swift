@@ -94,3 +94,27 @@ import Testing
         #expect(bad.status == 2 && bad.stderr.contains("'24' is not a PCR index"), "\(bad.stderr)")
     }
 }
+
+/// The prediction `seal` saves reads back as written (check-boot relies on it), control
+/// characters in descriptions included.
+@Test func sealedPredictionRoundTrip() throws {
+    var values = PCRValues()
+    values[.sha256, 13] = Digest(.sha256, bytes: Array(repeating: 0x13, count: 32))!
+    values[.sha256, 17] = Digest(.sha256, bytes: Array(repeating: 0x17, count: 32))!
+    values[.sha1, 18] = Digest(.sha1, bytes: Array(repeating: 0x18, count: 20))!
+    let selection = try PCRSelection(parsing: "sha256:13,17")
+    let record = SealedPrediction(
+        label: "aem1", sealedAt: "20261130T040000Z", selection: selection,
+        policyDigest: try PolicyPCR.digest(selection, values: values), pcrs: values,
+        events: [.init(pcr: 17, type: EventType(rawValue: 0x501), what: "module 2: /boot/\"init\"\tramfs\u{1}",
+                       digests: [.sha256: values[.sha256, 17]!, .sha1: values[.sha1, 18]!])],
+        keyPublicSHA256: MultiHasher.hash(.sha256, [1, 2, 3]))
+    let text = record.render()
+    #expect(try SealedPrediction.parse(text, source: "t") == record)
+    // and python3's json reads it as the same values
+    let dir = try tempDir()
+    try text.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+    let r = try run("/usr/bin/env", ["python3", "-c", "import json,sys; d=json.load(open(sys.argv[1])); print(d['pcrs']['sha1']['18'], d['events'][0]['what'])", dir + "/p.json"])
+    #expect(r.stdout == String(repeating: "18", count: 20) + " module 2: /boot/\"init\"\tramfs\u{1}\n")
+    #expect(throws: PCRFileError.self) { try SealedPrediction.parse(text.replacingOccurrences(of: "aem-pcr-sealed-prediction/1", with: "x"), source: "t") }
+}
