@@ -101,13 +101,24 @@ public struct SealedSetWriter {
         }
         var prev: String? = nil
         let targetExists = access(target, F_OK) == 0
-        if targetExists {
-            let p = try keepPrevious(now: now)
-            prev = p
-            testCrashPoint("kept")
-            try exchange(staging, target)
-        } else {
-            try check(rename(staging, target), "rename \(staging) to \(target)")
+        do {
+            if targetExists {
+                let p = try keepPrevious(now: now)
+                prev = p
+                testCrashPoint("kept")
+                do {
+                    try exchange(staging, target)
+                } catch {
+                    // Nothing was replaced: the copy in .prev is not needed.
+                    try? removeTree(p)
+                    throw error
+                }
+            } else {
+                try check(rename(staging, target), "rename \(staging) to \(target)")
+            }
+        } catch {
+            try? removeTree(staging)
+            throw error
         }
         try fsyncPath(parent)
         testCrashPoint("swapped")
@@ -144,7 +155,10 @@ public struct SealedSetWriter {
         try removeTree(tmp)
         try check(mkdir(tmp, 0o700), "create \(tmp)")
         for file in try currentFiles() {
-            try check(link(target + "/" + file, tmp + "/" + file), "link \(target)/\(file) into \(tmp)")
+            // A hard link where the filesystem has them, else a copy.
+            if link(target + "/" + file, tmp + "/" + file) != 0 {
+                try writeDurably(tmp + "/" + file, try readFile(target + "/" + file))
+            }
         }
         try fsyncPath(tmp)
         // Only a complete copy takes the .prev name.
@@ -243,7 +257,13 @@ public struct SealedSetWriter {
             throw SealError(.io, "this C library has no renameat2 (glibc 2.28 or later), needed to swap \(b) atomically")
         }
         let RENAME_EXCHANGE: UInt32 = 1 << 1  // linux/fs.h
-        try check(f(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE), "swap \(a) with \(b)")
+        if f(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) != 0 {
+            let e = errno
+            if e == EINVAL || e == ENOSYS || e == EOPNOTSUPP {
+                throw SealError(.io, "the filesystem of \(b) cannot exchange two directories in one step (renameat2 RENAME_EXCHANGE: \(String(cString: strerror(e)))); nothing was replaced")
+            }
+            throw SealError(.io, "swap \(a) with \(b): \(String(cString: strerror(e)))")
+        }
     }
 }
 
