@@ -283,6 +283,19 @@ import Testing
         let launch = obj["launch"] as! [String: Any]
         // No --tpm: the TPM 1.2 container says the family.
         #expect(launch["tpm"] as? String == "1.2" && launch["pcr_map"] as? String == "legacy")
+
+        // seal on a TPM 1.2 (until TPM12Sealer lands): the plan, exit 1, nothing written.
+        let pcr13 = String(repeating: "ab", count: 20)
+        try (try String(contentsOfFile: dir + "/pcrs.yaml", encoding: .utf8) + "  13: 0x\(pcr13)\n")
+            .write(toFile: dir + "/pcrs13.yaml", atomically: true, encoding: .utf8)
+        let plan = try aemPCR(["seal", "--label", "aem", "--aem-dir", dir + "/aem", "--tpm-dir", dir + "/tpm",
+                               "--event-log", dir + "/tpm12.log", "--pcrs", dir + "/pcrs13.yaml",
+                               "--boot-dir", "Vectors/example/boot"] + Self.entryArgs)
+        #expect(plan.status == 1, "\(plan.stderr)")
+        #expect(plan.stdout.contains("Cannot seal here") && plan.stdout.contains("anti-evil-maid-seal"), "\(plan.stdout)")
+        #expect(plan.stdout.contains(pcr13) && plan.stdout.contains(filesOnly["sha1"]!["19"]!))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/tpm"))
+        for line in plan.stdout.split(separator: "\n") { #expect(line.count <= 80, "too wide: \(line)") }
     }
 
     /// A SHA-1-only per-algorithm log (txt-stat's print) does not tell TPM 1.2 from 2.0: without
