@@ -63,6 +63,29 @@ public enum AEMSealer {
         return (files, Set(present.map { "secret.\($0).sealed" }))
     }
 
+    /// Makes the files of the new set on a TPM 1.2, as `anti-evil-maid-lib-tpm1`'s
+    /// `tpm_sealdata $SEAL -i secret.X -o secret.X.sealed` would for the predicted values:
+    /// `seal12` is TPM12Sealer.seal (trousers, branch h12a), given each secret and the values
+    /// per PCR, returning the bytes of a tpm_sealdata file. The saved prediction goes beside.
+    public static func tpm12Files(values: PCRValues, layout: AEMLayout, prediction: SealedPrediction,
+                                  seal12: ([UInt8], [UInt32: [UInt8]]) throws -> [UInt8]) throws -> [SealedFile] {
+        let present = presentSecrets(layout)
+        if present.isEmpty {
+            throw SealError(.layout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first")
+        }
+        var pcrs = [UInt32: [UInt8]]()
+        for pcr in values.pcrs(in: .sha1) { pcrs[pcr.rawValue] = values[.sha1, pcr]!.bytes }
+        var files = [SealedFile]()
+        for ext in present {
+            let secret = try SecretBuffer.read(path: layout.secretPath(ext), limit: AEMLayout.secretSizeLimit)
+            // TPM12Sealer takes an array: the copy is the price of its interface.
+            let sealed = try seal12(secret.withUnsafeBytes { Array($0) }, pcrs)
+            files.append(SealedFile(name: "secret.\(ext).sealed", bytes: sealed))
+        }
+        files.append(SealedFile(name: AEMLayout.predictionFile, bytes: Array(prediction.render().utf8)))
+        return files
+    }
+
     /// Reads the SRK password as AEM passes it (`-P "str:$(cat "$SRK_PASSWORD_CACHE")"`): the
     /// file's bytes without the trailing newlines the shell's `$(…)` drops. An empty file is
     /// the empty password.

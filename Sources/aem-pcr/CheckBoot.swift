@@ -66,9 +66,13 @@ struct CheckBoot: ParsableCommand {
             throw UsageError("\(recordPath) is missing: \(dir) was not sealed by 'aem-pcr seal' (or AEM has resealed it since), so there is no prediction to check")
         }
         let record = try SealedPrediction.parse(String(decoding: recordBytes, as: UTF8.self), source: recordPath)
-        let keyPCRs = (try? FileReader.readAll(path: keyPCRsPath, limit: 4096)).map { String(decoding: $0, as: UTF8.self) }
-        guard let k = keyPCRs, String(k.reversed().drop { $0 == "\n" }.reversed()) == record.selection.description else {
-            throw UsageError("\(keyPCRsPath) does not say \(record.selection) as \(recordPath) does: the set was resealed since 'aem-pcr seal'")
+        // A TPM 2.0 set has key.pcrs and key.pub (a TPM 1.2 set only secret.X.sealed files).
+        let tpm2Set = record.selection.banks.contains { $0.algorithm != .sha1 }
+        if tpm2Set {
+            let keyPCRs = (try? FileReader.readAll(path: keyPCRsPath, limit: 4096)).map { String(decoding: $0, as: UTF8.self) }
+            guard let k = keyPCRs, String(k.reversed().drop { $0 == "\n" }.reversed()) == record.selection.description else {
+                throw UsageError("\(keyPCRsPath) does not say \(record.selection) as \(recordPath) does: the set was resealed since 'aem-pcr seal'")
+            }
         }
         if let expected = record.keyPublicSHA256 {
             let pub = try? FileReader.readAll(path: dir + "/key.pub", limit: 1 << 16)

@@ -78,13 +78,13 @@ struct Seal: ParsableCommand {
         let writer = SealedSetWriter(target: layout.sealedDir)
 
         guard family == .tpm20 else {
-            // TPM 1.2: TPM12Sealer (Sources/AEMPCRSeal/TPM12, branch h12a) seals each secret to
-            // [13: v13, 17: v17, 18: v18, 19: v19] in tpm_sealdata's format; its call goes here:
-            //   for ext in AEMSealer.presentSecrets(layout):
-            //     SealedFile(name: "secret.\(ext).sealed",
-            //                bytes: try TPM12Sealer.seal(secret, toPCRs: values-as-[UInt32: [UInt8]], tcsHost: nil))
-            //   then writer.commit(files + [key-less prediction record]) as below.
-            // Until then, the plan.
+            // TPM 1.2: when TPM12Sealer (Sources/AEMPCRSeal/TPM12, branch h12a) is merged,
+            // replace the plan below by
+            //   let files = try AEMSealer.tpm12Files(values: values, layout: layout, prediction: record) {
+            //       try TPM12Sealer.seal($0, toPCRs: $1, tcsHost: nil) }
+            //   let plan = try writer.plan(files)
+            //   let prev = dryRun ? nil : try writer.commit(files)
+            // and report as for TPM 2.0 (key.pcrs and key.* do not exist on TPM 1.2).
             printPlan(values: values, selection: selection, layout: layout,
                       reason: "TPM 1.2 sealing (through trousers) is not in this build")
             throw ExitCode(ExitStatus.mismatch)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import AEMPCRSeal
+@testable import AEMPCR
 
 /// secret.X.sealed2 as AEM's tpmsealdata writes it, checked against openssl(1) itself.
 @Suite struct OpenSSLEncTests {
@@ -67,4 +68,32 @@ import Testing
         let wrong = try OpenSSLEnc.decrypt(sealed, password: SecretBuffer(copying: Array("x".utf8)))
         #expect(wrong.withUnsafeBytes { Array($0) } != Self.plaintexts[0])
     }
+}
+
+/// The TPM 1.2 files: each secret goes to the TPM 1.2 sealer (TPM12Sealer, merged separately;
+/// here a recording double) with the sealed values by PCR, and its bytes become
+/// secret.X.sealed; absent secrets are skipped as AEM skips them.
+@Test func tpm12FilesHandEachSecretAndThePCRsToTheSealer() throws {
+    let dir = try tempDir()
+    let layout = AEMLayout(secretsDir: dir + "/aem", sealedDir: dir + "/tpm/aem")
+    try FileManager.default.createDirectory(atPath: layout.secretsDir, withIntermediateDirectories: true)
+    try write(Array("text".utf8), to: layout.secretPath("txt"))
+    try write([1, 2, 3], to: layout.secretPath("fre"))
+    var values = PCRValues()
+    for pcr: PCRIndex in [13, 17, 18, 19] {
+        values[.sha1, pcr] = Digest(.sha1, bytes: Array(repeating: UInt8(pcr.rawValue), count: 20))!
+    }
+    let selection = try PCRSelection(parsing: "sha1:13,17,18,19")
+    let record = SealedPrediction(label: "aem", sealedAt: "20261130T000000Z", selection: selection,
+                                  policyDigest: .zeros(.sha256), pcrs: values, events: [])
+    var calls = [([UInt8], [UInt32: [UInt8]])]()
+    let files = try AEMSealer.tpm12Files(values: values, layout: layout, prediction: record) { plain, pcrs in
+        calls.append((plain, pcrs))
+        return Array(plain.reversed())
+    }
+    #expect(files.map(\.name) == ["secret.txt.sealed", "secret.fre.sealed", "aem-pcr-prediction.json"])
+    #expect(calls.map(\.0) == [Array("text".utf8), [1, 2, 3]])
+    #expect(calls.allSatisfy { $0.1 == [13: Array(repeating: 13, count: 20), 17: Array(repeating: 17, count: 20),
+                                        18: Array(repeating: 18, count: 20), 19: Array(repeating: 19, count: 20)] })
+    #expect(files[0].bytes == Array("txet".utf8))
 }
