@@ -66,20 +66,20 @@ struct CheckBoot: ParsableCommand {
             throw UsageError("\(recordPath) is missing: \(dir) was not sealed by 'aem-pcr seal' (or AEM has resealed it since), so there is no prediction to check")
         }
         let record = try SealedPrediction.parse(String(decoding: recordBytes, as: UTF8.self), source: recordPath)
-        // A TPM 2.0 set has key.pcrs and key.pub (a TPM 1.2 set only secret.X.sealed files).
-        let tpm2Set = record.selection.banks.contains { $0.algorithm != .sha1 }
-        if tpm2Set {
+        // AEM's own seal runs at every AEM boot (anti-evil-maid-seal.service) and reseals the set
+        // to the PCRs of that boot, leaving this tool's prediction beside it: the check below
+        // compares those PCRs with the prediction all the same; say that the key is AEM's now.
+        var resealed = false
+        if record.selection.banks.contains(where: { $0.algorithm != .sha1 }) {
             let keyPCRs = (try? FileReader.readAll(path: keyPCRsPath, limit: 4096)).map { String(decoding: $0, as: UTF8.self) }
-            guard let k = keyPCRs, String(k.reversed().drop { $0 == "\n" }.reversed()) == record.selection.description else {
-                throw UsageError("\(keyPCRsPath) does not say \(record.selection) as \(recordPath) does: the set was resealed since 'aem-pcr seal'")
-            }
-        }
-        if let expected = record.keyPublicSHA256 {
             let pub = try? FileReader.readAll(path: dir + "/key.pub", limit: 1 << 16)
-            guard let pub, MultiHasher.hash(.sha256, pub) == expected else {
-                throw UsageError("\(dir)/key.pub is not the key 'aem-pcr seal' made (\(record.sealedAt)): AEM has resealed the set since, so there is no prediction to check")
-            }
+            let samePCRs = keyPCRs.map { String($0.reversed().drop { $0 == "\n" }.reversed()) } == record.selection.description
+            let sameKey = record.keyPublicSHA256 == nil || pub.map { MultiHasher.hash(.sha256, $0) } == record.keyPublicSHA256
+            resealed = !samePCRs || !sameKey
         }
+        let resealNote = resealed
+            ? "AEM has resealed \(dir) since 'aem-pcr seal' (\(record.sealedAt)), as it does at each AEM boot, to the PCRs of that boot; they are compared with the prediction all the same"
+            : nil
 
         // The PCRs now: every one the record has, in its banks.
         let wanted = Set(record.pcrs.banks.flatMap { record.pcrs.pcrs(in: $0) }).sorted()
@@ -135,6 +135,7 @@ struct CheckBoot: ParsableCommand {
                     JSON.object([("pcr", .int(Int(d.pcr.rawValue))), ("component", .string(d.component)), ("detail", .string(d.detail))])
                 })),
                 ("log_note", logNote.map { .string($0) } ?? .null),
+                ("resealed_by_aem", .bool(resealed)),
                 ("dropped", .array(dropped.map { .string($0) })),
             ]).render())
         } else {
@@ -151,6 +152,7 @@ struct CheckBoot: ParsableCommand {
             }
             for d in differences { out += Terminal.wrap("PCR\(d.pcr): \(d.component) differs: \(d.detail)", indent: 0) + "\n" }
             if let logNote { out += Terminal.wrap(logNote) + "\n" }
+            if let resealNote { out += Terminal.wrap(resealNote) + "\n" }
             if allMatch {
                 out += Terminal.wrap(dropped.isEmpty ? "No previous set to remove." : "Removed the previous set: \(dropped.joined(separator: ", "))") + "\n"
             } else {
