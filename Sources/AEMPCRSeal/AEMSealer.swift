@@ -63,12 +63,14 @@ public enum AEMSealer {
         return (files, Set(present.map { "secret.\($0).sealed" }))
     }
 
-    /// Makes the files of the new set on a TPM 1.2, as `anti-evil-maid-lib-tpm1`'s
-    /// `tpm_sealdata $SEAL -i secret.X -o secret.X.sealed` would for the predicted values:
-    /// `seal12` is TPM12Sealer.seal (trousers, branch h12a), given each secret and the values
-    /// per PCR, returning the bytes of a tpm_sealdata file. The saved prediction goes beside.
+    /// Makes the files of the new set on a TPM 1.2, as `anti-evil-maid-seal` does through
+    /// `anti-evil-maid-lib-tpm1`'s `tpmsealdata`: `tpm_sealdata $SEAL -i secret.X -o
+    /// secret.X.sealed2` (the same `.sealed2` name as on TPM 2.0; the file is tpm_sealdata's),
+    /// but for the predicted values. `seal12` seals one secret to the values per PCR and
+    /// returns the file (`TPM12Sealer.seal`; a parameter so that tests can watch the calls).
+    /// The saved prediction goes beside; `secret.X.sealed` is dropped as AEM drops it.
     public static func tpm12Files(values: PCRValues, layout: AEMLayout, prediction: SealedPrediction,
-                                  seal12: ([UInt8], [UInt32: [UInt8]]) throws -> [UInt8]) throws -> [SealedFile] {
+                                  seal12: ([UInt8], [UInt32: [UInt8]]) throws -> [UInt8]) throws -> (files: [SealedFile], dropping: Set<String>) {
         let present = presentSecrets(layout)
         if present.isEmpty {
             throw SealError(.layout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first")
@@ -80,10 +82,10 @@ public enum AEMSealer {
             let secret = try SecretBuffer.read(path: layout.secretPath(ext), limit: AEMLayout.secretSizeLimit)
             // TPM12Sealer takes an array: the copy is the price of its interface.
             let sealed = try seal12(secret.withUnsafeBytes { Array($0) }, pcrs)
-            files.append(SealedFile(name: "secret.\(ext).sealed", bytes: sealed))
+            files.append(SealedFile(name: AEMLayout.sealedName(ext), bytes: sealed))
         }
         files.append(SealedFile(name: AEMLayout.predictionFile, bytes: Array(prediction.render().utf8)))
-        return files
+        return (files, Set(present.map { "secret.\($0).sealed" }))
     }
 
     /// Reads the SRK password as AEM passes it (`-P "str:$(cat "$SRK_PASSWORD_CACHE")"`): the

@@ -42,8 +42,14 @@ struct Seal: ParsableCommand {
     @Option(name: .customLong("tpm-dir"), help: ArgumentHelp("Where the sealed set is written, LABEL/ below it (AEM's TPM_DIR).", valueName: "dir"))
     var tpmDir = AEMLayout.defaultSealedRoot
 
+    @Option(name: .customLong("aem-conf"), help: ArgumentHelp("AEM's configuration, whose SEAL names the PCRs to seal to (default when absent: 13, 17, 18, 19).", valueName: "file"))
+    var aemConf = AEMConfig.defaultPath
+
     @Option(name: .customLong("srk-password-file"), help: ArgumentHelp("Read the SRK password from this file (trailing newlines dropped, as AEM's $(cat) does); default: ask on the terminal.", valueName: "file"))
     var srkPasswordFile: String?
+
+    @Flag(name: .customLong("srk-well-known"), help: "TPM 1.2: the SRK has the well-known secret (AEM set up without an SRK password; its tpm_unsealdata -z).")
+    var srkWellKnown = false
 
     @Flag(name: .customLong("dry-run"), help: "Show the predicted values, the policy and what would change; seal nothing.")
     var dryRun = false
@@ -57,6 +63,9 @@ struct Seal: ParsableCommand {
         if log.force {
             throw ValidationError("seal never uses a log that does not verify: --force is not accepted")
         }
+        if srkWellKnown && srkPasswordFile != nil {
+            throw ValidationError("--srk-well-known and --srk-password-file both name the SRK secret: give one")
+        }
         if !AEMLayout.isValidLabel(label) {
             throw ValidationError("--label '\(label)' must be letters, digits, '.', '_' or '-' (AEM's labels are aem plus a suffix)")
         }
@@ -69,8 +78,15 @@ struct Seal: ParsableCommand {
         // The family the log shows (or --tpm); the machine's only when the log cannot say.
         let family = try launch.tpm ?? LogPredictor.facts(of: p.log).tpm ?? LiveBoot.family(tcti: log.live.tcti)
         let bank: HashAlgorithm = family == .tpm20 ? .sha256 : .sha1
-        let selection = try PCRSelection(banks: [bank], pcrs: [13, 17, 18, 19])
-        let values = try sealedValues(p, bank: bank)
+        let sealPCRs = try AEMConfig.sealPCRs(path: aemConf)
+        let other = sealPCRs.filter { ![13, 17, 18, 19].contains($0.rawValue) }
+        let selection = try PCRSelection(banks: [bank], pcrs: sealPCRs)
+        let values = try sealedValues(p, bank: bank, pcrs: sealPCRs.filter { [13, 17, 18, 19].contains($0.rawValue) })
+        if !other.isEmpty {
+            printPlan(values: values, selection: selection, layout: layout,
+                      reason: "SEAL in \(aemConf) names \(other.map { "PCR\($0)" }.joined(separator: ", ")), which this tool does not seal to (it seals PCR13 as now and PCR17-19 predicted)")
+            throw ExitCode(ExitStatus.mismatch)
+        }
         let policy = try PolicyPCR.digest(selection, values: values)
         var record = SealedPrediction(label: label, sealedAt: "", selection: selection, policyDigest: policy,
                                       pcrs: values.overridden(by: p.predicted), events: SealedPrediction.events(of: p))
@@ -78,16 +94,8 @@ struct Seal: ParsableCommand {
         let writer = SealedSetWriter(target: layout.sealedDir)
 
         guard family == .tpm20 else {
-            // TPM 1.2: when TPM12Sealer (Sources/AEMPCRSeal/TPM12, branch h12a) is merged,
-            // replace the plan below by
-            //   let files = try AEMSealer.tpm12Files(values: values, layout: layout, prediction: record) {
-            //       try TPM12Sealer.seal($0, toPCRs: $1, tcsHost: nil) }
-            //   let plan = try writer.plan(files)
-            //   let prev = dryRun ? nil : try writer.commit(files)
-            // and report as for TPM 2.0 (key.pcrs and key.* do not exist on TPM 1.2).
-            printPlan(values: values, selection: selection, layout: layout,
-                      reason: "TPM 1.2 sealing (through trousers) is not in this build")
-            throw ExitCode(ExitStatus.mismatch)
+            try sealTPM12(values: values, selection: selection, layout: layout, record: record, writer: writer)
+            return
         }
 
         let secrets = AEMSealer.presentSecrets(layout)
@@ -109,20 +117,53 @@ struct Seal: ParsableCommand {
         report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: prev, dryRun: false)
     }
 
+    /// TPM 1.2: each secret sealed by TPM12Sealer (trousers, through tcsd) to the predicted
+    /// values, in tpm_sealdata's file, named secret.X.sealed2 as AEM names it.
+    func sealTPM12(values: PCRValues, selection: PCRSelection, layout: AEMLayout, record: SealedPrediction,
+                   writer: SealedSetWriter) throws {
+        let secrets = AEMSealer.presentSecrets(layout)
+        if secrets.isEmpty { throw SealError(.layout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first") }
+        let policy = Digest.zeros(.sha256)
+        if dryRun {
+            let names = secrets.map(AEMLayout.sealedName) + [AEMLayout.predictionFile]
+            let plan = try writer.plan(names.map { SealedFile(name: $0, bytes: []) }, dropping: Set(secrets.map { "secret.\($0).sealed" }))
+            report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: nil, dryRun: true, tpm: "1.2")
+            return
+        }
+        let srk: TPM12Sealer.SRKSecret
+        if srkWellKnown {
+            srk = .wellKnown
+        } else {
+            let password = try srkPasswordFile.map { try AEMSealer.readSRKPassword(path: $0) }
+                ?? AEMSealer.promptSRKPassword("TPM SRK password: ")
+            srk = .password(password.withUnsafeBytes { Array($0) })
+        }
+        let (files, dropping) = try AEMSealer.tpm12Files(values: values, layout: layout, prediction: record) {
+            try TPM12Sealer.seal($0, toPCRs: $1, tcsHost: nil, srk: srk)
+        }
+        let plan = try writer.plan(files, dropping: dropping)
+        let prev = try writer.commit(files, dropping: dropping)
+        report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: prev, dryRun: false, tpm: "1.2")
+    }
+
     /// PCR13 as now (AEM's initramfs extends the LUKS header(s) into it; unchanged by the
     /// update), PCR17-19 as predicted; every one checked as AEM's listbadpcrs checks.
-    func sealedValues(_ p: LogPrediction, bank: HashAlgorithm) throws -> PCRValues {
+    func sealedValues(_ p: LogPrediction, bank: HashAlgorithm, pcrs: [PCRIndex]) throws -> PCRValues {
         var values = PCRValues()
-        let (now, source) = try currentPCR13(bank: bank)
-        values[bank, 13] = now
-        for pcr in [17, 18, 19] as [PCRIndex] {
+        var source = ""
+        if pcrs.contains(13) {
+            let (now, from) = try currentPCR13(bank: bank)
+            values[bank, 13] = now
+            source = from
+        }
+        for pcr in pcrs where pcr != 13 {
             guard p.events.contains(where: { $0.pcr == pcr && $0.digests[bank] != nil }),
                   let v = p.predicted[bank, pcr] else {
                 throw SealError(.refused, "PCR\(pcr) \(bank) is not predicted: the current log has no \(bank) event for it, so its next value is unknown; nothing sealed")
             }
             values[bank, pcr] = v
         }
-        for pcr in [13, 17, 18, 19] as [PCRIndex] {
+        for pcr in pcrs {
             let v = values[bank, pcr]!
             if v.isAllZero || v.isAllOnes {
                 let what = pcr == 13 ? "now (\(source)): AEM's initramfs has not extended the LUKS header(s) into it" : "in the prediction: the launch would not extend it"
@@ -144,11 +185,11 @@ struct Seal: ParsableCommand {
     }
 
     func report(values: PCRValues, selection: PCRSelection, policy: Digest, layout: AEMLayout,
-                plan: [(String, SealedSetWriter.Change)], prev: String?, dryRun: Bool) {
+                plan: [(String, SealedSetWriter.Change)], prev: String?, dryRun: Bool, tpm: String = "2.0") {
         if output.json {
             print(JSON.object([
-                ("label", .string(label)), ("dry_run", .bool(dryRun)), ("tpm", .string("2.0")),
-                ("selection", .string(selection.description)), ("policy_digest", .string(policy.hex)),
+                ("label", .string(label)), ("dry_run", .bool(dryRun)), ("tpm", .string(tpm)),
+                ("selection", .string(selection.description)), ("policy_digest", tpm == "2.0" ? .string(policy.hex) : .null),
                 ("pcrs", JSON.pcrs(values, banks: values.banks)),
                 ("sealed_dir", .string(layout.sealedDir)),
                 ("files", .array(plan.map { JSON.object([("name", .string($0.0)), ("change", .string($0.1.rawValue))]) })),
@@ -163,7 +204,7 @@ struct Seal: ParsableCommand {
                 out += Terminal.digestLine(indent: 4, label: "", labelWidth: 0, hex: values[bank, pcr]!.hex) + "\n"
             }
         }
-        out += "PolicyPCR digest\n" + Terminal.digestLine(indent: 4, label: "", labelWidth: 0, hex: policy.hex) + "\n"
+        if tpm == "2.0" { out += "PolicyPCR digest\n" + Terminal.digestLine(indent: 4, label: "", labelWidth: 0, hex: policy.hex) + "\n" }
         out += Terminal.wrap("Files in \(layout.sealedDir)" + (dryRun ? " (nothing written):" : ":")) + "\n"
         for (name, change) in plan { out += "  " + Terminal.pad(name, 28) + " " + change.rawValue + "\n" }
         if let prev { out += Terminal.wrap("The previous set is kept in \(prev) until check-boot confirms the next boot.") + "\n" }

@@ -70,9 +70,9 @@ import Testing
     }
 }
 
-/// The TPM 1.2 files: each secret goes to the TPM 1.2 sealer (TPM12Sealer, merged separately;
-/// here a recording double) with the sealed values by PCR, and its bytes become
-/// secret.X.sealed; absent secrets are skipped as AEM skips them.
+/// The TPM 1.2 files: each secret goes to the TPM 1.2 sealer (TPM12Sealer; here a recording
+/// double) with the sealed values by PCR, and its bytes become secret.X.sealed2 (AEM's name
+/// on both TPM families); absent secrets are skipped as AEM skips them.
 @Test func tpm12FilesHandEachSecretAndThePCRsToTheSealer() throws {
     let dir = try tempDir()
     let layout = AEMLayout(secretsDir: dir + "/aem", sealedDir: dir + "/tpm/aem")
@@ -87,11 +87,12 @@ import Testing
     let record = SealedPrediction(label: "aem", sealedAt: "20261130T000000Z", selection: selection,
                                   policyDigest: .zeros(.sha256), pcrs: values, events: [])
     var calls = [([UInt8], [UInt32: [UInt8]])]()
-    let files = try AEMSealer.tpm12Files(values: values, layout: layout, prediction: record) { plain, pcrs in
+    let (files, dropping) = try AEMSealer.tpm12Files(values: values, layout: layout, prediction: record) { plain, pcrs in
         calls.append((plain, pcrs))
         return Array(plain.reversed())
     }
-    #expect(files.map(\.name) == ["secret.txt.sealed", "secret.fre.sealed", "aem-pcr-prediction.json"])
+    #expect(files.map(\.name) == ["secret.txt.sealed2", "secret.fre.sealed2", "aem-pcr-prediction.json"])
+    #expect(dropping == ["secret.txt.sealed", "secret.fre.sealed"])
     #expect(calls.map(\.0) == [Array("text".utf8), [1, 2, 3]])
     #expect(calls.allSatisfy { $0.1 == [13: Array(repeating: 13, count: 20), 17: Array(repeating: 17, count: 20),
                                         18: Array(repeating: 18, count: 20), 19: Array(repeating: 19, count: 20)] })

@@ -1,3 +1,8 @@
+import AEMPCR
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Where Anti Evil Maid keeps one boot device's secrets and sealed files (qubes-antievilmaid
 /// 4.2.0, `sbin/anti-evil-maid-lib`: `AEM_DIR=/var/lib/anti-evil-maid`, `TPM_DIR=/var/lib/tpm`;
 /// `anti-evil-maid-seal` seals `$AEM_DIR/$LABEL/secret.$ext` into
@@ -42,4 +47,44 @@ public struct AEMLayout: Sendable {
 
     public func secretPath(_ ext: String) -> String { secretsDir + "/secret." + ext }
     public static func sealedName(_ ext: String) -> String { "secret." + ext + ".sealed2" }
+}
+
+/// AEM's `/etc/anti-evil-maid.conf`: a shell file whose `SEAL="--pcr 13 --pcr 17 …"` names
+/// the PCRs AEM seals to (`tpmsealprepare` takes every number in it; `listbadpcrs` checks 13
+/// and 17-19 among them).
+public enum AEMConfig {
+    public static let defaultPath = "/etc/anti-evil-maid.conf"
+    public static let defaultPCRs: [PCRIndex] = [13, 17, 18, 19]
+
+    /// The PCRs of the last `SEAL=` line; AEM's default when the file does not exist.
+    public static func sealPCRs(path: String) throws -> [PCRIndex] {
+        guard access(path, F_OK) == 0 else { return defaultPCRs }
+        let text = String(decoding: try FileReader.readAll(path: path, limit: 1 << 16), as: UTF8.self)
+        var found: [PCRIndex]? = nil
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = Substring(raw)
+            while line.first == " " || line.first == "\t" { line = line.dropFirst() }
+            guard line.hasPrefix("SEAL=") else { continue }
+            var value = line.dropFirst(5)
+            if let q = value.first, q == "\"" || q == "'" {
+                guard let end = value.dropFirst().firstIndex(of: q) else {
+                    throw SealError(.layout, "\(path):\(n + 1): SEAL's quote is not closed")
+                }
+                value = value[value.index(after: value.startIndex)..<end]
+            }
+            // Every number in the value, as tpmsealprepare's `grep -Eo '\b[0-9]+\b'` takes them.
+            var pcrs = [PCRIndex]()
+            for word in value.split(whereSeparator: { !$0.isNumber }) {
+                guard let v = UInt32(word), v <= 23 else {
+                    throw SealError(.layout, "\(path):\(n + 1): SEAL names '\(word)', not a PCR (0-23)")
+                }
+                if !pcrs.contains(PCRIndex(rawValue: v)) { pcrs.append(PCRIndex(rawValue: v)) }
+            }
+            found = pcrs
+        }
+        guard let pcrs = found, !pcrs.isEmpty else {
+            throw SealError(.layout, "\(path) has no SEAL=\"--pcr N …\" line: which PCRs AEM seals to is unknown")
+        }
+        return pcrs.sorted()
+    }
 }
