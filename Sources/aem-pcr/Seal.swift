@@ -25,8 +25,10 @@ struct Seal: ParsableCommand {
             The new set replaces the old one as a whole (an interruption leaves one or the \
             other); the old one is kept as LABEL.prev-TIME until 'check-boot' confirms the next \
             boot. AEM reads the set from its boot device at boot: write it there too, with \
-            --tpm-dir naming the mounted device's aem/tpms/ID directory. A TPM 1.2 gets the \
-            plan (predicted values, what to check, AEM's reseal command) until its sealing lands.
+            --tpm-dir naming the mounted device's aem/tpms/ID directory. On a TPM 1.2 each \
+            secret.X.sealed2 is tpm_sealdata's file, sealed through trousers (tcsd) to the \
+            predicted values. A SEAL in /etc/anti-evil-maid.conf naming other PCRs gets the \
+            plan: predicted values, what to check, AEM's reseal command.
 
             Example:
               sudo aem-pcr seal --label aem --dry-run \\
