@@ -82,6 +82,7 @@ public struct SealedSetWriter {
             throw SealError(.layout, "'\(f.name)' is not a plain file name")
         }
         let plan = try plan(files, dropping: dropping)
+        try makeParents(parent)  // as AEM's `mkdir -p "$TPM_DIR/$LABEL"`
         try removeTree(staging)
         do {
             try check(mkdir(staging, 0o700), "create \(staging)")
@@ -225,6 +226,14 @@ public struct SealedSetWriter {
             if name != "." && name != ".." { out.append(name) }
         }
         return out.sorted()
+    }
+
+    private func makeParents(_ path: String) throws {
+        if path.isEmpty || access(path, F_OK) == 0 { return }
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex { try makeParents(String(path[..<slash])) }
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw SealError(.io, "create \(path): \(String(cString: strerror(errno)))")
+        }
     }
 
     private func fsyncPath(_ path: String) throws {
