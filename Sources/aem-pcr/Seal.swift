@@ -57,6 +57,7 @@ struct Seal: ParsableCommand {
     var dryRun = false
 
     @OptionGroup var boot: BootOptions
+    @OptionGroup var replace: ReplaceOptions
     @OptionGroup var launch: LaunchOptions
     @OptionGroup var log: EventLogOptions
     @OptionGroup var output: OutputOptions
@@ -76,7 +77,7 @@ struct Seal: ParsableCommand {
     func run() throws {
         Terminal.verbose = output.verbose
         let layout = try AEMLayout(label: label, secretsRoot: aemDir, sealedRoot: tpmDir)
-        let (p, _) = try log.predict(boot: boot, launch: launch, verbose: output.verbose)
+        let (p, _) = try log.predict(boot: boot, launch: launch, replace: replace, verbose: output.verbose)
         // The family the log shows (or --tpm); the machine's only when the log cannot say.
         let family = try launch.tpm ?? LogPredictor.facts(of: p.log).tpm ?? LiveBoot.family(tcti: log.live.tcti)
         let bank: HashAlgorithm = family == .tpm20 ? .sha256 : .sha1
