@@ -20,8 +20,8 @@ struct PolicyCommand: ParsableCommand {
 
             Example:
               tpm2_pcrread sha256:13,17,18,19 > now.yaml
-              aem-pcr predict --event-log heap.dump --pcrs now.yaml \\
-                --grub-cfg /boot/grub2/grub.cfg --entry 0 --json > next.json
+              sudo aem-pcr predict --live --json \\
+                --grub-cfg /boot/grub2/grub.cfg --entry 0 > next.json
               aem-pcr policy --pcr 13,17,18,19 --bank sha256 \\
                 --values now.yaml --values next.json
             """)

@@ -84,7 +84,9 @@ struct Seal: ParsableCommand {
         let sealPCRs = try AEMConfig.sealPCRs(path: aemConf)
         let other = sealPCRs.filter { ![13, 17, 18, 19].contains($0.rawValue) }
         let selection = try PCRSelection(banks: [bank], pcrs: sealPCRs)
-        let values = try sealedValues(p, bank: bank, pcrs: sealPCRs.filter { [13, 17, 18, 19].contains($0.rawValue) })
+        let known = sealPCRs.filter { [13, 17, 18, 19].contains($0.rawValue) }
+        let (values, refusals) = try checkedValues(p, bank: bank, pcrs: known)
+        if !dryRun, let first = refusals.first { throw SealError(.refused, first + "; nothing is sealed") }
         if !other.isEmpty {
             printPlan(values: values, selection: selection, layout: layout,
                       reason: "SEAL in \(aemConf) names \(other.map { "PCR\($0)" }.joined(separator: ", ")), which this tool does not seal to (it seals PCR13 as now and PCR17-19 predicted)")
@@ -97,7 +99,7 @@ struct Seal: ParsableCommand {
         let writer = SealedSetWriter(target: layout.sealedDir)
 
         guard family == .tpm20 else {
-            try sealTPM12(values: values, selection: selection, layout: layout, record: record, writer: writer)
+            try sealTPM12(values: values, selection: selection, layout: layout, record: record, writer: writer, refusals: refusals)
             return
         }
 
@@ -106,7 +108,8 @@ struct Seal: ParsableCommand {
         if dryRun {
             if secrets.isEmpty { throw SealError(.layout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first") }
             let plan = try writer.plan(names.map { SealedFile(name: $0, bytes: []) }, dropping: Set(secrets.map { "secret.\($0).sealed" }))
-            report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: nil, dryRun: true)
+            report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: nil, dryRun: true,
+                   refusals: refusals)
             return
         }
         let password = try srkPasswordFile.map { try AEMSealer.readSRKPassword(path: $0) }
@@ -123,14 +126,15 @@ struct Seal: ParsableCommand {
     /// TPM 1.2: each secret sealed by TPM12Sealer (trousers, through tcsd) to the predicted
     /// values, in tpm_sealdata's file, named secret.X.sealed2 as AEM names it.
     func sealTPM12(values: PCRValues, selection: PCRSelection, layout: AEMLayout, record: SealedPrediction,
-                   writer: SealedSetWriter) throws {
+                   writer: SealedSetWriter, refusals: [String]) throws {
         let secrets = AEMSealer.presentSecrets(layout)
         if secrets.isEmpty { throw SealError(.layout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first") }
         let policy = Digest.zeros(.sha256)
         if dryRun {
             let names = secrets.map(AEMLayout.sealedName) + [AEMLayout.predictionFile]
             let plan = try writer.plan(names.map { SealedFile(name: $0, bytes: []) }, dropping: Set(secrets.map { "secret.\($0).sealed" }))
-            report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: nil, dryRun: true, tpm: "1.2")
+            report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: nil, dryRun: true, tpm: "1.2",
+                   refusals: refusals)
             return
         }
         let srk: TPM12Sealer.SRKSecret
@@ -151,8 +155,10 @@ struct Seal: ParsableCommand {
 
     /// PCR13 as now (AEM's initramfs extends the LUKS header(s) into it; unchanged by the
     /// update), PCR17-19 as predicted; every one checked as AEM's listbadpcrs checks.
-    func sealedValues(_ p: LogPrediction, bank: HashAlgorithm, pcrs: [PCRIndex]) throws -> PCRValues {
+    /// The values to seal to and, one sentence each, why AEM would refuse them.
+    func checkedValues(_ p: LogPrediction, bank: HashAlgorithm, pcrs: [PCRIndex]) throws -> (PCRValues, [String]) {
         var values = PCRValues()
+        var refusals = [String]()
         var source = ""
         if pcrs.contains(13) {
             let (now, from) = try currentPCR13(bank: bank)
@@ -160,20 +166,26 @@ struct Seal: ParsableCommand {
             source = from
         }
         for pcr in pcrs where pcr != 13 {
-            guard p.events.contains(where: { $0.pcr == pcr && $0.digests[bank] != nil }),
-                  let v = p.predicted[bank, pcr] else {
-                throw SealError(.refused, "PCR\(pcr) \(bank) is not predicted: the current log has no \(bank) event for it, so its next value is unknown; nothing sealed")
+            guard p.log.banks.contains(bank) else {
+                throw SealError(.refused, "PCR\(pcr) \(bank) is not predicted: \(p.log.source) has no \(bank) digests, so the next \(bank) values are unknown; nothing is sealed")
             }
-            values[bank, pcr] = v
+            values[bank, pcr] = p.predicted[bank, pcr] ?? .zeros(bank)
         }
         for pcr in pcrs {
             let v = values[bank, pcr]!
             if v.isAllZero || v.isAllOnes {
-                let what = pcr == 13 ? "now (\(source)): AEM's initramfs has not extended the LUKS header(s) into it" : "in the prediction: the launch would not extend it"
-                throw SealError(.refused, "PCR\(pcr) \(bank) would be all \(v.isAllZero ? "00" : "FF") \(what); AEM refuses such a PCR (listbadpcrs), so nothing is sealed")
+                let what: String
+                if pcr == 13 {
+                    what = "now (\(source)): AEM's initramfs has not extended the LUKS header(s) into it"
+                } else if !p.events.contains(where: { $0.pcr == pcr }) {
+                    what = "after the next launch, which extends nothing into it (tboot's default DA policy measures every module into PCR17)"
+                } else {
+                    what = "in the prediction"
+                }
+                refusals.append("PCR\(pcr) \(bank) would be all \(v.isAllZero ? "00" : "FF") \(what); AEM refuses such a PCR (listbadpcrs)")
             }
         }
-        return values
+        return (values, refusals)
     }
 
     func currentPCR13(bank: HashAlgorithm) throws -> (Digest, String) {
@@ -188,7 +200,8 @@ struct Seal: ParsableCommand {
     }
 
     func report(values: PCRValues, selection: PCRSelection, policy: Digest, layout: AEMLayout,
-                plan: [(String, SealedSetWriter.Change)], prev: String?, dryRun: Bool, tpm: String = "2.0") {
+                plan: [(String, SealedSetWriter.Change)], prev: String?, dryRun: Bool, tpm: String = "2.0",
+                refusals: [String] = []) {
         if output.json {
             print(JSON.object([
                 ("label", .string(label)), ("dry_run", .bool(dryRun)), ("tpm", .string(tpm)),
@@ -197,10 +210,12 @@ struct Seal: ParsableCommand {
                 ("sealed_dir", .string(layout.sealedDir)),
                 ("files", .array(plan.map { JSON.object([("name", .string($0.0)), ("change", .string($0.1.rawValue))]) })),
                 ("previous", prev.map { .string($0) } ?? .null),
+                ("would_refuse", .array(refusals.map { .string($0) })),
             ]).render())
             return
         }
-        var out = Terminal.wrap(Terminal.bold(dryRun ? "Would seal" : "Sealed") + " \(label) for the next boot to \(selection)") + "\n"
+        var out = Terminal.wrap(Terminal.bold(dryRun ? (refusals.isEmpty ? "Would seal" : "Would NOT seal") : "Sealed") + " \(label) for the next boot to \(selection)") + "\n"
+        for r in refusals { out += Terminal.wrap("Refused: " + r) + "\n" }
         for bank in values.banks {
             for pcr in values.pcrs(in: bank) {
                 out += Terminal.pad("PCR\(pcr)", 6) + Terminal.pad(bank.description, 7) + (pcr == 13 ? " as now" : " predicted") + "\n"
