@@ -17,7 +17,8 @@ struct AEMPCRCommand: ParsableCommand {
             secret can be checked and resealed without a blind boot. See aem-pcr(8).
             """,
         version: "0.1.0",
-        subcommands: [Predict.self, Diff.self, Verify.self, Read.self, Measure.self, MLEHash.self, LogCommand.self, Notice.self])
+        subcommands: [Predict.self, Diff.self, Verify.self, Read.self, Measure.self, MLEHash.self, LogCommand.self, Notice.self,
+                      PolicyCommand.self, Seal.self, CheckBoot.self])
 
     static func main() {
         let args = Array(CommandLine.arguments.dropFirst())

@@ -185,6 +185,8 @@ import Testing
         ["diff"] + log + entry,
         ["predict"] + log + entry,
         ["predict", "--tpm", "2.0", "--extpol", "embedded", "--bank", "sha512"] + entry,
+        ["policy", "--pcr", "17,18", "--bank", "sha1", "--values", dir + "/p.json"],
+        ["policy", "-v", "--pcr", "17", "--bank", "sha1", "--values", dir + "/p.json", "-o", dir + "/pol"],
     ]
     for c in commands {
         let r = try aemPCR(c)

@@ -283,6 +283,30 @@ import Testing
         let launch = obj["launch"] as! [String: Any]
         // No --tpm: the TPM 1.2 container says the family.
         #expect(launch["tpm"] as? String == "1.2" && launch["pcr_map"] as? String == "legacy")
+
+        // seal on a TPM 1.2, dry run: PCR13 as now, PCR17-19 predicted, secret.X.sealed2 planned.
+        let pcr13 = String(repeating: "ab", count: 20)
+        try (try String(contentsOfFile: dir + "/pcrs.yaml", encoding: .utf8) + "  13: 0x\(pcr13)\n")
+            .write(toFile: dir + "/pcrs13.yaml", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: dir + "/aem/aem", withIntermediateDirectories: true)
+        try write(Array("secret".utf8), to: dir + "/aem/aem/secret.txt")
+        let sealArgs = ["seal", "--label", "aem", "--aem-dir", dir + "/aem", "--tpm-dir", dir + "/tpm",
+                        "--event-log", dir + "/tpm12.log", "--pcrs", dir + "/pcrs13.yaml",
+                        "--boot-dir", "Vectors/example/boot"] + Self.entryArgs
+        let dry = try aemPCR(sealArgs + ["--dry-run"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("sha1:13,17,18,19") && dry.stdout.contains("secret.txt.sealed2"), "\(dry.stdout)")
+        #expect(dry.stdout.contains(pcr13) && dry.stdout.contains(filesOnly["sha1"]!["19"]!))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/tpm"))
+        for line in dry.stdout.split(separator: "\n") { #expect(line.count <= 80, "too wide: \(line)") }
+        // A SEAL naming a PCR this tool does not seal to: the plan, exit 1, nothing written.
+        try "# AEM\nSEAL=\"--pcr 0 --pcr 13 --pcr 17 --pcr 18 --pcr 19\"\n".write(toFile: dir + "/aem.conf", atomically: true, encoding: .utf8)
+        let plan = try aemPCR(sealArgs + ["--aem-conf", dir + "/aem.conf"])
+        #expect(plan.status == 1, "\(plan.stderr)")
+        #expect(flat(plan.stdout).contains("names PCR0") && plan.stdout.contains("anti-evil-maid-seal"), "\(plan.stdout)")
+        #expect(plan.stdout.contains(pcr13) && plan.stdout.contains(filesOnly["sha1"]!["19"]!))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/tpm"))
+        for line in plan.stdout.split(separator: "\n") { #expect(line.count <= 80, "too wide: \(line)") }
     }
 
     /// A SHA-1-only per-algorithm log (txt-stat's print) does not tell TPM 1.2 from 2.0: without

@@ -200,6 +200,21 @@ import Testing
         }
     }
 
+    @Test func policyJSONFollowsSchema() throws {
+        guard try Self.haveJSONSchema() else { return }
+        let dir = try tempDir()
+        let replay = try aemPCR(["log", "replay", "--json", Self.rawLog])
+        try replay.stdout.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let zeros = dir + "/z.yaml"
+        try "sha256:\n  13: 0x\(String(repeating: "00", count: 32))\n".write(toFile: zeros, atomically: true, encoding: .utf8)
+        for args in [["--pcr", "17,18", "--bank", "sha1"], ["--pcr", "13,17", "--bank", "sha256"],
+                     ["--pcr", "17", "--bank", "sha256", "--bank", "sha1"]] {
+            let r = try aemPCR(["policy", "--json", "--values", zeros, "--values", dir + "/p.json"] + args)
+            #expect(r.status == 0, "\(args): \(r.stderr)")
+            try expectFollowsSchema("policy", r.stdout, "\(args)")
+        }
+    }
+
     /// The manual names every schema file in man/.
     @Test func manualListsEverySchema() throws {
         let page = try readText("man/aem-pcr.8")

@@ -5,10 +5,11 @@ which follow tboot's source), the TPM is driven with raw commands, and the TCG e
 tboot would have written is written beside it.
 
     simulate-drtm-boot.py --server SOCK --ctrl SOCK --log OUT.log [--boot FILE.json]
-        [--replace INDEX=FILE] [--extra-extend] [--print-pcrs]
+        [--replace INDEX=FILE] [--policy FILE] [--extra-extend] [--print-pcrs]
 
 The boot defaults to the example AEM entry of Vectors/expected.json (TPM 2.0, extpol=embedded,
-default DA policy, banks sha1 + sha256). --replace swaps module INDEX's file (0 Xen, 1 kernel,
+default DA policy, banks sha1 + sha256). --policy FILE uses tboot's policy from TPM NV
+(tb_polgen's format) instead of the default one. --replace swaps module INDEX's file (0 Xen, 1 kernel,
 2 initramfs) keeping its command line. Steps, as the hardware does them:
   1. the DRTM hash sequence at locality 4 (`swtpm_ioctl -h SINIT`): PCR17-22 reset to zero and
      PCR17 extended with H(SINIT) in every bank;
@@ -58,7 +59,7 @@ def default_boot():
     }
 
 
-def events_for(boot):
+def events_for(boot, policy=None):
     """[(pcr, type, {bank: digest}, data)] in the order SINIT and tboot extend them."""
     ev = []
 
@@ -81,7 +82,7 @@ def events_for(boot):
     for m in boot["modules"]:
         with open(m["file"], "rb") as f:
             mods.append((f.read(), m["cmdline"], m.get("nounzip", False)))
-    flat = ref.tboot_events(ref.DEF_POLICY_DA, mods, "2.0", BANKS, extpol="embedded")
+    flat = ref.tboot_events(policy or ref.DEF_POLICY_DA, mods, "2.0", BANKS, extpol="embedded")
     for k in range(0, len(flat), len(BANKS)):
         group = flat[k:k + len(BANKS)]
         ev.append((group[0]["pcr"], 0x501, {e["bank"]: bytes.fromhex(e["digest"]) for e in group}, b""))
@@ -151,6 +152,7 @@ def main():
     ap.add_argument("--extra-extend", action="store_true")
     ap.add_argument("--print-pcrs", action="store_true")
     ap.add_argument("--no-tpm", action="store_true", help="only write the log")
+    ap.add_argument("--policy", help="tboot's policy as tb_polgen writes it (in TPM NV) instead of the default")
     a = ap.parse_args()
     boot = default_boot()
     if a.boot:
@@ -159,7 +161,11 @@ def main():
     for r in a.replace:
         i, path = r.split("=", 1)
         boot["modules"][int(i)]["file"] = path
-    events = events_for(boot)
+    policy = None
+    if a.policy:
+        with open(a.policy, "rb") as f:
+            policy = f.read()
+    events = events_for(boot, policy)
     if not a.no_tpm:
         subprocess.run(["swtpm_ioctl", "--unix", a.ctrl, "-h", "-"], input=SINIT, check=True)
         subprocess.run(["swtpm_ioctl", "--unix", a.ctrl, "-l", "2"], check=True, stdout=subprocess.DEVNULL)

@@ -120,7 +120,8 @@ struct MiniJSON {
         case object([(String, Value)])
         case array([Value])
         case string(String)
-        case other
+        /// A number or a literal (true, false, null), as written.
+        case other(String)
     }
     let text: [UInt8]
     let source: String
@@ -207,7 +208,7 @@ struct MiniJSON {
             let start = i
             while i < text.count, !([0x2C, 0x7D, 0x5D, 0x20, 0x0A, 0x0D, 0x09] as [UInt8]).contains(text[i]) { i += 1 }
             guard i > start else { throw fail("unexpected character") }
-            return .other
+            return .other(String(decoding: text[start..<i], as: UTF8.self))
         }
     }
 }

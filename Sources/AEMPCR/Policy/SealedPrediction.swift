@@ -1,0 +1,128 @@
+/// What `aem-pcr seal` sealed to, saved beside AEM's sealed files so that `check-boot` can say,
+/// after the reboot, whether the boot matched and which event did not. Not secret.
+///
+///     {"format": "aem-pcr-sealed-prediction/1", "label": "aem", "sealed_at": "20261130T042700Z",
+///      "selection": "sha256:13,17,18,19", "policy_digest": "…", "key_pub_sha256": "…",
+///      "pcrs": {"sha256": {"13": "…", "17": "…"}, "sha1": {…}},
+///      "events": [{"pcr": 17, "type": "0x501", "what": "…", "digests": {"sha256": "…"}}]}
+///
+/// `pcrs` holds the sealed values and the other banks' predicted PCR17-19; `events` the
+/// predicted DRTM log in order.
+public struct SealedPrediction: Sendable, Equatable {
+    public struct Event: Sendable, Equatable {
+        public var pcr: PCRIndex
+        public var type: EventType
+        public var what: String
+        public var digests: [HashAlgorithm: Digest]
+        public init(pcr: PCRIndex, type: EventType, what: String, digests: [HashAlgorithm: Digest]) {
+            self.pcr = pcr
+            self.type = type
+            self.what = what
+            self.digests = digests
+        }
+    }
+
+    public static let format = "aem-pcr-sealed-prediction/1"
+    public var label: String
+    public var sealedAt: String
+    public var selection: PCRSelection
+    public var policyDigest: Digest
+    public var pcrs: PCRValues
+    public var events: [Event]
+    /// SHA-256 of the key.pub written with this prediction: a set AEM has resealed since has
+    /// another key.
+    public var keyPublicSHA256: Digest?
+
+    public init(label: String, sealedAt: String, selection: PCRSelection, policyDigest: Digest, pcrs: PCRValues, events: [Event],
+                keyPublicSHA256: Digest? = nil) {
+        self.keyPublicSHA256 = keyPublicSHA256
+        self.label = label
+        self.sealedAt = sealedAt
+        self.selection = selection
+        self.policyDigest = policyDigest
+        self.pcrs = pcrs
+        self.events = events
+    }
+
+    /// The predicted log of a `LogPrediction`, with what each event measures.
+    public static func events(of p: LogPrediction) -> [Event] {
+        zip(p.events, p.what).map { Event(pcr: $0.pcr, type: $0.type, what: $1, digests: $0.digests) }
+    }
+
+    public func render() -> String {
+        func q(_ s: String) -> String {
+            var out = "\""
+            for u in s.unicodeScalars {
+                switch u {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                default:
+                    if u.value < 0x20 || u.value == 0x7F {
+                        let h = String(u.value, radix: 16)
+                        out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+                    } else {
+                        out.unicodeScalars.append(u)
+                    }
+                }
+            }
+            return out + "\""
+        }
+        func digests(_ d: [HashAlgorithm: Digest]) -> String {
+            "{" + d.keys.sorted().map { "\(q($0.description)): \(q(d[$0]!.hex))" }.joined(separator: ", ") + "}"
+        }
+        var out = "{\n"
+        out += "  \"format\": \(q(SealedPrediction.format)),\n"
+        out += "  \"label\": \(q(label)),\n  \"sealed_at\": \(q(sealedAt)),\n"
+        out += "  \"selection\": \(q(selection.description)),\n  \"policy_digest\": \(q(policyDigest.hex)),\n"
+        if let k = keyPublicSHA256 { out += "  \"key_pub_sha256\": \(q(k.hex)),\n" }
+        out += "  \"pcrs\": {" + pcrs.banks.map { b in
+            "\n    \(q(b.description)): {" + pcrs.pcrs(in: b).map { "\(q(String($0.rawValue))): \(q(pcrs[b, $0]!.hex))" }.joined(separator: ", ") + "}"
+        }.joined(separator: ",") + "\n  },\n"
+        out += "  \"events\": [" + events.map { e in
+            "\n    {\"pcr\": \(e.pcr.rawValue), \"type\": \(q(e.type.hex)), \"what\": \(q(e.what)), \"digests\": \(digests(e.digests))}"
+        }.joined(separator: ",") + "\n  ]\n}\n"
+        return out
+    }
+
+    public static func parse(_ text: String, source: String) throws -> SealedPrediction {
+        func bad(_ why: String) -> PCRFileError { PCRFileError(.syntax, source: source, why) }
+        var p = MiniJSON(text: Array(text.utf8), source: source)
+        guard case .object(let top) = try p.parseValue() else { throw bad("expected a JSON object") }
+        func member(_ name: String) -> MiniJSON.Value? { top.first { $0.0 == name }?.1 }
+        func string(_ name: String) throws -> String {
+            guard case .string(let s) = member(name) else { throw bad("'\(name)' missing or not a string") }
+            return s
+        }
+        guard try string("format") == format else { throw bad("not an \(format) file") }
+        let selection = try PCRSelection(parsing: try string("selection"))
+        guard let policy = Digest(.sha256, hex: try string("policy_digest")) else { throw bad("'policy_digest' is not a SHA-256 hex digest") }
+        let pcrs = try PCRValuesFile.parseJSON(text, source: source)
+        guard case .array(let list) = member("events") else { throw bad("'events' missing") }
+        var events = [Event]()
+        for (n, v) in list.enumerated() {
+            guard case .object(let o) = v,
+                  case .other(let pcrText)? = o.first(where: { $0.0 == "pcr" })?.1, let pcr = UInt32(pcrText), pcr <= 23,
+                  case .string(let typeText)? = o.first(where: { $0.0 == "type" })?.1,
+                  let type = UInt32(typeText.hasPrefix("0x") ? String(typeText.dropFirst(2)) : typeText, radix: 16),
+                  case .string(let what)? = o.first(where: { $0.0 == "what" })?.1,
+                  case .object(let ds)? = o.first(where: { $0.0 == "digests" })?.1 else {
+                throw bad("event \(n) is not {pcr, type, what, digests}")
+            }
+            var digests = [HashAlgorithm: Digest]()
+            for (bankName, dv) in ds {
+                guard let bank = HashAlgorithm(name: bankName), case .string(let hex) = dv, let d = Digest(bank, hex: hex) else {
+                    throw bad("event \(n): bad digest for '\(bankName)'")
+                }
+                digests[bank] = d
+            }
+            events.append(Event(pcr: PCRIndex(rawValue: pcr), type: EventType(rawValue: type), what: what, digests: digests))
+        }
+        var key: Digest? = nil
+        if member("key_pub_sha256") != nil {
+            guard let k = Digest(.sha256, hex: try string("key_pub_sha256")) else { throw bad("'key_pub_sha256' is not a SHA-256 hex digest") }
+            key = k
+        }
+        return SealedPrediction(label: try string("label"), sealedAt: try string("sealed_at"), selection: selection,
+                                policyDigest: policy, pcrs: pcrs, events: events, keyPublicSHA256: key)
+    }
+}

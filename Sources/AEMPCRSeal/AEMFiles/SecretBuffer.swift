@@ -1,0 +1,87 @@
+import CLibcrypto
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Bytes of a secret (an AEM secret file, the 16-byte sealed key, its hex password): on the
+/// heap once, never copied into Swift arrays by this type, wiped with `OPENSSL_cleanse` when
+/// freed (as swift-crypto's `SecureBytes` does).
+public final class SecretBuffer {
+    public let count: Int
+    private let base: UnsafeMutableRawPointer
+
+    public init(count: Int) {
+        self.count = count
+        base = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 16)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
+    }
+
+    /// A copy of `bytes` (for values that are not secret in tests, or already in an array).
+    public convenience init(copying bytes: [UInt8]) {
+        self.init(count: bytes.count)
+        bytes.withUnsafeBytes { if let b = $0.baseAddress { base.copyMemory(from: b, byteCount: bytes.count) } }
+    }
+
+    deinit {
+        OPENSSL_cleanse(base, max(count, 1))
+        base.deallocate()
+    }
+
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
+    public func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeMutableRawBufferPointer(start: base, count: count))
+    }
+
+    /// `count` fresh random bytes from libcrypto's CSPRNG (`RAND_bytes`).
+    public static func random(count: Int) throws -> SecretBuffer {
+        let b = SecretBuffer(count: count)
+        guard RAND_bytes(b.base.assumingMemoryBound(to: UInt8.self), Int32(count)) == 1 else {
+            throw SealError(.crypto, "libcrypto's RAND_bytes failed")
+        }
+        return b
+    }
+
+    /// The lower-case hex of these bytes, as AEM's `hex` (`xxd -ps | tr -dc 0-9a-f`) writes it:
+    /// no newline.
+    public func lowerHex() -> SecretBuffer {
+        let out = SecretBuffer(count: count * 2)
+        let digits = Array("0123456789abcdef".utf8)
+        let src = base.assumingMemoryBound(to: UInt8.self)
+        let dst = out.base.assumingMemoryBound(to: UInt8.self)
+        for i in 0..<count {
+            dst[2 * i] = digits[Int(src[i] >> 4)]
+            dst[2 * i + 1] = digits[Int(src[i] & 0x0F)]
+        }
+        return out
+    }
+
+    /// Equal contents, in time independent of where they differ.
+    public func constantTimeEquals(_ other: SecretBuffer) -> Bool {
+        guard count == other.count else { return false }
+        return CRYPTO_memcmp(base, other.base, count) == 0
+    }
+
+    /// Reads a whole regular file of at most `limit` bytes (an AEM secret).
+    public static func read(path: String, limit: Int) throws -> SecretBuffer {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 { throw SealError(.io, "\(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SealError(.io, "\(path): \(String(cString: strerror(errno)))") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw SealError(.io, "\(path): not a regular file") }
+        guard st.st_size <= limit else { throw SealError(.io, "\(path): larger than \(limit) bytes") }
+        let b = SecretBuffer(count: Int(st.st_size))
+        var done = 0
+        while done < b.count {
+            let n = Glibc.read(fd, b.base + done, b.count - done)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw SealError(.io, "\(path): \(String(cString: strerror(errno)))") }
+            if n == 0 { throw SealError(.io, "\(path): changed size while read") }
+            done += n
+        }
+        return b
+    }
+}

@@ -1,0 +1,139 @@
+import AEMPCR
+import AEMPCRTPM
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The files of a new sealed set for predicted PCR values, made as AEM's `tpmsealprepare` and
+/// `tpmsealdata` (qubes-antievilmaid 4.2.0, `sbin/anti-evil-maid-lib-tpm2`) make them, except
+/// that the policy comes from the predicted values instead of a trial session on the TPM:
+///
+/// - `key.pub`, `key.priv`: a sealing object under the SRK 0x81000001 whose data are 16
+///   random bytes (`head -c 16 /dev/random | tpm2_create … -L policy -i -`);
+/// - `key.pcrs`: `sha256:13,17,18,19` and a newline (`echo "$_pcrs" > key.pcrs`);
+/// - `secret.X.sealed2` for each `secret.X` present: `openssl enc -aes-256-ctr -pbkdf2 -e
+///   -kfile -` with the 16 bytes in lower-case hex as password (`tpm2_unseal | hex`, where
+///   `hex` is `xxd -ps | tr -dc 0-9a-f`: no newline);
+/// - and, for `check-boot`, the saved prediction.
+///
+/// `anti-evil-maid-seal` removes `secret.X.sealed` (the TPM 1.2 file) once `secret.X.sealed2`
+/// is written; the plan does the same.
+public enum AEMSealer {
+    /// The names the new set will have (for --dry-run): which secrets exist.
+    public static func presentSecrets(_ layout: AEMLayout) -> [String] {
+        AEMLayout.secretExtensions.filter { access(layout.secretPath($0), F_OK) == 0 }
+    }
+
+    /// `key.pcrs` as AEM writes it.
+    public static func keyPCRs(_ selection: PCRSelection) -> SealedFile {
+        SealedFile(name: "key.pcrs", bytes: Array((selection.description + "\n").utf8))
+    }
+
+    /// Makes the files of the new set on a TPM 2.0. Secrets are read here and never leave
+    /// this function except encrypted; every secret is decrypted again and compared before
+    /// the files are returned.
+    public static func tpm2Files(device: TPM2Device, srkPassword: SecretBuffer, policy: Digest,
+                                 selection: PCRSelection, layout: AEMLayout,
+                                 prediction: SealedPrediction) throws -> (files: [SealedFile], dropping: Set<String>) {
+        let present = presentSecrets(layout)
+        if present.isEmpty {
+            throw SealError(.layout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first")
+        }
+        let secrets = try present.map { ($0, try SecretBuffer.read(path: layout.secretPath($0), limit: AEMLayout.secretSizeLimit)) }
+        let key = try SecretBuffer.random(count: 16)
+        let object = try srkPassword.withUnsafeBytes { auth in
+            try key.withUnsafeBytes { data in
+                try device.createSealedObject(parentAuth: auth, data: data, authPolicy: policy)
+            }
+        }
+        let password = key.lowerHex()
+        var files = [SealedFile(name: "key.pub", bytes: object.publicBytes),
+                     SealedFile(name: "key.priv", bytes: object.privateBytes),
+                     keyPCRs(selection)]
+        for (ext, secret) in secrets {
+            let sealed = try OpenSSLEnc.encrypt(secret, password: password)
+            guard try OpenSSLEnc.decrypt(sealed, password: password).constantTimeEquals(secret) else {
+                throw SealError(.crypto, "secret.\(ext) did not decrypt back to itself; nothing was replaced")
+            }
+            files.append(SealedFile(name: AEMLayout.sealedName(ext), bytes: sealed))
+        }
+        var record = prediction
+        record.keyPublicSHA256 = MultiHasher.hash(.sha256, object.publicBytes)
+        files.append(SealedFile(name: AEMLayout.predictionFile, bytes: Array(record.render().utf8)))
+        return (files, Set(present.map { "secret.\($0).sealed" }))
+    }
+
+    /// Makes the files of the new set on a TPM 1.2, as `anti-evil-maid-seal` does through
+    /// `anti-evil-maid-lib-tpm1`'s `tpmsealdata`: `tpm_sealdata $SEAL -i secret.X -o
+    /// secret.X.sealed2` (the same `.sealed2` name as on TPM 2.0; the file is tpm_sealdata's),
+    /// but for the predicted values. `seal12` seals one secret to the values per PCR and
+    /// returns the file (`TPM12Sealer.seal`; a parameter so that tests can watch the calls).
+    /// The saved prediction goes beside; `secret.X.sealed` is dropped as AEM drops it.
+    public static func tpm12Files(values: PCRValues, layout: AEMLayout, prediction: SealedPrediction,
+                                  seal12: ([UInt8], [UInt32: [UInt8]]) throws -> [UInt8]) throws -> (files: [SealedFile], dropping: Set<String>) {
+        let present = presentSecrets(layout)
+        if present.isEmpty {
+            throw SealError(.layout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first")
+        }
+        var pcrs = [UInt32: [UInt8]]()
+        for pcr in values.pcrs(in: .sha1) { pcrs[pcr.rawValue] = values[.sha1, pcr]!.bytes }
+        var files = [SealedFile]()
+        for ext in present {
+            let secret = try SecretBuffer.read(path: layout.secretPath(ext), limit: AEMLayout.secretSizeLimit)
+            // TPM12Sealer takes an array: the copy is the price of its interface.
+            let sealed = try seal12(secret.withUnsafeBytes { Array($0) }, pcrs)
+            files.append(SealedFile(name: AEMLayout.sealedName(ext), bytes: sealed))
+        }
+        files.append(SealedFile(name: AEMLayout.predictionFile, bytes: Array(prediction.render().utf8)))
+        return (files, Set(present.map { "secret.\($0).sealed" }))
+    }
+
+    /// Reads the SRK password as AEM passes it (`-P "str:$(cat "$SRK_PASSWORD_CACHE")"`): the
+    /// file's bytes without the trailing newlines the shell's `$(…)` drops. An empty file is
+    /// the empty password.
+    public static func readSRKPassword(path: String) throws -> SecretBuffer {
+        let raw = try SecretBuffer.read(path: path, limit: 4096)
+        var n = raw.count
+        raw.withUnsafeBytes { b in while n > 0 && b[n - 1] == 0x0A { n -= 1 } }
+        let out = SecretBuffer(count: n)
+        raw.withUnsafeBytes { src in out.withUnsafeMutableBytes { dst in if n > 0 { dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[0..<n])) } } }
+        return out
+    }
+
+    /// Prompts on the controlling terminal with echo off (as `systemd-ask-password` does for
+    /// AEM); never reads standard input, the environment or the command line.
+    public static func promptSRKPassword(_ prompt: String) throws -> SecretBuffer {
+        let fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY)
+        if fd < 0 {
+            throw SealError(.io, "no terminal to ask for the SRK password: give it with --srk-password-file FILE")
+        }
+        defer { close(fd) }
+        var old = termios()
+        guard tcgetattr(fd, &old) == 0 else { throw SealError(.io, "cannot set up the terminal: give --srk-password-file FILE") }
+        var quiet = old
+        quiet.c_lflag &= ~tcflag_t(ECHO)
+        _ = Array(prompt.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard tcsetattr(fd, TCSAFLUSH, &quiet) == 0 else { throw SealError(.io, "cannot turn off echo: give --srk-password-file FILE") }
+        defer {
+            _ = tcsetattr(fd, TCSAFLUSH, &old)
+            _ = write(fd, "\n", 1)
+        }
+        let line = SecretBuffer(count: 1024)
+        var n = 0
+        try line.withUnsafeMutableBytes { buf in
+            while n < buf.count {
+                var c: UInt8 = 0
+                let r = read(fd, &c, 1)
+                if r < 0 && errno == EINTR { continue }
+                if r < 0 { throw SealError(.io, "reading the SRK password: \(String(cString: strerror(errno)))") }
+                if r == 0 || c == 0x0A || c == 0x0D { return }
+                buf[n] = c
+                n += 1
+            }
+            throw SealError(.io, "the SRK password is longer than 1024 bytes")
+        }
+        let out = SecretBuffer(count: n)
+        line.withUnsafeBytes { src in out.withUnsafeMutableBytes { dst in if n > 0 { dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[0..<n])) } } }
+        return out
+    }
+}

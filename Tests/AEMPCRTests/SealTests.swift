@@ -1,0 +1,275 @@
+import Foundation
+import Testing
+@testable import AEMPCR
+
+/// `aem-pcr seal` and `check-boot` end to end on swtpm (issue 12, "How it is checked"): boot A
+/// is simulated by Tests/Scripts/simulate-drtm-boot.py, AEM seals its secrets with its own
+/// tpm2-tools commands (Tests/Scripts/aem-tpm2.sh), aem-pcr pre-seals for the files of boot B,
+/// the TPM is power-cycled and boot B simulated, and AEM's own unseal commands must recover
+/// every secret byte for byte; a tampered initramfs must fail and be named by check-boot.
+@Suite(.serialized) struct SealTests {
+    static let entry = "AEM Qubes, with Xen hypervisor"
+    static let initramfs = "initramfs-6.6.63-1.qubes.fc37.x86_64.img"
+    /// tboot's default DA policy (Vectors/expected.py DEF_POLICY_DA) with its "any module"
+    /// entry routed to PCR19 (0x13) instead of PCR17, as a policy in TPM NV. With the default
+    /// policy a TPM 2.0 launch never extends PCR19, which stays all 00, and AEM's listbadpcrs
+    /// (so seal too) refuses to seal to it.
+    static let policyPCR19 = "02000b01000000000000000300ff00000000000081130000000000008316001000004000"
+
+    /// One machine: swtpm, AEM's TPM setup, boot A with PCR13 extended, secrets, a copy of the
+    /// boot partition whose initramfs can be changed.
+    final class Machine {
+        let tpm: SoftwareTPM
+        let dir: String
+        var bootDir: String { dir + "/boot" }
+        var aemDir: String { dir + "/aem" }
+        var tpmDir: String { dir + "/tpm" }
+        var secrets: String { aemDir + "/aem" }
+        var sealed: String { tpmDir + "/aem" }
+        var srkFile: String { dir + "/srk-password" }
+        var policy: String { dir + "/tboot-policy.pol" }
+        var env: [String: String] { ["TPM2TOOLS_TCTI": tpm.tcti] }
+        var logA: String = ""
+        let secretBytes: [String: [UInt8]] = [
+            "txt": Array("Hello from AEM: the secret text\n".utf8),
+            "key": (0..<64).map { UInt8(($0 * 73 + 5) & 0xFF) },
+            "fre": (0..<20).map { UInt8(($0 * 151 + 9) & 0xFF) },
+        ]
+
+        init?() throws {
+            for t in ["tpm2_createprimary", "tpm2_evictcontrol", "tpm2_create", "tpm2_load", "tpm2_unseal",
+                      "tpm2_policypcr", "tpm2_startauthsession", "tpm2_changeauth", "tpm2_pcrextend", "tpm2_startup",
+                      "openssl", "xxd"] where tool(t) == nil { return nil }
+            guard let t = try SoftwareTPM.start() else { return nil }
+            tpm = t
+            dir = try tempDir()
+            try FileManager.default.createDirectory(atPath: bootDir, withIntermediateDirectories: true)
+            for f in try FileManager.default.contentsOfDirectory(atPath: Repo.path("Vectors/example/boot")) {
+                try FileManager.default.copyItem(atPath: Repo.path("Vectors/example/boot/" + f), toPath: bootDir + "/" + f)
+            }
+            try FileManager.default.createDirectory(atPath: secrets, withIntermediateDirectories: true)
+            for (ext, b) in secretBytes { try write(b, to: secrets + "/secret." + ext) }
+            try write(Array("srk pass\n".utf8), to: srkFile)
+            try write(Hex.decode(SealTests.policyPCR19)!, to: policy)
+            try aem(["setup", "owner pass", srkFile])
+            logA = try boot(log: "A.log")
+        }
+
+        /// AEM's commands (Tests/Scripts/aem-tpm2.sh).
+        @discardableResult
+        func aem(_ args: [String], expectSuccess: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) throws -> ProcessResult {
+            let r = try run("/bin/bash", [Repo.path("Tests/Scripts/aem-tpm2.sh")] + args, env: env)
+            if expectSuccess { #expect(r.status == 0, "aem-tpm2.sh \(args[0]): \(r.stderr)", sourceLocation: sourceLocation) }
+            return r
+        }
+
+        /// A measured launch with the initramfs `initramfs` (default: the one of Vectors), then
+        /// AEM's initramfs extending PCR13 with the LUKS header as at every boot.
+        func boot(log: String, initramfs: String? = nil) throws -> String {
+            let path = try tpm.boot(["--policy", policy] + (initramfs.map { ["--replace", "2=\($0)"] } ?? []), log: log)
+            let r = try run(tool("tpm2_pcrextend")!, ["13:sha256=" + (try pyHash("sha256", "LUKS header of this disk"))], env: env)
+            #expect(r.status == 0, "\(r.stderr)")
+            return path
+        }
+
+        func powerCycle() throws {
+            let i = try run(tool("swtpm_ioctl")!, ["--unix", tpm.ctrl, "-i"])
+            #expect(i.status == 0, "\(i.stderr)")
+            let s = try run(tool("tpm2_startup")!, ["-c"], env: env)
+            #expect(s.status == 0, "\(s.stderr)")
+        }
+
+        /// Files B: a different initramfs under the same name in the boot partition.
+        func installNewInitramfs() throws -> String {
+            let path = bootDir + "/" + SealTests.initramfs
+            try? FileManager.default.removeItem(atPath: path)
+            try FileManager.default.copyItem(atPath: Repo.path("Vectors/example/boot/initramfs-6.6.48-1.qubes.fc37.x86_64.img"), toPath: path)
+            return path
+        }
+
+        func seal(_ extra: [String] = [], log: String? = nil, env extraEnv: [String: String] = [:]) throws -> ProcessResult {
+            try aemPCR(["seal", "--label", "aem", "--aem-dir", aemDir, "--tpm-dir", tpmDir, "--srk-password-file", srkFile,
+                        "--event-log", log ?? logA, "--tcti", tpm.tcti, "--grub-cfg", "Vectors/example/grub.cfg",
+                        "--entry", SealTests.entry, "--boot-dir", bootDir, "--policy", policy,
+                        // the simulated boots run tboot with extpol=embedded; the entry's line names none
+                        "--extpol", "embedded"] + extra, env: extraEnv)
+        }
+
+        /// AEM's unseal of every secret; nil when it fails.
+        func unsealWithAEM() throws -> [String: [UInt8]]? {
+            let out = dir + "/unsealed-" + UUID().uuidString
+            let r = try aem(["unseal", srkFile, sealed, out], expectSuccess: false)
+            guard r.status == 0 else { return nil }
+            var got = [String: [UInt8]]()
+            for f in try FileManager.default.contentsOfDirectory(atPath: out) {
+                got[String(f.dropFirst("secret.".count))] = Array(try Data(contentsOf: URL(fileURLWithPath: out + "/" + f)))
+            }
+            return got
+        }
+
+        func snapshot(_ path: String) throws -> [String: [UInt8]] {
+            var out = [String: [UInt8]]()
+            for f in try FileManager.default.contentsOfDirectory(atPath: path) {
+                out[f] = Array(try Data(contentsOf: URL(fileURLWithPath: path + "/" + f)))
+            }
+            return out
+        }
+    }
+
+    @Test func preSealedSecretsUnsealWithAEMsCommandsAfterTheNewBoot() throws {
+        guard let m = try Machine() else { return }
+        // AEM seals on boot A with its own commands; its unseal works on boot A.
+        try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        #expect(try m.unsealWithAEM() == m.secretBytes)
+        let old = try m.snapshot(m.sealed)
+
+        // Pre-seal for the new initramfs; nothing changes on a dry run.
+        let newInitramfs = try m.installNewInitramfs()
+        let dry = try m.seal(["--dry-run"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("secret.txt.sealed2") && dry.stdout.contains("replaced"))
+        for line in dry.stdout.split(separator: "\n") { #expect(line.count <= 80, "too wide: \(line)") }
+        #expect(try m.snapshot(m.sealed) == old)
+        let r = try m.seal(["--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        try SchemaTests().expectFollowsSchema("seal", r.stdout, "seal --json")
+        let sealedNow = try m.snapshot(m.sealed)
+        #expect(Set(sealedNow.keys) == ["key.pub", "key.priv", "key.pcrs", "secret.txt.sealed2", "secret.key.sealed2",
+                                        "secret.fre.sealed2", "aem-pcr-prediction.json"])
+        #expect(sealedNow["key.pcrs"] == Array("sha256:13,17,18,19\n".utf8))
+        for (name, _) in sealedNow {
+            let mode = try FileManager.default.attributesOfItem(atPath: m.sealed + "/" + name)[.posixPermissions] as! Int
+            #expect(mode == 0o600, "\(name) is \(String(mode, radix: 8))")
+        }
+        let prevs = try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).filter { $0.hasPrefix("aem.prev-") }
+        #expect(prevs.count == 1)
+        if let prev = prevs.first { #expect(try m.snapshot(m.tpmDir + "/" + prev) == old) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).filter { $0.hasPrefix(".") }.isEmpty)
+        // Still boot A: AEM's unseal of the new set fails (sealed to boot B's values).
+        #expect(try m.unsealWithAEM() == nil)
+
+        // key.pub has tpm2_create's layout and attributes (only `unique`, H(seed || data), differs)
+        let aemPub = Self.publicArea(old["key.pub"] ?? []), ourPub = Self.publicArea(sealedNow["key.pub"] ?? [])
+        #expect(aemPub != nil && ourPub != nil)
+        #expect(ourPub?.type == aemPub?.type && ourPub?.nameAlg == aemPub?.nameAlg && ourPub?.scheme == aemPub?.scheme)
+        #expect(ourPub?.attributes == aemPub?.attributes && ourPub?.attributes == 0x12, "fixedTPM|fixedParent, no userWithAuth")
+
+        // Boot B after a power cycle: AEM's unseal recovers every secret byte for byte.
+        try m.powerCycle()
+        let logB = try m.boot(log: "B.log", initramfs: newInitramfs)
+        #expect(try m.unsealWithAEM() == m.secretBytes)
+        // the authPolicy is what tpm2-tools computes from the TPM on boot B
+        let polFile = m.dir + "/policyB"
+        let cp = try run(tool("tpm2_createpolicy")!, ["--policy-pcr", "-l", "sha256:13,17,18,19", "-L", polFile], env: m.env)
+        #expect(cp.status == 0, "\(cp.stderr)")
+        #expect(ourPub?.authPolicy == Array(try Data(contentsOf: URL(fileURLWithPath: polFile))))
+        _ = try run(tool("tpm2_flushcontext")!, ["-s"], env: m.env)
+        // and check-boot confirms it, drops the previous set
+        let c = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", logB, "--tcti", m.tpm.tcti])
+        #expect(c.status == 0, "\(c.stdout)\(c.stderr)")
+        #expect(c.stdout.contains("The boot is the one sealed for") && !c.stdout.contains("resealed"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir) == ["aem"])
+        for line in c.stdout.split(separator: "\n") { #expect(line.count <= 80, "too wide: \(line)") }
+        // AEM's seal service reseals at this boot, to the same values: still the predicted boot.
+        try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        let c2 = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", logB, "--tcti", m.tpm.tcti])
+        #expect(c2.status == 0 && flat(c2.stdout).contains("AEM has resealed"), "\(c2.stdout)\(c2.stderr)")
+        // and aem-pcr seals again for the same files (the tampered boot below is checked against it)
+        let s2 = try m.seal(log: logB)
+        #expect(s2.status == 0, "\(s2.stderr)")
+
+        // A tampered initramfs instead: AEM's unseal fails, check-boot names the initramfs.
+        let tampered = m.dir + "/tampered.img"
+        let py = try run("/usr/bin/env", ["python3", "-c", "import gzip,sys; d=gzip.decompress(open(sys.argv[1],'rb').read()); open(sys.argv[2],'wb').write(gzip.compress(d + b'evil maid was here'))", newInitramfs, tampered])
+        #expect(py.status == 0, "\(py.stderr)")
+        try m.powerCycle()
+        let logT = try m.boot(log: "T.log", initramfs: tampered)
+        #expect(try m.unsealWithAEM() == nil)
+        let t = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", logT, "--tcti", m.tpm.tcti])
+        #expect(t.status == 1, "\(t.stdout)\(t.stderr)")
+        #expect(flat(t.stdout).contains("module 2") && t.stdout.contains("initramfs-6.6.63"), "\(t.stdout)")
+        #expect(flat(t.stdout).contains("PCR19 sha256 sealed DIFFERS") || flat(t.stdout).contains("PCR18 sha256 sealed DIFFERS"), "\(t.stdout)")
+        for line in t.stdout.split(separator: "\n") { #expect(line.count <= 80, "too wide: \(line)") }
+        let tj = try aemPCR(["check-boot", "--json", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", logT, "--tcti", m.tpm.tcti])
+        #expect(tj.status == 1)
+        try SchemaTests().expectFollowsSchema("check-boot", tj.stdout, "check-boot --json (tampered)")
+
+        // AEM's own seal at boot reseals the set to this boot's PCRs: the check is the same and says so.
+        try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        let again = try aemPCR(["check-boot", "--json", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", logT, "--tcti", m.tpm.tcti])
+        #expect(again.status == 1, "\(again.stderr)")
+        #expect(again.stdout.contains("\"resealed_by_aem\": true") && again.stdout.contains("\"matched\": false"))
+    }
+
+    struct PublicArea: Equatable {
+        var type: UInt16, nameAlg: UInt16, attributes: UInt32, authPolicy: [UInt8], scheme: UInt16
+    }
+
+    /// A keyed-hash TPM2B_PUBLIC as tpm2-tools writes key.pub (TPM 2.0 Part 2, 12.2.5), read
+    /// here byte by byte: size, type, nameAlg, objectAttributes, authPolicy, scheme, unique.
+    static func publicArea(_ b: [UInt8]) -> PublicArea? {
+        func u16(_ i: Int) -> UInt16 { UInt16(b[i]) << 8 | UInt16(b[i + 1]) }
+        guard b.count >= 12, Int(u16(0)) == b.count - 2 else { return nil }
+        let policySize = Int(u16(10))
+        guard b.count >= 12 + policySize + 4 else { return nil }
+        let attrs = UInt32(u16(6)) << 16 | UInt32(u16(8))
+        return PublicArea(type: u16(2), nameAlg: u16(4), attributes: attrs,
+                          authPolicy: Array(b[12..<(12 + policySize)]), scheme: u16(12 + policySize))
+    }
+
+    /// SIGKILL at each step of the swap (debug builds honour AEM_PCR_TEST_CRASH_AT): the target
+    /// always holds a complete set, the old one or the new one.
+    @Test func killedAtEachStepLeavesACompleteSet() throws {
+        guard let m = try Machine() else { return }
+        try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        _ = try m.installNewInitramfs()
+        let complete: Set<String> = ["key.pub", "key.priv", "key.pcrs", "secret.txt.sealed2", "secret.key.sealed2", "secret.fre.sealed2"]
+        var before = try m.snapshot(m.sealed)
+        for step in ["staged:key.pub", "staged:secret.key.sealed2", "staged", "kept", "swapped", "done"] {
+            let r = try m.seal(env: ["AEM_PCR_TEST_CRASH_AT": step])
+            #expect(r.status != 0 && r.status != 2, "\(step): \(r.stderr)")
+            let after = try m.snapshot(m.sealed)
+            let isOld = after == before
+            let isNew = Set(after.keys) == complete.union(["aem-pcr-prediction.json"]) && after != before
+            #expect(isOld != isNew, "\(step): the set is neither the old nor a complete new one: \(after.keys.sorted())")
+            #expect(isOld == step.hasPrefix("staged") || step == "kept", "\(step)")
+            for (k, v) in before where complete.contains(k) && isNew { #expect(after[k] != v || k == "key.pcrs", "\(step): \(k) unchanged") }
+            before = after
+        }
+        // the next run cleans what the killed ones left and seals
+        let r = try m.seal()
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).filter { $0.hasPrefix(".") }.isEmpty)
+    }
+
+    @Test func refusalsAndErrorsLeaveTheSetAlone() throws {
+        guard let m = try Machine() else { return }
+        try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        let old = try m.snapshot(m.sealed)
+        // a wrong SRK password: one line, nothing replaced, no temporary left
+        let wrong = m.dir + "/wrong"
+        try write(Array("not it".utf8), to: wrong)
+        let w = try aemPCR(["seal", "--label", "aem", "--aem-dir", m.aemDir, "--tpm-dir", m.tpmDir, "--srk-password-file", wrong,
+                            "--event-log", m.logA, "--tcti", m.tpm.tcti, "--grub-cfg", "Vectors/example/grub.cfg",
+                            "--entry", Self.entry, "--boot-dir", m.bootDir, "--policy", m.policy, "--extpol", "embedded"])
+        #expect(w.status == 2)
+        #expect(w.stderr.contains("SRK password is wrong") && w.stderr.split(separator: "\n").count == 1, "\(w.stderr)")
+        #expect(!w.stderr.contains("not it"))
+        #expect(try m.snapshot(m.sealed) == old)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir) == ["aem"])
+        // a log that does not verify (one extend more than it records)
+        try m.powerCycle()
+        let bad = try m.tpm.boot(["--extra-extend", "--policy", m.policy], log: "bad.log")
+        let b = try m.seal(log: bad)
+        #expect(b.status == 2 && b.stderr.contains("does not verify"), "\(b.stderr)")
+        // PCR13 never extended (AEM's initramfs did not run): all 00, refused by name
+        try m.powerCycle()
+        let plain = try m.tpm.boot(["--policy", m.policy], log: "noluks.log")
+        let n = try m.seal(log: plain)
+        #expect(n.status == 2 && n.stderr.contains("PCR13 sha256 would be all 00"), "\(n.stderr)")
+        #expect(try m.snapshot(m.sealed) == old)
+        // --force is not accepted
+        let f = try m.seal(["--force"])
+        #expect(f.status == 2 && f.stderr.contains("--force is not accepted"), "\(f.stderr)")
+    }
+}
