@@ -3,61 +3,6 @@ import Testing
 @testable import AEMPCR
 import AEMPCRTPM
 
-/// A software TPM 2.0 (swtpm) on Unix sockets in a temporary directory, killed when the value
-/// goes away. Boots are simulated on it by Tests/Scripts/simulate-drtm-boot.py (python3,
-/// independent of aem-pcr).
-final class SoftwareTPM {
-    let dir: String
-    let process: Process
-    var server: String { dir + "/sock" }
-    var ctrl: String { dir + "/sock.ctrl" }
-    var tcti: String { "swtpm:path=" + server }
-
-    /// nil when swtpm or tpm2-tools is missing (a failure: tests carry `.needsSoftwareTPM`).
-    static func start() throws -> SoftwareTPM? {
-        guard let swtpm = tool("swtpm"), tool("swtpm_ioctl") != nil, tool("tpm2_pcrread") != nil else { return nil }
-        return try SoftwareTPM(swtpm: swtpm)
-    }
-
-    private init(swtpm: String) throws {
-        dir = try tempDir()
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: swtpm)
-        process.arguments = ["socket", "--tpm2", "--tpmstate", "dir=\(dir)",
-                             "--server", "type=unixio,path=\(dir)/sock", "--ctrl", "type=unixio,path=\(dir)/sock.ctrl",
-                             "--flags", "not-need-init,startup-clear"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        for _ in 0..<100 where !(FileManager.default.fileExists(atPath: dir + "/sock") && FileManager.default.fileExists(atPath: dir + "/sock.ctrl")) {
-            usleep(50_000)
-        }
-    }
-
-    deinit {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(atPath: dir)
-    }
-
-    /// Simulates a measured launch; returns the path of the TCG log it wrote.
-    @discardableResult
-    func boot(_ extra: [String] = [], log name: String = "boot.log") throws -> String {
-        let log = dir + "/" + name
-        let r = try run("/usr/bin/env", ["python3", Repo.path("Tests/Scripts/simulate-drtm-boot.py"),
-                                         "--server", server, "--ctrl", ctrl, "--log", log] + extra)
-        #expect(r.status == 0, "simulate-drtm-boot.py: \(r.stderr)")
-        return log
-    }
-
-    /// tpm2_pcrread's YAML for `selection`, e.g. `sha1:17,18+sha256:17`.
-    func pcrread(_ selection: String) throws -> String {
-        let r = try run(tool("tpm2_pcrread")!, [selection], env: ["TPM2TOOLS_TCTI": tcti])
-        #expect(r.status == 0, "tpm2_pcrread: \(r.stderr)")
-        return r.stdout
-    }
-}
-
 /// `{bank: {pcr: lowercase hex}}` from tpm2_pcrread's YAML, parsed here with string operations
 /// (not with the code under test).
 func pcrreadValues(_ yaml: String) -> [String: [Int: String]] {
@@ -94,7 +39,7 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
                         "--boot-dir", "Vectors/example/boot", "--extpol", "embedded"]
 
     @Test(.needsSoftwareTPM) func readEqualsTpm2PcrreadBeforeAndAfterALaunch() throws {
-        guard let tpm = try SoftwareTPM.start() else { return }
+        guard let tpm = try SwTPM2.start() else { return }
         // Before any launch: PCR17-19 hold their reset value (all FF) and say so.
         let before = try aemPCR(["read", "--tcti", tpm.tcti])
         #expect(before.status == 0, "\(before.stderr)")
@@ -118,7 +63,7 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
     }
 
     @Test(.needsSoftwareTPM) func manyPCRsInSeveralReads() throws {
-        guard let tpm = try SoftwareTPM.start() else { return }
+        guard let tpm = try SwTPM2.start() else { return }
         try tpm.boot()
         let pcrs = Array(0...23)
         let r = try aemPCR(["read", "--tcti", tpm.tcti, "--json", "--bank", "sha256", "--bank", "sha1"] + pcrs.flatMap { ["--pcr", "\($0)"] })
@@ -128,7 +73,7 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
     }
 
     @Test(.needsSoftwareTPM) func verifyReadsTheTPMWhenNoPCRFileIsGiven() throws {
-        guard let tpm = try SoftwareTPM.start() else { return }
+        guard let tpm = try SwTPM2.start() else { return }
         let log = try tpm.boot()
         let ok = try aemPCR(["verify", "--event-log", log, "--tcti", tpm.tcti])
         #expect(ok.status == 0, "\(ok.stdout) \(ok.stderr)")
@@ -155,7 +100,7 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
     }
 
     @Test(.needsSoftwareTPM) func diffAndPredictFromTheTPMEqualThemWithAPCRFile() throws {
-        guard let tpm = try SoftwareTPM.start() else { return }
+        guard let tpm = try SwTPM2.start() else { return }
         let log = try tpm.boot()
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -216,7 +161,7 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
     }
 
     @Test(.needsSoftwareTPM) func saveKeepsValuesAndLogThatVerifyTogether() throws {
-        guard let tpm = try SoftwareTPM.start() else { return }
+        guard let tpm = try SwTPM2.start() else { return }
         try tpm.boot()
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -245,7 +190,7 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
     }
 
     @Test(.needsSoftwareTPM) func saveWritesValuesAndLogOrNothing() throws {
-        guard let tpm = try SoftwareTPM.start() else { return }
+        guard let tpm = try SwTPM2.start() else { return }
         try tpm.boot()
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -212,12 +212,12 @@ import Glibc
         ]
         try JSONSerialization.data(withJSONObject: boot).write(to: URL(fileURLWithPath: fix + "/boot.json"))
         // The measured launch on a software TPM, and its log in a TXT heap in physical memory.
-        guard let tpm = try SoftwareTPM.start() else { return [] }
+        guard let tpm = try SwTPM2.start() else { return [] }
         // A machine whose active banks are those the launch extends (SINIT extends every active
         // bank; the simulator extends SHA-1 and SHA-256): the others are deallocated, then reset.
         let env = ["TPM2TOOLS_TCTI": tpm.tcti]
         for (t, args) in [("tpm2_pcrallocate", ["sha1:all+sha256:all+sha384:none+sha512:none"]),
-                          ("swtpm_ioctl", ["--unix", tpm.ctrl, "-i"]), ("tpm2_startup", ["-c"])] {
+                          ("swtpm_ioctl", ["--unix", tpm.control, "-i"]), ("tpm2_startup", ["-c"])] {
             let r = try run(tool(t) ?? "/usr/bin/" + t, args, env: env)
             #expect(r.status == 0, "\(t): \(r.stderr)")
         }

@@ -47,6 +47,25 @@ final class SwTPM2 {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
+    /// A started swtpm, or nil (test skipped) when swtpm or tpm2-tools are missing outside CI.
+    static func start() throws -> SwTPM2? { try SwTPM2() }
+
+    /// Simulates a measured launch with Tests/Scripts/simulate-drtm-boot.py (python3, independent
+    /// of aem-pcr); returns the path of the TCG log it wrote.
+    @discardableResult
+    func boot(_ extra: [String] = [], log name: String = "boot.log") throws -> String {
+        let log = dir + "/" + name
+        let r = try run("/usr/bin/env", ["python3", Repo.path("Tests/Scripts/simulate-drtm-boot.py"),
+                                         "--server", socket, "--ctrl", control, "--log", log] + extra)
+        #expect(r.status == 0, "simulate-drtm-boot.py: \(r.stderr)")
+        return log
+    }
+
+    /// tpm2_pcrread's YAML for `selection`, e.g. `sha1:17,18+sha256:17`.
+    func pcrread(_ selection: String) throws -> String {
+        try tpm2("tpm2_pcrread", [selection]).stdout
+    }
+
     /// Runs a tpm2-tools command against this TPM; records an Issue when it fails.
     @discardableResult
     func tpm2(_ name: String, _ args: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> ProcessResult {

@@ -19,7 +19,7 @@ import Testing
     /// One machine: swtpm, AEM's TPM setup, boot A with PCR13 extended, secrets, a copy of the
     /// boot partition whose initramfs can be changed.
     final class Machine {
-        let tpm: SoftwareTPM
+        let tpm: SwTPM2
         let dir: String
         var bootDir: String { dir + "/boot" }
         var aemDir: String { dir + "/aem" }
@@ -40,7 +40,7 @@ import Testing
             for t in ["tpm2_createprimary", "tpm2_evictcontrol", "tpm2_create", "tpm2_load", "tpm2_unseal",
                       "tpm2_policypcr", "tpm2_startauthsession", "tpm2_changeauth", "tpm2_pcrextend", "tpm2_startup",
                       "openssl", "xxd"] where tool(t) == nil { return nil }
-            guard let t = try SoftwareTPM.start() else { return nil }
+            guard let t = try SwTPM2.start() else { return nil }
             tpm = t
             dir = try tempDir()
             try FileManager.default.createDirectory(atPath: bootDir, withIntermediateDirectories: true)
@@ -73,7 +73,7 @@ import Testing
         }
 
         func powerCycle() throws {
-            let i = try run(tool("swtpm_ioctl")!, ["--unix", tpm.ctrl, "-i"])
+            let i = try run(tool("swtpm_ioctl")!, ["--unix", tpm.control, "-i"])
             #expect(i.status == 0, "\(i.stderr)")
             let s = try run(tool("tpm2_startup")!, ["-c"], env: env)
             #expect(s.status == 0, "\(s.stderr)")
