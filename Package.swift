@@ -21,7 +21,11 @@ let package = Package(
         // tpm2-tss already links, instead of a second, vendored copy (swift-crypto's BoringSSL).
         .systemLibrary(name: "CLibcrypto", path: "Sources/CLibcrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
-        .target(name: "AEMPCR", dependencies: ["CZlib", "CLibcrypto"]),
+        // Intel ISA-L's igzip (Debian: libisal-dev; Fedora: isa-l-devel), header only: the library
+        // loads libisal.so.2 at run time and falls back to zlib, so the binary never needs it.
+        .systemLibrary(name: "CISAL", path: "Sources/CISAL",
+                       providers: [.apt(["libisal-dev"]), .yum(["isa-l-devel"])]),
+        .target(name: "AEMPCR", dependencies: ["CZlib", "CISAL", "CLibcrypto"]),
         // Reads the machine (/dev/mem): kept out of the library.
         .target(name: "AEMPCRHardware", dependencies: ["AEMPCR"]),
         // tpm2-tss (Debian: libtss2-dev): ESYS, the TCTI loader, marshaling, response codes.

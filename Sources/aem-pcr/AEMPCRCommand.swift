@@ -31,7 +31,9 @@ struct AEMPCRCommand: ParsableCommand {
         do {
             var command = try parseAsRoot(args)
             try command.run()
+            noteInflater()
         } catch let error as AEMPCRError {
+            noteInflater()
             Terminal.error("\(error)", code: error.errorCode)
             Glibc.exit(failure)
         } catch let code as ExitCode {
@@ -159,6 +161,13 @@ enum Usage {
             }
         }
         return a.isEmpty ? b.count : row[b.count]
+    }
+}
+
+/// With --verbose, after a gunzip: which inflater ran (ISA-L or zlib, and why), on standard error.
+private func noteInflater() {
+    if Terminal.verbose && !GzipInflater.enginesUsed.isEmpty {
+        Terminal.writeError(Terminal.wrap("aem-pcr: " + GzipInflater.engineNote, hang: 4) + "\n")
     }
 }
 

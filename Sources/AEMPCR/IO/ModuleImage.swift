@@ -37,22 +37,25 @@ public enum ModuleImage {
 
     /// Streams the file once, gunzipping as GRUB would, and hashes the in-memory image in every
     /// bank. Memory stays bounded (a few MiB) whatever the file size.
-    public static func hash(path: String, unzip: Bool, banks: [HashAlgorithm], parallel: Bool = true) throws -> Hashed {
+    /// `engine`: the gunzip implementation (the same bytes either way; tests run both).
+    public static func hash(path: String, unzip: Bool, banks: [HashAlgorithm], parallel: Bool = true,
+                            engine: GzipInflater.Engine = GzipInflater.preferredEngine) throws -> Hashed {
         let (encoding, fileSize, imageSize, digests) = try hashStream(path: path, unzip: unzip, banks: banks,
-                                                                      parallel: parallel) { _ in }
+                                                                      parallel: parallel, engine: engine) { _ in }
         return Hashed(path: path, encoding: encoding, fileSize: fileSize, imageSize: imageSize, digests: digests)
     }
 
     /// Streams the image once into every bank (each bank on its own thread when `parallel` and
     /// there is more than one bank or a gunzip to overlap), also passing each chunk to `peek`.
     static func hashStream(path: String, unzip: Bool, banks: [HashAlgorithm], parallel: Bool,
+                           engine: GzipInflater.Engine = GzipInflater.preferredEngine,
                            peek: (UnsafeRawBufferPointer) throws -> Void)
         throws -> (Encoding, UInt64, UInt64, [HashAlgorithm: Digest])
     {
         if parallel {
             let pipeline = BankPipeline(banks: banks)
             do {
-                let (e, f, i) = try stream(path: path, unzip: unzip) { chunk in
+                let (e, f, i) = try stream(path: path, unzip: unzip, engine: engine) { chunk in
                     try peek(chunk)
                     pipeline.update(chunk)
                 }
@@ -63,7 +66,7 @@ public enum ModuleImage {
             }
         }
         var hasher = MultiHasher(banks)
-        let (e, f, i) = try stream(path: path, unzip: unzip) { chunk in
+        let (e, f, i) = try stream(path: path, unzip: unzip, engine: engine) { chunk in
             try peek(chunk)
             hasher.update(chunk)
         }
@@ -74,6 +77,7 @@ public enum ModuleImage {
     /// Returns the encoding, file size and image size.
     @discardableResult
     public static func stream(path: String, unzip: Bool,
+                              engine: GzipInflater.Engine = GzipInflater.preferredEngine,
                               _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> (Encoding, UInt64, UInt64) {
         let reader = try FileReader(path: path)
         var chunk = try reader.next()
@@ -88,7 +92,7 @@ public enum ModuleImage {
             }
             return (.raw, size, size)
         case .gzip:
-            let inflater = GzipInflater(path: path)
+            let inflater = GzipInflater(path: path, engine: engine)
             while !chunk.isEmpty {
                 try inflater.feed(chunk, body)
                 chunk = try reader.next()
