@@ -70,8 +70,11 @@ public final class GzipInflater {
     /// which therefore must not move.
     private enum State {
         case zlib(UnsafeMutablePointer<z_stream>)
-        case isal(UnsafeMutablePointer<inflate_state>, ISALLibrary)
+        case isal(UnsafeMutablePointer<inflate_state>, UnsafeMutablePointer<isal_gzip_header>, ISALLibrary)
     }
+    /// ISA-L: the gzip header has been read (then `isal_inflate` takes the deflate data and
+    /// checks the trailer).
+    private var headerRead = false
 
     /// An inflater for one gzip member read from `path` (named in errors). `engine` falls back
     /// to zlib when ISA-L cannot be loaded; `engine` then says so.
@@ -84,9 +87,12 @@ public final class GzipInflater {
             raw.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<inflate_state>.size)
             let s = raw.bindMemory(to: inflate_state.self, capacity: 1)
             lib.inflateInit(s)
-            // Gzip wrapper: header parsed, CRC-32 and length trailer checked.
+            // Gzip wrapper: CRC-32 and length trailer checked.
             s.pointee.crc_flag = UInt32(ISAL_GZIP)
-            state = .isal(s, lib)
+            let header = UnsafeMutablePointer<isal_gzip_header>.allocate(capacity: 1)
+            header.initialize(to: isal_gzip_header())
+            lib.gzipHeaderInit(header)
+            state = .isal(s, header, lib)
             self.engine = .isal
         } else {
             let s = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
@@ -106,8 +112,10 @@ public final class GzipInflater {
             inflateEnd(s)
             s.deinitialize(count: 1)
             s.deallocate()
-        case .isal(let s, _):
+        case .isal(let s, let header, _):
             UnsafeMutableRawPointer(s).deallocate()
+            header.deinitialize(count: 1)
+            header.deallocate()
         }
         output.deallocate()
     }
@@ -181,11 +189,20 @@ public final class GzipInflater {
             default:
                 throw corrupt(after: used, "zlib error \(rc)")
             }
-        case .isal(let s, let lib):
+        case .isal(let s, let header, let lib):
             s.pointee.next_in = inPtr
             s.pointee.avail_in = UInt32(input.count)
             s.pointee.next_out = out
             s.pointee.avail_out = UInt32(output.count)
+            if !headerRead {
+                // The header may come in pieces; the same record carries its flags across calls.
+                let rc = lib.readGzipHeader(s, header)
+                if rc < 0 {
+                    throw corrupt(after: input.count - Int(s.pointee.avail_in), "invalid gzip header")
+                }
+                if rc > 0 { return (input.count - Int(s.pointee.avail_in), 0, false) }  // needs more input
+                headerRead = true
+            }
             let rc = lib.inflate(s)
             let used = input.count - Int(s.pointee.avail_in)
             let produced = output.count - Int(s.pointee.avail_out)
