@@ -3,7 +3,8 @@
 # bench/realistic-set.sh: tboot, Xen 4.17, the linux-image-amd64 kernel, a 200 MiB gzip -6
 # initramfs of that kernel package's files), against what a user would script, measured in the
 # same run: `zcat F | sha256sum` per gzip file, `sha256sum F` otherwise.
-# Per run: wall time, ratio to the baseline and peak RSS of
+# Per run: wall time, ratio to the baseline, peak RSS and CPU time (user + system: what the
+# work costs, whatever else runs on the machine) of
 #   - one bank: TPM 1.2 (legacy, SHA-1), goal <= 0.35x;
 #   - four banks: TPM 2.0 extpol=embedded (SHA-1/256/384/512), goal <= 0.6x;
 #   (peak RSS goal <= 64 MiB), each with ISA-L and with zlib (AEMPCR_INFLATER=zlib);
@@ -45,12 +46,8 @@ timed() {  # prints "wall_s peak_rss_kib cpu_s" of a command
   awk '{ printf "%s %s %.2f\n", $1, $2, $3 + $4 }' "$work/time.txt"
 }
 baseline() {
-  local t0 t1
-  t0=$(date +%s.%N)
-  for f in "$tboot" "$xen" "$initrd"; do zcat "$f" | sha256sum >/dev/null; done
-  sha256sum "$kernel" >/dev/null
-  t1=$(date +%s.%N)
-  echo "$t1 - $t0" | bc -l
+  timed bash -c 'for f in "$1" "$2" "$3"; do zcat "$f" | sha256sum; done; sha256sum "$4"' \
+    baseline "$tboot" "$xen" "$initrd" "$kernel"
 }
 predict() {
   timed "$bin" predict --tboot "$tboot" --tboot-cmdline "placeholder logging=memory,serial" \
@@ -69,7 +66,7 @@ results=$work/results.txt
 : > "$results"
 for r in $(seq 1 "$runs"); do
   cat "${set[@]}" "${images[@]}" >/dev/null  # page cache warm for every contender
-  base=$(baseline)
+  read -r base mb cb < <(baseline)
   read -r t1 m1 c1 < <(predict "${one[@]}")
   read -r t4 m4 c4 < <(predict "${four[@]}")
   read -r z1 zm1 zc1 < <(AEMPCR_INFLATER=zlib predict "${one[@]}")
@@ -83,7 +80,7 @@ for r in $(seq 1 "$runs"); do
   b4=$(echo "m = $li; if (${lh[sha512]} > m) m = ${lh[sha512]}; if (${lh[sha384]} > m) m = ${lh[sha384]}; if ($sum > m) m = $sum; m" | bc -l)
   row() { printf '%-6s %-30s %6.3f %6.2f %9s %6s\n' "$r" "$1" "$2" "$(echo "$2 / $base" | bc -l)" "$3" "$4"; }
   {
-    row "baseline (zcat|sha256sum)" "$base" "-" "-"
+    row "baseline (zcat|sha256sum)" "$base" "-" "$cb"
     row "one bank, ISA-L" "$t1" "$((m1 / 1024)) MiB" "$c1"
     row "one bank, zlib" "$z1" "$((zm1 / 1024)) MiB" "$zc1"
     row "one bank, bound" "$b1" "-" "-"
