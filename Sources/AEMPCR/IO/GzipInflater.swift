@@ -1,4 +1,4 @@
-import CISAL
+internal import CISAL
 import CZlib
 #if canImport(Glibc)
 import Glibc

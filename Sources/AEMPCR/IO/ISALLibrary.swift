@@ -1,4 +1,4 @@
-import CISAL
+internal import CISAL
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
