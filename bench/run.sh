@@ -115,4 +115,9 @@ awk '{
     printf "%-30s %6.3f-%6.3f %5.2f-%5.2f %9s %7s\n", m, tmin[m], tmax[m], qmin[m], qmax[m], r, c
   }
 }' "$results"
-echo "goals: one bank <= 0.35x, four banks <= 0.60x, peak RSS <= 64 MiB; \"bound\": see the header of bench/run.sh"
+awk '{ name = substr($0, 8, 30); sub(/ +$/, "", name); q = substr($0, 46, 6) + 0; rss = substr($0, 53, 9) + 0
+       if (name == "one bank, ISA-L" && q > one) one = q
+       if (name == "four banks, ISA-L" && q > four) four = q
+       if (name ~ /ISA-L$/ && rss > mem) mem = rss }
+     END { ok = "met"; if (one > 0.35 || four > 0.60 || mem > 64) ok = "NOT met"
+           printf "goals (one bank <= 0.35x, four banks <= 0.60x, peak RSS <= 64 MiB): worst run %.2fx, %.2fx, %d MiB: %s\n", one, four, mem, ok }' "$results"
