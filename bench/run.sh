@@ -10,8 +10,9 @@
 #   (peak RSS goal <= 64 MiB), each with ISA-L and with zlib (AEMPCR_INFLATER=zlib);
 # and the machine's limit, each on one core: inflate alone (ISA-L, zlib) of the set's gzip
 # files, and each hash alone over the images (bench/limit.c, the same libraries aem-pcr uses).
-# "bound" is the best wall time those limits allow on this machine: one bank
-# max(inflate, SHA-1); four banks max(inflate, slowest hash, (inflate + all hashes) / cores).
+# "bound" is the best wall time those limits allow on this machine when idle, from their CPU
+# times: one bank max(inflate, SHA-1); four banks max(inflate, slowest hash,
+# (inflate + all hashes) / cores).
 # Then min-max over the runs. The load average is printed: other work on the machine slows
 # every contender, the baseline too.
 # usage: bench/run.sh [--runs N] (default 5)   needs: swift, cc, libisal-dev, zlib1g-dev,
@@ -71,13 +72,14 @@ for r in $(seq 1 "$runs"); do
   read -r t4 m4 c4 < <(predict "${four[@]}")
   read -r z1 zm1 zc1 < <(AEMPCR_INFLATER=zlib predict "${one[@]}")
   read -r z4 zm4 zc4 < <(AEMPCR_INFLATER=zlib predict "${four[@]}")
-  li=$("$work/limit" isal "${gzips[@]}")
-  lz=$("$work/limit" zlib "${gzips[@]}")
-  declare -A lh=()
-  for a in sha1 sha256 sha384 sha512; do lh[$a]=$("$work/limit" "$a" "${images[@]}"); done
-  b1=$(echo "if ($li > ${lh[sha1]}) $li else ${lh[sha1]}" | bc -l)
-  sum=$(echo "($li + ${lh[sha1]} + ${lh[sha256]} + ${lh[sha384]} + ${lh[sha512]}) / $cores" | bc -l)
-  b4=$(echo "m = $li; if (${lh[sha512]} > m) m = ${lh[sha512]}; if (${lh[sha384]} > m) m = ${lh[sha384]}; if ($sum > m) m = $sum; m" | bc -l)
+  # Limits: wall and CPU seconds; the bounds use the CPU seconds (an idle core's time).
+  read -r li lic < <("$work/limit" isal "${gzips[@]}")
+  read -r lz lzc < <("$work/limit" zlib "${gzips[@]}")
+  declare -A lh=() lc=()
+  for a in sha1 sha256 sha384 sha512; do read -r "lh[$a]" "lc[$a]" < <("$work/limit" "$a" "${images[@]}"); done
+  b1=$(echo "if ($lic > ${lc[sha1]}) $lic else ${lc[sha1]}" | bc -l)
+  sum=$(echo "($lic + ${lc[sha1]} + ${lc[sha256]} + ${lc[sha384]} + ${lc[sha512]}) / $cores" | bc -l)
+  b4=$(echo "m = $lic; if (${lc[sha512]} > m) m = ${lc[sha512]}; if (${lc[sha384]} > m) m = ${lc[sha384]}; if ($sum > m) m = $sum; m" | bc -l)
   row() { printf '%-6s %-30s %6.3f %6.2f %9s %6s\n' "$r" "$1" "$2" "$(echo "$2 / $base" | bc -l)" "$3" "$4"; }
   {
     row "baseline (zcat|sha256sum)" "$base" "-" "$cb"
@@ -87,9 +89,11 @@ for r in $(seq 1 "$runs"); do
     row "four banks, ISA-L" "$t4" "$((m4 / 1024)) MiB" "$c4"
     row "four banks, zlib" "$z4" "$((zm4 / 1024)) MiB" "$zc4"
     row "four banks, bound" "$b4" "-" "-"
-    for l in "inflate ISA-L:$li" "inflate zlib:$lz" "sha1:${lh[sha1]}" "sha256:${lh[sha256]}" \
-             "sha384:${lh[sha384]}" "sha512:${lh[sha512]}"; do
-      row "limit: ${l%%:*} alone" "${l#*:}" "-" "-"
+    for l in "inflate ISA-L:$li:$lic" "inflate zlib:$lz:$lzc" "sha1:${lh[sha1]}:${lc[sha1]}" \
+             "sha256:${lh[sha256]}:${lc[sha256]}" "sha384:${lh[sha384]}:${lc[sha384]}" \
+             "sha512:${lh[sha512]}:${lc[sha512]}"; do
+      IFS=: read -r what wall cpu <<<"$l"
+      row "limit: $what alone" "$wall" "-" "$(printf %.2f "$cpu")"
     done
   } >> "$results"
   printf 'run %d: baseline %.2f s; one bank %.2fx, four banks %.2fx (ISA-L); load %s\n' "$r" "$base" \
