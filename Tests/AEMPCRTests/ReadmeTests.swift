@@ -22,7 +22,7 @@ import Testing
         let release = ".build/release/aem-pcr "
         let start = try #require(block.range(of: release))
         #expect(block[..<start.lowerBound].hasSuffix("swift build -c release && "))
-        #expect(block.contains("apt-get install -y zlib1g-dev libssl-dev pkg-config libtss2-dev "))
+        #expect(block.contains("apt-get install -y zlib1g-dev libisal-dev libssl-dev pkg-config libtss2-dev "))
         let command = "\"$AEM_PCR\" " + block[start.upperBound...]
         let r = try run("/bin/bash", ["-c", command], cwd: Repo.root, env: ["AEM_PCR": Repo.binary])
         #expect(r.status == 0, "\(r.stderr)")
