@@ -19,6 +19,23 @@ import Testing
         }
     }
 
+    /// `"$@"` passed on twice per call level doubles the arguments without a single `$a`:
+    /// 1 KiB words through 17 levels would make 128 MiB, and empty words through 31 levels
+    /// 2^31 arguments. Stopped by the expansion caps, in a few steps.
+    @Test func positionalDoublingIsCapped() throws {
+        for (arg, levels) in [(String(repeating: "x", count: 1024), 17), ("''", 31)] {
+            var text = ""
+            for k in 0..<levels { text += "function f\(k) { f\(k + 1) \"$@\" \"$@\"; }\n" }
+            text += "function f\(levels) { true; }\nmenuentry 'E' {\n f0 \(arg)\n multiboot /t\n}\n"
+            let cfg = try GrubConfig(text: text, path: "p.cfg")
+            #expect { try cfg.entry("E") } throws: { e in
+                guard let g = e as? GrubError else { return false }
+                return g.code == .unsupported && !g.description.contains("\n")
+                    && (g.description.contains("MiB of text") || g.description.contains("arguments"))
+            }
+        }
+    }
+
     /// A function that calls itself twice per level (2^32 calls): stopped by the step cap.
     @Test func exponentialCallsAreCapped() throws {
         let text = "function f {\n f\n f\n}\nmenuentry 'E' {\n f\n multiboot /t\n}\n"

@@ -33,6 +33,7 @@ struct GrubEvaluator {
     static let maxExpandedBytes = 32 << 20
     static let maxValueBytes = 1 << 20
     static let maxCallDepth = 32
+    static let maxArguments = 1 << 20
 
     init(path: String, platform: GrubPlatform, bootDir: String? = nil) {
         self.path = path
@@ -502,9 +503,14 @@ struct GrubEvaluator {
                     has = true
                 case .variable("@", quoted: true):
                     // "$@": one argument per positional parameter (GRUB script/execute.c).
+                    // Each costs its bytes and one more, so passing "$@" on twice per call
+                    // level cannot double words, empty ones included, past the caps.
                     for (k, a) in env.positional.enumerated() {
-                        if k > 0 { out.append(String(cur)); cur = .init() }
-                        cur.append(contentsOf: a.unicodeScalars)
+                        if k > 0 { out.append(String(cur)); cur = .init(); added = 0 }
+                        let v = a.unicodeScalars
+                        try count(v.count + 1, line: line)
+                        added += v.count
+                        cur.append(contentsOf: v)
                         has = true
                     }
                 case .variable(let name, let quoted):
@@ -527,6 +533,10 @@ struct GrubEvaluator {
                     if let l = v.last, blanks.contains(l) { out.append(String(cur)); cur = .init(); has = false }
                 }
                 if added > GrubEvaluator.maxValueBytes { try tooLong(line) }
+                if out.count > GrubEvaluator.maxArguments {
+                    throw GrubError(.unsupported, path: path, line: line,
+                                    "a command with more than \(GrubEvaluator.maxArguments) arguments; no real grub.cfg makes one")
+                }
             }
             if has { out.append(String(cur)) }
         }
