@@ -148,6 +148,16 @@ import Testing
             let f = Self.failure { _ = try Self.inflate(bad, engine: engine, piece: 1 << 20) }
             #expect(f?.0 == .corruptGzip && f?.1 != nil, "\(what): \(String(describing: f))")
         }
+        // The trailer damaged and fed a byte at a time or cut inside it: still checked.
+        let small = try Self.bytes(Self.streams.dir + "/small.gz")
+        for at in small.count - 8..<small.count {
+            var bad = small
+            bad[at] ^= 0x01
+            for piece in [1, 3, small.count - 4, small.count - 1] {
+                let f = Self.failure { _ = try Self.inflate(bad, engine: engine, piece: piece) }
+                #expect(f?.0 == .corruptGzip, "trailer byte \(at), pieces of \(piece): \(String(describing: f))")
+            }
+        }
     }
 
     /// The CLI with ISA-L and with zlib forced (AEMPCR_INFLATER=zlib): the same digests, and
