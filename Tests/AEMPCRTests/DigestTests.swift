@@ -44,3 +44,25 @@ import Testing
     #expect(HashAlgorithm(name: "md5") == nil)
     #expect(!HashAlgorithm.sm3_256.isComputable)
 }
+
+/// A copied hasher is a value: updating the copy leaves the original alone (the libcrypto
+/// contexts are copied on write), and `finalize` leaves the state as it was. Expected digests
+/// from python3: hashlib.sha1(b"abx"), hashlib.sha256(b"abx"), and the same of b"abcd".
+@Test func copiesAreIndependent() {
+    var a = MultiHasher([.sha1, .sha256])
+    a.update(Array("ab".utf8))
+    var b = a
+    b.update(Array("x".utf8))
+    a.update(Array("c".utf8))
+    let c = a
+    let abc = a.finalize()
+    #expect(abc[.sha1]?.hex == "a9993e364706816aba3e25717850c26c9cd0d89d")
+    #expect(abc[.sha256]?.hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    #expect(b.finalize()[.sha1]?.hex == "de5e559fd720775b55ab5e399e93c4faf17a2437")
+    #expect(b.finalize()[.sha256]?.hex == "b2bdab4230154046ad0b7dfa830a9260caa5bd6ae230e582a2244ab4bf0b4ca5")
+    a.update(Array("d".utf8))
+    #expect(a.finalize()[.sha1]?.hex == "81fe8bfe87576c3ecb22426f8e57847382917acf")
+    #expect(a.finalize()[.sha256]?.hex == "88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589")
+    // The copy taken before "d" still ends at "abc".
+    #expect(c.finalize() == abc)
+}
