@@ -111,6 +111,10 @@ import Testing
             ("menuentry 'x' {\n multiboot ${a\n}\n", 2, "unterminated ${"),
             ("for x in a b; do echo; done\n", 1, "loops are not supported"),
             (String(repeating: "if true; then\n", count: 20_000) + String(repeating: "fi\n", count: 20_000), 100, "nested more than 100 deep"),
+            // Bodies that begin on the next line (as grub-mkconfig writes them): no stack overflow.
+            (String(repeating: "submenu 'x' {\n", count: 20_000) + String(repeating: "}\n", count: 20_000), 101, "nested more than 100 deep"),
+            (String(repeating: "function f {\n", count: 20_000) + String(repeating: "}\n", count: 20_000), 101, "nested more than 100 deep"),
+            (String(repeating: "menuentry 'x' {\n", count: 150), 101, "nested more than 100 deep"),
         ]
         for (text, line, message) in bad {
             #expect { try GrubConfig(text: text, path: "bad.cfg") } throws: { e in

@@ -201,6 +201,17 @@ public enum GrubScript {
 
         var peek: Token { tokens[pos] }
 
+        /// The line of the next token (at the end: of the last one).
+        var currentLine: Int {
+            for t in tokens[...pos].reversed() {
+                switch t {
+                case .word(_, let l), .separator(let l), .openBrace(let l), .closeBrace(let l): return l
+                case .end: continue
+                }
+            }
+            return 1
+        }
+
         mutating func skipSeparators() {
             while case .separator = tokens[pos] { pos += 1 }
         }
@@ -209,8 +220,10 @@ public enum GrubScript {
         mutating func parseList(until terminators: Set<String>) throws -> [Node] {
             depth += 1
             defer { depth -= 1 }
-            if depth > Parser.maxDepth, case .word(_, let line) = peek {
-                throw GrubError(.unsupported, path: path, line: line, "blocks nested more than \(Parser.maxDepth) deep")
+            // Whatever comes next: a body that starts on a new line begins with a separator.
+            skipSeparators()
+            if depth > Parser.maxDepth {
+                throw GrubError(.unsupported, path: path, line: currentLine, "blocks nested more than \(Parser.maxDepth) deep")
             }
             var nodes = [Node]()
             while true {
