@@ -60,18 +60,7 @@ import Testing
         try validateKeylime(r.stdout)
         let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: [String]]
 
-        let cmdline = try GrubConfig(path: Repo.path("Vectors/example/grub.cfg")).entry("AEM Qubes, with Xen hypervisor", bootDir: Repo.path("Vectors/example/boot"))
-            .loaderCommands.filter(\.isModule)[1].argumentStrings
-        let py = """
-            import hashlib, sys
-            img = open(sys.argv[1], 'rb').read()
-            for a in ('sha1', 'sha256'):
-                h = lambda b: hashlib.new(a, b).digest()
-                print(a, hashlib.new(a, h(sys.argv[2].encode()) + h(img)).hexdigest())
-            """
-        let m = try run("/usr/bin/env", ["python3", "-c", py, Repo.path(newKernel), GrubCmdlineStyle.fedora.join(cmdline)])
-        let newM1 = Dictionary(uniqueKeysWithValues: m.stdout.split(separator: "\n").map { l in
-            let f = l.split(separator: " "); return (String(f[0]), String(f[1])) })
+        let newM1 = try LogPredictionTests.pythonKernelEvent(Repo.path(newKernel))
         var swapped = events
         swapped[events.count - 5 + 3] = (17, newM1)  // policy, policy, M0, M1, M2
         try LogPredictionTests.pythonReplay(swapped, to: dir + "/next.yaml")

@@ -78,6 +78,29 @@ import Testing
     }
 
     static let entryArgs = ["--grub-cfg", "Vectors/example/grub.cfg", "--entry", "AEM Qubes, with Xen hypervisor"]
+
+    /// tboot's event for `kernel` as module 1 of the example's AEM entry, by python3 alone:
+    /// H(H(command line) || H(image)) in sha1 and sha256, the command line read from grub.cfg's
+    /// text (the words after the file, joined by single spaces: the line has no quotes, escapes
+    /// or variables, which python3 checks).
+    static func pythonKernelEvent(_ kernel: String) throws -> [String: String] {
+        let py = """
+            import hashlib, sys
+            lines = open(sys.argv[1], 'rb').read().split(b'\\n')
+            start = next(i for i, l in enumerate(lines) if l.startswith(b"menuentry 'AEM Qubes, with Xen hypervisor'"))
+            module = next(l for l in lines[start:] if l.split()[:2] == [b'module', b'/vmlinuz-6.6.63-1.qubes.fc37.x86_64'])
+            assert not any(c in module for c in b'\\'"$\\\\')
+            cmdline = b' '.join(module.split()[2:])
+            img = open(sys.argv[2], 'rb').read()
+            for a in ('sha1', 'sha256'):
+                h = lambda b: hashlib.new(a, b).digest()
+                print(a, hashlib.new(a, h(cmdline) + h(img)).hexdigest())
+            """
+        let m = try run("/usr/bin/env", ["python3", "-c", py, Repo.path("Vectors/example/grub.cfg"), kernel])
+        #expect(m.status == 0, "\(m.stderr)")
+        return Dictionary(uniqueKeysWithValues: m.stdout.split(separator: "\n").map { l in
+            let f = l.split(separator: " "); return (String(f[0]), String(f[1])) })
+    }
     /// The synthetic logs are extpol=embedded; the example entry's tboot line has no extpol=
     /// (tboot's default, sha256), so these predictions say which policy the next boot runs.
     static let embedded = ["--extpol", "embedded"]
@@ -145,18 +168,7 @@ import Testing
         #expect(changed == ["17 sha1", "17 sha256"])
 
         // Independent value: python3 measures the new kernel with the entry's command line.
-        let cmdline = try GrubConfig(path: Repo.path("Vectors/example/grub.cfg")).entry("AEM Qubes, with Xen hypervisor", bootDir: Repo.path("Vectors/example/boot"))
-            .loaderCommands.filter(\.isModule)[1].argumentStrings
-        let py = """
-            import hashlib, sys
-            img = open(sys.argv[1], 'rb').read()
-            for a in ('sha1', 'sha256'):
-                h = lambda b: hashlib.new(a, b).digest()
-                print(a, hashlib.new(a, h(sys.argv[2].encode()) + h(img)).hexdigest())
-            """
-        let m = try run("/usr/bin/env", ["python3", "-c", py, kernel, GrubCmdlineStyle.fedora.join(cmdline)])
-        let newM1 = Dictionary(uniqueKeysWithValues: m.stdout.split(separator: "\n").map { l in
-            let f = l.split(separator: " "); return (String(f[0]), String(f[1])) })
+        let newM1 = try Self.pythonKernelEvent(kernel)
         var swapped = events
         let tbootStart = events.count - 5
         swapped[tbootStart + 3] = (17, newM1)  // policy, policy, M0, M1, M2
