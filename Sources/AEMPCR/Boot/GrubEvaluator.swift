@@ -33,7 +33,7 @@ struct GrubEvaluator {
     static let maxExpandedBytes = 32 << 20
     static let maxValueBytes = 1 << 20
     static let maxCallDepth = 32
-    static let maxArguments = 1 << 20
+    static let maxArguments = 1 << 17
 
     init(path: String, platform: GrubPlatform, bootDir: String? = nil) {
         self.path = path
