@@ -4,13 +4,6 @@
 # usage: swtpm-drtm.sh DATA [--no-launch]   Exit 77 when swtpm or tpm2-tools are missing.
 set -euo pipefail
 for t in swtpm swtpm_ioctl tpm2_pcrread; do command -v "$t" >/dev/null || exit 77; done
-dir=$(mktemp -d)
-# SIGKILL: a test runner may start us with SIGTERM blocked, which swtpm would inherit.
-trap 'kill -KILL "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
-swtpm socket --tpm2 --tpmstate dir="$dir" --server type=unixio,path="$dir/sock" \
-  --ctrl type=unixio,path="$dir/sock.ctrl" --flags not-need-init,startup-clear >"$dir/log" 2>&1 &
-pid=$!
-for _ in $(seq 50); do [ -S "$dir/sock.ctrl" ] && [ -S "$dir/sock" ] && break; sleep 0.1; done
-export TPM2TOOLS_TCTI="swtpm:path=$dir/sock"
+. "$(dirname "$0")/swtpm2-start.sh"
 [ "${2:-}" = "--no-launch" ] || swtpm_ioctl --unix "$dir/sock.ctrl" -h "$1"
 tpm2_pcrread sha1:16,17,18,19+sha256:16,17,18,19 2>/dev/null
