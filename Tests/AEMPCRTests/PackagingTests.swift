@@ -19,9 +19,6 @@ import Testing
         return b
     }
 
-    /// ELF NEEDED: only the C runtime, zlib, libcrypto (and, once linked, tpm2-tss and ISA-L);
-    /// stripped at most 16 MiB; runs with an empty environment and hashes tboot as tboot's own
-    /// lcp2_mlehash does.
     /// Foundation in a target drags FoundationInternationalization's ICU data into the static
     /// binary (60 MiB stripped instead of 15): no source imports it.
     @Test func noSourceImportsFoundation() throws {
@@ -33,6 +30,9 @@ import Testing
         }
     }
 
+    /// ELF NEEDED: only the C runtime, zlib, libcrypto and tpm2-tss (trousers and ISA-L are
+    /// loaded at run time); stripped at most 16 MiB; runs with an empty environment and hashes
+    /// tboot as tboot's own lcp2_mlehash does.
     @Test func staticBinary() throws {
         guard let bin = releaseBinary(), let readelf = tool("readelf"), let strip = tool("strip"),
               let mlehash = tool("lcp2_mlehash") else { return }
