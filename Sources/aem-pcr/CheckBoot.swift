@@ -62,7 +62,12 @@ struct CheckBoot: ParsableCommand {
         let dir = layout.sealedDir
         let recordPath = dir + "/" + AEMLayout.predictionFile
         let keyPCRsPath = dir + "/key.pcrs"
-        guard let recordBytes = try? FileReader.readAll(path: recordPath, limit: 1 << 22) else {
+        // Only a missing record means "not sealed by this tool"; any other failure (no
+        // permission, a directory, too large) is said as it is.
+        let recordBytes: [UInt8]
+        do {
+            recordBytes = try FileReader.readAll(path: recordPath, limit: 1 << 22)
+        } catch let e as FileError where e.code == .notFound {
             throw UsageError("\(recordPath) is missing: \(dir) was not sealed by 'aem-pcr seal' (or AEM has resealed it since), so there is no prediction to check")
         }
         let record = try SealedPrediction.parse(String(decoding: recordBytes, as: UTF8.self), source: recordPath)

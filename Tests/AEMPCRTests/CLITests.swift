@@ -13,6 +13,9 @@ import Testing
         try! write(Array(gz.prefix(gz.count / 3)), to: d + "/truncated.gz")
         try! write(Array("not a policy".utf8), to: d + "/bad.pol")
         try! write(Array("menuentry 'Linux' {\n linux /vmlinuz ro\n initrd /initrd\n}\n".utf8), to: d + "/linux.cfg")
+        // check-boot: a sealed set whose prediction record is a directory, and one without it.
+        try! FileManager.default.createDirectory(atPath: d + "/tpm/aem/aem-pcr-prediction.json", withIntermediateDirectories: true)
+        try! FileManager.default.createDirectory(atPath: d + "/tpm/aem2", withIntermediateDirectories: true)
         return d
     }()
     static let tboot = "/boot/tboot.gz"
@@ -69,6 +72,11 @@ import Testing
                   mentions: ["no menu entry 'A \\\\n(B)'"]),
         ErrorCase(name: "TPM family unknown", args: ["predict", "--tboot", tboot, "--module", dir + "/xen"],
                   mentions: ["TPM family is not known: give --tpm 1.2 or --tpm 2.0", "tpm_version_major"]),
+        // check-boot says why the record cannot be read; "missing" only when it is.
+        ErrorCase(name: "check-boot record unreadable", args: ["check-boot", "--label", "aem", "--tpm-dir", dir + "/tpm", "--pcrs", dir + "/xen"],
+                  mentions: ["aem-pcr-prediction.json: is a directory"]),
+        ErrorCase(name: "check-boot record missing", args: ["check-boot", "--label", "aem2", "--tpm-dir", dir + "/tpm", "--pcrs", dir + "/xen"],
+                  mentions: ["aem2/aem-pcr-prediction.json is missing", "not sealed by 'aem-pcr seal'"]),
     ]
 
     @Test(arguments: errorCases)
