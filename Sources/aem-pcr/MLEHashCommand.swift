@@ -42,7 +42,7 @@ struct MLEHash: ParsableCommand {
         let digests = try image.hash(cmdline: line, banks: banks)
         printDigests(banks.map { ($0, digests[$0]!) }, json: output.json, extra: [
             ("file", .string(file)), ("cmdline", .string(String(decoding: line, as: UTF8.self))),
-            ("cmdline_hex", .string(RawArgument.hex(line))), ("cmdline_truncated", .bool(cut)),
+            ("cmdline_hex", .string(Hex.encode(line))), ("cmdline_truncated", .bool(cut)),
         ])
     }
 }

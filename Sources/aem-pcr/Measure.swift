@@ -38,7 +38,7 @@ struct Measure: ParsableCommand {
         let m = try ModuleMeasurement.measure(spec, banks: banks)
         printDigests(banks.map { ($0, m.measurements[$0]!) }, json: output.json, extra: [
             ("file", .string(file)), ("cmdline", .string(String(decoding: line, as: UTF8.self))),
-            ("cmdline_hex", .string(RawArgument.hex(line))),
+            ("cmdline_hex", .string(Hex.encode(line))),
             ("gunzipped", .bool(m.encoding == .gzip)), ("image_size", .int(Int(m.imageSize))),
         ])
     }

@@ -181,7 +181,7 @@ enum PredictionOutput {
                 ("index", m.index.map { .int($0) } ?? .null),
                 ("removed", m.removedAs.map { .string($0 == .sinitACM ? "sinit-acm" : "lcp-policy-data") } ?? .null),
                 ("cmdline", .string(String(decoding: m.hashedCmdline, as: UTF8.self))),
-                ("cmdline_hex", .string(RawArgument.hex(m.hashedCmdline))),
+                ("cmdline_hex", .string(Hex.encode(m.hashedCmdline))),
                 ("gunzipped", .bool(m.encoding == .gzip)),
                 ("image_size", .int(Int(m.imageSize))),
             ])
@@ -196,7 +196,7 @@ enum PredictionOutput {
                 ("tboot_version", .string(c.tbootVersion.description)),
                 ("policy", .string(p.policy.source)),
                 ("tboot", .string(p.boot.tbootPath)), ("tboot_cmdline", .string(String(decoding: p.tbootCmdline, as: UTF8.self))),
-                ("tboot_cmdline_hex", .string(RawArgument.hex(p.tbootCmdline))),
+                ("tboot_cmdline_hex", .string(Hex.encode(p.tbootCmdline))),
             ])),
             ("modules", .array(modules)),
             ("notes", .array(v.notes.map { .string($0) })),

@@ -19,12 +19,4 @@ enum RawArgument {
         }
         return Array(value.utf8)
     }
-
-    /// Hex of bytes, for the `*_hex` JSON members.
-    static func hex(_ b: [UInt8]) -> String {
-        let d = Array("0123456789abcdef")
-        var s = ""
-        for x in b { s.append(d[Int(x >> 4)]); s.append(d[Int(x & 15)]) }
-        return s
-    }
 }
