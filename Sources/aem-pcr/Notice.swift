@@ -52,8 +52,9 @@ struct Notice: ParsableCommand {
         do {
             for line in try check() { print(line) }
         } catch {
-            // Never fail the package transaction: one line, exit 0.
-            print("aem-pcr notice: could not check the AEM boot: \(error)")
+            // Never fail the package transaction: one line, exit 0; control bytes a message
+            // carries from its inputs (a path in grub.cfg) escaped, as Terminal.error does.
+            print("aem-pcr notice: could not check the AEM boot: \(Escape.text("\(error)", limit: 2000))")
         }
     }
 

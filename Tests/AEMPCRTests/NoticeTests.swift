@@ -125,6 +125,9 @@ import Testing
         let missing = try aemPCR(["notice", "--grub-cfg", s.dir + "/no-grub.cfg", "--state-dir", s.state])
         #expect(missing.status == 0)
         #expect(missing.stdout.split(separator: "\n").count == 1 && missing.stdout.contains("no-grub.cfg: no such file"), "\(missing.stdout)")
+        // A control byte in a path reaches the terminal escaped, never raw.
+        let escape = try aemPCR(["notice", "--grub-cfg", s.dir + "/no-\u{1B}[2J.cfg", "--state-dir", s.state])
+        #expect(escape.status == 0 && !escape.stdout.contains("\u{1B}") && escape.stdout.contains("no-\\x1b[2J.cfg"), "\(escape.stdout)")
         let badOption = try aemPCR(["notice", "--no-such-option"])
         #expect(badOption.status == 0)
         let badTPM = try aemPCR(["notice", "--tpm", "3.0"])
