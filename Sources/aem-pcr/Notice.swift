@@ -68,7 +68,7 @@ struct Notice: ParsableCommand {
         let grubEntry = try config.entry(selector, bootDir: bootDir)
         let spec = try BootSpec(entry: grubEntry, config: config, bootDir: bootDir)
         let title = grubEntry.titlePath.joined(separator: ">")
-        let shownTitle = Notice.safe(title)
+        let shownTitle = Terminal.escaped(title)
         var lines = [String]()
         var baseline: NoticeState.Record?
         var source = ""
@@ -88,7 +88,7 @@ struct Notice: ParsableCommand {
                 let p = try LogPredictor.predict(log: log, boot: spec, predictor: Predictor(configuration: configuration),
                                                  allowPolicyChange: true)
                 current = p.files
-                source = "the current boot's DRTM log (\(Notice.safe(mem)); not checked against the TPM here)"
+                source = "the current boot's DRTM log (\(Terminal.escaped(mem)); not checked against the TPM here)"
                 for c in p.changes {
                     changedPCRs.insert(c.pcr)
                     let line = "\(c.label) changes: PCR\(c.pcr)"
@@ -116,7 +116,7 @@ struct Notice: ParsableCommand {
                 // Saved before this boot: those files are the ones this boot measured. Saved in
                 // this boot: the reference it kept for this boot.
                 baseline = s.bootID == bootID ? (s.baseline ?? s.next) : s.next
-                source = "the measurements aem-pcr notice saved for the current boot (\(Notice.safe(statePath)))"
+                source = "the measurements aem-pcr notice saved for the current boot (\(Terminal.escaped(statePath)))"
             }
         }
         if let b = baseline {
@@ -131,9 +131,9 @@ struct Notice: ParsableCommand {
                                          next: record))
 
         if source.isEmpty {
-            let kept = saveError == nil ? "saved the measurements of '\(shownTitle)' in \(Notice.safe(stateDir)) for the next update"
+            let kept = saveError == nil ? "saved the measurements of '\(shownTitle)' in \(Terminal.escaped(stateDir)) for the next update"
                 : "and the measurements of '\(shownTitle)' could not be saved (\(saveError!))"
-            let noLog = logProblem == nil ? "no readable DRTM log in \(Notice.safe(mem))" : "the live DRTM log not usable"
+            let noLog = logProblem == nil ? "no readable DRTM log in \(Terminal.escaped(mem))" : "the live DRTM log not usable"
             lines.append(Terminal.wrap("aem-pcr: no record of what the current boot measured (\(noLog), nothing saved yet); \(kept).", hang: 2))
             if let p = logProblem { lines.append(Terminal.wrap("  (the live DRTM log was not used: \(p))", indent: 0, hang: 4)) }
             return lines
@@ -159,9 +159,9 @@ struct Notice: ParsableCommand {
         let labels = Notice.labels(in: aemDir)
         let label = labels.count == 1 ? labels[0] : "LABEL"
         var out = ["    sudo aem-pcr seal --label \(Notice.quote(label)) \\",
-                   "      --grub-cfg \(Notice.quote(Notice.safe(config))) \\"]
-        if bootDir != "/boot" { out.append("      --boot-dir \(Notice.quote(Notice.safe(bootDir))) \\") }
-        out.append("      --entry \(Notice.quote(Notice.safe(title)))")
+                   "      --grub-cfg \(Notice.quote(Terminal.escaped(config))) \\"]
+        if bootDir != "/boot" { out.append("      --boot-dir \(Notice.quote(Terminal.escaped(bootDir))) \\") }
+        out.append("      --entry \(Notice.quote(Terminal.escaped(title)))")
         if labels.count > 1 {
             out.append(Terminal.wrap("  (AEM labels: \(labels.joined(separator: ", ")); once for each)", indent: 0, hang: 4))
         }
@@ -237,19 +237,6 @@ struct Notice: ParsableCommand {
             }
         }
         return out.sorted()
-    }
-
-    /// Text from an input, safe on a terminal: control bytes as `\xHH`.
-    static func safe(_ s: String) -> String {
-        var out = ""
-        for u in s.unicodeScalars {
-            if u.value < 0x20 || u.value == 0x7F || (u.value >= 0x80 && u.value < 0xA0) {
-                out += "\\x" + (u.value < 16 ? "0" : "") + String(u.value, radix: 16)
-            } else {
-                out.unicodeScalars.append(u)
-            }
-        }
-        return out
     }
 
     /// A shell word: bare when safe, else single-quoted.
