@@ -112,7 +112,7 @@ struct CheckBoot: ParsableCommand {
         var logNote: String? = nil
         if !allMatch {
             do {
-                let log = try eventLog.map { try DRTMEventLog.parse(path: $0) } ?? LiveBoot.currentLog(mem: live.mem)
+                let log = try live.log(eventLog)
                 let report = Verifier.verify(log, against: now)
                 if !report.verified {
                     logNote = "\(log.source) does not verify against \(source): its events cannot say what differs"

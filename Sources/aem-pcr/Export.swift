@@ -98,12 +98,6 @@ enum Export {
         if isatty(1) != 0 {
             throw UsageError("--format tpm2-pcr writes binary PCR values; redirect standard output to a file (> pcrs.bin)")
         }
-        var rest = bytes[...]
-        while !rest.isEmpty {
-            let n = rest.withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { throw UsageError("cannot write to standard output: \(String(cString: strerror(errno)))") }
-            rest = rest.dropFirst(n)
-        }
+        try writeAll(1, bytes, what: "standard output")
     }
 }

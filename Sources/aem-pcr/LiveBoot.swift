@@ -15,6 +15,18 @@ struct LiveOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Physical memory to read the current DRTM log from: /dev/mem, or a file laid out like it (tests, offline copies).", valueName: "path"))
     var mem = "/dev/mem"
+
+    /// The DRTM log in `file` (--event-log), else the running boot's from `mem`.
+    func log(_ file: String?) throws -> DRTMEventLog {
+        try file.map { try DRTMEventLog.parse(path: $0) } ?? LiveBoot.currentLog(mem: mem)
+    }
+
+    /// The PCR values in `file` (--pcrs), else the TPM's that `log` must replay to; with a name
+    /// for messages.
+    func pcrs(_ file: String?, for log: DRTMEventLog, verbose: Bool) throws -> (PCRValues, String) {
+        if let file { return (try PCRValuesFile.read(path: file), file) }
+        return try LiveBoot.currentPCRs(for: log, tcti: tcti, verbose: verbose)
+    }
 }
 
 /// The running boot as a source: its DRTM log from the TXT heap and its PCRs from the TPM.

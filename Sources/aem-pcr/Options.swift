@@ -238,11 +238,11 @@ struct EventLogOptions: ParsableArguments {
     /// The log (given, or the running boot's) and, unless --force, its verification against the
     /// PCR values (given, or the TPM's).
     func verifiedLog(verbose: Bool) throws -> (DRTMEventLog, VerificationReport?) {
-        let log = try eventLog.map { try DRTMEventLog.parse(path: $0) } ?? LiveBoot.currentLog(mem: live.mem)
+        let log = try live.log(eventLog)
         let values: PCRValues
         let source: String
         do {
-            (values, source) = try currentValues(for: log, verbose: verbose)
+            (values, source) = try live.pcrs(pcrs, for: log, verbose: verbose)
         } catch where force {
             return (log, nil)
         }
@@ -255,12 +255,6 @@ struct EventLogOptions: ParsableArguments {
             throw PredictionError(.logNotVerified, "\(log.source) does not verify against \(source) (\(what.joined(separator: ", "))); run 'aem-pcr verify' for details, or --force")
         }
         return (log, report)
-    }
-
-    /// The PCR values the log must replay to: --pcrs, else the TPM's.
-    func currentValues(for log: DRTMEventLog, verbose: Bool) throws -> (PCRValues, String) {
-        if let p = pcrs { return (try PCRValuesFile.read(path: p), p) }
-        return try LiveBoot.currentPCRs(for: log, tcti: live.tcti, verbose: verbose)
     }
 
     /// Verifies the log, then predicts the next boot from it and the boot's files

@@ -28,9 +28,8 @@ struct Verify: ParsableCommand {
 
     func run() throws {
         Terminal.verbose = output.verbose
-        let log = try eventLog.map { try DRTMEventLog.parse(path: $0) } ?? LiveBoot.currentLog(mem: live.mem)
-        let (values, pcrs) = try pcrs.map { (try PCRValuesFile.read(path: $0), $0) }
-            ?? LiveBoot.currentPCRs(for: log, tcti: live.tcti, verbose: output.verbose)
+        let log = try live.log(eventLog)
+        let (values, pcrs) = try live.pcrs(pcrs, for: log, verbose: output.verbose)
         let report = Verifier.verify(log, against: values)
         try Verifier.checkInputs(report, pcrs: values, log: log, pcrSource: pcrs)
         if output.json {
