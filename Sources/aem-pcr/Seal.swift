@@ -97,19 +97,21 @@ struct Seal: ParsableCommand {
                                       pcrs: values.overridden(by: p.predicted), events: SealedPrediction.events(of: p))
         record.sealedAt = utcNow()
         let writer = SealedSetWriter(target: layout.sealedDir)
+        let tpm = family == .tpm20 ? "2.0" : "1.2"
 
-        guard family == .tpm20 else {
-            try sealTPM12(values: values, selection: selection, layout: layout, record: record, writer: writer, refusals: refusals)
+        // Checked before a password is asked or the TPM is opened.
+        let secrets = AEMSealer.presentSecrets(layout)
+        if secrets.isEmpty { throw SealError(.layout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first") }
+        if dryRun {
+            let names = (family == .tpm20 ? ["key.pub", "key.priv", "key.pcrs"] : []) + secrets.map(AEMLayout.sealedName)
+                + [AEMLayout.predictionFile]
+            let plan = try writer.plan(names.map { SealedFile(name: $0, bytes: []) }, dropping: Set(secrets.map { "secret.\($0).sealed" }))
+            report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: nil, dryRun: true, tpm: tpm,
+                   refusals: refusals)
             return
         }
-
-        let secrets = AEMSealer.presentSecrets(layout)
-        let names = ["key.pub", "key.priv", "key.pcrs"] + secrets.map(AEMLayout.sealedName) + [AEMLayout.predictionFile]
-        if dryRun {
-            if secrets.isEmpty { throw SealError(.layout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first") }
-            let plan = try writer.plan(names.map { SealedFile(name: $0, bytes: []) }, dropping: Set(secrets.map { "secret.\($0).sealed" }))
-            report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: nil, dryRun: true,
-                   refusals: refusals)
+        guard family == .tpm20 else {
+            try sealTPM12(values: values, selection: selection, layout: layout, record: record, writer: writer)
             return
         }
         let password = try srkPasswordFile.map { try AEMSealer.readSRKPassword(path: $0) }
@@ -126,17 +128,7 @@ struct Seal: ParsableCommand {
     /// TPM 1.2: each secret sealed by TPM12Sealer (trousers, through tcsd) to the predicted
     /// values, in tpm_sealdata's file, named secret.X.sealed2 as AEM names it.
     func sealTPM12(values: PCRValues, selection: PCRSelection, layout: AEMLayout, record: SealedPrediction,
-                   writer: SealedSetWriter, refusals: [String]) throws {
-        let secrets = AEMSealer.presentSecrets(layout)
-        if secrets.isEmpty { throw SealError(.layout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first") }
-        let policy = Digest.zeros(.sha256)
-        if dryRun {
-            let names = secrets.map(AEMLayout.sealedName) + [AEMLayout.predictionFile]
-            let plan = try writer.plan(names.map { SealedFile(name: $0, bytes: []) }, dropping: Set(secrets.map { "secret.\($0).sealed" }))
-            report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: nil, dryRun: true, tpm: "1.2",
-                   refusals: refusals)
-            return
-        }
+                   writer: SealedSetWriter) throws {
         let srk: TPM12Sealer.SRKSecret
         if srkWellKnown {
             srk = .wellKnown
@@ -150,7 +142,8 @@ struct Seal: ParsableCommand {
         }
         let plan = try writer.plan(files, dropping: dropping)
         let prev = try writer.commit(files, dropping: dropping)
-        report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: prev, dryRun: false, tpm: "1.2")
+        report(values: values, selection: selection, policy: Digest.zeros(.sha256), layout: layout, plan: plan, prev: prev, dryRun: false,
+               tpm: "1.2")
     }
 
     /// PCR13 as now (AEM's initramfs extends the LUKS header(s) into it; unchanged by the
