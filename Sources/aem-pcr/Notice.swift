@@ -174,14 +174,7 @@ struct Notice: ParsableCommand {
             return "\(stateDir): \(String(cString: strerror(errno)))"
         }
         do {
-            let file = try AtomicOutputFile(path: statePath)
-            do {
-                try file.write(Array(state.text.utf8))
-                try file.commit()
-            } catch {
-                file.discard()
-                throw error
-            }
+            try SavedSet.write(dir: stateDir, files: [("notice.state", Array(state.text.utf8))])
         } catch {
             return "\(error)"
         }
