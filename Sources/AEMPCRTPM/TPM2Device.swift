@@ -104,16 +104,25 @@ public final class TPM2Device {
                                     0x0000_0005 /* TPM2_CAP_PCRS */, 0, 1, &more, &data)
         defer { if let data { Esys_Free(data) } }
         guard rc == 0, let data else { throw TPM2Device.error(rc, doing: "listing its PCR banks") }
-        var sel = data.pointee.data.assignedPCR
-        var banks = [HashAlgorithm]()
-        withUnsafeBytes(of: &sel.pcrSelections) { raw in
+        return TPM2Device.selected(data.pointee.data.assignedPCR).filter { !$0.pcrs.isEmpty }.map(\.bank).sorted()
+    }
+
+    /// The banks of a PCR selection, in its order, each with the PCRs its bitmap selects
+    /// (ascending); the counts the TPM gave are bounded by the arrays.
+    private static func selected(_ list: TPML_PCR_SELECTION) -> [(bank: HashAlgorithm, pcrs: [PCRIndex])] {
+        var list = list
+        let count = Int(list.count)
+        return withUnsafeBytes(of: &list.pcrSelections) { raw in
             let all = raw.bindMemory(to: TPMS_PCR_SELECTION.self)
-            for s in all.prefix(Int(min(sel.count, UInt32(all.count)))) {
+            return all.prefix(min(count, all.count)).map { s in
                 let bits = withUnsafeBytes(of: s.pcrSelect) { Array($0.prefix(Int(min(s.sizeofSelect, 4)))) }
-                if bits.contains(where: { $0 != 0 }) { banks.append(HashAlgorithm(rawValue: s.hash)) }
+                var pcrs = [PCRIndex]()
+                for (byte, v) in bits.enumerated() {
+                    for bit in 0..<8 where v & (1 << bit) != 0 { pcrs.append(PCRIndex(rawValue: UInt32(byte * 8 + bit))) }
+                }
+                return (HashAlgorithm(rawValue: s.hash), pcrs)
             }
         }
-        return banks.sorted()
     }
 
     /// Reads `pcrs` in each of `banks`. TPM2_PCR_Read returns at most eight digests a call, so
@@ -168,19 +177,7 @@ public final class TPM2Device {
             if let c = counter, c != update { return nil }
             counter = update
             // The returned selection says, in order, which PCRs the digests belong to.
-            var returned = [(HashAlgorithm, PCRIndex)]()
-            var outSelection = outSel.pointee
-            withUnsafeBytes(of: &outSelection.pcrSelections) { raw in
-                let all = raw.bindMemory(to: TPMS_PCR_SELECTION.self)
-                for s in all.prefix(Int(min(outSelection.count, UInt32(all.count)))) {
-                    let bits = withUnsafeBytes(of: s.pcrSelect) { Array($0.prefix(Int(min(s.sizeofSelect, 4)))) }
-                    for (byte, v) in bits.enumerated() {
-                        for bit in 0..<8 where v & (1 << bit) != 0 {
-                            returned.append((HashAlgorithm(rawValue: s.hash), PCRIndex(rawValue: UInt32(byte * 8 + bit))))
-                        }
-                    }
-                }
-            }
+            let returned = TPM2Device.selected(outSel.pointee).flatMap { s in s.pcrs.map { (s.bank, $0) } }
             var list = digests.pointee
             let count = Int(list.count)
             guard count == returned.count, count > 0 else {
