@@ -128,8 +128,9 @@ public final class TPM2Device {
     /// Reads `pcrs` in each of `banks`. TPM2_PCR_Read returns at most eight digests a call, so
     /// it is repeated for the rest; the PCR update counter must not move between the calls (else
     /// the values would mix two states): then the whole read starts again, up to three times.
-    public func readPCRs(_ pcrs: [PCRIndex], banks: [HashAlgorithm]) throws -> PCRValues {
-        let active = try activeBanks()
+    /// `active`: what `activeBanks()` returned, when the caller has asked already.
+    public func readPCRs(_ pcrs: [PCRIndex], banks: [HashAlgorithm], active: [HashAlgorithm]? = nil) throws -> PCRValues {
+        let active = try active ?? activeBanks()
         for b in banks where !active.contains(b) {
             throw TPMError(.bankNotActive, "the PCR bank \(b) is not active in this TPM (active: \(active.map(\.description).joined(separator: ", ")))")
         }

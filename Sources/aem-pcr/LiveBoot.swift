@@ -88,13 +88,14 @@ enum LiveBoot {
         case .tpm20:
             let choice = TCTIChoice.resolve(option: tcti, environment: Environment.variables)
             let device = try TPM2Device(tcti: choice, verbose: verbose)
-            let active = try device.activeBanks().filter(\.isComputable)
+            let allActive = try device.activeBanks()
+            let active = allActive.filter(\.isComputable)
             var wanted = banks ?? active
             if onlyActive { wanted = wanted.filter { active.contains($0) } }
             if wanted.isEmpty {
                 throw LiveError(code: "tpm-bank-not-active", "the TPM keeps none of the banks \(banks?.map(\.description).joined(separator: ", ") ?? "") (active: \(active.map(\.description).joined(separator: ", ")))")
             }
-            let values = try device.readPCRs(pcrs, banks: wanted)
+            let values = try device.readPCRs(pcrs, banks: wanted, active: allActive)
             return (values, "the TPM (\(choice))")
         }
     }
