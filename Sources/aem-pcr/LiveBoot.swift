@@ -46,9 +46,10 @@ enum LiveBoot {
         }
     }
 
-    /// The TPM's family, as the kernel describes it; `tcti` given means TPM 2.0.
+    /// The TPM's family, as the kernel describes it; a TCTI named (--tcti, TPM2TOOLS_TCTI or
+    /// TCTI, as `TCTIChoice.resolve` takes them: an empty one names none) means TPM 2.0.
     static func family(tcti: String?) throws -> TPMFamily {
-        if tcti != nil || Environment.variables["TPM2TOOLS_TCTI"] != nil || Environment.variables["TCTI"] != nil {
+        if TCTIChoice.resolve(option: tcti, environment: Environment.variables).origin != "default" {
             return .tpm20
         }
         return try LiveTPM.family()

@@ -130,6 +130,14 @@ func jsonPCRs(_ text: String) throws -> [String: [Int: String]] {
         #expect(!r.stderr.contains("ERROR:"), "tpm2-tss's own log lines must be silenced")
     }
 
+    /// An empty TCTI or TPM2TOOLS_TCTI names no TCTI (as for the TCTI chosen): the family is
+    /// still the kernel's, so the result is the one without them.
+    @Test func emptyTCTIVariablesNameNoTPM() throws {
+        let unset = try run("/usr/bin/env", ["-u", "TCTI", "-u", "TPM2TOOLS_TCTI", Repo.binary, "read", "--pcr", "17"])
+        let empty = try run("/usr/bin/env", ["-u", "TCTI", "-u", "TPM2TOOLS_TCTI", "TCTI=", "TPM2TOOLS_TCTI=", Repo.binary, "read", "--pcr", "17"])
+        #expect(empty.status == unset.status && empty.stderr == unset.stderr, "\(empty.stderr) vs \(unset.stderr)")
+    }
+
     /// The current log from (an image of) physical memory when --event-log is absent.
     @Test func verifyReadsTheLogFromTheTXTHeap() throws {
         let dir = try tempDir()
