@@ -184,7 +184,7 @@ struct Seal: ParsableCommand {
     func currentPCR13(bank: HashAlgorithm) throws -> (Digest, String) {
         if let path = log.pcrs {
             guard let v = try PCRValuesFile.read(path: path)[bank, 13] else {
-                throw SealError(.refused, "\(path) has no PCR13 \(bank), which the seal keeps as it is now: add it (tpm2_pcrread sha256:13,17,18,19)")
+                throw SealError(.refused, "\(path) has no PCR13 \(bank), which the seal keeps as it is now: add it (\(bank == .sha1 ? "the TPM 1.2's /sys/class/tpm/tpm0/pcrs has it" : "tpm2_pcrread \(bank):13,17,18,19"))")
             }
             return (v, path)
         }

@@ -305,6 +305,10 @@ import Testing
         let sealArgs = ["seal", "--label", "aem", "--aem-dir", dir + "/aem", "--tpm-dir", dir + "/tpm",
                         "--event-log", dir + "/tpm12.log", "--pcrs", dir + "/pcrs13.yaml",
                         "--boot-dir", "Vectors/example/boot"] + Self.entryArgs
+        // --pcrs without PCR13: refused, pointing at where a TPM 1.2 shows it (not tpm2_pcrread).
+        let no13 = try aemPCR(sealArgs.map { $0 == dir + "/pcrs13.yaml" ? dir + "/pcrs.yaml" : $0 } + ["--dry-run"])
+        #expect(no13.status == 2 && no13.stderr.contains("has no PCR13 sha1") && no13.stderr.contains("/sys/class/tpm/tpm0/pcrs")
+                && !no13.stderr.contains("tpm2_pcrread"), "\(no13.stderr)")
         let dry = try aemPCR(sealArgs + ["--dry-run"])
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(dry.stdout.contains("sha1:13,17,18,19") && dry.stdout.contains("secret.txt.sealed2"), "\(dry.stdout)")
