@@ -17,7 +17,7 @@ public final class TPM2Device {
     public init(tcti: TCTIChoice, verbose: Bool = false) throws {
         self.tcti = tcti
         TPM2Device.configureLogging(verbose: verbose)
-        if let path = tcti.devicePath { try TPM2Device.checkDevice(path) }
+        if let path = tcti.devicePath { try TPM2Device.checkDevice(path, named: tcti.origin != "default") }
         var t: OpaquePointer?
         let rc = Tss2_TctiLdr_Initialize(tcti.configuration, &t)
         guard rc == 0, let t else {
@@ -51,7 +51,7 @@ public final class TPM2Device {
 
     /// A device TCTI on a path that is missing or not ours fails inside tpm2-tss with a bare I/O
     /// error; say what is wrong instead.
-    static func checkDevice(_ path: String) throws {
+    static func checkDevice(_ path: String, named: Bool = false) throws {
         var st = stat()
         if stat(path, &st) != 0 {
             if errno == EACCES {
@@ -59,6 +59,7 @@ public final class TPM2Device {
             }
             let other = path == "/dev/tpmrm0" && access("/dev/tpm0", F_OK) == 0
                 ? " (/dev/tpm0 exists without a resource manager: is this a TPM 1.2? then aem-pcr reads its PCRs from sysfs)"
+                : named ? " (is the path right, and the TPM 2.0 enabled in the firmware?)"
                 : " (is there a TPM 2.0, enabled in the firmware? to use a software TPM, give --tcti)"
             throw TPMError(.noDevice, "no TPM 2.0 device \(path)\(other)")
         }

@@ -94,7 +94,9 @@ enum LiveBoot {
             var wanted = banks ?? active
             if onlyActive { wanted = wanted.filter { active.contains($0) } }
             if wanted.isEmpty {
-                throw LiveError(code: "tpm-bank-not-active", "the TPM keeps none of the banks \(banks?.map(\.description).joined(separator: ", ") ?? "") (active: \(active.map(\.description).joined(separator: ", ")))")
+                let asked = (banks ?? HashAlgorithm.computable).map(\.description).joined(separator: ", ")
+                let kept = allActive.isEmpty ? "none" : allActive.map(\.description).joined(separator: ", ")
+                throw LiveError(code: "tpm-bank-not-active", "the TPM keeps none of the banks \(asked) (active: \(kept))")
             }
             let values = try device.readPCRs(pcrs, banks: wanted, active: allActive)
             return (values, "the TPM (\(choice))")

@@ -121,6 +121,7 @@ func writeAll(_ fd: Int32, _ bytes: [UInt8], what: String) throws {
             if errno == EINTR { continue }
             throw UsageError("\(what): \(String(cString: strerror(errno)))")
         }
+        if n == 0 { throw UsageError("\(what): nothing could be written") }
         done += n
     }
 }

@@ -110,6 +110,9 @@ struct Seal: ParsableCommand {
                    refusals: refusals)
             return
         }
+        if family == .tpm20 && srkWellKnown {
+            throw UsageError("--srk-well-known is for a TPM 1.2 SRK; AEM's TPM 2.0 SRK (0x81000001) has a password: give --srk-password-file or answer the prompt")
+        }
         guard family == .tpm20 else {
             try sealTPM12(values: values, selection: selection, layout: layout, record: record, writer: writer)
             return

@@ -264,6 +264,12 @@ import Testing
                             "--entry", Self.entry, "--boot-dir", m.bootDir, "--policy", m.policy, "--extpol", "embedded"])
         #expect(e.status == 2 && e.stderr.contains("no secret to seal in") && !e.stderr.contains("SRK password"), "\(e.stderr)")
         #expect(try m.snapshot(m.sealed) == old)
+        // --srk-well-known names a TPM 1.2 SRK: refused on TPM 2.0, before anything is asked or sealed
+        let k = try aemPCR(["seal", "--label", "aem", "--aem-dir", m.aemDir, "--tpm-dir", m.tpmDir, "--srk-well-known",
+                            "--event-log", m.logA, "--tcti", m.tpm.tcti, "--grub-cfg", "Vectors/example/grub.cfg",
+                            "--entry", Self.entry, "--boot-dir", m.bootDir, "--policy", m.policy, "--extpol", "embedded"])
+        #expect(k.status == 2 && k.stderr.contains("--srk-well-known is for a TPM 1.2 SRK") && k.stderr.split(separator: "\n").count == 1, "\(k.stderr)")
+        #expect(try m.snapshot(m.sealed) == old)
         // a log that does not verify (one extend more than it records)
         try m.powerCycle()
         let bad = try m.tpm.boot(["--extra-extend", "--policy", m.policy], log: "bad.log")
