@@ -70,7 +70,7 @@ public enum AEMSealer {
     /// returns the file (`TPM12Sealer.seal`; a parameter so that tests can watch the calls).
     /// The saved prediction goes beside; `secret.X.sealed` is dropped as AEM drops it.
     public static func tpm12Files(values: PCRValues, layout: AEMLayout, prediction: SealedPrediction,
-                                  seal12: ([UInt8], [UInt32: [UInt8]]) throws -> [UInt8]) throws -> (files: [SealedFile], dropping: Set<String>) {
+                                  seal12: (SecretBuffer, [UInt32: [UInt8]]) throws -> [UInt8]) throws -> (files: [SealedFile], dropping: Set<String>) {
         let present = presentSecrets(layout)
         if present.isEmpty {
             throw SealError(.layout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first")
@@ -80,8 +80,7 @@ public enum AEMSealer {
         var files = [SealedFile]()
         for ext in present {
             let secret = try SecretBuffer.read(path: layout.secretPath(ext), limit: AEMLayout.secretSizeLimit)
-            // TPM12Sealer takes an array: the copy is the price of its interface.
-            let sealed = try seal12(secret.withUnsafeBytes { Array($0) }, pcrs)
+            let sealed = try seal12(secret, pcrs)
             files.append(SealedFile(name: AEMLayout.sealedName(ext), bytes: sealed))
         }
         files.append(SealedFile(name: AEMLayout.predictionFile, bytes: Array(prediction.render().utf8)))

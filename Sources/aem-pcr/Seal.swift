@@ -138,7 +138,7 @@ struct Seal: ParsableCommand {
         } else {
             let password = try srkPasswordFile.map { try AEMSealer.readSRKPassword(path: $0) }
                 ?? AEMSealer.promptSRKPassword("TPM SRK password: ")
-            srk = .password(password.withUnsafeBytes { Array($0) })
+            srk = .password(password)
         }
         let (files, dropping) = try AEMSealer.tpm12Files(values: values, layout: layout, prediction: record) {
             try TPM12Sealer.seal($0, toPCRs: $1, tcsHost: nil, srk: srk)

@@ -87,9 +87,12 @@ import Testing
     let record = SealedPrediction(label: "aem", sealedAt: "20261130T000000Z", selection: selection,
                                   policyDigest: .zeros(.sha256), pcrs: values, events: [])
     var calls = [([UInt8], [UInt32: [UInt8]])]()
-    let (files, dropping) = try AEMSealer.tpm12Files(values: values, layout: layout, prediction: record) { plain, pcrs in
-        calls.append((plain, pcrs))
-        return Array(plain.reversed())
+    // The sealer gets the secret in its wiping buffer, never an array copy that would outlive it.
+    let (files, dropping) = try AEMSealer.tpm12Files(values: values, layout: layout, prediction: record) {
+        (plain: SecretBuffer, pcrs) in
+        let bytes = plain.withUnsafeBytes { Array($0) }
+        calls.append((bytes, pcrs))
+        return Array(bytes.reversed())
     }
     #expect(files.map(\.name) == ["secret.txt.sealed2", "secret.fre.sealed2", "aem-pcr-prediction.json"])
     #expect(dropping == ["secret.txt.sealed", "secret.fre.sealed"])

@@ -347,10 +347,10 @@ typealias CTspiUUIDProbe = CTspi_UUID
 
         // The SRK of this TPM takes the well-known secret; a password is refused, by name.
         #expect(throws: TPM12Error.self) {
-            _ = try TPM12Sealer.seal([1], toPCRs: toPCRs, srk: .password(Array("wrong".utf8)))
+            _ = try TPM12Sealer.seal([1], toPCRs: toPCRs, srk: .password(SecretBuffer(copying: Array("wrong".utf8))))
         }
         do {
-            _ = try TPM12Sealer.seal([1], toPCRs: toPCRs, srk: .password(Array("wrong".utf8)))
+            _ = try TPM12Sealer.seal([1], toPCRs: toPCRs, srk: .password(SecretBuffer(copying: Array("wrong".utf8))))
         } catch let e as TPM12Error {
             #expect(e.code == .srkAuthFailed)
             #expect(!e.message.contains("wrong"))
@@ -397,7 +397,7 @@ typealias CTspiUUIDProbe = CTspi_UUID
         let extends = [(13, luks), (18, x18), (19, x19)]
         let toPCRs = try Self.predict("mle-P", extends)
         let plain = Array("sealed under an SRK password\n".utf8)
-        let file = try TPM12Sealer.seal(plain, toPCRs: toPCRs, srk: .password(Array(password.utf8)))
+        let file = try TPM12Sealer.seal(plain, toPCRs: toPCRs, srk: .password(SecretBuffer(copying: Array(password.utf8))))
         try write(file, to: dir + "/secret.txt.sealed2")
         try tpm.boot("mle-P", extends)
 

@@ -25,10 +25,11 @@ import AEMPCR
 public enum TPM12Sealer {
     /// The secret of the TPM's storage root key, as AEM knows it: the well-known secret when
     /// AEM was set up without an SRK password (AEM then runs `tpm_unsealdata -z`), else the
-    /// password it prompts for at boot (its bytes, without a newline).
-    public enum SRKSecret: Sendable {
+    /// password it prompts for at boot (its bytes, without a newline; wiped when the buffer is
+    /// freed, never copied into an array here).
+    public enum SRKSecret {
         case wellKnown
-        case password([UInt8])
+        case password(SecretBuffer)
     }
 
     /// The usage secret tpm_sealdata gives its storage key and sealed key (`TPMSEAL_SECRET`).
@@ -41,9 +42,10 @@ public enum TPM12Sealer {
     /// the machine whose tcsd to use (`nil`: trousers' default, tcsd on localhost, or
     /// `TSS_TCSD_HOSTNAME`; trousers takes tcsd's port from `TSS_TCSD_PORT`, default 30003).
     /// The symmetric key and this function's copies of secrets are zeroed after use and never
-    /// leave it; `plaintext` and an SRK password stay the caller's to zero. Nothing is printed
-    /// or written: the caller writes the returned file (0600, beside its target).
-    public static func seal(_ plaintext: [UInt8], toPCRs: [UInt32: [UInt8]], tcsHost: String? = nil,
+    /// leave it; `plaintext` and an SRK password stay in the caller's buffers, which wipe
+    /// themselves. Nothing is printed or written: the caller writes the returned file (0600,
+    /// beside its target).
+    public static func seal(_ plaintext: SecretBuffer, toPCRs: [UInt32: [UInt8]], tcsHost: String? = nil,
                             srk: SRKSecret = .wellKnown) throws -> [UInt8] {
         try check(toPCRs)
         let library: TSPILibrary
@@ -55,7 +57,7 @@ public enum TPM12Sealer {
         var key = try context.random(32)
         defer { cleanse(&key) }
         let (keyBlob, sealedKey) = try context.sealKey(key, pcrs: toPCRs, srk: srk)
-        let ciphertext = try encrypt(plaintext, key: key)
+        let ciphertext = try plaintext.withUnsafeBytes { try encrypt($0, key: key) }
         var file = Array("-----BEGIN TSS-----\n-----TSS KEY-----\n".utf8)
         file += base64Lines(keyBlob)
         file += Array("-----ENC KEY-----\nSymmetric Key: AES-256-CBC\n".utf8)
@@ -81,8 +83,18 @@ public enum TPM12Sealer {
         }
     }
 
+    /// `seal` for a plaintext that is not secret (tests), or already the caller's array to wipe.
+    public static func seal(_ plaintext: [UInt8], toPCRs: [UInt32: [UInt8]], tcsHost: String? = nil,
+                            srk: SRKSecret = .wellKnown) throws -> [UInt8] {
+        try seal(SecretBuffer(copying: plaintext), toPCRs: toPCRs, tcsHost: tcsHost, srk: srk)
+    }
+
     /// AES-256-CBC with PKCS#7 padding under tpm_sealdata's IV.
     static func encrypt(_ plaintext: [UInt8], key: [UInt8]) throws -> [UInt8] {
+        try plaintext.withUnsafeBytes { try encrypt($0, key: key) }
+    }
+
+    static func encrypt(_ plaintext: UnsafeRawBufferPointer, key: [UInt8]) throws -> [UInt8] {
         guard let ctx = EVP_CIPHER_CTX_new() else { throw TPM12Error(.crypto, "libcrypto: out of memory") }
         defer { EVP_CIPHER_CTX_free(ctx) }  // cleanses the key schedule
         guard EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), nil, key, iv) == 1 else {
@@ -95,10 +107,9 @@ public enum TPM12Sealer {
         var offset = 0
         while offset < plaintext.count {
             let chunk = min(plaintext.count - offset, 1 << 30)
-            let ok = plaintext.withUnsafeBufferPointer { src in
-                out.withUnsafeMutableBufferPointer { dst in
-                    EVP_EncryptUpdate(ctx, dst.baseAddress! + total, &n, src.baseAddress! + offset, Int32(chunk))
-                }
+            let src = plaintext.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let ok = out.withUnsafeMutableBufferPointer { dst in
+                EVP_EncryptUpdate(ctx, dst.baseAddress! + total, &n, src + offset, Int32(chunk))
             }
             guard ok == 1 else { throw TPM12Error(.crypto, "libcrypto AES-256-CBC encryption failed") }
             total += Int(n)
@@ -201,10 +212,17 @@ public enum TPM12Sealer {
 
         /// Sets a policy secret; the copy handed to trousers is cleansed afterwards.
         func setSecret(_ policy: TSS.Handle, mode: UInt32, _ secret: [UInt8], _ what: String) throws {
-            var s = secret
-            defer { cleanse(&s) }
-            let r = s.withUnsafeMutableBufferPointer {
-                lib.policySetSecret(policy, mode, UInt32($0.count), $0.baseAddress)
+            try setSecret(policy, mode: mode, SecretBuffer(copying: secret), what)
+        }
+
+        /// Sets a policy secret from a buffer that wipes itself (trousers takes a non-const
+        /// pointer: it gets a copy, cleansed when that copy is freed).
+        func setSecret(_ policy: TSS.Handle, mode: UInt32, _ secret: SecretBuffer, _ what: String) throws {
+            let s = SecretBuffer(count: secret.count)
+            let r = s.withUnsafeMutableBytes { dst in
+                secret.withUnsafeBytes { src in if src.count > 0 { dst.copyMemory(from: src) } }
+                return lib.policySetSecret(policy, mode, UInt32(dst.count),
+                                           dst.baseAddress?.assumingMemoryBound(to: UInt8.self))
             }
             try check(r, "Tspi_Policy_SetSecret(\(what))")
         }
