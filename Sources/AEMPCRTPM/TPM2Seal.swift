@@ -59,11 +59,11 @@ extension TPM2Device {
             if let src = parentAuth.baseAddress { dst.baseAddress!.copyMemory(from: src, byteCount: parentAuth.count) }
         }
         rc = Esys_TR_SetAuth(esys, parentTR, &auth)
-        _ = withUnsafeMutableBytes(of: &auth) { memset($0.baseAddress!, 0, $0.count) }
+        wipe(&auth)
         guard rc == 0 else { throw TPM2Device.error(rc, doing: "setting the SRK password") }
 
         var sensitive = TPM2B_SENSITIVE_CREATE()
-        defer { _ = withUnsafeMutableBytes(of: &sensitive) { memset($0.baseAddress!, 0, $0.count) } }
+        defer { wipe(&sensitive) }
         sensitive.sensitive.data.size = UInt16(data.count)
         withUnsafeMutableBytes(of: &sensitive.sensitive.data.buffer) { dst in
             dst.baseAddress!.copyMemory(from: data.baseAddress!, byteCount: data.count)
@@ -105,6 +105,12 @@ extension TPM2Device {
         }
         return TPM2SealedObject(publicBytes: try TPM2Device.marshal(outPublic, Tss2_MU_TPM2B_PUBLIC_Marshal, "TPM2B_PUBLIC"),
                                 privateBytes: try TPM2Device.marshal(outPrivate, Tss2_MU_TPM2B_PRIVATE_Marshal, "TPM2B_PRIVATE"))
+    }
+
+    /// Zeroes a local holding a secret with glibc's `explicit_bzero`: a plain `memset` of a
+    /// local that is dead afterwards is a store the optimizer may drop.
+    private func wipe<T>(_ value: inout T) {
+        withUnsafeMutableBytes(of: &value) { explicit_bzero($0.baseAddress!, $0.count) }
     }
 
     /// A TPM response code of format one (TPM 2.0 Part 2, 6.6.3: bit 7 set) from the TPM itself
