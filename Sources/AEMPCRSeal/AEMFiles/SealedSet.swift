@@ -26,6 +26,10 @@ public struct SealedFile: Sendable, Equatable {
 ///
 /// A staging directory left by a killed run is safe to delete at any time: before step 3 it
 /// holds an incomplete new set, after it the old files already linked into `.prev`.
+///
+/// Two runs at once would share the staging name (one could swap in the other's half-written
+/// set), so `commit` and `dropPrevious` hold an exclusive `flock` on the parent directory and
+/// refuse while another holds it.
 public struct SealedSetWriter {
     public let target: String
     public var parent: String {
@@ -81,8 +85,10 @@ public struct SealedSetWriter {
         for f in files where !AEMLayout.isValidLabel(f.name) {
             throw SealError(.layout, "'\(f.name)' is not a plain file name")
         }
-        let plan = try plan(files, dropping: dropping)
         try makeParents(parent)  // as AEM's `mkdir -p "$TPM_DIR/$LABEL"`
+        let lock = try lockParent()
+        defer { close(lock) }
+        let plan = try plan(files, dropping: dropping)
         try removeTree(staging)
         do {
             try check(mkdir(staging, 0o700), "create \(staging)")
@@ -137,6 +143,9 @@ public struct SealedSetWriter {
 
     /// Removes the `.prev` sets (after a confirmed boot) and any staging directory left behind.
     public func dropPrevious() throws -> [String] {
+        guard access(parent, F_OK) == 0 else { return [] }
+        let lock = try lockParent()
+        defer { close(lock) }
         let prevs = try previousSets()
         for p in prevs { try removeTree(p) }
         try removeTree(staging)
@@ -166,6 +175,23 @@ public struct SealedSetWriter {
         try check(rename(tmp, name), "rename \(tmp) to \(name)")
         try fsyncPath(parent)
         return name
+    }
+
+    /// An exclusive `flock` on the parent directory, held while the returned descriptor is
+    /// open; refused at once when another run holds it.
+    private func lockParent() throws -> Int32 {
+        let fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 { throw SealError(.io, "open \(parent): \(String(cString: strerror(errno)))") }
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let e = errno
+            if e == EINTR { continue }
+            close(fd)
+            if e == EWOULDBLOCK {
+                throw SealError(.io, "another aem-pcr seal or check-boot is changing \(parent) (it holds a lock on the directory); nothing was changed, run again once it has finished")
+            }
+            throw SealError(.io, "lock \(parent): \(String(cString: strerror(e)))")
+        }
+        return fd
     }
 
     // MARK: - small POSIX helpers
