@@ -67,6 +67,8 @@ import Testing
         (["--replace", "9=Vectors/example/grub.cfg"], "no module 9"),
         (["--replace", "xen"], "not ROLE=FILE"),
         (["--replace", "xen=Vectors/example/grub.cfg", "--replace", "0=Vectors/example/grub.cfg"], "xen is replaced twice"),
+        // Xen given as the kernel: no Linux boot header ("HdrS" at byte 0x202), so refused.
+        (["--replace", "kernel=Vectors/example/boot/xen-4.17.4.gz"], "the replacement, Vectors/example/boot/xen-4.17.4.gz, is not a Linux kernel (no 'HdrS'"),
     ])
     func badReplacementIsOneLine(args: [String], message: String) throws {
         for cmd in [["predict"], ["diff", "--event-log", "Vectors/logs/isecl_tagent_txt_heap_info.bin", "--force"]] {
@@ -76,6 +78,21 @@ import Testing
             #expect(r.stderr.contains(message), "\(r.stderr)")
             #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
         }
+    }
+
+    /// "kernel" is module 1: an entry whose module 1 is no Linux kernel is refused by role and
+    /// accepted by index.
+    @Test func kernelRoleNeedsAKernelAtModule1() throws {
+        let b = "Vectors/example/boot/"
+        let base = ["predict", "--tpm", "1.2", "--tboot", b + "tboot.gz", "--tboot-cmdline", "placeholder",
+                    "--module", b + "xen-4.17.5.gz placeholder", "--module", b + "initramfs-6.6.63-1.qubes.fc37.x86_64.img",
+                    "--module", b + "vmlinuz-6.6.63-1.qubes.fc37.x86_64 placeholder root=/dev/x"]
+        let byRole = try aemPCR(base + ["--replace", "kernel=" + b + "vmlinuz-6.6.48-1.qubes.fc37.x86_64"])
+        #expect(byRole.status == 2)
+        #expect(byRole.stderr.contains("module 1 of the entry, \(b)initramfs-6.6.63"), "\(byRole.stderr)")
+        #expect(byRole.stderr.contains("is not a Linux kernel (no 'HdrS' boot header at byte 0x202)"), "\(byRole.stderr)")
+        let byIndex = try aemPCR(base + ["--replace", "2=" + b + "vmlinuz-6.6.48-1.qubes.fc37.x86_64"])
+        #expect(byIndex.status == 0, "\(byIndex.stderr)")
     }
 
     /// In diff, against the synthetic TPM 2.0 boot of LogPredictionTests: replacing the kernel

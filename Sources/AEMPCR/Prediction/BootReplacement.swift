@@ -80,6 +80,14 @@ extension BootSpec {
                     let has = spec.modules.count == 1 ? "1 module" : "\(spec.modules.count) modules"
                     throw ReplacementError(r.argument, "the boot has \(has) (\(spec.origin)), no module \(i)")
                 }
+                // "kernel" means module 1, as AEM orders its entries; both files must be Linux
+                // boot images, else the role named another file than the user meant.
+                if r.argument.hasPrefix("kernel=") {
+                    for (path, what) in [(spec.modules[i].path, "module 1 of the entry"), (r.path, "the replacement")]
+                    where !BootReplacement.isLinuxKernel(path: path) {
+                        throw ReplacementError(r.argument, "\(what), \(printable(path)), is not a Linux kernel (no 'HdrS' boot header at byte 0x202): name the kernel's module by its index (--replace N=FILE)")
+                    }
+                }
                 spec.modules[i].path = r.path
                 spec.modules[i].origin = "--replace \(r.role.name), for \(spec.modules[i].origin)"
             }
@@ -88,6 +96,17 @@ extension BootSpec {
             spec.origin += ", with " + replacements.map { "\($0.role.name) replaced" }.joined(separator: ", ")
         }
         return spec
+    }
+}
+
+extension BootReplacement {
+    /// A Linux x86 boot image: the setup header's magic "HdrS" at byte 0x202
+    /// (Documentation/arch/x86/boot.rst). Unreadable files answer false.
+    static func isLinuxKernel(path: String) -> Bool {
+        guard let r = try? FileReader(path: path, chunkSize: 0x206) else { return false }
+        var head = [UInt8]()
+        while head.count < 0x206, let chunk = try? r.next(), !chunk.isEmpty { head += chunk }
+        return head.count >= 0x206 && Array(head[0x202..<0x206]) == Array("HdrS".utf8)
     }
 }
 
