@@ -34,6 +34,50 @@ public struct TCTIChoice: Sendable, Equatable, CustomStringConvertible {
         return String(parts[1])
     }
 
+    /// The TCTIs aem-pcr opens, by the name the loader takes before the first ':': the kernel's
+    /// device (`/dev/tpmrm0`, `/dev/tpm0`), the two software TPMs' sockets (swtpm, the
+    /// Microsoft simulator) and the access broker (tpm2-abrmd). Every other TCTI is refused:
+    /// `pcap` writes every command and response, secrets included, to a file; `cmd` runs a
+    /// command to carry them; the others (libtpms, spi-*, i2c-*, a library path) are not a TPM
+    /// a user seals on, and a name outside the list may load any library.
+    public static let allowedNames = ["device", "swtpm", "mssim", "tabrmd"]
+
+    /// The TCTI's name: what comes before the first ':' (the loader's split).
+    public var name: String {
+        String(configuration.prefix { $0 != ":" })
+    }
+
+    /// What follows the name (empty: the TCTI's own default).
+    var arguments: String {
+        guard let colon = configuration.firstIndex(of: ":") else { return "" }
+        return String(configuration[configuration.index(after: colon)...])
+    }
+
+    /// The configuration the loader is given: the allowed name spelled as its library's
+    /// soname (`libtss2-tcti-device.so.0:/dev/tpmrm0`), so that the loader never tries the bare
+    /// name as a file first.
+    var loaderConfiguration: String {
+        "libtss2-tcti-\(name).so.0" + (arguments.isEmpty ? "" : ":" + arguments)
+    }
+
+    /// Why this TCTI is refused, or nil when it is one of `allowedNames`.
+    public var refusal: TPMError? {
+        if TCTIChoice.allowedNames.contains(name) { return nil }
+        let why: String
+        switch name {
+        case "pcap": why = "it writes every TPM command and answer, secrets included, to a file"
+        case "cmd": why = "it runs a command to carry the TPM commands"
+        case "": why = "it names no TCTI (the loader would search for one)"
+        default: why = "it is not one of them"
+        }
+        return TPMError(.refusedTCTI, "refusing TCTI '\(configuration)'\(origin == "default" ? "" : " (from \(origin))"): aem-pcr reaches a TPM 2.0 only through the device, swtpm, mssim or tabrmd TCTI, and \(why)")
+    }
+
+    /// The transport named in the watchdog's line: `TCTI 'swtpm:path=…' (from --tcti)`.
+    var transport: String {
+        "TCTI '\(configuration)'" + (origin == "default" ? "" : " (from \(origin))")
+    }
+
     public var description: String {
         origin == "default" ? configuration : "\(configuration), from \(origin)"
     }

@@ -13,19 +13,28 @@ public final class TPM2Device {
     private var tctiContext: OpaquePointer?
     private var esysContext: OpaquePointer?
 
-    /// Opens the TPM. tpm2-tss's own log lines are silenced unless `verbose`.
-    public init(tcti: TCTIChoice, verbose: Bool = false) throws {
+    /// Opens the TPM through one of the TCTIs of `TCTIChoice.allowedNames` (any other is
+    /// refused before anything is loaded). tpm2-tss's own log lines are silenced unless
+    /// `verbose`. Opening it and every command are bounded by `TPMWatchdog`.
+    public convenience init(tcti: TCTIChoice, verbose: Bool = false) throws {
+        if let refusal = tcti.refusal { throw refusal }
+        try self.init(tcti: tcti, verbose: verbose, loaderConfiguration: tcti.loaderConfiguration)
+    }
+
+    /// Opens the TPM through `loaderConfiguration` as given, whatever TCTI it names (tests:
+    /// the pcap TCTI, to look at what crosses to the TPM).
+    init(tcti: TCTIChoice, verbose: Bool, loaderConfiguration: String) throws {
         self.tcti = tcti
         TPM2Device.configureLogging(verbose: verbose)
         if let path = tcti.devicePath { try TPM2Device.checkDevice(path, named: tcti.origin != "default") }
         var t: OpaquePointer?
-        let rc = Tss2_TctiLdr_Initialize(tcti.configuration, &t)
+        let rc = TPMWatchdog.shared.guarding(tcti.transport) { Tss2_TctiLdr_Initialize(loaderConfiguration, &t) }
         guard rc == 0, let t else {
             throw TPMError(.unreachable, "cannot open the TPM through TCTI '\(tcti.configuration)'\(tcti.origin == "default" ? "" : " (from \(tcti.origin))"): \(TPM2Device.decode(rc))")
         }
         tctiContext = t
         var e: OpaquePointer?
-        let erc = Esys_Initialize(&e, t, nil)
+        let erc = TPMWatchdog.shared.guarding(tcti.transport) { Esys_Initialize(&e, t, nil) }
         guard erc == 0, let e else {
             Tss2_TctiLdr_Finalize(&tctiContext)
             throw TPM2Device.error(erc, doing: "starting a session with the TPM through '\(tcti.configuration)'")
@@ -34,8 +43,16 @@ public final class TPM2Device {
     }
 
     deinit {
-        if esysContext != nil { Esys_Finalize(&esysContext) }
-        if tctiContext != nil { Tss2_TctiLdr_Finalize(&tctiContext) }
+        TPMWatchdog.shared.guarding(tcti.transport) {
+            if esysContext != nil { Esys_Finalize(&esysContext) }
+            if tctiContext != nil { Tss2_TctiLdr_Finalize(&tctiContext) }
+        }
+    }
+
+    /// Runs one ESYS call (one TPM command, or a few for ESYS's own bookkeeping) under the
+    /// watchdog's bound.
+    func command<T>(_ body: () throws -> T) rethrows -> T {
+        try TPMWatchdog.shared.guarding(tcti.transport, body)
     }
 
     /// The ESYS context, for other files of this target (sealing).
@@ -62,6 +79,9 @@ public final class TPM2Device {
                 : named ? " (is the path right, and the TPM 2.0 enabled in the firmware?)"
                 : " (is there a TPM 2.0, enabled in the firmware? to use a software TPM, give --tcti)"
             throw TPMError(.noDevice, "no TPM 2.0 device \(path)\(other)")
+        }
+        if st.st_mode & S_IFMT != S_IFCHR {
+            throw TPMError(.noDevice, "\(path) is not a character device, so not a TPM: a device TCTI names /dev/tpmrm0 or /dev/tpm0")
         }
         if access(path, R_OK | W_OK) != 0 {
             throw TPMError(.permission, "no permission on \(path): run as root or join the tss group")
@@ -101,8 +121,10 @@ public final class TPM2Device {
     public func activeBanks() throws -> [HashAlgorithm] {
         var more: UInt8 = 0
         var data: UnsafeMutablePointer<TPMS_CAPABILITY_DATA>?
-        let rc = Esys_GetCapability(esys, aempcr_esys_tr_none(), aempcr_esys_tr_none(), aempcr_esys_tr_none(),
-                                    0x0000_0005 /* TPM2_CAP_PCRS */, 0, 1, &more, &data)
+        let rc = command {
+            Esys_GetCapability(esys, aempcr_esys_tr_none(), aempcr_esys_tr_none(), aempcr_esys_tr_none(),
+                               0x0000_0005 /* TPM2_CAP_PCRS */, 0, 1, &more, &data)
+        }
         defer { if let data { Esys_Free(data) } }
         guard rc == 0, let data else { throw TPM2Device.error(rc, doing: "listing its PCR banks") }
         return TPM2Device.selected(data.pointee.data.assignedPCR).filter { !$0.pcrs.isEmpty }.map(\.bank).sorted()
@@ -169,8 +191,10 @@ public final class TPM2Device {
             var update: UInt32 = 0
             var outSel: UnsafeMutablePointer<TPML_PCR_SELECTION>?
             var digests: UnsafeMutablePointer<TPML_DIGEST>?
-            let rc = Esys_PCR_Read(esys, aempcr_esys_tr_none(), aempcr_esys_tr_none(), aempcr_esys_tr_none(),
-                                   &selection, &update, &outSel, &digests)
+            let rc = command {
+                Esys_PCR_Read(esys, aempcr_esys_tr_none(), aempcr_esys_tr_none(), aempcr_esys_tr_none(),
+                              &selection, &update, &outSel, &digests)
+            }
             defer {
                 if let outSel { Esys_Free(outSel) }
                 if let digests { Esys_Free(digests) }

@@ -29,8 +29,16 @@ extension TPM2Device {
 
     /// Creates a keyed-hash object holding `data`, under the persistent `parent` (whose
     /// password is `parentAuth`), unsealable only through `authPolicy` (SHA-256 name and
-    /// policy hash, as tpm2-tools' defaults). The sensitive data go to the TPM in a password
-    /// session, as `tpm2_create` sends them.
+    /// policy hash, as tpm2-tools' defaults).
+    ///
+    /// Neither the password nor the data cross to the TPM in clear (`tpm2_create -P str:…
+    /// -i -`, which AEM runs, sends both in clear): TPM2_Create is authorised by an HMAC
+    /// session salted with a secret encrypted to the parent's public key and bound to the
+    /// parent (its session key derives from the salt and the password), with AES-128-CFB
+    /// parameter encryption (`decrypt`: the TPM2B_SENSITIVE_CREATE goes encrypted). The
+    /// password is only the HMAC's key; someone who sees the bus, or a logging TCTI, sees an
+    /// encrypted salt, nonces, HMACs and the encrypted parameter. The session is flushed on
+    /// every path, and every copy of the password and data made here is wiped.
     public func createSealedObject(parent: UInt32 = TPM2Device.aemSRKHandle, parentAuth: UnsafeRawBufferPointer,
                                    data: UnsafeRawBufferPointer, authPolicy: Digest) throws -> TPM2SealedObject {
         guard authPolicy.algorithm == .sha256 else {
@@ -44,14 +52,22 @@ extension TPM2Device {
         }
         let hex = String(parent, radix: 16)
         var parentTR: UInt32 = 0
-        var rc = Esys_TR_FromTPMPublic(esys, parent, aempcr_esys_tr_none(), aempcr_esys_tr_none(), aempcr_esys_tr_none(), &parentTR)
+        var rc = command {
+            Esys_TR_FromTPMPublic(esys, parent, aempcr_esys_tr_none(), aempcr_esys_tr_none(), aempcr_esys_tr_none(), &parentTR)
+        }
         guard rc == 0 else {
             if TPM2Device.formatOne(rc, is: 0x0B) {  // TPM_RC_HANDLE
                 throw TPMError(.tpm, "there is no persistent key at 0x\(hex) (AEM's SRK): set up AEM first (anti-evil-maid-tpm-setup)")
             }
             throw TPM2Device.error(rc, doing: "finding the SRK at 0x\(hex)")
         }
-        defer { Esys_TR_Close(esys, &parentTR) }
+        defer {
+            // ESYS keeps the password in the parent's resource and frees it unwiped: overwrite
+            // it with the empty value (the whole TPM2B_AUTH is copied) before closing.
+            var empty = TPM2B_AUTH()
+            _ = Esys_TR_SetAuth(esys, parentTR, &empty)
+            Esys_TR_Close(esys, &parentTR)
+        }
 
         var auth = TPM2B_AUTH()
         auth.size = UInt16(parentAuth.count)
@@ -61,6 +77,9 @@ extension TPM2Device {
         rc = Esys_TR_SetAuth(esys, parentTR, &auth)
         wipe(&auth)
         guard rc == 0 else { throw TPM2Device.error(rc, doing: "setting the SRK password") }
+
+        let session = try startSaltedSession(parentTR, hex: hex)
+        defer { _ = command { Esys_FlushContext(esys, session) } }
 
         var sensitive = TPM2B_SENSITIVE_CREATE()
         defer { wipe(&sensitive) }
@@ -87,9 +106,11 @@ extension TPM2Device {
         var creationData: UnsafeMutablePointer<TPM2B_CREATION_DATA>?
         var creationHash: UnsafeMutablePointer<TPM2B_DIGEST>?
         var ticket: UnsafeMutablePointer<TPMT_TK_CREATION>?
-        rc = Esys_Create(esys, parentTR, aempcr_esys_tr_password(), aempcr_esys_tr_none(), aempcr_esys_tr_none(),
-                         &sensitive, &template, &outsideInfo, &creationPCR,
-                         &outPrivate, &outPublic, &creationData, &creationHash, &ticket)
+        rc = command {
+            Esys_Create(esys, parentTR, session, aempcr_esys_tr_none(), aempcr_esys_tr_none(),
+                        &sensitive, &template, &outsideInfo, &creationPCR,
+                        &outPrivate, &outPublic, &creationData, &creationHash, &ticket)
+        }
         defer {
             if let outPrivate { Esys_Free(outPrivate) }
             if let outPublic { Esys_Free(outPublic) }
@@ -105,6 +126,31 @@ extension TPM2Device {
         }
         return TPM2SealedObject(publicBytes: try TPM2Device.marshal(outPublic, Tss2_MU_TPM2B_PUBLIC_Marshal, "TPM2B_PUBLIC"),
                                 privateBytes: try TPM2Device.marshal(outPrivate, Tss2_MU_TPM2B_PRIVATE_Marshal, "TPM2B_PRIVATE"))
+    }
+
+    /// TPM2_StartAuthSession of an HMAC session salted with `key` (ESYS draws the salt and
+    /// encrypts it to the key's public part, which it read with TPM2_ReadPublic) and bound to
+    /// it (the key's password, set beforehand, enters the session key), SHA-256, AES-128-CFB
+    /// parameter encryption of the command's first parameter (`decrypt`); `continueSession`
+    /// stays set, so that the caller's flush ends it whether the command worked or not.
+    private func startSaltedSession(_ key: UInt32, hex: String) throws -> UInt32 {
+        var symmetric = TPMT_SYM_DEF()
+        symmetric.algorithm = 0x0006               // TPM2_ALG_AES
+        symmetric.keyBits.aes = 128
+        symmetric.mode.aes = 0x0043                // TPM2_ALG_CFB
+        var session: UInt32 = 0
+        var rc = command {
+            Esys_StartAuthSession(esys, key, key, aempcr_esys_tr_none(), aempcr_esys_tr_none(), aempcr_esys_tr_none(),
+                                  nil, 0x00 /* TPM2_SE_HMAC */, &symmetric, 0x000B /* TPM2_ALG_SHA256 */, &session)
+        }
+        guard rc == 0 else { throw TPM2Device.error(rc, doing: "starting a salted session with the SRK at 0x\(hex)") }
+        let decrypt: UInt8 = 0x20, continueSession: UInt8 = 0x01   // TPMA_SESSION_DECRYPT, _CONTINUESESSION
+        rc = Esys_TRSess_SetAttributes(esys, session, decrypt | continueSession, 0xFF)
+        guard rc == 0 else {
+            _ = command { Esys_FlushContext(esys, session) }
+            throw TPM2Device.error(rc, doing: "setting the session's attributes")
+        }
+        return session
     }
 
     /// Zeroes a local holding a secret with glibc's `explicit_bzero`: a plain `memset` of a

@@ -14,6 +14,7 @@ public struct TPMError: AEMPCRError {
         case tpm = "tpm-error"
         case sysfs = "tpm12-pcrs"
         case family = "tpm-family"
+        case refusedTCTI = "tpm-tcti-refused"
     }
     public let code: Code
     public let message: String

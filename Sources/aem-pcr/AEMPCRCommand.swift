@@ -1,4 +1,5 @@
 import AEMPCR
+import AEMPCRTPM
 import ArgumentParser
 #if canImport(Glibc)
 import Glibc
@@ -28,6 +29,10 @@ struct AEMPCRCommand: ParsableCommand {
             Terminal.error(message, code: "usage")
             Glibc.exit(failure)
         }
+        // Every wait on a TPM is bounded: one line, exit status 2 (0 for notice; see TPMWatchdog).
+        TPMWatchdog.shared.enable(seconds: tpmTimeout(), status: failure) {
+            "aem-pcr: error: \(Escape.text($0, limit: 2000))\n"
+        }
         do {
             var command = try parseAsRoot(args)
             try command.run()
@@ -50,6 +55,16 @@ struct AEMPCRCommand: ParsableCommand {
             Glibc.exit(failure)
         }
     }
+}
+
+/// The bound on a TPM call: 10 s. Debug builds only: `AEM_PCR_TEST_TPM_TIMEOUT` (seconds,
+/// 0.5 to 10) shortens it, so tests of a TPM that never answers end sooner. Release builds
+/// ignore it.
+func tpmTimeout() -> Double {
+    #if DEBUG
+    if let v = getenv("AEM_PCR_TEST_TPM_TIMEOUT"), let s = Double(String(cString: v)), s >= 0.5, s <= 10 { return s }
+    #endif
+    return TPMWatchdog.defaultSeconds
 }
 
 /// Usage errors the argument parser words otherwise (or not at all): unknown commands, `help`

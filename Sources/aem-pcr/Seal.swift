@@ -76,6 +76,8 @@ struct Seal: ParsableCommand {
 
     func run() throws {
         Terminal.verbose = output.verbose
+        // A TCTI that logs or runs commands is refused before the TPM is opened or a password asked.
+        if let refusal = TCTIChoice.resolve(option: log.live.tcti, environment: Environment.variables).refusal { throw refusal }
         let layout = try AEMLayout(label: label, secretsRoot: aemDir, sealedRoot: tpmDir)
         let (p, _) = try log.predict(boot: boot, launch: launch, replace: replace, verbose: output.verbose)
         // The family the log shows (or --tpm); the machine's only when the log cannot say.

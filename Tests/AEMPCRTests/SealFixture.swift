@@ -11,6 +11,8 @@ final class SwTPM2 {
     var control: String { dir + "/sock.ctrl" }
     var tcti: String { "swtpm:path=\(socket)" }
     var env: [String: String] { ["TPM2TOOLS_TCTI": tcti, "TCTI": tcti] }
+    /// swtpm's process id (tests stop it with SIGSTOP to see a TPM that never answers).
+    var pid: Int32? { process?.processIdentifier }
 
     init?() throws {
         for t in ["swtpm", "swtpm_ioctl", "tpm2_pcrread", "tpm2_createpolicy", "tpm2_flushcontext", "tpm2_startup"] {

@@ -20,6 +20,10 @@
 internal import CTspi
 import CLibcrypto
 import AEMPCR
+import AEMPCRTPM
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Pre-seals data for a TPM 1.2 through trousers (tcsd), in `tpm_sealdata`'s file format.
 public enum TPM12Sealer {
@@ -158,10 +162,25 @@ public enum TPM12Sealer {
         let lib: TSPILibrary
         let handle: TSS.Handle
         let host: String
+        /// tcsd's address, for the watchdog's line.
+        let transport: String
+
+        /// Runs one trousers call that talks to tcsd (and the TPM behind it) under the
+        /// watchdog's bound; `seconds` overrides it for this call.
+        func tcsd<T>(seconds: Double? = nil, _ body: () throws -> T) rethrows -> T {
+            try TPMWatchdog.shared.guarding(transport, seconds: seconds, body)
+        }
+
+        /// The bound on Tspi_Key_CreateKey: a TPM 1.2 generates an RSA-2048 key in it, which
+        /// takes some chips a minute.
+        static let keyGenerationSeconds = 120.0
 
         init(_ lib: TSPILibrary, host: String?) throws {
             self.lib = lib
             self.host = host ?? "localhost"
+            let port = getenv("TSS_TCSD_PORT").map { String(cString: $0) } ?? "30003"
+            let name = host ?? getenv("TSS_TCSD_HOSTNAME").map { String(cString: $0) } ?? "localhost"
+            transport = "tcsd at \(name):\(port)"
             var h: TSS.Handle = 0
             let r = lib.contextCreate(&h)
             guard r == 0 else {
@@ -171,15 +190,15 @@ public enum TPM12Sealer {
             var wide: [UInt16]? = host.map { Array($0.utf16) + [0] }
             let c: TSS.Result
             if wide != nil {
-                c = wide!.withUnsafeMutableBufferPointer { lib.contextConnect(h, $0.baseAddress) }
+                c = tcsd { wide!.withUnsafeMutableBufferPointer { lib.contextConnect(h, $0.baseAddress) } }
             } else {
-                c = lib.contextConnect(h, nil)
+                c = tcsd { lib.contextConnect(h, nil) }
             }
             wide = nil
             try check(c, "Tspi_Context_Connect")
         }
 
-        deinit { _ = lib.contextClose(handle) }
+        deinit { _ = tcsd { lib.contextClose(handle) } }
 
         static func hex(_ r: TSS.Result) -> String { "0x" + String(r, radix: 16) }
 
@@ -237,9 +256,9 @@ public enum TPM12Sealer {
         /// Random bytes from the TPM; trousers' copy is cleansed before it is freed.
         func random(_ count: UInt32) throws -> [UInt8] {
             var tpm: TSS.Handle = 0
-            try check(lib.contextGetTpmObject(handle, &tpm), "Tspi_Context_GetTpmObject")
+            try check(tcsd { lib.contextGetTpmObject(handle, &tpm) }, "Tspi_Context_GetTpmObject")
             var p: UnsafeMutablePointer<UInt8>? = nil
-            try check(lib.tpmGetRandom(tpm, count, &p), "Tspi_TPM_GetRandom")
+            try check(tcsd { lib.tpmGetRandom(tpm, count, &p) }, "Tspi_TPM_GetRandom")
             guard let p else { throw TPM12Error(.tss, "Tspi_TPM_GetRandom returned no data") }
             let bytes = Array(UnsafeBufferPointer(start: p, count: Int(count)))
             OPENSSL_cleanse(p, Int(count))
@@ -276,7 +295,7 @@ public enum TPM12Sealer {
 
             // The SRK and its secret.
             var srkHandle: TSS.Handle = 0
-            try check(lib.contextLoadKeyByUUID(handle, TSS.psTypeSystem, TSS.srkUUID, &srkHandle),
+            try check(tcsd { lib.contextLoadKeyByUUID(handle, TSS.psTypeSystem, TSS.srkUUID, &srkHandle) },
                       "Tspi_Context_LoadKeyByUUID")
             var srkPolicy: TSS.Handle = 0
             try check(lib.getPolicyObject(srkHandle, TSS.policyUsage, &srkPolicy), "Tspi_GetPolicyObject(SRK)")
@@ -292,7 +311,7 @@ public enum TPM12Sealer {
                 | TSS.keyNotMigratable
             let storageKey = try object(TSS.objectTypeRSAKey, flags, "storage key")
             try assignObjectSecret(to: storageKey, "storage key")
-            let created = lib.keyCreateKey(storageKey, srkHandle, 0)
+            let created = tcsd(seconds: Context.keyGenerationSeconds) { lib.keyCreateKey(storageKey, srkHandle, 0) }
             if TSS.layer(created) == 0 && TSS.code(created) == TSS.tpmAuthFail {
                 switch srk {
                 case .wellKnown:
@@ -304,14 +323,14 @@ public enum TPM12Sealer {
                 }
             }
             try check(created, "Tspi_Key_CreateKey")
-            try check(lib.keyLoadKey(storageKey, srkHandle), "Tspi_Key_LoadKey")
+            try check(tcsd { lib.keyLoadKey(storageKey, srkHandle) }, "Tspi_Key_LoadKey")
 
             // The sealed symmetric key.
             let sealed = try object(TSS.objectTypeEncData, TSS.encDataSeal, "sealed data")
             try assignObjectSecret(to: sealed, "sealed data")
             var k = key
             defer { cleanse(&k) }
-            try check(lib.dataSeal(sealed, storageKey, UInt32(k.count), &k, pcrObject), "Tspi_Data_Seal")
+            try check(tcsd { lib.dataSeal(sealed, storageKey, UInt32(k.count), &k, pcrObject) }, "Tspi_Data_Seal")
 
             let sealedBlob = try blob(sealed, TSS.attribEncDataBlob, TSS.attribEncDataBlobBlob, "sealed data")
             let keyBlob = try blob(storageKey, TSS.attribKeyBlob, TSS.attribKeyBlobBlob, "storage key")

@@ -1,0 +1,142 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A bound on every wait for a TPM. tpm2-tss's synchronous `Esys_*` calls wait for the answer
+/// without end (they set the ESYS timeout to -1 around their `_Finish` loop), the device
+/// TCTI's `write` blocks in the kernel, a TCTI's `connect` and partial reads block, and
+/// trousers waits on tcsd without a timeout: none of them can be bounded from outside the call
+/// and still be returned from. So the bound ends the process instead: a watchdog thread, armed
+/// before each TPM call and disarmed after it, writes a line prepared when the call began and
+/// `_exit`s with the status given, once a call has waited `seconds`. Nothing is written to
+/// disk before the TPM calls of `seal` end, so nothing is left half done.
+///
+/// The CLI enables it (`enable`); a process that has not (the library's tests) waits as
+/// tpm2-tss and trousers do. One call at a time is guarded: calls do not nest.
+public final class TPMWatchdog: @unchecked Sendable {
+    // @unchecked Sendable: every mutable field is read and written with `mutex` held; the
+    // pthread mutex and condition (heap-allocated: they must not move) because the watchdog
+    // needs a timed wait on a condition, which Synchronization.Mutex does not offer.
+
+    /// The one watchdog of the process.
+    public static let shared = TPMWatchdog()
+
+    /// The default bound, in seconds (issue 19: every TPM command ends within 10 s).
+    public static let defaultSeconds = 10.0
+
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var seconds = 0.0
+    private var status: Int32 = 2
+    private var format: (@Sendable (String) -> String)?
+    private var started = false
+    /// The deadline of the call in progress (CLOCK_MONOTONIC), or nil.
+    private var deadline: timespec?
+    /// The line to write when the deadline passes, prepared when the call began.
+    private var line: [UInt8] = []
+
+    private init() {
+        pthread_mutex_init(mutex, nil)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(cond, &attr)
+        pthread_condattr_destroy(&attr)
+    }
+
+    /// Bounds every guarded TPM call of this process to `seconds`: a call still waiting then
+    /// ends the process with `format(message)` on standard error and exit status `status`,
+    /// where the message names the bound and the transport
+    /// (`the TPM did not answer within 10 s through TCTI '…'`).
+    public func enable(seconds: Double, status: Int32, format: @escaping @Sendable (String) -> String) {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        self.seconds = seconds
+        self.status = status
+        self.format = format
+        if !started {
+            started = true
+            let box = Unmanaged.passRetained(self).toOpaque()
+            var tid = pthread_t()
+            let rc = pthread_create(&tid, nil, { arg in
+                Unmanaged<TPMWatchdog>.fromOpaque(arg!).takeRetainedValue().watch()
+                return nil
+            }, box)
+            precondition(rc == 0, "pthread_create failed (\(rc))")
+            pthread_detach(tid)
+        }
+    }
+
+    /// The bound in force, in seconds; 0 when none is.
+    public var bound: Double {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return format == nil ? 0 : seconds
+    }
+
+    /// Runs `body`, one call that waits on the TPM through `transport` (`TCTI 'device:/dev/
+    /// tpmrm0'`, `tcsd at localhost:30003`), under the bound; `seconds` overrides the bound for
+    /// this call only (a TPM 1.2's RSA key generation).
+    public func guarding<T>(_ transport: @autoclosure () -> String, seconds: Double? = nil,
+                            _ body: () throws -> T) rethrows -> T {
+        arm(transport, seconds: seconds)
+        defer { disarm() }
+        return try body()
+    }
+
+    /// The sentence of the line written when the bound passes.
+    public static func message(seconds: Double, transport: String) -> String {
+        let s = seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+        return "the TPM did not answer within \(s) s through \(transport)"
+    }
+
+    private func arm(_ transport: () -> String, seconds override: Double?) {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        guard let format else { return }
+        let s = override ?? seconds
+        line = Array(format(TPMWatchdog.message(seconds: s, transport: transport())).utf8)
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let whole = Int(s), frac = Int((s - Double(whole)) * 1e9)
+        var end = timespec(tv_sec: now.tv_sec + whole, tv_nsec: now.tv_nsec + frac)
+        if end.tv_nsec >= 1_000_000_000 { end.tv_sec += 1; end.tv_nsec -= 1_000_000_000 }
+        deadline = end
+        pthread_cond_signal(cond)
+    }
+
+    private func disarm() {
+        pthread_mutex_lock(mutex)
+        deadline = nil
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// The watchdog thread: sleeps until a call is armed, then until its deadline or its end.
+    private func watch() -> Never {
+        pthread_mutex_lock(mutex)
+        while true {
+            guard var end = deadline else {
+                pthread_cond_wait(cond, mutex)
+                continue
+            }
+            _ = pthread_cond_timedwait(cond, mutex, &end)
+            guard let d = deadline else { continue }
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            if now.tv_sec > d.tv_sec || (now.tv_sec == d.tv_sec && now.tv_nsec >= d.tv_nsec) {
+                // The calling thread is blocked in the TPM call; end the process from here.
+                line.withUnsafeBytes { b in
+                    var off = 0
+                    while off < b.count {
+                        let n = write(2, b.baseAddress! + off, b.count - off)
+                        if n <= 0 { break }
+                        off += n
+                    }
+                }
+                _exit(status)
+            }
+        }
+    }
+}
