@@ -10,7 +10,7 @@ import Musl
 
 /// Where the running machine is read: the TPM's transport and physical memory.
 struct LiveOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The TPM 2.0 to read, in tpm2-tss's TCTI syntax: device:/dev/tpmrm0, swtpm:path=SOCKET, swtpm:host=H,port=P (default: TPM2TOOLS_TCTI or TCTI from the environment, else device:/dev/tpmrm0).", valueName: "tcti"))
+    @Option(help: ArgumentHelp("The TPM 2.0 to read, in tpm2-tss's TCTI syntax: device:/dev/tpmrm0, swtpm:path=SOCKET, swtpm:host=H,port=P, mssim:…, tabrmd:… (no other TCTI is opened; default: TPM2TOOLS_TCTI or TCTI from the environment, else device:/dev/tpmrm0).", valueName: "tcti"))
     var tcti: String?
 
     @Option(help: ArgumentHelp("Physical memory to read the current DRTM log from: /dev/mem, or a file laid out like it (tests, offline copies).", valueName: "path"))
