@@ -140,5 +140,8 @@ extension TPM12SealTests {
         let forged = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", dir + "/tpm", "--event-log", t.log], env: env)
         #expect(forged.status == 2 && !forged.stdout.contains("The boot is the one sealed for"), "\(forged.stdout)\(forged.stderr)")
         #expect(forged.stderr.contains("aem-pcr-prediction.json disagrees with the sealed object") && forged.stderr.contains("digestAtRelease"), "\(forged.stderr)")
+        // the same from a file of this boot's PCRs (offline): refused, not "the one sealed for"
+        let offlineForged = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", dir + "/tpm", "--event-log", t.log, "--pcrs", t.pcrs])
+        #expect(offlineForged.status == 2 && !offlineForged.stdout.contains("The boot is the one sealed for"), "\(offlineForged.stdout)\(offlineForged.stderr)")
     }
 }

@@ -291,12 +291,12 @@ import Testing
         let ok = try checkBoot(logB, json: true)
         #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
         try SchemaTests().expectFollowsSchema("check-boot", ok.stdout, "check-boot --json (genuine)")
-        let obj = try JSONSerialization.jsonObject(with: Data(ok.stdout.utf8)) as! [String: Any]
-        let verdict = obj["verdict"] as! [String: Any]
-        let sealedDigest = ((verdict["sealed"] as! [[String: Any]]).first?["digest"] as? String) ?? ""
-        let pub = Self.publicArea(genuine["key.pub"]!)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(ok.stdout.utf8)) as? [String: Any])
+        let verdict = try #require(obj["verdict"] as? [String: Any])
+        let sealedDigest = ((verdict["sealed"] as? [[String: Any]])?.first?["digest"] as? String) ?? ""
+        let pub = Self.publicArea(genuine["key.pub"] ?? [])
         #expect(sealedDigest == pub.map { Hex.encode($0.authPolicy) }, "the authPolicy of key.pub, read by the test")
-        #expect(((verdict["now"] as! [[String: Any]]).first?["digest"] as? String) == sealedDigest)
+        #expect(((verdict["now"] as? [[String: Any]])?.first?["digest"] as? String) == sealedDigest)
         #expect(obj["matched"] as? Bool == true && obj["pcrs_from_tpm"] as? Bool == true)
         #expect(try prevs().isEmpty)
     }
