@@ -137,7 +137,11 @@ struct CheckBoot: ParsableCommand {
         let verdictFrom: String
         switch enforced {
         case .tpm2:
-            verdictFrom = "the authPolicy of key.pub \(unseals ? "equals" : "differs from") the PolicyPCR of the current PCRs over key.pcrs (\(enforced.selectionDescription))"
+            if case .tpm2(let o, _) = enforced, o.nameAlg != .sha256 {
+                verdictFrom = "key.pub's name algorithm is \(o.nameAlg), and AEM's tpm2_unseal runs a SHA-256 policy session, which the TPM refuses for it"
+            } else {
+                verdictFrom = "the authPolicy of key.pub \(unseals ? "equals" : "differs from") the PolicyPCR of the current PCRs over key.pcrs (\(enforced.selectionDescription))"
+            }
         case .tpm12(let files):
             verdictFrom = unseals
                 ? "the digestAtRelease of \(files.map(\.name).joined(separator: ", ")) equals the TPM_COMPOSITE_HASH of the current PCRs over \(enforced.selectionDescription)"

@@ -120,5 +120,25 @@ import Testing
         }
         #expect(verdicts.map(\.0) == verdicts.map(\.1), "verdict vs tpm2_unseal: \(verdicts)")
         #expect(verdicts.map(\.1) == [true, false])
+
+        // An object with a SHA-1 name and the SHA-1 PolicyPCR of the PCRs as they are: the
+        // policy matches, but tpm2_unseal's SHA-256 session is refused for it; so is the verdict.
+        try tpm.tpm2("tpm2_startauthsession", ["-S", dir + "/s.ctx", "-g", "sha1"])
+        try tpm.tpm2("tpm2_policypcr", ["-Q", "-S", dir + "/s.ctx", "-l", "sha256:13,17,18,19", "-L", dir + "/pol1"])
+        try tpm.flush()
+        try FileManager.default.createDirectory(atPath: dir + "/sha1", withIntermediateDirectories: true)
+        try write(Array(repeating: 7, count: 16), to: dir + "/data")
+        try tpm.tpm2("tpm2_create", ["-Q", "-C", "0x81000001", "-P", "str:srk pw", "-g", "sha1", "-L", dir + "/pol1",
+                                     "-i", dir + "/data", "-u", dir + "/sha1/key.pub", "-r", dir + "/sha1/key.priv"])
+        try write(Array("sha256:13,17,18,19\n".utf8), to: dir + "/sha1/key.pcrs")
+        try tpm.tpm2("tpm2_load", ["-Q", "-C", "0x81000001", "-P", "str:srk pw", "-u", dir + "/sha1/key.pub",
+                                   "-r", dir + "/sha1/key.priv", "-c", dir + "/sha1.ctx"])
+        let u = try run(tool("tpm2_unseal")!, ["-c", dir + "/sha1.ctx", "-p", "pcr:sha256:13,17,18,19"], env: tpm.env)
+        try tpm.flush()
+        let values = try PCRValuesFile.read(path: dir + "/values1.yaml")
+        let sha1Object = try SealedEnforcement.read(dir: dir + "/sha1")
+        #expect(sha1Object.disagreement(of: values) == nil, "the SHA-1 policy is that of these values")
+        #expect(u.status != 0)
+        #expect(try sha1Object.refusing(values) == ["key.pub"])
     }
 }

@@ -119,6 +119,11 @@ public enum SealedEnforcement: Sendable {
         for (sealed, current) in zip(sealedDigests, now) where sealed.hex != current.hex {
             out.append(sealed.name)
         }
+        // tpm2_unseal -p pcr:… runs its policy session with SHA-256; the TPM accepts a session
+        // only with the object's nameAlg, so another nameAlg never unseals for AEM.
+        if case .tpm2(let o, _) = self, o.nameAlg != .sha256, !out.contains("key.pub") {
+            out.append("key.pub")
+        }
         if case .tpm12(let files) = self {
             for f in files where f.info.localityAtRelease.map({ $0 & 1 == 0 }) == true && !out.contains(f.name) {
                 out.append(f.name)
