@@ -61,6 +61,7 @@ extension TPM12SealTests {
         defer { tpm.stop() }
         let env = ["TSS_TCSD_PORT": tpm.tcsdPort]
         let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let boot = dir + "/boot"
         try FileManager.default.createDirectory(atPath: boot, withIntermediateDirectories: true)
         for f in try FileManager.default.contentsOfDirectory(atPath: Repo.path("Vectors/example/boot")) {
