@@ -1,8 +1,9 @@
 /// What a TPM 2.0 enforces before it unseals AEM's sealing object, read from the files AEM keeps
 /// beside it (`key.pub`, `key.pcrs`) without a TPM: the object's `authPolicy` and `nameAlg`
 /// from its public area, the PCR selection `tpm2_unseal -p pcr:$(cat key.pcrs)` starts its
-/// policy session with. The object unseals on a boot iff the PolicyPCR of that boot's PCRs over
-/// the selection equals `authPolicy` (AEM's object has no other policy and no `userWithAuth`).
+/// policy session with. The object unseals for AEM on a boot iff the PolicyPCR (SHA-256, the
+/// hash of tpm2_unseal's session, which must be the object's nameAlg) of that boot's PCRs over
+/// the selection equals `authPolicy`; AEM's object has no other policy.
 public struct SealedObjectPublic: Sendable, Equatable {
     /// `TPM_ALG_KEYEDHASH`: a sealed data object (TPM 2.0 Part 2, 12.2.3.2).
     public static let keyedHash: UInt16 = 0x0008
@@ -68,13 +69,6 @@ public struct SealedObjectPublic: Sendable, Equatable {
         guard r.offset == bytes.count else {
             throw r.bad(at: r.offset, "\(bytes.count - r.offset) bytes after the public area")
         }
-    }
-
-    /// Whether a policy session that ran TPM2_PolicyPCR over `selection` with `values` ends
-    /// with this object's `authPolicy` (what TPM2_Unseal checks). Throws when a selected value
-    /// is missing.
-    public func isSatisfied(by selection: PCRSelection, values: PCRValues) throws -> Bool {
-        try PolicyPCR.digest(selection, values: values, policyHash: nameAlg).bytes == authPolicy
     }
 }
 
