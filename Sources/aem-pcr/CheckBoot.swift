@@ -196,7 +196,13 @@ struct CheckBoot: ParsableCommand {
                 ("dropped", .array(dropped.map { .string($0) })),
             ]).render())
         } else {
-            var out = Terminal.wrap(Terminal.bold(unseals ? "The boot is the one sealed for" : "The boot is NOT the one sealed for") + ": \(label) (sealed \(record.sealedAt), PCRs from \(source))") + "\n"
+            // From a file the verdict is about those values, not about this boot.
+            let head = fromFile
+                ? (unseals ? "The PCR values in \(source) open the set sealed for" : "The PCR values in \(source) do NOT open the set sealed for")
+                    + ": \(label) (sealed \(record.sealedAt))"
+                : (unseals ? "The boot is the one sealed for" : "The boot is NOT the one sealed for")
+                    + ": \(label) (sealed \(record.sealedAt), PCRs from \(source))"
+            var out = Terminal.wrap(Terminal.bold(head)) + "\n"
             out += Terminal.wrap("Verdict: " + verdictFrom + ".") + "\n"
             for r in rows {
                 let head = Terminal.pad("PCR\(r.pcr)", 6) + Terminal.pad(r.bank.description, 7) + (r.sealed ? " sealed " : " logged ")
