@@ -8,13 +8,21 @@ struct CheckBoot: ParsableCommand {
         commandName: "check-boot",
         abstract: "After the reboot: check that the boot is the one 'seal' predicted.",
         discussion: """
-            Reads what 'seal' sealed to (key.pcrs and the saved prediction in the sealed set), \
-            the PCRs (--pcrs, or the TPM) and the new DRTM log (--event-log, or the TXT heap), \
-            and says per PCR and bank whether the boot matched. When a PCR differs, the new log \
-            is compared with the predicted one event by event and the first component that \
-            differs is named (tboot, the policy, or a module such as the initramfs). Exit \
-            status 0 only when every PCR matches; then the previous set kept by 'seal' \
-            (LABEL.prev-TIME) is removed. 1 when anything differs: the previous set stays.
+            Says whether AEM's unseal will release the secrets on this boot, from what the TPM \
+            enforces, never from a file written beside it: on a TPM 2.0 the authPolicy of the \
+            sealing object (key.pub) must equal the PolicyPCR of the current PCRs over the \
+            selection of key.pcrs; on a TPM 1.2 the digestAtRelease of every secret.X.sealed2 \
+            (tpm_sealdata's file) must equal the TPM_COMPOSITE_HASH of the current PCRs over \
+            its release selection. The current PCRs are read from the TPM (TPM 1.2: through \
+            tcsd). The prediction 'seal' saved (aem-pcr-prediction.json) only explains: per PCR \
+            and bank it says what differs, and the new log (--event-log, or the TXT heap) is \
+            compared with the predicted one event by event to name the first component that \
+            differs (tboot, the policy, or a module such as the initramfs). A prediction whose \
+            values do not give the sealed object's digest, or that lacks a sealed PCR, is \
+            refused (exit status 2) and nothing is removed. Exit status 0 when the TPM will \
+            unseal; then the previous set kept by 'seal' (LABEL.prev-TIME) is removed. 1 when \
+            it will not: the previous set stays. With --pcrs FILE the verdict is computed from \
+            the file (offline analysis) and the previous set is never removed.
 
             Example:
               sudo aem-pcr check-boot --label aem
@@ -29,7 +37,7 @@ struct CheckBoot: ParsableCommand {
     @Option(name: .customLong("event-log"), help: ArgumentHelp("The new boot's DRTM event log (default: read from the TXT heap, as root).", valueName: "file"))
     var eventLog: String?
 
-    @Option(help: ArgumentHelp("The PCR values now (tpm2_pcrread's output or this tool's --json; default: read from the TPM).", valueName: "file"))
+    @Option(help: ArgumentHelp("Compute the verdict from these PCR values (tpm2_pcrread's output or this tool's --json) instead of the TPM's; the previous set is then kept.", valueName: "file"))
     var pcrs: String?
 
     @OptionGroup var live: LiveOptions
@@ -71,11 +79,15 @@ struct CheckBoot: ParsableCommand {
             throw UsageError("\(recordPath) is missing: \(dir) was not sealed by 'aem-pcr seal' (or AEM has resealed it since), so there is no prediction to check")
         }
         let record = try SealedPrediction.parse(String(decoding: recordBytes, as: UTF8.self), source: recordPath)
+        // The verdict comes from what the TPM will enforce: the sealed objects themselves
+        // (key.pub's authPolicy over key.pcrs; each tpm_sealdata file's digestAtRelease). The
+        // saved prediction only explains which event differs.
+        let enforced = try SealedEnforcement.read(dir: dir)
         // AEM's own seal runs at every AEM boot (anti-evil-maid-seal.service) and reseals the set
-        // to the PCRs of that boot, leaving this tool's prediction beside it: the check below
-        // compares those PCRs with the prediction all the same; say that the key is AEM's now.
+        // to the PCRs of that boot, leaving this tool's prediction beside it: the verdict is
+        // still from the sealed object; the prediction then explains an older key.
         var resealed = false
-        if record.selection.banks.contains(where: { $0.algorithm != .sha1 }) {
+        if case .tpm2 = enforced {
             let keyPCRs = (try? FileReader.readAll(path: keyPCRsPath, limit: 4096)).map { String(decoding: $0, as: UTF8.self) }
             let pub = try? FileReader.readAll(path: dir + "/key.pub", limit: 1 << 16)
             let samePCRs = keyPCRs.map { String($0.reversed().drop { $0 == "\n" }.reversed()) } == record.selection.description
@@ -83,34 +95,67 @@ struct CheckBoot: ParsableCommand {
             resealed = !samePCRs || !sameKey
         }
         let resealNote = resealed
-            ? "AEM has resealed \(dir) since 'aem-pcr seal' (\(record.sealedAt)), as it does at each AEM boot, to the PCRs of that boot; they are compared with the prediction all the same"
+            ? "AEM has resealed \(dir) since 'aem-pcr seal' (\(record.sealedAt)), as it does at each AEM boot, to the PCRs of that boot: the verdict is from AEM's key; the prediction is compared all the same"
             : nil
+        // A prediction of this set must give what the sealed objects hold; one that does not
+        // (rewritten, or of another set) explains nothing and is said so, nothing removed.
+        if !resealed, let why = enforced.disagreement(of: record.pcrs) {
+            throw UsageError("\(recordPath) disagrees with the sealed object (\(enforced.objectNames.joined(separator: ", "))): \(why); it cannot explain this boot, and nothing is removed")
+        }
 
-        // The PCRs now: every one the record has, in its banks.
-        let wanted = Set(record.pcrs.banks.flatMap { record.pcrs.pcrs(in: $0) }).sorted()
+        // The PCRs now: the sealed selection and every one the record has, in their banks.
+        let selection = enforced.selection
+        let selectedBanks = selection?.banks ?? []
+        let wanted = Set(record.pcrs.banks.flatMap { record.pcrs.pcrs(in: $0) } + selectedBanks.flatMap(\.pcrs) + [17]).sorted()
+        let banks = Array(Set(record.pcrs.banks + selectedBanks.map(\.algorithm))).sorted()
         let (now, source): (PCRValues, String)
         if let p = pcrs {
             (now, source) = (try PCRValuesFile.read(path: p), p)
+        } else if case .tpm12 = enforced {
+            (now, source) = try LiveBoot.readTPM12(pcrs: wanted)
         } else {
-            (now, source) = try LiveBoot.read(pcrs: wanted, banks: record.pcrs.banks, tcti: live.tcti, verbose: output.verbose, onlyActive: true)
+            (now, source) = try LiveBoot.readTPM2(pcrs: wanted, banks: banks, tcti: live.tcti, verbose: output.verbose, onlyActive: true)
         }
+        let refusing: [String]
+        let currentDigests: [(name: String, hex: String)]
+        do {
+            currentDigests = try enforced.currentDigests(now)
+            refusing = try enforced.refusing(now)
+        } catch let e as PolicyError {
+            throw UsageError("\(source) cannot give the verdict: \(e.reason)")
+        }
+        let unseals = refusing.isEmpty
         var rows = [Row]()
         for bank in record.pcrs.banks {
             for pcr in record.pcrs.pcrs(in: bank) {
-                let sealed = record.selection.banks.contains { $0.algorithm == bank && $0.pcrs.contains(pcr) }
-                guard let v = now[bank, pcr] else {
-                    if sealed { throw UsageError("\(source) has no PCR\(pcr) \(bank), which the secret is sealed to") }
-                    continue
-                }
+                let sealed = selectedBanks.contains { $0.algorithm == bank && $0.pcrs.contains(pcr) }
+                guard let v = now[bank, pcr] else { continue }
                 rows.append(Row(pcr: pcr, bank: bank, sealed: sealed, expected: record.pcrs[bank, pcr]!, now: v))
             }
         }
         let allMatch = rows.allSatisfy(\.match)
+        let verdictFrom: String
+        switch enforced {
+        case .tpm2:
+            if case .tpm2(let o, _) = enforced, o.nameAlg != .sha256 {
+                verdictFrom = "key.pub's name algorithm is \(o.nameAlg), and AEM's tpm2_unseal runs a SHA-256 policy session, which the TPM refuses for it"
+            } else {
+                verdictFrom = "the authPolicy of key.pub \(unseals ? "equals" : "differs from") the PolicyPCR of the current PCRs over key.pcrs (\(enforced.selectionDescription))"
+            }
+        case .tpm12(let files):
+            verdictFrom = unseals
+                ? "the digestAtRelease of \(files.map(\.name).joined(separator: ", ")) equals the TPM_COMPOSITE_HASH of the current PCRs over \(enforced.selectionDescription)"
+                : "the digestAtRelease of \(refusing.joined(separator: ", ")) differs from the TPM_COMPOSITE_HASH of the current PCRs (or its localityAtRelease excludes locality 0)"
+        }
+        let fromFile = pcrs != nil
+        let fileNote = fromFile
+            ? "The PCRs come from \(source), not from the TPM: the previous set is kept (check-boot removes it only on a verdict from the TPM's own PCRs)."
+            : nil
 
         // Which component differs: the new log against the predicted one.
         var differences = [Difference]()
         var logNote: String? = nil
-        if !allMatch {
+        if !allMatch || !unseals {
             do {
                 let log = try live.log(eventLog)
                 let report = Verifier.verify(log, against: now)
@@ -125,11 +170,18 @@ struct CheckBoot: ParsableCommand {
         }
 
         var dropped = [String]()
-        if allMatch { dropped = try SealedSetWriter(target: dir).dropPrevious() }
+        if unseals && !fromFile { dropped = try SealedSetWriter(target: dir).dropPrevious() }
 
         if output.json {
             print(JSON.object([
-                ("label", .string(label)), ("matched", .bool(allMatch)), ("pcr_source", .string(source)),
+                ("label", .string(label)), ("matched", .bool(unseals)), ("pcr_source", .string(source)),
+                ("pcrs_from_tpm", .bool(!fromFile)),
+                ("verdict", JSON.object([
+                    ("from", .string(verdictFrom)),
+                    ("sealed", .array(enforced.sealedDigests.map { JSON.object([("file", .string($0.name)), ("digest", .string($0.hex))]) })),
+                    ("now", .array(currentDigests.map { JSON.object([("file", .string($0.name)), ("digest", .string($0.hex))]) })),
+                    ("selection", .string(enforced.selectionDescription)),
+                ])),
                 ("selection", .string(record.selection.description)), ("sealed_at", .string(record.sealedAt)),
                 ("pcrs", .array(rows.map { r in
                     JSON.object([("pcr", .int(Int(r.pcr.rawValue))), ("bank", .string(r.bank.description)),
@@ -144,7 +196,14 @@ struct CheckBoot: ParsableCommand {
                 ("dropped", .array(dropped.map { .string($0) })),
             ]).render())
         } else {
-            var out = Terminal.wrap(Terminal.bold(allMatch ? "The boot is the one sealed for" : "The boot is NOT the one sealed for") + ": \(label) (sealed \(record.sealedAt), PCRs from \(source))") + "\n"
+            // From a file the verdict is about those values, not about this boot.
+            let head = fromFile
+                ? (unseals ? "The PCR values in \(source) open the set sealed for" : "The PCR values in \(source) do NOT open the set sealed for")
+                    + ": \(label) (sealed \(record.sealedAt))"
+                : (unseals ? "The boot is the one sealed for" : "The boot is NOT the one sealed for")
+                    + ": \(label) (sealed \(record.sealedAt), PCRs from \(source))"
+            var out = Terminal.wrap(Terminal.bold(head)) + "\n"
+            out += Terminal.wrap("Verdict: " + verdictFrom + ".") + "\n"
             for r in rows {
                 let head = Terminal.pad("PCR\(r.pcr)", 6) + Terminal.pad(r.bank.description, 7) + (r.sealed ? " sealed " : " logged ")
                 if r.match {
@@ -158,14 +217,20 @@ struct CheckBoot: ParsableCommand {
             for d in differences { out += Terminal.wrap("PCR\(d.pcr): \(d.component) differs: \(d.detail)", indent: 0) + "\n" }
             if let logNote { out += Terminal.wrap(logNote) + "\n" }
             if let resealNote { out += Terminal.wrap(resealNote) + "\n" }
-            if allMatch {
+            if let fileNote { out += Terminal.wrap(fileNote) + "\n" }
+            if unseals && !allMatch {
+                out += Terminal.wrap("Some PCRs differ from the prediction, yet the sealed object accepts this boot's PCRs (AEM resealed to them, or only PCRs the secret is not sealed to differ).") + "\n"
+            }
+            if unseals && fromFile {
+                out += Terminal.wrap("AEM's unseal would succeed with these PCR values.") + "\n"
+            } else if unseals {
                 out += Terminal.wrap(dropped.isEmpty ? "No previous set to remove." : "Removed the previous set: \(dropped.joined(separator: ", "))") + "\n"
             } else {
                 out += Terminal.wrap("AEM's unseal fails on this boot. The previous set stays in \(dir).prev-*; check what changed, then reseal with AEM (anti-evil-maid-seal) once you trust this boot.") + "\n"
             }
             print(fold(out), terminator: "")
         }
-        if !allMatch { throw ExitCode(ExitStatus.mismatch) }
+        if !unseals { throw ExitCode(ExitStatus.mismatch) }
     }
 
     /// Per PCR, the predicted and the logged events in order; the first that differs in a

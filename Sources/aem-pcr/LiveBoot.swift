@@ -1,5 +1,6 @@
 import AEMPCR
 import AEMPCRHardware
+import AEMPCRSeal
 import AEMPCRTPM
 import ArgumentParser
 #if canImport(Glibc)
@@ -87,6 +88,22 @@ enum LiveBoot {
             }
             return (values, source)
         case .tpm20:
+            return try readTPM2(pcrs: pcrs, banks: banks, tcti: tcti, verbose: verbose, onlyActive: onlyActive)
+        }
+    }
+
+    /// Reads `pcrs` of the TPM 1.2 behind tcsd, through trousers (`Tspi_TPM_PcrRead`): the TPM
+    /// that seals and that AEM's tpm_unsealdata asks. Returns the values and a name for messages.
+    static func readTPM12(pcrs: [PCRIndex]) throws -> (PCRValues, String) {
+        let read = try TPM12Sealer.readPCRs(pcrs.map(\.rawValue))
+        var values = PCRValues()
+        for (i, v) in read { values[.sha1, PCRIndex(rawValue: i)] = Digest(.sha1, bytes: v) }
+        return (values, "the TPM 1.2 (through tcsd)")
+    }
+
+    /// Reads `pcrs` in `banks` (nil: every active bank) from the TPM 2.0 the TCTI names.
+    static func readTPM2(pcrs: [PCRIndex], banks: [HashAlgorithm]?, tcti: String?, verbose: Bool,
+                         onlyActive: Bool = false) throws -> (PCRValues, String) {
             let choice = TCTIChoice.resolve(option: tcti, environment: Environment.variables)
             let device = try TPM2Device(tcti: choice, verbose: verbose)
             let allActive = try device.activeBanks()
@@ -100,7 +117,6 @@ enum LiveBoot {
             }
             let values = try device.readPCRs(pcrs, banks: wanted, active: allActive)
             return (values, "the TPM (\(choice))")
-        }
     }
 }
 

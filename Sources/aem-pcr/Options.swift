@@ -237,12 +237,13 @@ struct EventLogOptions: ParsableArguments {
 
     /// The log (given, or the running boot's) and, unless --force, its verification against the
     /// PCR values (given, or the TPM's).
-    func verifiedLog(verbose: Bool) throws -> (DRTMEventLog, VerificationReport?) {
-        let log = try live.log(eventLog)
+    /// `read`: the log and the values when the caller has read them (seal: from the TPM it seals on).
+    func verifiedLog(verbose: Bool, read: (DRTMEventLog, (PCRValues, String)?)? = nil) throws -> (DRTMEventLog, VerificationReport?) {
+        let log = try read?.0 ?? live.log(eventLog)
         let values: PCRValues
         let source: String
         do {
-            (values, source) = try live.pcrs(pcrs, for: log, verbose: verbose)
+            (values, source) = try read?.1 ?? live.pcrs(pcrs, for: log, verbose: verbose)
         } catch where force {
             return (log, nil)
         }
@@ -259,8 +260,9 @@ struct EventLogOptions: ParsableArguments {
 
     /// Verifies the log, then predicts the next boot from it and the boot's files
     /// (`predict --event-log`, `diff`).
-    func predict(boot: BootOptions, launch: LaunchOptions, replace: ReplaceOptions, verbose: Bool) throws -> (LogPrediction, VerificationReport?) {
-        let (drtm, report) = try verifiedLog(verbose: verbose)
+    func predict(boot: BootOptions, launch: LaunchOptions, replace: ReplaceOptions, verbose: Bool,
+                 read: (DRTMEventLog, (PCRValues, String)?)? = nil) throws -> (LogPrediction, VerificationReport?) {
+        let (drtm, report) = try verifiedLog(verbose: verbose, read: read)
         let spec = try replace.apply(to: boot.bootSpec())
         let predictor = Predictor(configuration: try launch.configuration(for: drtm, tbootCmdline: String(decoding: spec.tbootCmdline, as: UTF8.self)),
                                   customPolicy: try launch.customPolicy())

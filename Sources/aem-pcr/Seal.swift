@@ -19,7 +19,10 @@ struct Seal: ParsableCommand {
             (key.pub, key.priv, key.pcrs), and each secret.X re-encrypted into \
             secret.X.sealed2 as 'openssl enc -aes-256-ctr -pbkdf2' with the hex of those bytes. \
             Refuses a PCR that would be all 00 or all FF, or that the log does not let it \
-            predict. The SRK password is read from --srk-password-file or asked on the \
+            predict. The PCRs come from the TPM it seals on, always (TPM 2.0: the --tcti it \
+            seals through; TPM 1.2: tcsd, through trousers): the current log must replay to \
+            them and PCR13 is sealed as the TPM has it. --pcrs FILE is accepted only with \
+            --dry-run, for a plan from saved values. The SRK password is read from --srk-password-file or asked on the \
             terminal, never from the command line or the environment.
 
             The new set replaces the old one as a whole (an interruption leaves one or the \
@@ -66,6 +69,9 @@ struct Seal: ParsableCommand {
         if log.force {
             throw ValidationError("seal never uses a log that does not verify: --force is not accepted")
         }
+        if log.pcrs != nil && !dryRun {
+            throw ValidationError("seal reads the PCRs of the TPM it seals on: --pcrs FILE is accepted only with --dry-run (a plan from saved values)")
+        }
         if srkWellKnown && srkPasswordFile != nil {
             throw ValidationError("--srk-well-known and --srk-password-file both name the SRK secret: give one")
         }
@@ -79,15 +85,20 @@ struct Seal: ParsableCommand {
         // A TCTI that logs or runs commands is refused before the TPM is opened or a password asked.
         if let refusal = TCTIChoice.resolve(option: log.live.tcti, environment: Environment.variables).refusal { throw refusal }
         let layout = try AEMLayout(label: label, secretsRoot: aemDir, sealedRoot: tpmDir)
-        let (p, _) = try log.predict(boot: boot, launch: launch, replace: replace, verbose: output.verbose)
+        let drtm = try log.live.log(log.eventLog)
         // The family the log shows (or --tpm); the machine's only when the log cannot say.
-        let family = try launch.tpm ?? LogPredictor.facts(of: p.log).tpm ?? LiveBoot.family(tcti: log.live.tcti)
+        let family = try launch.tpm ?? LogPredictor.facts(of: drtm).tpm ?? LiveBoot.family(tcti: log.live.tcti)
+        // The PCRs of the TPM this seals on: the current log must replay to them, and PCR13 is
+        // sealed as it is there. A file (--pcrs) only for a dry run's plan.
+        let tpmPCRs = log.pcrs == nil ? try readTPM(family, for: drtm) : nil
+        let (p, _) = try log.predict(boot: boot, launch: launch, replace: replace, verbose: output.verbose,
+                                     read: (drtm, tpmPCRs))
         let bank: HashAlgorithm = family == .tpm20 ? .sha256 : .sha1
         let sealPCRs = try AEMConfig.sealPCRs(path: aemConf)
         let other = sealPCRs.filter { ![13, 17, 18, 19].contains($0.rawValue) }
         let selection = try PCRSelection(banks: [bank], pcrs: sealPCRs)
         let known = sealPCRs.filter { [13, 17, 18, 19].contains($0.rawValue) }
-        let (values, refusals) = try checkedValues(p, bank: bank, pcrs: known)
+        let (values, refusals) = try checkedValues(p, bank: bank, pcrs: known, tpm: tpmPCRs)
         if !dryRun, let first = refusals.first { throw SealError(.refused, first + "; nothing is sealed") }
         if !other.isEmpty {
             printPlan(values: values, selection: selection, layout: layout,
@@ -154,12 +165,12 @@ struct Seal: ParsableCommand {
     /// PCR13 as now (AEM's initramfs extends the LUKS header(s) into it; unchanged by the
     /// update), PCR17-19 as predicted; every one checked as AEM's listbadpcrs checks.
     /// The values to seal to and, one sentence each, why AEM would refuse them.
-    func checkedValues(_ p: LogPrediction, bank: HashAlgorithm, pcrs: [PCRIndex]) throws -> (PCRValues, [String]) {
+    func checkedValues(_ p: LogPrediction, bank: HashAlgorithm, pcrs: [PCRIndex], tpm: (PCRValues, String)?) throws -> (PCRValues, [String]) {
         var values = PCRValues()
         var refusals = [String]()
         var source = ""
         if pcrs.contains(13) {
-            let (now, from) = try currentPCR13(bank: bank)
+            let (now, from) = try currentPCR13(bank: bank, tpm: tpm)
             values[bank, 13] = now
             source = from
         }
@@ -186,15 +197,38 @@ struct Seal: ParsableCommand {
         return (values, refusals)
     }
 
-    func currentPCR13(bank: HashAlgorithm) throws -> (Digest, String) {
-        if let path = log.pcrs {
-            guard let v = try PCRValuesFile.read(path: path)[bank, 13] else {
-                throw SealError(.refused, "\(path) has no PCR13 \(bank), which the seal keeps as it is now: add it (\(bank == .sha1 ? "the TPM 1.2's /sys/class/tpm/tpm0/pcrs has it" : "tpm2_pcrread \(bank):13,17,18,19"))")
+    /// PCR13 as the TPM this seals on has it (or, for a dry run's plan, as --pcrs says).
+    func currentPCR13(bank: HashAlgorithm, tpm: (PCRValues, String)?) throws -> (Digest, String) {
+        if let (values, source) = tpm {
+            guard let v = values[bank, 13] else {
+                throw SealError(.refused, "\(source) gave no PCR13 \(bank), which the seal keeps as it is now (is the \(bank) bank active?); nothing is sealed")
             }
-            return (v, path)
+            return (v, source)
         }
-        let (values, source) = try LiveBoot.read(pcrs: [13], banks: [bank], tcti: log.live.tcti, verbose: output.verbose)
-        return (values[bank, 13]!, source)
+        let path = log.pcrs!
+        guard let v = try PCRValuesFile.read(path: path)[bank, 13] else {
+            throw SealError(.refused, "\(path) has no PCR13 \(bank), which the seal keeps as it is now: add it (\(bank == .sha1 ? "the TPM 1.2's /sys/class/tpm/tpm0/pcrs has it" : "tpm2_pcrread \(bank):13,17,18,19"))")
+        }
+        return (v, path)
+    }
+
+    /// The PCRs of the TPM this seals on, that the current log must replay to: PCR13 and the
+    /// DRTM PCRs the log extends (PCR17 and 18 at least), in the log's banks the TPM keeps
+    /// (TPM 2.0, through the TCTI it seals with), or in SHA-1 from the TPM 1.2 behind tcsd
+    /// (trousers' Tspi_TPM_PcrRead: the TPM that tpm_sealdata and AEM's tpm_unsealdata use).
+    func readTPM(_ family: TPMFamily, for drtm: DRTMEventLog) throws -> (PCRValues, String) {
+        let pcrs = Set(drtm.events.map(\.pcr)).filter(\.isDynamic).union([13, 17, 18]).sorted()
+        do {
+            switch family {
+            case .tpm12:
+                return try LiveBoot.readTPM12(pcrs: pcrs)
+            case .tpm20:
+                return try LiveBoot.readTPM2(pcrs: pcrs, banks: Array(Set(drtm.banks + [.sha256])).sorted(),
+                                             tcti: log.live.tcti, verbose: output.verbose, onlyActive: true)
+            }
+        } catch let e as AEMPCRError {
+            throw LiveError(code: e.errorCode, "seal reads the PCRs of the TPM it seals on, and cannot: \(e)")
+        }
     }
 
     func report(values: PCRValues, selection: PCRSelection, policy: Digest, layout: AEMLayout,
@@ -213,6 +247,9 @@ struct Seal: ParsableCommand {
             return
         }
         var out = Terminal.wrap(Terminal.bold(dryRun ? (refusals.isEmpty ? "Would seal" : "Would NOT seal") : "Sealed") + " \(label) for the next boot to \(selection)") + "\n"
+        if let file = log.pcrs {
+            out += Terminal.wrap("PCR13 and the current log's PCRs from \(file), not from the TPM: a plan only (seal itself reads the TPM it seals on).") + "\n"
+        }
         for r in refusals { out += Terminal.wrap("Refused: " + r) + "\n" }
         for bank in values.banks {
             for pcr in values.pcrs(in: bank) {

@@ -16,6 +16,21 @@ import Testing
         // check-boot: a sealed set whose prediction record is a directory, and one without it.
         try! FileManager.default.createDirectory(atPath: d + "/tpm/aem/aem-pcr-prediction.json", withIntermediateDirectories: true)
         try! FileManager.default.createDirectory(atPath: d + "/tpm/aem2", withIntermediateDirectories: true)
+        // check-boot: sets whose key.pub is cut short (aem3) or whose key.pcrs has a blank (aem4).
+        let zeros = String(repeating: "00", count: 32)
+        for label in ["aem3", "aem4"] {
+            try! FileManager.default.createDirectory(atPath: d + "/tpm/" + label, withIntermediateDirectories: true)
+            try! write(Array("""
+                {"format": "aem-pcr-sealed-prediction/1", "label": "\(label)", "sealed_at": "20261130T042700Z",
+                 "selection": "sha256:13,17", "policy_digest": "\(zeros)",
+                 "pcrs": {"sha256": {"13": "\(zeros)", "17": "\(zeros)"}}, "events": []}
+
+                """.utf8), to: d + "/tpm/\(label)/aem-pcr-prediction.json")
+        }
+        try! write(Array(SealedObjectTests.keyPub.prefix(40)), to: d + "/tpm/aem3/key.pub")
+        try! write(Array("sha256:13,17\n".utf8), to: d + "/tpm/aem3/key.pcrs")
+        try! write(SealedObjectTests.keyPub, to: d + "/tpm/aem4/key.pub")
+        try! write(Array("sha256:13, 17\n".utf8), to: d + "/tpm/aem4/key.pcrs")
         return d
     }()
     static let tboot = "/boot/tboot.gz"
@@ -77,6 +92,11 @@ import Testing
                   mentions: ["aem-pcr-prediction.json: is a directory"]),
         ErrorCase(name: "check-boot record missing", args: ["check-boot", "--label", "aem2", "--tpm-dir", dir + "/tpm", "--pcrs", dir + "/xen"],
                   mentions: ["aem2/aem-pcr-prediction.json is missing", "not sealed by 'aem-pcr seal'"]),
+        // check-boot's verdict is read from key.pub and key.pcrs: a malformed one is named, with the offset.
+        ErrorCase(name: "check-boot key.pub cut short", args: ["check-boot", "--label", "aem3", "--tpm-dir", dir + "/tpm", "--pcrs", dir + "/xen"],
+                  mentions: ["aem3/key.pub: byte 0: the TPM2B_PUBLIC size is 78 but 38 bytes follow"]),
+        ErrorCase(name: "check-boot key.pcrs with a blank", args: ["check-boot", "--label", "aem4", "--tpm-dir", dir + "/tpm", "--pcrs", dir + "/xen"],
+                  mentions: ["aem4/key.pcrs: byte 10 (0x20) is not part of a selection"]),
     ]
 
     @Test(arguments: errorCases)

@@ -317,7 +317,7 @@ import Testing
         for line in dry.stdout.split(separator: "\n") { #expect(line.count <= 80, "too wide: \(line)") }
         // A SEAL naming a PCR this tool does not seal to: the plan, exit 1, nothing written.
         try "# AEM\nSEAL=\"--pcr 0 --pcr 13 --pcr 17 --pcr 18 --pcr 19\"\n".write(toFile: dir + "/aem.conf", atomically: true, encoding: .utf8)
-        let plan = try aemPCR(sealArgs + ["--aem-conf", dir + "/aem.conf"])
+        let plan = try aemPCR(sealArgs + ["--aem-conf", dir + "/aem.conf", "--dry-run"])
         #expect(plan.status == 1, "\(plan.stderr)")
         #expect(flat(plan.stdout).contains("names PCR0") && plan.stdout.contains("anti-evil-maid-seal"), "\(plan.stdout)")
         #expect(plan.stdout.contains(pcr13) && plan.stdout.contains(filesOnly["sha1"]!["19"]!))

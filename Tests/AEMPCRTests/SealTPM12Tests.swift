@@ -61,6 +61,7 @@ extension TPM12SealTests {
         defer { tpm.stop() }
         let env = ["TSS_TCSD_PORT": tpm.tcsdPort]
         let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let boot = dir + "/boot"
         try FileManager.default.createDirectory(atPath: boot, withIntermediateDirectories: true)
         for f in try FileManager.default.contentsOfDirectory(atPath: Repo.path("Vectors/example/boot")) {
@@ -75,10 +76,18 @@ extension TPM12SealTests {
         // files B: another initramfs under the same name
         try FileManager.default.removeItem(atPath: initramfs)
         try FileManager.default.copyItem(atPath: Repo.path("Vectors/example/boot/initramfs-6.6.48-1.qubes.fc37.x86_64.img"), toPath: initramfs)
-        let seal = try aemPCR(["seal", "--label", "aem", "--aem-dir", dir + "/aem", "--tpm-dir", dir + "/tpm",
-                               "--srk-well-known", "--event-log", a.log, "--pcrs", a.pcrs, "--boot-dir", boot,
-                               "--json"] + LogPredictionTests.entryArgs, env: env)
+        // seal reads the PCRs of the TPM it seals on (through tcsd), never a file
+        let sealArgs = ["seal", "--label", "aem", "--aem-dir", dir + "/aem", "--tpm-dir", dir + "/tpm",
+                        "--srk-well-known", "--event-log", a.log, "--boot-dir", boot] + LogPredictionTests.entryArgs
+        let refused = try aemPCR(sealArgs + ["--pcrs", a.pcrs], env: env)
+        #expect(refused.status == 2 && refused.stderr.contains("seal reads the PCRs of the TPM it seals on"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/tpm/aem"))
+        let first = try aemPCR(sealArgs, env: env)
+        try #require(first.status == 0, "\(first.stderr)")
+        let seal = try aemPCR(sealArgs + ["--json"], env: env)
         try #require(seal.status == 0, "\(seal.stderr)")
+        func prevs() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: dir + "/tpm").filter { $0.hasPrefix("aem.prev-") } }
+        #expect(try prevs().count == 1)
         try SchemaTests().expectFollowsSchema("seal", seal.stdout, "seal --json (TPM 1.2)")
         let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/tpm/aem").sorted()
         #expect(names == ["aem-pcr-prediction.json", "secret.fre.sealed2", "secret.txt.sealed2"])
@@ -95,8 +104,16 @@ extension TPM12SealTests {
         // boot B: AEM's tpm_unsealdata -z recovers every secret byte for byte; check-boot agrees
         let b = try Self.boot12(tpm, initramfs: initramfs, dir: dir, name: "B")
         for (ext, plain) in secrets { #expect(try unsealed(ext) == plain, "secret.\(ext)") }
-        let ok = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", dir + "/tpm", "--event-log", b.log, "--pcrs", b.pcrs])
+        // from a file: the verdict, the previous set kept; from the TPM (tcsd): removed
+        let offline = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", dir + "/tpm", "--event-log", b.log, "--pcrs", b.pcrs])
+        #expect(offline.status == 0, "\(offline.stdout)\(offline.stderr)")
+        #expect(try prevs().count == 1)
+        let ok = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", dir + "/tpm", "--event-log", b.log], env: env)
         #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        #expect(flat(ok.stdout).contains("Verdict: the digestAtRelease of secret.txt.sealed2, secret.fre.sealed2 equals the TPM_COMPOSITE_HASH of the current PCRs over sha1:13,17,18,19")
+                || flat(ok.stdout).contains("Verdict: the digestAtRelease of secret.fre.sealed2, secret.txt.sealed2 equals"), "\(ok.stdout)")
+        #expect(try prevs().isEmpty)
+        let genuine = try Data(contentsOf: URL(fileURLWithPath: dir + "/tpm/aem/aem-pcr-prediction.json"))
 
         // a tampered initramfs: refused, and named
         let tampered = dir + "/tampered.img"
@@ -104,8 +121,28 @@ extension TPM12SealTests {
         #expect(py.status == 0)
         let t = try Self.boot12(tpm, initramfs: tampered, dir: dir, name: "T")
         for ext in secrets.keys { #expect(try unsealed(ext) == nil, "opened after tampering: \(ext)") }
-        let bad = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", dir + "/tpm", "--event-log", t.log, "--pcrs", t.pcrs])
+        let bad = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", dir + "/tpm", "--event-log", t.log], env: env)
         #expect(bad.status == 1)
         #expect(flat(bad.stdout).contains("PCR19 sha1 sealed DIFFERS") && flat(bad.stdout).contains("module 2"), "\(bad.stdout)")
+        #expect(flat(bad.stdout).contains("digestAtRelease of secret."), "\(bad.stdout)")
+
+        // the prediction rewritten to this tampered boot's PCRs (python3): it disagrees with
+        // the blobs' digestAtRelease, exit 2, not "the one sealed for"
+        let rewrite = try run("/usr/bin/env", ["python3", "-c", """
+            import json, re, sys
+            rec = json.load(open(sys.argv[1]))
+            for line in open(sys.argv[2]).read().splitlines():
+                m = re.match(r"^\\s*(\\d+): 0x([0-9a-f]{40})$", line)
+                if m: rec["pcrs"]["sha1"][m.group(1)] = m.group(2)
+            json.dump(rec, open(sys.argv[1], "w"))
+            """, dir + "/tpm/aem/aem-pcr-prediction.json", t.pcrs])
+        #expect(rewrite.status == 0, "\(rewrite.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/tpm/aem/aem-pcr-prediction.json")) != genuine)
+        let forged = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", dir + "/tpm", "--event-log", t.log], env: env)
+        #expect(forged.status == 2 && !forged.stdout.contains("The boot is the one sealed for"), "\(forged.stdout)\(forged.stderr)")
+        #expect(forged.stderr.contains("aem-pcr-prediction.json disagrees with the sealed object") && forged.stderr.contains("digestAtRelease"), "\(forged.stderr)")
+        // the same from a file of this boot's PCRs (offline): refused, not "the one sealed for"
+        let offlineForged = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", dir + "/tpm", "--event-log", t.log, "--pcrs", t.pcrs])
+        #expect(offlineForged.status == 2 && !offlineForged.stdout.contains("The boot is the one sealed for"), "\(offlineForged.stdout)\(offlineForged.stderr)")
     }
 }

@@ -132,6 +132,8 @@ public struct PolicyError: AEMPCRError {
     public enum Code: String, Sendable {
         case selection = "policy-selection"
         case missingValue = "policy-missing-value"
+        /// key.pub or key.pcrs of a sealed set is malformed.
+        case sealedObject = "sealed-object-invalid"
     }
     public let code: Code
     public let reason: String

@@ -72,6 +72,37 @@ public enum TPM12Sealer {
         return file
     }
 
+    /// The current values of `pcrs` on the TPM 1.2 behind tcsd (`Tspi_TPM_PcrRead`, what
+    /// tpm_sealdata reads): the TPM that `seal` seals on and that AEM's tpm_unsealdata asks.
+    /// `tcsHost` as for `seal`.
+    public static func readPCRs(_ pcrs: [UInt32], tcsHost: String? = nil) throws -> [UInt32: [UInt8]] {
+        for i in pcrs where i >= TPM12Composite.pcrCount {
+            throw TPM12Error(.badPCR, "PCR \(i) does not exist on a TPM 1.2 (PCRs 0-23)")
+        }
+        let library: TSPILibrary
+        switch TSPILibrary.shared {
+        case .success(let l): library = l
+        case .failure(let e): throw e
+        }
+        let context = try Context(library, host: tcsHost)
+        var tpm: TSS.Handle = 0
+        try context.check(context.tcsd { library.contextGetTpmObject(context.handle, &tpm) }, "Tspi_Context_GetTpmObject")
+        var out = [UInt32: [UInt8]]()
+        for i in Set(pcrs).sorted() {
+            var n: UInt32 = 0
+            var p: UnsafeMutablePointer<UInt8>? = nil
+            try context.check(context.tcsd { library.tpmPcrRead(tpm, i, &n, &p) }, "Tspi_TPM_PcrRead(PCR \(i))")
+            guard let p else { throw TPM12Error(.tss, "Tspi_TPM_PcrRead(PCR \(i)) returned no data") }
+            let value = Array(UnsafeBufferPointer(start: p, count: Int(n)))
+            _ = library.contextFreeMemory(context.handle, p)
+            guard value.count == 20 else {
+                throw TPM12Error(.tss, "Tspi_TPM_PcrRead(PCR \(i)) returned \(value.count) bytes, not a 20-byte SHA-1 value")
+            }
+            out[i] = value
+        }
+        return out
+    }
+
     /// PCR indices below 24, 20-byte values, at least one PCR.
     static func check(_ pcrs: [UInt32: [UInt8]]) throws {
         guard !pcrs.isEmpty else {

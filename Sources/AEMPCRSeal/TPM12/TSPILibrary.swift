@@ -113,6 +113,7 @@ final class TSPILibrary: @unchecked Sendable {
     typealias GetAttribDataFn = @convention(c) (H, UInt32, UInt32, UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>) -> R
     typealias TpmGetRandomFn = @convention(c) (H, UInt32, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>) -> R
     typealias ErrorStringFn = @convention(c) (R) -> UnsafeMutablePointer<CChar>?
+    typealias TpmPcrReadFn = @convention(c) (H, UInt32, UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>) -> R
 
     let contextCreate: ContextCreateFn
     let contextClose: ContextCloseFn
@@ -132,6 +133,7 @@ final class TSPILibrary: @unchecked Sendable {
     let getAttribData: GetAttribDataFn
     let tpmGetRandom: TpmGetRandomFn
     let errorString: ErrorStringFn
+    let tpmPcrRead: TpmPcrReadFn
 
     /// The soname trousers installs (Debian `libtspi1`, Fedora `trousers-lib`).
     static let soname = "libtspi.so.1"
@@ -173,8 +175,9 @@ final class TSPILibrary: @unchecked Sendable {
         let q = sym("Tspi_GetAttribData", GetAttribDataFn.self)
         let r = sym("Tspi_TPM_GetRandom", TpmGetRandomFn.self)
         let s = sym("Trspi_Error_String", ErrorStringFn.self)
+        let t = sym("Tspi_TPM_PcrRead", TpmPcrReadFn.self)
         guard let a, let b, let c, let d, let e, let f, let g, let i, let j, let k, let l, let m,
-              let n, let o, let p, let q, let r, let s else {
+              let n, let o, let p, let q, let r, let s, let t else {
             dlclose(h)
             throw TPM12Error.libraryMissing("\(soname) without \(missing.joined(separator: ", "))")
         }
@@ -182,6 +185,7 @@ final class TSPILibrary: @unchecked Sendable {
         (contextGetTpmObject, contextLoadKeyByUUID, getPolicyObject, policySetSecret) = (f, g, i, j)
         (policyAssignToObject, keyCreateKey, keyLoadKey, pcrCompositeSetPcrValue) = (k, l, m, n)
         (pcrCompositeSetPcrLocality, dataSeal, getAttribData, tpmGetRandom, errorString) = (o, p, q, r, s)
+        tpmPcrRead = t
     }
 
     // Never closed: the library stays loaded for the life of the process (trousers registers no
