@@ -20,8 +20,10 @@ struct CheckBoot: ParsableCommand {
             differs (tboot, the policy, or a module such as the initramfs). A prediction whose \
             values do not give the sealed object's digest, or that lacks a sealed PCR, is \
             refused (exit status 2) and nothing is removed. Exit status 0 when the TPM will \
-            unseal; then the previous set kept by 'seal' (LABEL.prev-TIME) is removed. 1 when \
-            it will not: the previous set stays. With --pcrs FILE the verdict is computed from \
+            unseal and every sealed PCR has its predicted value; then the previous set kept by \
+            'seal' (LABEL.prev-TIME) is removed. 1 when the TPM will not unseal, or when AEM \
+            resealed the set to this boot's PCRs and they are not the predicted ones: the \
+            previous set stays. With --pcrs FILE the verdict is computed from \
             the file (offline analysis) and the previous set is never removed.
 
             Example:
@@ -134,6 +136,11 @@ struct CheckBoot: ParsableCommand {
             }
         }
         let allMatch = rows.allSatisfy(\.match)
+        // The boot confirmed: the TPM will unseal AND the sealed PCRs are the predicted ones.
+        // The two part only when AEM resealed the set to this boot's PCRs (its key opens then,
+        // whatever booted): such a boot is not the predicted one, and the previous set stays.
+        let predicted = rows.filter(\.sealed).allSatisfy(\.match)
+        let confirmed = unseals && predicted
         let verdictFrom: String
         switch enforced {
         case .tpm2:
@@ -170,11 +177,11 @@ struct CheckBoot: ParsableCommand {
         }
 
         var dropped = [String]()
-        if unseals && !fromFile { dropped = try SealedSetWriter(target: dir).dropPrevious() }
+        if confirmed && !fromFile { dropped = try SealedSetWriter(target: dir).dropPrevious() }
 
         if output.json {
             print(JSON.object([
-                ("label", .string(label)), ("matched", .bool(unseals)), ("pcr_source", .string(source)),
+                ("label", .string(label)), ("matched", .bool(confirmed)), ("unseals", .bool(unseals)), ("pcr_source", .string(source)),
                 ("pcrs_from_tpm", .bool(!fromFile)),
                 ("verdict", JSON.object([
                     ("from", .string(verdictFrom)),
@@ -200,7 +207,9 @@ struct CheckBoot: ParsableCommand {
             let head = fromFile
                 ? (unseals ? "The PCR values in \(source) open the set sealed for" : "The PCR values in \(source) do NOT open the set sealed for")
                     + ": \(label) (sealed \(record.sealedAt))"
-                : (unseals ? "The boot is the one sealed for" : "The boot is NOT the one sealed for")
+                : (confirmed ? "The boot is the one sealed for"
+                    : unseals ? "The boot is NOT the one predicted, though AEM's key opens on it"
+                    : "The boot is NOT the one sealed for")
                     + ": \(label) (sealed \(record.sealedAt), PCRs from \(source))"
             var out = Terminal.wrap(Terminal.bold(head)) + "\n"
             out += Terminal.wrap("Verdict: " + verdictFrom + ".") + "\n"
@@ -218,10 +227,13 @@ struct CheckBoot: ParsableCommand {
             if let logNote { out += Terminal.wrap(logNote) + "\n" }
             if let resealNote { out += Terminal.wrap(resealNote) + "\n" }
             if let fileNote { out += Terminal.wrap(fileNote) + "\n" }
-            if unseals && !allMatch {
-                out += Terminal.wrap("Some PCRs differ from the prediction, yet the sealed object accepts this boot's PCRs (AEM resealed to them, or only PCRs the secret is not sealed to differ).") + "\n"
+            if unseals && !predicted {
+                out += Terminal.wrap("Sealed PCRs differ from the prediction, yet the sealed object accepts this boot's PCRs: AEM resealed the set to them. This boot is not the one predicted; the previous set stays in \(dir).prev-* until you know why.") + "\n"
+            } else if unseals && !allMatch {
+                out += Terminal.wrap("Some PCRs the secret is not sealed to differ from the prediction; the sealed object accepts this boot's PCRs.") + "\n"
             }
-            if unseals && fromFile {
+            if unseals && !predicted {
+            } else if unseals && fromFile {
                 out += Terminal.wrap("AEM's unseal would succeed with these PCR values.") + "\n"
             } else if unseals {
                 out += Terminal.wrap(dropped.isEmpty ? "No previous set to remove." : "Removed the previous set: \(dropped.joined(separator: ", "))") + "\n"
@@ -230,7 +242,7 @@ struct CheckBoot: ParsableCommand {
             }
             print(fold(out), terminator: "")
         }
-        if !unseals { throw ExitCode(ExitStatus.mismatch) }
+        if !confirmed { throw ExitCode(ExitStatus.mismatch) }
     }
 
     /// Per PCR, the predicted and the logged events in order; the first that differs in a

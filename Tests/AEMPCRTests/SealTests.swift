@@ -198,12 +198,20 @@ import Testing
 
         #expect(tj.stdout.contains("\"matched\": false") && tj.stdout.contains("\"pcrs_from_tpm\": true"))
 
-        // AEM's own seal at boot reseals the set to this boot's PCRs: the verdict is from AEM's
-        // key, which this boot opens (tpm2_unseal agrees); the prediction is compared all the same.
+        // AEM's own seal at boot reseals the set to this boot's PCRs: AEM's key opens on this
+        // boot (tpm2_unseal agrees), yet the sealed PCRs are not the predicted ones: not the
+        // boot sealed for (exit 1), and the previous set stays.
         try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        let prevBefore = try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).filter { $0.hasPrefix("aem.prev-") }
+        #expect(!prevBefore.isEmpty)
         let again = try aemPCR(["check-boot", "--json", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", logT, "--tcti", m.tpm.tcti])
-        #expect(again.status == 0, "\(again.stderr)")
-        #expect(again.stdout.contains("\"resealed_by_aem\": true") && again.stdout.contains("\"matched\": true"), "\(again.stdout)")
+        #expect(again.status == 1, "\(again.stderr)")
+        #expect(again.stdout.contains("\"resealed_by_aem\": true") && again.stdout.contains("\"unseals\": true")
+                && again.stdout.contains("\"matched\": false"), "\(again.stdout)")
+        try SchemaTests().expectFollowsSchema("check-boot", again.stdout, "check-boot --json (resealed by AEM on a tampered boot)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).filter { $0.hasPrefix("aem.prev-") } == prevBefore)
+        let againText = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", logT, "--tcti", m.tpm.tcti])
+        #expect(againText.status == 1 && flat(againText.stdout).contains("NOT the one predicted"), "\(againText.stdout)")
         #expect(again.stdout.contains("\"match\": false"), "the rows still show what differs from the prediction")
         #expect(try m.unsealWithAEM() == m.secretBytes)
     }
