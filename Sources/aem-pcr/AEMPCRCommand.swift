@@ -41,7 +41,7 @@ struct AEMPCRCommand: ParsableCommand {
         } catch {
             if exitCode(for: error) == .success {
                 let message = fullMessage(for: error)
-                if !message.isEmpty { print(message) }
+                if !message.isEmpty { Terminal.outputLine(TerminalText(lines: message)) }
                 Glibc.exit(0)
             }
             // The argument parser's own usage errors, as the one line every usage error is. It
@@ -80,7 +80,7 @@ enum Usage {
         guard let word = unknown, !(path.isEmpty && word == "help" && !help) else { return nil }
         let names = type.configuration.subcommands.map(name) + (path.isEmpty && !help ? ["help"] : [])
         let whose = path.isEmpty ? "" : "'\((["aem-pcr"] + path).joined(separator: " "))' "
-        var message = "\(help ? "help: " : "")unknown command '\(Terminal.escaped(word))'"
+        var message = "\(help ? "help: " : "")unknown command '\(word)'"
         if let near = closest(word, in: names) { message += "; did you mean '\(near)'?" }
         return message + " (\(whose)commands: \(names.joined(separator: ", ")))"
     }
@@ -117,7 +117,7 @@ enum Usage {
             }
             if !a.hasPrefix("--"), a.count > 2 || a.dropFirst().allSatisfy(\.isNumber) { continue }
             let command = (["aem-pcr"] + path).joined(separator: " ")
-            var message = "unknown option '\(Terminal.escaped(n))' for '\(command)'"
+            var message = "unknown option '\(n)' for '\(command)'"
             if let near = closest(n, in: known.keys.filter { $0.hasPrefix("--") }) {
                 message += "; did you mean '\(near)'?"
             } else {
@@ -136,7 +136,7 @@ enum Usage {
             line = f.lowercased() + line.dropFirst()
         }
         let command = (["aem-pcr"] + command(args).path).joined(separator: " ")
-        return "\(Terminal.escaped(line)) (see '\(command) --help')"
+        return "\(line) (see '\(command) --help')"
     }
 
     /// The name within a small edit distance of `word`, if exactly one is nearest.
@@ -167,7 +167,7 @@ enum Usage {
 /// With --verbose, after a gunzip: which inflater ran (ISA-L or zlib, and why), on standard error.
 private func noteInflater() {
     if Terminal.verbose && !GzipInflater.enginesUsed.isEmpty {
-        Terminal.writeError(Terminal.wrap("aem-pcr: " + GzipInflater.engineNote, hang: 4) + "\n")
+        Terminal.writeError(Terminal.wrap("aem-pcr: \(GzipInflater.engineNote)", hang: 4) + "\n")
     }
 }
 

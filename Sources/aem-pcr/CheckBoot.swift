@@ -128,7 +128,7 @@ struct CheckBoot: ParsableCommand {
         if allMatch { dropped = try SealedSetWriter(target: dir).dropPrevious() }
 
         if output.json {
-            print(JSON.object([
+            Terminal.output(JSON.object([
                 ("label", .string(label)), ("matched", .bool(allMatch)), ("pcr_source", .string(source)),
                 ("selection", .string(record.selection.description)), ("sealed_at", .string(record.sealedAt)),
                 ("pcrs", .array(rows.map { r in
@@ -142,11 +142,11 @@ struct CheckBoot: ParsableCommand {
                 ("log_note", logNote.map { .string($0) } ?? .null),
                 ("resealed_by_aem", .bool(resealed)),
                 ("dropped", .array(dropped.map { .string($0) })),
-            ]).render())
+            ]))
         } else {
-            var out = Terminal.wrap(Terminal.bold(allMatch ? "The boot is the one sealed for" : "The boot is NOT the one sealed for") + ": \(label) (sealed \(record.sealedAt), PCRs from \(source))") + "\n"
+            var out: TerminalText = Terminal.wrap(Terminal.bold(allMatch ? "The boot is the one sealed for" : "The boot is NOT the one sealed for") + ": \(label) (sealed \(record.sealedAt), PCRs from \(source))") + "\n"
             for r in rows {
-                let head = Terminal.pad("PCR\(r.pcr)", 6) + Terminal.pad(r.bank.description, 7) + (r.sealed ? " sealed " : " logged ")
+                let head: TerminalText = Terminal.pad("PCR\(r.pcr)", 6) + Terminal.pad("\(r.bank)", 7) + (r.sealed ? " sealed " : " logged ")
                 if r.match {
                     out += head + " match\n"
                 } else {
@@ -156,14 +156,14 @@ struct CheckBoot: ParsableCommand {
                 }
             }
             for d in differences { out += Terminal.wrap("PCR\(d.pcr): \(d.component) differs: \(d.detail)", indent: 0) + "\n" }
-            if let logNote { out += Terminal.wrap(logNote) + "\n" }
-            if let resealNote { out += Terminal.wrap(resealNote) + "\n" }
+            if let logNote { out += Terminal.wrap("\(logNote)") + "\n" }
+            if let resealNote { out += Terminal.wrap("\(resealNote)") + "\n" }
             if allMatch {
                 out += Terminal.wrap(dropped.isEmpty ? "No previous set to remove." : "Removed the previous set: \(dropped.joined(separator: ", "))") + "\n"
             } else {
                 out += Terminal.wrap("AEM's unseal fails on this boot. The previous set stays in \(dir).prev-*; check what changed, then reseal with AEM (anti-evil-maid-seal) once you trust this boot.") + "\n"
             }
-            print(fold(out), terminator: "")
+            Terminal.output(Terminal.fold(out))
         }
         if !allMatch { throw ExitCode(ExitStatus.mismatch) }
     }
