@@ -1,5 +1,6 @@
 import AEMPCR
 import ArgumentParser
+import CArguments
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -21,7 +22,11 @@ struct AEMPCRCommand: ParsableCommand {
                       PolicyCommand.self, Seal.self, CheckBoot.self])
 
     static func main() {
-        let args = Array(CommandLine.arguments.dropFirst())
+        guard let args = ProgramArguments.read() else {
+            // Without them every command would run as a bare `aem-pcr`: the help, exit 0.
+            Terminal.error("the command line cannot be read: the Swift runtime takes it from /proc/self/cmdline, and /proc is not mounted (mount -t proc proc /proc)", code: "no-arguments")
+            Glibc.exit(ExitStatus.badInput)
+        }
         // `notice` runs from package hooks: it never fails the transaction, even on bad usage.
         let failure = args.first == "notice" ? ExitStatus.ok : ExitStatus.badInput
         if let message = Usage.commandError(args) {
@@ -49,6 +54,19 @@ struct AEMPCRCommand: ParsableCommand {
             Terminal.error(Usage.unknownOption(args) ?? Usage.oneLine(message(for: error), args), code: "usage")
             Glibc.exit(failure)
         }
+    }
+}
+
+/// The arguments after the program name: the C library's argv, captured before main
+/// (CArguments), which needs no /proc; else the Swift runtime's (/proc/self/cmdline); nil when
+/// neither has them (no /proc, and a C library that does not hand argv to constructors).
+enum ProgramArguments {
+    static func read() -> [String]? {
+        let argc = Int(aempcr_argc())
+        if argc >= 0, let argv = aempcr_argv() {
+            return (0..<argc).dropFirst().map { argv[$0].map { String(cString: $0) } ?? "" }
+        }
+        return CommandLine.arguments.isEmpty ? nil : Array(CommandLine.arguments.dropFirst())
     }
 }
 

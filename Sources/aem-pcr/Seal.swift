@@ -80,6 +80,7 @@ struct Seal: ParsableCommand {
         let (p, _) = try log.predict(boot: boot, launch: launch, replace: replace, verbose: output.verbose)
         // The family the log shows (or --tpm); the machine's only when the log cannot say.
         let family = try launch.tpm ?? LogPredictor.facts(of: p.log).tpm ?? LiveBoot.family(tcti: log.live.tcti)
+        try LiveBoot.checkTCTI(for: family, tcti: log.live.tcti, stated: launch.tpm != nil)
         let bank: HashAlgorithm = family == .tpm20 ? .sha256 : .sha1
         let sealPCRs = try AEMConfig.sealPCRs(path: aemConf)
         let other = sealPCRs.filter { ![13, 17, 18, 19].contains($0.rawValue) }
@@ -191,7 +192,8 @@ struct Seal: ParsableCommand {
             }
             return (v, path)
         }
-        let (values, source) = try LiveBoot.read(pcrs: [13], banks: [bank], tcti: log.live.tcti, verbose: output.verbose)
+        let (values, source) = try LiveBoot.read(pcrs: [13], banks: [bank], tcti: log.live.tcti, verbose: output.verbose,
+                                                 stated: bank == .sha1 ? .tpm12 : .tpm20)
         return (values[bank, 13]!, source)
     }
 
