@@ -127,6 +127,22 @@ import Testing
         #expect(py.stdout == "True\n", "\(py.stdout)\(py.stderr)")
     }
 
+    /// The bidirectional controls and line separators reorder or break a line on screen: they
+    /// are escaped too, in the text output and in the one-line errors.
+    @Test func bidiControlsAreEscaped() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let xen = dir + "/xen\u{202E}zg.5.71.4-nex\u{2028}"
+        try FileManager.default.copyItem(atPath: Repo.path("Vectors/example/boot/xen-4.17.5.gz"), toPath: xen)
+        let r = try aemPCR(["predict", "--tpm", "2.0", "--verbose", "--tboot", Repo.path("Vectors/example/boot/tboot.gz"),
+                            "--module", xen + " placeholder"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(!r.stdout.unicodeScalars.contains { [0x202E, 0x2028].contains($0.value) }, "\(r.stdout)")
+        #expect(Self.flat(r.stdout).contains(Self.flat("module 0: \(dir)/xen\\u{202e}zg.5.71.4-nex\\u{2028} (--module)")), "\(r.stdout)")
+        let e = try aemPCR(["measure", dir + "/no\u{202E}such\u{2066}"])
+        #expect(e.status == 2 && e.stderr == "aem-pcr: error: \(dir)/no\\u{202e}such\\u{2066}: no such file\n", "\(e.stderr)")
+    }
+
     /// The mechanism: nothing in the CLI writes to standard output or standard error except
     /// through Terminal.swift, which takes only TerminalText (escaped by construction) or JSON.
     @Test func noRawOutputOutsideTerminal() throws {
