@@ -38,8 +38,12 @@ let package = Package(
         .systemLibrary(name: "CTspi", path: "Sources/CTspi"),
         // Sealing AEM's secrets to predicted values: AEM's files, TPM 2.0 and TPM 1.2 (trousers).
         .target(name: "AEMPCRSeal", dependencies: ["AEMPCR", "AEMPCRTPM", "CLibcrypto", "CTspi"]),
+        // The command line captured before main (glibc's .init_array arguments): the Swift
+        // runtime reads it from /proc/self/cmdline, absent in a rescue chroot.
+        .target(name: "CArguments", path: "Sources/CArguments"),
         .executableTarget(name: "aem-pcr", dependencies: [
             "AEMPCR",
+            "CArguments",
             "AEMPCRHardware",
             "AEMPCRTPM",
             "AEMPCRSeal",

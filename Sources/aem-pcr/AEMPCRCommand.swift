@@ -1,6 +1,7 @@
 import AEMPCR
 import AEMPCRTPM
 import ArgumentParser
+import CArguments
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -22,7 +23,11 @@ struct AEMPCRCommand: ParsableCommand {
                       PolicyCommand.self, Seal.self, CheckBoot.self])
 
     static func main() {
-        let args = Array(CommandLine.arguments.dropFirst())
+        guard let args = ProgramArguments.read() else {
+            // Without them every command would run as a bare `aem-pcr`: the help, exit 0.
+            Terminal.error("the command line cannot be read: the Swift runtime takes it from /proc/self/cmdline, and /proc is not mounted (mount -t proc proc /proc)", code: "no-arguments")
+            Glibc.exit(ExitStatus.badInput)
+        }
         // `notice` runs from package hooks: it never fails the transaction, even on bad usage.
         let failure = args.first == "notice" ? ExitStatus.ok : ExitStatus.badInput
         if let message = Usage.commandError(args) {
@@ -46,7 +51,7 @@ struct AEMPCRCommand: ParsableCommand {
         } catch {
             if exitCode(for: error) == .success {
                 let message = fullMessage(for: error)
-                if !message.isEmpty { print(message) }
+                if !message.isEmpty { Terminal.outputLine(TerminalText(lines: message)) }
                 Glibc.exit(0)
             }
             // The argument parser's own usage errors, as the one line every usage error is. It
@@ -65,6 +70,19 @@ func tpmTimeout() -> Double {
     if let v = getenv("AEM_PCR_TEST_TPM_TIMEOUT"), let s = Double(String(cString: v)), s >= 0.5, s <= 10 { return s }
     #endif
     return TPMWatchdog.defaultSeconds
+}
+
+/// The arguments after the program name: the C library's argv, captured before main
+/// (CArguments), which needs no /proc; else the Swift runtime's (/proc/self/cmdline); nil when
+/// neither has them (no /proc, and a C library that does not hand argv to constructors).
+enum ProgramArguments {
+    static func read() -> [String]? {
+        let argc = Int(aempcr_argc())
+        if argc >= 0, let argv = aempcr_argv() {
+            return (0..<argc).dropFirst().map { argv[$0].map { String(cString: $0) } ?? "" }
+        }
+        return CommandLine.arguments.isEmpty ? nil : Array(CommandLine.arguments.dropFirst())
+    }
 }
 
 /// Usage errors the argument parser words otherwise (or not at all): unknown commands, `help`
@@ -95,7 +113,7 @@ enum Usage {
         guard let word = unknown, !(path.isEmpty && word == "help" && !help) else { return nil }
         let names = type.configuration.subcommands.map(name) + (path.isEmpty && !help ? ["help"] : [])
         let whose = path.isEmpty ? "" : "'\((["aem-pcr"] + path).joined(separator: " "))' "
-        var message = "\(help ? "help: " : "")unknown command '\(Terminal.escaped(word))'"
+        var message = "\(help ? "help: " : "")unknown command '\(word)'"
         if let near = closest(word, in: names) { message += "; did you mean '\(near)'?" }
         return message + " (\(whose)commands: \(names.joined(separator: ", ")))"
     }
@@ -132,7 +150,7 @@ enum Usage {
             }
             if !a.hasPrefix("--"), a.count > 2 || a.dropFirst().allSatisfy(\.isNumber) { continue }
             let command = (["aem-pcr"] + path).joined(separator: " ")
-            var message = "unknown option '\(Terminal.escaped(n))' for '\(command)'"
+            var message = "unknown option '\(n)' for '\(command)'"
             if let near = closest(n, in: known.keys.filter { $0.hasPrefix("--") }) {
                 message += "; did you mean '\(near)'?"
             } else {
@@ -151,7 +169,7 @@ enum Usage {
             line = f.lowercased() + line.dropFirst()
         }
         let command = (["aem-pcr"] + command(args).path).joined(separator: " ")
-        return "\(Terminal.escaped(line)) (see '\(command) --help')"
+        return "\(line) (see '\(command) --help')"
     }
 
     /// The name within a small edit distance of `word`, if exactly one is nearest.
@@ -182,7 +200,7 @@ enum Usage {
 /// With --verbose, after a gunzip: which inflater ran (ISA-L or zlib, and why), on standard error.
 private func noteInflater() {
     if Terminal.verbose && !GzipInflater.enginesUsed.isEmpty {
-        Terminal.writeError(Terminal.wrap("aem-pcr: " + GzipInflater.engineNote, hang: 4) + "\n")
+        Terminal.writeError(Terminal.wrap("aem-pcr: \(GzipInflater.engineNote)", hang: 4) + "\n")
     }
 }
 

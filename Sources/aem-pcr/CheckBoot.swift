@@ -180,7 +180,7 @@ struct CheckBoot: ParsableCommand {
         if confirmed && !fromFile { dropped = try SealedSetWriter(target: dir).dropPrevious() }
 
         if output.json {
-            print(JSON.object([
+            Terminal.output(JSON.object([
                 ("label", .string(label)), ("matched", .bool(confirmed)), ("unseals", .bool(unseals)), ("pcr_source", .string(source)),
                 ("pcrs_from_tpm", .bool(!fromFile)),
                 ("verdict", JSON.object([
@@ -201,20 +201,19 @@ struct CheckBoot: ParsableCommand {
                 ("log_note", logNote.map { .string($0) } ?? .null),
                 ("resealed_by_aem", .bool(resealed)),
                 ("dropped", .array(dropped.map { .string($0) })),
-            ]).render())
+            ]))
         } else {
             // From a file the verdict is about those values, not about this boot.
-            let head = fromFile
-                ? (unseals ? "The PCR values in \(source) open the set sealed for" : "The PCR values in \(source) do NOT open the set sealed for")
-                    + ": \(label) (sealed \(record.sealedAt))"
-                : (confirmed ? "The boot is the one sealed for"
-                    : unseals ? "The boot is NOT the one predicted, though AEM's key opens on it"
-                    : "The boot is NOT the one sealed for")
-                    + ": \(label) (sealed \(record.sealedAt), PCRs from \(source))"
-            var out = Terminal.wrap(Terminal.bold(head)) + "\n"
-            out += Terminal.wrap("Verdict: " + verdictFrom + ".") + "\n"
+            let head: TerminalText = fromFile
+                ? (unseals ? "The PCR values in \(source) open the set sealed for: \(label) (sealed \(record.sealedAt))"
+                    : "The PCR values in \(source) do NOT open the set sealed for: \(label) (sealed \(record.sealedAt))")
+                : (confirmed ? "The boot is the one sealed for: \(label) (sealed \(record.sealedAt), PCRs from \(source))"
+                    : unseals ? "The boot is NOT the one predicted, though AEM's key opens on it: \(label) (sealed \(record.sealedAt), PCRs from \(source))"
+                    : "The boot is NOT the one sealed for: \(label) (sealed \(record.sealedAt), PCRs from \(source))")
+            var out: TerminalText = Terminal.wrap(Terminal.bold(head)) + "\n"
+            out += Terminal.wrap("Verdict: \(verdictFrom).") + "\n"
             for r in rows {
-                let head = Terminal.pad("PCR\(r.pcr)", 6) + Terminal.pad(r.bank.description, 7) + (r.sealed ? " sealed " : " logged ")
+                let head: TerminalText = Terminal.pad("PCR\(r.pcr)", 6) + Terminal.pad("\(r.bank)", 7) + (r.sealed ? " sealed " : " logged ")
                 if r.match {
                     out += head + " match\n"
                 } else {
@@ -224,9 +223,9 @@ struct CheckBoot: ParsableCommand {
                 }
             }
             for d in differences { out += Terminal.wrap("PCR\(d.pcr): \(d.component) differs: \(d.detail)", indent: 0) + "\n" }
-            if let logNote { out += Terminal.wrap(logNote) + "\n" }
-            if let resealNote { out += Terminal.wrap(resealNote) + "\n" }
-            if let fileNote { out += Terminal.wrap(fileNote) + "\n" }
+            if let logNote { out += Terminal.wrap("\(logNote)") + "\n" }
+            if let resealNote { out += Terminal.wrap("\(resealNote)") + "\n" }
+            if let fileNote { out += Terminal.wrap("\(fileNote)") + "\n" }
             if unseals && !predicted {
                 out += Terminal.wrap("Sealed PCRs differ from the prediction, yet the sealed object accepts this boot's PCRs: AEM resealed the set to them. This boot is not the one predicted; the previous set stays in \(dir).prev-* until you know why.") + "\n"
             } else if unseals && !allMatch {
@@ -240,7 +239,7 @@ struct CheckBoot: ParsableCommand {
             } else {
                 out += Terminal.wrap("AEM's unseal fails on this boot. The previous set stays in \(dir).prev-*; check what changed, then reseal with AEM (anti-evil-maid-seal) once you trust this boot.") + "\n"
             }
-            print(fold(out), terminator: "")
+            Terminal.output(Terminal.fold(out))
         }
         if !confirmed { throw ExitCode(ExitStatus.mismatch) }
     }

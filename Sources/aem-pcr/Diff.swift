@@ -50,24 +50,24 @@ struct Diff: ParsableCommand {
                     ("new", c.new.map { JSON.digests($0.values) } ?? .null),
                 ])
             }
-            print(JSON.object([
+            Terminal.output(JSON.object([
                 ("verified", report.map { .bool($0.verified) } ?? .null),
                 ("pcrs", .array(rows)), ("changes", .array(changes)),
                 ("notes", .array(p.notes.map { .string($0) })),
-            ]).render())
+            ]))
             return
         }
-        var out = ""
-        func line(_ s: String = "") { out += s + "\n" }
+        var out: TerminalText = ""
+        func line(_ s: TerminalText = "") { out += s + "\n" }
         line(Terminal.wrap(Terminal.bold("Current boot → next boot") + " (\(p.files.boot.origin))"))
         for pcr in pcrs {
             for bank in banks {
                 guard let new = p.predicted[bank, pcr] else { continue }
                 let old = p.current[bank, pcr]
                 if old == new {
-                    line(Terminal.pad("PCR\(pcr)", 6) + Terminal.pad(bank.description, 7) + " unchanged")
+                    line(Terminal.pad("PCR\(pcr)", 6) + Terminal.pad("\(bank)", 7) + " unchanged")
                 } else {
-                    line(Terminal.pad("PCR\(pcr)", 6) + Terminal.pad(bank.description, 7) + " CHANGES")
+                    line(Terminal.pad("PCR\(pcr)", 6) + Terminal.pad("\(bank)", 7) + " CHANGES")
                     line(Terminal.digestLine(indent: 4, label: "now", labelWidth: 5, hex: old?.hex ?? "(none)"))
                     line(Terminal.digestLine(indent: 4, label: "next", labelWidth: 5, hex: new.hex))
                 }
@@ -77,7 +77,7 @@ struct Diff: ParsableCommand {
         line(Terminal.bold(p.changes.isEmpty ? "No event changes." : "Events that change"))
         for c in p.changes {
             line("PCR\(c.pcr)  \(c.label) (\(c.type.description))")
-            line(Terminal.wrap(c.what, indent: 2))
+            line(Terminal.wrap("\(c.what)", indent: 2))
             for bank in banks {
                 if let o = c.old?[bank] { line(Terminal.digestLine(indent: 4, label: "\(bank) now", labelWidth: 12, hex: o.hex)) }
                 if let n = c.new?[bank] { line(Terminal.digestLine(indent: 4, label: "\(bank) next", labelWidth: 12, hex: n.hex)) }
@@ -86,8 +86,8 @@ struct Diff: ParsableCommand {
         if !p.notes.isEmpty {
             line()
             line(Terminal.bold("Notes"))
-            for n in p.notes { line(Terminal.wrap("- " + n, indent: 2)) }
+            for n in p.notes { line(Terminal.wrap("- \(n)", indent: 2)) }
         }
-        print(out, terminator: "")
+        Terminal.output(out)
     }
 }

@@ -65,7 +65,7 @@ enum Export {
     /// `{"17": [...], "18": [...], "19": [...]}`: Keylime's `tpm_policy`, lowercase hex, each
     /// PCR's accepted values in the order asked (current, then predicted), each value once.
     static func keylime(predicted: PCRValues, current: PCRValues?, bank: HashAlgorithm,
-                        accept: [AcceptedBoot]) throws -> String {
+                        accept: [AcceptedBoot]) throws -> JSON {
         let pcrs = try known(predicted, bank: bank)
         var members = [(String, JSON)]()
         for pcr in pcrs {
@@ -83,7 +83,7 @@ enum Export {
             }
             members.append((String(pcr.rawValue), .array(values.map { .string($0) })))
         }
-        return JSON.object(members).render()
+        return JSON.object(members)
     }
 
     /// The raw values `tpm2_policypcr -l BANK:LIST -f FILE` reads, and that LIST.
@@ -95,9 +95,6 @@ enum Export {
 
     /// Writes binary output to standard output, never to a terminal.
     static func writeBinary(_ bytes: [UInt8]) throws {
-        if isatty(1) != 0 {
-            throw UsageError("--format tpm2-pcr writes binary PCR values; redirect standard output to a file (> pcrs.bin)")
-        }
-        try writeAll(1, bytes, what: "standard output")
+        try Terminal.outputBinary(bytes, refusing: "--format tpm2-pcr writes binary PCR values; redirect standard output to a file (> pcrs.bin)")
     }
 }

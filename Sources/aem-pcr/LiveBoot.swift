@@ -47,13 +47,43 @@ enum LiveBoot {
         }
     }
 
-    /// The TPM's family, as the kernel describes it; a TCTI named (--tcti, TPM2TOOLS_TCTI or
-    /// TCTI, as `TCTIChoice.resolve` takes them: an empty one names none) means TPM 2.0.
-    static func family(tcti: String?) throws -> TPMFamily {
+    /// The TPM's family: `stated` (--tpm) where given, else what the kernel says
+    /// (`LiveTPM.family`, as every command asks it); only where neither says does a TCTI
+    /// named (--tcti, TPM2TOOLS_TCTI or TCTI, as `TCTIChoice.resolve` takes them: an empty one
+    /// names none) mean TPM 2.0. On a TPM 1.2 a TCTI from the environment is ignored, with one
+    /// note; --tcti is refused (`checkTCTI`).
+    static func family(stated: TPMFamily? = nil, tcti: String?) throws -> TPMFamily {
+        let kernel = Result { try LiveTPM.family() }
+        if let family = stated ?? (try? kernel.get()) {
+            try checkTCTI(for: family, tcti: tcti, stated: stated != nil)
+            return family
+        }
         if TCTIChoice.resolve(option: tcti, environment: Environment.variables).origin != "default" {
             return .tpm20
         }
-        return try LiveTPM.family()
+        return try kernel.get()
+    }
+
+    nonisolated(unsafe) private static var notedIgnoredTCTI = false
+
+    /// A TPM 1.2 is read from sysfs and sealed to through trousers, never through tpm2-tss: a
+    /// TCTI on the command line contradicts the family (one line, exit 2); one from the
+    /// environment (set for another machine, or by tpm2-tools habits) is ignored and said so.
+    static func checkTCTI(for family: TPMFamily, tcti: String?, stated: Bool) throws {
+        guard family == .tpm12 else { return }
+        let whose = stated ? "--tpm 1.2 names a TPM 1.2" : "this machine's TPM is a TPM 1.2 (\(LiveTPM.sysfsDirectory)/tpm_version_major)"
+        let choice = TCTIChoice.resolve(option: tcti, environment: Environment.variables)
+        switch choice.origin {
+        case "--tcti":
+            throw UsageError("--tcti \(choice.configuration) names a TPM 2.0 transport, but \(whose), which is read from sysfs and sealed to through tcsd: drop --tcti")
+        case "default":
+            return
+        default:
+            if !notedIgnoredTCTI {
+                notedIgnoredTCTI = true
+                Terminal.note("\(choice.origin)=\(choice.configuration) is ignored: \(whose), which tpm2-tss cannot reach")
+            }
+        }
     }
 
     /// The live PCR values that `log` must replay to: PCR17–22 as far as the log extends them,
@@ -71,8 +101,8 @@ enum LiveBoot {
     /// Reads `pcrs` in `banks` (nil: every active bank) from the TPM. With `onlyActive`, banks
     /// the TPM does not keep are left out instead of refused.
     static func read(pcrs: [PCRIndex], banks: [HashAlgorithm]?, tcti: String?, verbose: Bool,
-                     onlyActive: Bool = false, tpm12File: String? = nil) throws -> (PCRValues, String) {
-        let family = tpm12File != nil ? .tpm12 : try family(tcti: tcti)
+                     onlyActive: Bool = false, tpm12File: String? = nil, stated: TPMFamily? = nil) throws -> (PCRValues, String) {
+        let family = tpm12File != nil ? .tpm12 : try family(stated: stated, tcti: tcti)
         switch family {
         case .tpm12:
             let (all, source) = try LiveTPM.tpm12PCRs(path: tpm12File)

@@ -44,7 +44,7 @@ struct LogInputOptions: ParsableArguments {
 enum LogOutput {
     /// `aem-pcr: warning: …` on standard error.
     static func warn(_ message: String) {
-        Terminal.writeError("aem-pcr: warning: \(Escape.text(message, limit: 2000))\n")
+        Terminal.warning(message)
     }
 
     static func formatDescription(_ f: DRTMEventLog.Format) -> String {

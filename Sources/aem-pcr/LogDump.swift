@@ -53,9 +53,9 @@ struct LogDump: ParsableCommand {
         let log = try DRTMEventLog.parse(bytes: dump, source: output, checks: [])
         let base = dump[0..<8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let size = dump.count - 16
-        print(Terminal.wrap("Wrote \(output): TXT heap of \(size) bytes at 0x\(String(base, radix: 16)), "
+        Terminal.outputLine(Terminal.wrap("Wrote \(output): TXT heap of \(size) bytes at 0x\(String(base, radix: 16)), "
             + "\(log.format.rawValue) log, \(log.events.count) event\(log.events.count == 1 ? "" : "s")."))
-        print("List it with: aem-pcr log show \(output)")
+        Terminal.outputLine("List it with: aem-pcr log show \(output)")
         for p in log.problems(.all) {
             LogOutput.warn("\(p) (the dump is kept; read it with --lenient)")
         }

@@ -31,10 +31,10 @@ struct LogReplay: ParsableCommand {
         let result = log.replay()
         let mismatches = log.dataDigestMismatches()
         if output.json {
-            print(Self.json(log, result, mismatches: mismatches, problems: problems).render())
+            Terminal.output(Self.json(log, result, mismatches: mismatches, problems: problems))
             return
         }
-        print(Self.text(log, result, verbose: output.verbose), terminator: "")
+        Terminal.output(Self.text(log, result, verbose: output.verbose))
         for p in problems { LogOutput.warn("\(p)") }
         for m in mismatches {
             let e = log.events[m.eventIndex]
@@ -80,10 +80,10 @@ struct LogReplay: ParsableCommand {
         ])
     }
 
-    static func text(_ log: DRTMEventLog, _ r: ReplayResult, verbose: Bool) -> String {
-        var out = ""
-        func line(_ s: String = "") { out += s + "\n" }
-        line(Terminal.bold("Replay") + " of " + log.source)
+    static func text(_ log: DRTMEventLog, _ r: ReplayResult, verbose: Bool) -> TerminalText {
+        var out: TerminalText = ""
+        func line(_ s: TerminalText = "") { out += s + "\n" }
+        line(Terminal.bold("Replay") + " of \(log.source)")
         line(Terminal.wrap("\(log.format.rawValue), \(log.events.count) event\(log.events.count == 1 ? "" : "s"), "
             + "from zeros (PCR17–22 after a dynamic launch)", indent: 2))
         line()
@@ -92,10 +92,10 @@ struct LogReplay: ParsableCommand {
         } else {
             line(Terminal.bold("PCR  bank     value"))
             for e in r.entries {
-                let label = Terminal.pad(String(e.pcr.rawValue), 4) + " " + e.bank.description + (e.isPartial ? "*" : "")
+                let label = Terminal.pad("\(e.pcr.rawValue)", 4) + " \(e.bank)\(e.isPartial ? "*" : "")"
                 line(Terminal.digestLine(indent: 0, label: label, labelWidth: 13, hex: e.value.hex))
                 if verbose {
-                    line(Terminal.wrap("from " + LogOutput.eventList(e.eventIndices), indent: 14))
+                    line(Terminal.wrap("from \(LogOutput.eventList(e.eventIndices))", indent: 14))
                 }
             }
         }

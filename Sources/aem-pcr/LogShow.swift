@@ -27,9 +27,9 @@ struct LogShow: ParsableCommand {
         Terminal.verbose = output.verbose
         let (log, problems) = try input.read()
         if output.json {
-            print(Self.json(log, problems: problems).render())
+            Terminal.output(Self.json(log, problems: problems))
         } else {
-            print(Self.text(log, verbose: output.verbose), terminator: "")
+            Terminal.output(Self.text(log, verbose: output.verbose))
             for p in problems { LogOutput.warn("\(p)") }
         }
     }
@@ -60,10 +60,10 @@ struct LogShow: ParsableCommand {
         ])
     }
 
-    static func text(_ log: DRTMEventLog, verbose: Bool) -> String {
-        var out = ""
-        func line(_ s: String = "") { out += s + "\n" }
-        line(Terminal.bold("DRTM event log") + " " + log.source)
+    static func text(_ log: DRTMEventLog, verbose: Bool) -> TerminalText {
+        var out: TerminalText = ""
+        func line(_ s: TerminalText = "") { out += s + "\n" }
+        line(Terminal.bold("DRTM event log") + " \(log.source)")
         line(Terminal.wrap("format \(log.format.rawValue) (\(LogOutput.formatDescription(log.format))), "
             + "banks \(log.banks.isEmpty ? "none" : log.banks.map(\.description).joined(separator: ", ")), "
             + "\(log.events.count) event\(log.events.count == 1 ? "" : "s")", indent: 2))
@@ -74,10 +74,10 @@ struct LogShow: ParsableCommand {
         for (i, e) in log.events.enumerated() {
             line()
             let at = e.line.map { "line \($0)" } ?? "byte \(e.offset)"
-            line(Terminal.bold(Terminal.pad(String(i), indexWidth)) + "  PCR\(e.pcr)  \(e.type)  (\(at))")
+            line(Terminal.bold(Terminal.pad("\(i)", indexWidth)) + "  PCR\(e.pcr)  \(e.type)  (\(at))")
             let indent = indexWidth + 2
             for d in e.sortedDigests {
-                line(Terminal.digestLine(indent: indent, label: d.algorithm.description, labelWidth: 7, hex: d.hex))
+                line(Terminal.digestLine(indent: indent, label: "\(d.algorithm)", labelWidth: 7, hex: d.hex))
             }
             line(dataLines(e.data, indent: indent, verbose: verbose))
         }
@@ -85,21 +85,21 @@ struct LogShow: ParsableCommand {
     }
 
     /// `data    4 bytes: 01000000`, or the size then the hex in rows of 32 bytes.
-    static func dataLines(_ data: [UInt8], indent: Int, verbose: Bool) -> String {
-        let head = String(repeating: " ", count: indent) + Terminal.pad("data", 7) + " "
+    static func dataLines(_ data: [UInt8], indent: Int, verbose: Bool) -> TerminalText {
+        let head: TerminalText = "\(String(repeating: " ", count: indent))\(Terminal.pad("data", 7)) "
             + "\(data.count) byte\(data.count == 1 ? "" : "s")"
         if data.isEmpty { return head }
         let cut = !verbose && data.count > shownWhole
         let shown = cut ? Array(data.prefix(shownPrefix)) : data
         let mark = cut ? "…" : ""
         let hex = Hex.encode(shown)
-        if head.count + 2 + hex.count + mark.count <= 80 { return head + ": " + hex + mark }
-        var rows = [head + ":"]
+        if head.count + 2 + hex.count + mark.count <= 80 { return "\(head): \(hex)\(mark)" }
+        var rows: [TerminalText] = [head + ":"]
         var rest = shown[...]
         while !rest.isEmpty {
             let row = Hex.encode(rest.prefix(shownPrefix))
             rest = rest.dropFirst(shownPrefix)
-            rows.append(String(repeating: " ", count: indent + 2) + row + (rest.isEmpty ? mark : ""))
+            rows.append("\(String(repeating: " ", count: indent + 2))\(row)\(rest.isEmpty ? mark : "")")
         }
         return rows.joined(separator: "\n")
     }

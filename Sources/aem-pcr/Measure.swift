@@ -47,8 +47,8 @@ struct Measure: ParsableCommand {
 /// `<bank> <hex>` lines, or a JSON object with a `digests` member.
 func printDigests(_ digests: [(HashAlgorithm, Digest)], json: Bool, extra: [(String, JSON)]) {
     if json {
-        print(JSON.object(extra + [("digests", JSON.digests(digests.map(\.1)))]).render())
+        Terminal.output(JSON.object(extra + [("digests", JSON.digests(digests.map(\.1)))]))
     } else {
-        for (b, d) in digests { print("\(b) \(d.hex)") }
+        for (b, d) in digests { Terminal.outputLine("\(b) \(d.hex)") }
     }
 }

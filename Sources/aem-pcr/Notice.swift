@@ -50,16 +50,15 @@ struct Notice: ParsableCommand {
 
     func run() {
         do {
-            for line in try check() { print(line) }
+            for line in try check() { Terminal.outputLine(line) }
         } catch {
-            // Never fail the package transaction: one line, exit 0; control bytes a message
-            // carries from its inputs (a path in grub.cfg) escaped, as Terminal.error does.
-            print("aem-pcr notice: could not check the AEM boot: \(Escape.text("\(error)", limit: 2000))")
+            // Never fail the package transaction: one line, exit 0.
+            Terminal.outputLine("aem-pcr notice: could not check the AEM boot: \("\(error)", limit: 2000)")
         }
     }
 
     /// The lines to print.
-    func check() throws -> [String] {
+    func check() throws -> [TerminalText] {
         let cfg = try grubCfg ?? Notice.defaultGrubCfg()
         let config = try GrubConfig(path: cfg)
         guard let selector = try entry ?? Notice.firstAEMEntry(config, bootDir: bootDir) else {
@@ -68,8 +67,7 @@ struct Notice: ParsableCommand {
         let grubEntry = try config.entry(selector, bootDir: bootDir)
         let spec = try BootSpec(entry: grubEntry, config: config, bootDir: bootDir)
         let title = grubEntry.titlePath.joined(separator: ">")
-        let shownTitle = Terminal.escaped(title)
-        var lines = [String]()
+        var lines = [TerminalText]()
         var baseline: NoticeState.Record?
         var source = ""
         var changedPCRs = Set<PCRIndex>()
@@ -88,7 +86,7 @@ struct Notice: ParsableCommand {
                 let p = try LogPredictor.predict(log: log, boot: spec, predictor: Predictor(configuration: configuration),
                                                  allowPolicyChange: true)
                 current = p.files
-                source = "the current boot's DRTM log (\(Terminal.escaped(mem)); not checked against the TPM here)"
+                source = "the current boot's DRTM log (\(mem); not checked against the TPM here)"
                 for c in p.changes {
                     changedPCRs.insert(c.pcr)
                     let line = "\(c.label) changes: PCR\(c.pcr)"
@@ -116,7 +114,7 @@ struct Notice: ParsableCommand {
                 // Saved before this boot: those files are the ones this boot measured. Saved in
                 // this boot: the reference it kept for this boot.
                 baseline = s.bootID == bootID ? (s.baseline ?? s.next) : s.next
-                source = "the measurements aem-pcr notice saved for the current boot (\(Terminal.escaped(statePath)))"
+                source = "the measurements aem-pcr notice saved for the current boot (\(statePath))"
             }
         }
         if let b = baseline {
@@ -131,18 +129,18 @@ struct Notice: ParsableCommand {
                                          next: record))
 
         if source.isEmpty {
-            let kept = saveError == nil ? "saved the measurements of '\(shownTitle)' in \(Terminal.escaped(stateDir)) for the next update"
-                : "and the measurements of '\(shownTitle)' could not be saved (\(saveError!))"
-            let noLog = logProblem == nil ? "no readable DRTM log in \(Terminal.escaped(mem))" : "the live DRTM log not usable"
+            let kept: TerminalText = saveError == nil ? "saved the measurements of '\(title)' in \(stateDir) for the next update"
+                : "and the measurements of '\(title)' could not be saved (\(saveError!))"
+            let noLog: TerminalText = logProblem == nil ? "no readable DRTM log in \(mem)" : "the live DRTM log not usable"
             lines.append(Terminal.wrap("aem-pcr: no record of what the current boot measured (\(noLog), nothing saved yet); \(kept).", hang: 2))
             if let p = logProblem { lines.append(Terminal.wrap("  (the live DRTM log was not used: \(p))", indent: 0, hang: 4)) }
             return lines
         } else if changedPCRs.isEmpty {
-            lines.append(Terminal.wrap("aem-pcr: '\(shownTitle)' boots the files the current boot measured (compared with \(source)): no DRTM PCR changes, nothing to reseal.", hang: 2))
+            lines.append(Terminal.wrap("aem-pcr: '\(title)' boots the files the current boot measured (compared with \(source)): no DRTM PCR changes, nothing to reseal.", hang: 2))
         } else {
             let list = changedPCRs.sorted().map { "PCR\($0)" }.joined(separator: ", ")
-            lines.append(Terminal.wrap("aem-pcr: after this update the AEM boot '\(shownTitle)' changes \(list).", hang: 2))
-            for c in changes { lines.append(Terminal.wrap("  " + c, indent: 0, hang: 4)) }
+            lines.append(Terminal.wrap("aem-pcr: after this update the AEM boot '\(title)' changes \(list).", hang: 2))
+            for c in changes { lines.append(Terminal.wrap("  \(c)", indent: 0, hang: 4)) }
             lines.append(Terminal.wrap("  Compared with \(source).", indent: 0, hang: 4))
             lines.append("  Pre-seal the AEM secret before rebooting:")
             lines.append(contentsOf: sealCommand(config: cfg, title: title))
@@ -155,13 +153,13 @@ struct Notice: ParsableCommand {
     var statePath: String { (stateDir.hasSuffix("/") ? stateDir : stateDir + "/") + "notice.state" }
 
     /// The pre-seal command, one option per line so it pastes as printed.
-    func sealCommand(config: String, title: String) -> [String] {
+    func sealCommand(config: String, title: String) -> [TerminalText] {
         let labels = Notice.labels(in: aemDir)
         let label = labels.count == 1 ? labels[0] : "LABEL"
-        var out = ["    sudo aem-pcr seal --label \(Notice.quote(label)) \\",
-                   "      --grub-cfg \(Notice.quote(Terminal.escaped(config))) \\"]
-        if bootDir != "/boot" { out.append("      --boot-dir \(Notice.quote(Terminal.escaped(bootDir))) \\") }
-        out.append("      --entry \(Notice.quote(Terminal.escaped(title)))")
+        var out: [TerminalText] = ["    sudo aem-pcr seal --label \(Notice.quote(label)) \\",
+                                   "      --grub-cfg \(Notice.quote(config)) \\"]
+        if bootDir != "/boot" { out.append("      --boot-dir \(Notice.quote(bootDir)) \\") }
+        out.append("      --entry \(Notice.quote(title))")
         if labels.count > 1 {
             out.append(Terminal.wrap("  (AEM labels: \(labels.joined(separator: ", ")); once for each)", indent: 0, hang: 4))
         }
@@ -381,12 +379,7 @@ struct NoticeState {
     }
 }
 
-/// A file's last path component, safe for a terminal.
+/// A file's last path component, cut at 60 characters (escaped where it is printed).
 private func printableName(_ path: String) -> String {
-    let name = path.split(separator: "/").last.map(String.init) ?? path
-    var out = ""
-    for b in name.utf8.prefix(60) {
-        if b >= 0x20 && b < 0x7F { out.unicodeScalars.append(Unicode.Scalar(b)) } else { out += "?" }
-    }
-    return out
+    String((path.split(separator: "/").last.map(String.init) ?? path).prefix(60))
 }

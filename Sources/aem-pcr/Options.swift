@@ -106,7 +106,7 @@ struct BootOptions: ParsableArguments {
             if access(path, F_OK) == 0 { continue }
             let parent = base == "/boot" ? "/" : String(base.dropLast("/boot".count))
             let named = "/" + path.dropFirst(base.count + 1)
-            throw UsageError("\(origin): \(Terminal.escaped(named)) resolves to \(Terminal.escaped(path)), no such file: grub.cfg's paths begin with /boot/ (a /boot that is not its own partition), so give --boot-dir \(Terminal.escaped(parent))")
+            throw UsageError("\(origin): \(named) resolves to \(path), no such file: grub.cfg's paths begin with /boot/ (a /boot that is not its own partition), so give --boot-dir \(parent)")
         }
     }
 

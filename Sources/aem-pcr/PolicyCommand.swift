@@ -80,7 +80,7 @@ struct PolicyCommand: ParsableCommand {
             let bytes = format == .binary ? digest.bytes : Array((digest.hex + "\n").utf8)
             try writeOutputFile(path, bytes)
         } else if format == .binary {
-            try writeAll(1, digest.bytes, what: "standard output")
+            try Terminal.outputBinary(digest.bytes, refusing: "--format binary writes the digest's 32 bytes; redirect standard output to a file, or give -o FILE")
         }
         if json {
             let rows = selection.banks.flatMap { b in
@@ -92,12 +92,12 @@ struct PolicyCommand: ParsableCommand {
                     ])
                 }
             }
-            print(JSON.object([
+            Terminal.output(JSON.object([
                 ("selection", .string(selection.description)), ("policy_hash", .string("sha256")),
                 ("policy_digest", .string(digest.hex)), ("values", .array(rows)),
-            ]).render())
+            ]))
         } else if output == nil && format == .hex {
-            print(digest.hex)
+            Terminal.outputLine("\(digest.hex)")
         } else if verbose {
             Terminal.writeError("PolicyPCR(\(selection)) = \(digest.hex) written to \(output ?? "standard output")\n")
         }

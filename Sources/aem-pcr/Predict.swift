@@ -85,16 +85,16 @@ struct Predict: ParsableCommand {
         let format = self.format ?? (output.json ? .json : .text)
         switch format {
         case .text:
-            print(PredictionOutput.text(view, verbose: output.verbose), terminator: "")
+            Terminal.output(PredictionOutput.text(view, verbose: output.verbose))
         case .json:
-            print(PredictionOutput.json(view).render())
+            Terminal.output(PredictionOutput.json(view))
         case .keylime:
             let accepted = try Export.accepted(accept)
             if accepted.contains(.current) && view.log == nil {
                 throw UsageError("--accept current needs the current boot's values: give --live (or --event-log FILE --pcrs FILE)")
             }
             let bank = try Export.bank(launch.banks, tpm: view.files.configuration.tpm, format: format)
-            print(try Export.keylime(predicted: view.pcrs, current: view.log?.current, bank: bank, accept: accepted))
+            Terminal.output(try Export.keylime(predicted: view.pcrs, current: view.log?.current, bank: bank, accept: accepted))
         case .tpm2PCR:
             let bank = try Export.bank(launch.banks, tpm: view.files.configuration.tpm, format: format)
             let file = try Export.tpm2PCRFile(predicted: view.pcrs, bank: bank)
@@ -211,11 +211,11 @@ enum PredictionOutput {
         return .object(top)
     }
 
-    static func text(_ v: PredictionView, verbose: Bool) -> String {
+    static func text(_ v: PredictionView, verbose: Bool) -> TerminalText {
         let p = v.files
         let c = p.configuration
-        var out = ""
-        func line(_ s: String = "") { out += s + "\n" }
+        var out: TerminalText = ""
+        func line(_ s: TerminalText = "") { out += s + "\n" }
         var launch = "TPM \(c.tpm.rawValue), \(c.mapping == .da ? "DA" : "legacy") mapping, tboot \(c.tbootVersion)"
         if c.tpm == .tpm20 { launch += ", extpol=\(c.extendPolicy.rawValue)" }
         line(Terminal.bold("Prediction") + " for \(p.boot.origin)")
@@ -228,7 +228,7 @@ enum PredictionOutput {
         line(Terminal.bold("PCR  bank    value"))
         for pcr in v.reportedPCRs {
             for bank in v.banks {
-                let label = Terminal.pad(String(pcr.rawValue), 4) + " " + bank.description
+                let label = Terminal.pad("\(pcr.rawValue)", 4) + " \(bank)"
                 if let value = v.pcrs[bank, pcr] {
                     line(Terminal.digestLine(indent: 0, label: label, labelWidth: 12, hex: value.hex))
                 } else if v.incomplete.contains(where: { $0.pcr == pcr && $0.bank == bank }) {
@@ -248,10 +248,10 @@ enum PredictionOutput {
         for (n, e) in v.events.enumerated() {
             let by = e.type == .tbootMeasurement ? "by tboot" : "by SINIT"
             line("\(Terminal.pad("\(n + 1).", 3)) PCR\(e.pcr)  \(e.component) (\(e.type.description) \(by))")
-            line(Terminal.wrap(e.what, indent: 6))
+            line(Terminal.wrap("\(e.what)", indent: 6))
             for bank in v.banks {
                 if let d = e.digests[bank] {
-                    line(Terminal.digestLine(indent: 6, label: bank.description, labelWidth: 7, hex: d.hex))
+                    line(Terminal.digestLine(indent: 6, label: "\(bank)", labelWidth: 7, hex: d.hex))
                 }
             }
         }
@@ -265,7 +265,7 @@ enum PredictionOutput {
                 // Exact, on one line, to compare with tboot's log: not wrapped.
                 line("    cmdline '\(Escape.bytes(m.hashedCmdline))'")
                 for (b, d) in m.imageDigests.sorted(by: { $0.key < $1.key }) {
-                    line(Terminal.digestLine(indent: 4, label: "H(image) " + b.description, labelWidth: 16, hex: d.hex))
+                    line(Terminal.digestLine(indent: 4, label: "H(image) \(b)", labelWidth: 16, hex: d.hex))
                 }
             }
             line("  MLE header at \(p.mleHeader.offset): range [\(p.mleHeader.mleStart), \(p.mleHeader.mleEnd)), command line slot [\(p.mleHeader.cmdlineStart), \(p.mleHeader.cmdlineEnd))")
@@ -273,7 +273,7 @@ enum PredictionOutput {
         if !v.notes.isEmpty {
             line()
             line(Terminal.bold("Notes"))
-            for n in v.notes { line(Terminal.wrap("- " + n, indent: 2)) }
+            for n in v.notes { line(Terminal.wrap("- \(n)", indent: 2)) }
         }
         return out
     }

@@ -90,20 +90,20 @@ struct Read: ParsableCommand {
             ])
         }
         if output.json {
-            print(ReadOutput.json(values, source: source, notes: notes).render())
+            Terminal.output(ReadOutput.json(values, source: source, notes: notes))
             return
         }
-        var out = Terminal.wrap(Terminal.bold("PCRs") + " read from \(source)") + "\n"
+        var out: TerminalText = Terminal.wrap(Terminal.bold("PCRs") + " read from \(source)") + "\n"
         out += Terminal.bold("PCR  bank    value") + "\n"
         for bank in values.banks {
             for pcr in values.pcrs(in: bank) {
-                let label = Terminal.pad(String(pcr.rawValue), 4) + " " + bank.description
+                let label = Terminal.pad("\(pcr.rawValue)", 4) + " \(bank)"
                 out += Terminal.digestLine(indent: 0, label: label, labelWidth: 12, hex: values[bank, pcr]!.hex) + "\n"
             }
         }
-        for n in notes { out += Terminal.wrap("- " + n, indent: 0) + "\n" }
+        for n in notes { out += Terminal.wrap("- \(n)", indent: 0) + "\n" }
         if let dir = save { out += Terminal.wrap("Saved \(dir)/pcrs.yaml, \(dir)/pcrs.json and \(dir)/heap.dump.") + "\n" }
-        print(out, terminator: "")
+        Terminal.output(out)
     }
 }
 

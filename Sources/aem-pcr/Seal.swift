@@ -93,6 +93,7 @@ struct Seal: ParsableCommand {
         let tpmPCRs = log.pcrs == nil ? try readTPM(family, for: drtm) : nil
         let (p, _) = try log.predict(boot: boot, launch: launch, replace: replace, verbose: output.verbose,
                                      read: (drtm, tpmPCRs))
+        try LiveBoot.checkTCTI(for: family, tcti: log.live.tcti, stated: launch.tpm != nil)
         let bank: HashAlgorithm = family == .tpm20 ? .sha256 : .sha1
         let sealPCRs = try AEMConfig.sealPCRs(path: aemConf)
         let other = sealPCRs.filter { ![13, 17, 18, 19].contains($0.rawValue) }
@@ -235,7 +236,7 @@ struct Seal: ParsableCommand {
                 plan: [(String, SealedSetWriter.Change)], prev: String?, dryRun: Bool, tpm: String = "2.0",
                 refusals: [String] = []) {
         if output.json {
-            print(JSON.object([
+            Terminal.output(JSON.object([
                 ("label", .string(label)), ("dry_run", .bool(dryRun)), ("tpm", .string(tpm)),
                 ("selection", .string(selection.description)), ("policy_digest", tpm == "2.0" ? .string(policy.hex) : .null),
                 ("pcrs", JSON.pcrs(values, banks: values.banks)),
@@ -243,40 +244,40 @@ struct Seal: ParsableCommand {
                 ("files", .array(plan.map { JSON.object([("name", .string($0.0)), ("change", .string($0.1.rawValue))]) })),
                 ("previous", prev.map { .string($0) } ?? .null),
                 ("would_refuse", .array(refusals.map { .string($0) })),
-            ]).render())
+            ]))
             return
         }
-        var out = Terminal.wrap(Terminal.bold(dryRun ? (refusals.isEmpty ? "Would seal" : "Would NOT seal") : "Sealed") + " \(label) for the next boot to \(selection)") + "\n"
+        var out: TerminalText = Terminal.wrap(Terminal.bold(dryRun ? (refusals.isEmpty ? "Would seal" : "Would NOT seal") : "Sealed") + " \(label) for the next boot to \(selection)") + "\n"
         if let file = log.pcrs {
             out += Terminal.wrap("PCR13 and the current log's PCRs from \(file), not from the TPM: a plan only (seal itself reads the TPM it seals on).") + "\n"
         }
-        for r in refusals { out += Terminal.wrap("Refused: " + r) + "\n" }
+        for r in refusals { out += Terminal.wrap("Refused: \(r)") + "\n" }
         for bank in values.banks {
             for pcr in values.pcrs(in: bank) {
-                out += Terminal.pad("PCR\(pcr)", 6) + Terminal.pad(bank.description, 7) + (pcr == 13 ? " as now" : " predicted") + "\n"
+                out += Terminal.pad("PCR\(pcr)", 6) + Terminal.pad("\(bank)", 7) + (pcr == 13 ? " as now" : " predicted") + "\n"
                 out += Terminal.digestLine(indent: 4, label: "", labelWidth: 0, hex: values[bank, pcr]!.hex) + "\n"
             }
         }
         if tpm == "2.0" { out += "PolicyPCR digest\n" + Terminal.digestLine(indent: 4, label: "", labelWidth: 0, hex: policy.hex) + "\n" }
-        out += Terminal.wrap("Files in \(layout.sealedDir)" + (dryRun ? " (nothing written):" : ":")) + "\n"
-        for (name, change) in plan { out += "  " + Terminal.pad(name, 28) + " " + change.rawValue + "\n" }
+        out += Terminal.wrap("Files in \(layout.sealedDir)\(dryRun ? " (nothing written):" : ":")") + "\n"
+        for (name, change) in plan { out += "  " + Terminal.pad("\(name)", 28) + " \(change.rawValue)\n" }
         if let prev { out += Terminal.wrap("The previous set is kept in \(prev) until check-boot confirms the next boot.") + "\n" }
         out += Terminal.wrap("AEM unseals from its boot device: write the set there too (--tpm-dir MOUNT/aem/tpms/ID). After the reboot: aem-pcr check-boot --label \(label)") + "\n"
-        print(fold(out), terminator: "")
+        Terminal.output(Terminal.fold(out))
     }
 
     /// For a setup this tool cannot seal: what to expect and how to reseal with AEM itself.
     func printPlan(values: PCRValues, selection: PCRSelection, layout: AEMLayout, reason: String) {
-        var out = Terminal.wrap(Terminal.bold("Cannot seal here") + ": \(reason). The plan:") + "\n"
+        var out: TerminalText = Terminal.wrap(Terminal.bold("Cannot seal here") + ": \(reason). The plan:") + "\n"
         out += "After the reboot these PCRs should read:\n"
         for bank in values.banks {
             for pcr in values.pcrs(in: bank) {
-                out += Terminal.pad("PCR\(pcr)", 6) + Terminal.pad(bank.description, 7) + "\n"
+                out += Terminal.pad("PCR\(pcr)", 6) + Terminal.pad("\(bank)", 7) + "\n"
                 out += Terminal.digestLine(indent: 4, label: "", labelWidth: 0, hex: values[bank, pcr]!.hex) + "\n"
             }
         }
         out += Terminal.wrap("Check them after the reboot (AEM's unseal will fail once: the secret is sealed to the old values). If they match, the boot is the predicted one: reseal with AEM's own command, sudo anti-evil-maid-seal, which seals \(layout.sealedDir) to the values then current.") + "\n"
-        print(fold(out), terminator: "")
+        Terminal.output(Terminal.fold(out))
     }
 }
 
@@ -288,19 +289,4 @@ func utcNow() -> String {
     var buf = [CChar](repeating: 0, count: 32)
     let n = strftime(&buf, buf.count, "%Y%m%dT%H%M%SZ", &tmv)
     return String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
-
-/// Lines longer than 80 columns (a long path is one word that wrapping cannot break) cut
-/// into 80-column pieces, continued with two spaces.
-func fold(_ text: String) -> String {
-    text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-        var rest = Substring(line)
-        var pieces = [String]()
-        while rest.count > 80 {
-            pieces.append(String(rest.prefix(80)))
-            rest = "  " + rest.dropFirst(80)
-        }
-        pieces.append(String(rest))
-        return pieces.joined(separator: "\n")
-    }.joined(separator: "\n")
 }

@@ -45,22 +45,22 @@ struct Verify: ParsableCommand {
                 JSON.object([("event", .int(m.eventIndex)), ("bank", .string(m.bank.description)),
                              ("expected", .string(m.expected.hex)), ("logged", .string(m.logged.hex))])
             }
-            print(JSON.object([
+            Terminal.output(JSON.object([
                 ("verified", .bool(report.verified)), ("event_log", .string(log.source)), ("format", .string(log.format.rawValue)),
                 ("pcrs", .array(rows)), ("data_mismatches", .array(data)),
                 ("banks_not_in_log", .array(report.banksNotInLog.map { .string($0.description) })),
-            ]).render())
+            ]))
         } else {
-            var out = Terminal.wrap(Terminal.bold(report.verified ? "Verified" : "NOT verified") + ": \(log.source) (\(log.format.rawValue)) against \(pcrs)") + "\n"
+            var out: TerminalText = Terminal.wrap(Terminal.bold(report.verified ? "Verified" : "NOT verified") + ": \(log.source) (\(log.format.rawValue)) against \(pcrs)") + "\n"
             for r in report.rows {
-                let label = Terminal.pad("PCR\(r.pcr)", 6) + Terminal.pad(r.bank.description, 7)
+                let label = Terminal.pad("PCR\(r.pcr)", 6) + Terminal.pad("\(r.bank)", 7)
                 switch r.status {
                 case .match:
                     out += label + " match" + (r.partial ? " (bank extended only in part)" : "") + "\n"
                 case .notObserved:
                     out += label + " not in \(pcrs)\n"
                 case .mismatch:
-                    out += label + " DIFFERS: " + (r.explanation ?? "") + "\n"
+                    out += label + " DIFFERS: \(r.explanation ?? "")\n"
                     out += Terminal.digestLine(indent: 4, label: "log", labelWidth: 4, hex: r.calculated.hex) + "\n"
                     out += Terminal.digestLine(indent: 4, label: "TPM", labelWidth: 4, hex: r.observed!.hex) + "\n"
                 }
@@ -71,7 +71,7 @@ struct Verify: ParsableCommand {
             if !report.banksNotInLog.isEmpty {
                 out += Terminal.wrap("Banks in \(pcrs) that the log does not cover: \(report.banksNotInLog.map(\.description).joined(separator: ", "))") + "\n"
             }
-            print(out, terminator: "")
+            Terminal.output(out)
         }
         if !report.verified { throw ExitCode(ExitStatus.mismatch) }
     }

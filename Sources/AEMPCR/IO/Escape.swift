@@ -1,5 +1,6 @@
 /// Input text made safe for a one-line message or a terminal: control characters and bytes that
-/// are not UTF-8 are written `\xHH` (`\n`, `\r`, `\t` for those three), everything else as is.
+/// are not UTF-8 are written `\xHH` (`\n`, `\r`, `\t` for those three), the line separators and
+/// bidirectional controls `\u{202e}`, everything else as is.
 /// The JSON output carries exact bytes separately (`*_hex` fields).
 public enum Escape {
     /// Escapes a string's control characters (C0, DEL, C1); cuts it after `limit` characters.
@@ -63,11 +64,21 @@ public enum Escape {
         case "\r": out += "\\r"
         case "\t": out += "\\t"
         default:
-            if u.value < 0x20 || (u.value >= 0x7F && u.value < 0xA0) {
+            if u.value < 0x20 || (u.value >= 0x7F && u.value < 0xA0) || isFormatControl(u) {
                 out += u.value < 0x100 ? hex(UInt8(u.value)) : "\\u{\(String(u.value, radix: 16))}"
             } else {
                 out.unicodeScalars.append(u)
             }
+        }
+    }
+
+    /// Line and paragraph separators and the bidirectional controls: not terminal escapes, but
+    /// they break or reorder a line on screen (U+202E shows the rest of a line reversed), so a
+    /// forged string could still pass for the tool's own words.
+    private static func isFormatControl(_ u: Unicode.Scalar) -> Bool {
+        switch u.value {
+        case 0x200E, 0x200F, 0x2028...0x202E, 0x2066...0x2069: return true
+        default: return false
         }
     }
 
