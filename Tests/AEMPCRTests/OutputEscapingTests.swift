@@ -65,6 +65,13 @@ import Testing
                            digests: [.sha256: Digest(.sha256, bytes: Array(repeating: 0x22, count: 32))!])])
         try FileManager.default.createDirectory(atPath: dir + "/tpm/aem", withIntermediateDirectories: true)
         try record.render().write(toFile: dir + "/tpm/aem/aem-pcr-prediction.json", atomically: true, encoding: .utf8)
+        // The sealed object the verdict comes from: a key.pub (TPM2B_PUBLIC of a keyed-hash
+        // object, SHA-256 name, fixedTPM|fixedParent) whose authPolicy is the record's digest,
+        // and key.pcrs as AEM writes it.
+        var pub: [UInt8] = [0x00, 0x08, 0x00, 0x0B, 0x00, 0x00, 0x00, 0x12, 0x00, 0x20] + record.policyDigest.bytes
+        pub += [0x00, 0x10, 0x00, 0x20] + Array(repeating: 0, count: 32)
+        try write([UInt8(pub.count >> 8), UInt8(pub.count & 0xFF)] + pub, to: dir + "/tpm/aem/key.pub")
+        try "sha256:17\n".write(toFile: dir + "/tpm/aem/key.pcrs", atomically: true, encoding: .utf8)
         let r = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", dir + "/tpm", "--event-log", log, "--pcrs", pcrs])
         #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
         Self.clean(r.stdout)

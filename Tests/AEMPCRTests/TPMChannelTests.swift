@@ -301,9 +301,7 @@ import Testing
                                  digests: [Digest(.sha1, hex: e[2] as! String)!]))
         }
         try write(LogWriter.container(log), to: dir + "/A.log")
-        let values = out["pcrs"] as! [String: String]
-        try ("sha1:\n" + values.keys.sorted { Int($0)! < Int($1)! }.map { "  \($0): 0x\(values[$0]!)\n" }.joined())
-            .write(toFile: dir + "/A.yaml", atomically: true, encoding: .utf8)
+        // seal reads the PCRs of the TPM it seals on: through tcsd, which never answers.
         try FileManager.default.createDirectory(atPath: dir + "/aem/aem", withIntermediateDirectories: true)
         try write(Array("TPM 1.2 secret\n".utf8), to: dir + "/aem/aem/secret.txt")
 
@@ -325,7 +323,7 @@ import Testing
         let port = String(decoding: out2.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         try #require(Int(port) != nil, "no port: \(port)")
         try Self.expectTimeout(["seal", "--label", "aem", "--aem-dir", dir + "/aem", "--tpm-dir", dir + "/tpm", "--srk-well-known",
-                                "--event-log", dir + "/A.log", "--pcrs", dir + "/A.yaml", "--boot-dir", "Vectors/example/boot",
+                                "--event-log", dir + "/A.log", "--boot-dir", "Vectors/example/boot",
                                 "--tpm", "1.2"] + LogPredictionTests.entryArgs,
                                seconds: "2", transport: "tcsd at localhost:\(port)", env: ["TSS_TCSD_PORT": port])
         #expect(!FileManager.default.fileExists(atPath: dir + "/tpm/aem"))
