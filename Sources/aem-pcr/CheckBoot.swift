@@ -124,8 +124,9 @@ struct CheckBoot: ParsableCommand {
             }
         }
 
-        var dropped = [String]()
-        if allMatch { dropped = try SealedSetWriter(target: dir).dropPrevious() }
+        var drop = SealedSetWriter.Drop()
+        if allMatch { drop = try SealedSetWriter(target: dir).dropPrevious() }
+        let dropped = drop.removed
 
         if output.json {
             print(JSON.object([
@@ -142,6 +143,8 @@ struct CheckBoot: ParsableCommand {
                 ("log_note", logNote.map { .string($0) } ?? .null),
                 ("resealed_by_aem", .bool(resealed)),
                 ("dropped", .array(dropped.map { .string($0) })),
+                ("kept", .array(drop.kept.map { JSON.object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
+                ("cleanup_errors", .array(drop.errors.map { .string($0) })),
             ]).render())
         } else {
             var out = Terminal.wrap(Terminal.bold(allMatch ? "The boot is the one sealed for" : "The boot is NOT the one sealed for") + ": \(label) (sealed \(record.sealedAt), PCRs from \(source))") + "\n"
@@ -160,12 +163,17 @@ struct CheckBoot: ParsableCommand {
             if let resealNote { out += Terminal.wrap(resealNote) + "\n" }
             if allMatch {
                 out += Terminal.wrap(dropped.isEmpty ? "No previous set to remove." : "Removed the previous set: \(dropped.joined(separator: ", "))") + "\n"
+                for k in drop.kept { out += Terminal.wrap("Kept " + Terminal.escaped(k.path) + ": " + Terminal.escaped(k.reason)) + "\n" }
             } else {
                 out += Terminal.wrap("AEM's unseal fails on this boot. The previous set stays in \(dir).prev-*; check what changed, then reseal with AEM (anti-evil-maid-seal) once you trust this boot.") + "\n"
             }
             print(fold(out), terminator: "")
         }
         if !allMatch { throw ExitCode(ExitStatus.mismatch) }
+        if !drop.errors.isEmpty {
+            Terminal.writeError("aem-pcr: warning: \(Escape.text("the boot is the one sealed for, but removing the previous set failed: " + drop.errors.joined(separator: "; "), limit: 2000))\n")
+            throw ExitCode(ExitStatus.notCleaned)
+        }
     }
 
     /// Per PCR, the predicted and the logged events in order; the first that differs in a
