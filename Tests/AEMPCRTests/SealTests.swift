@@ -88,11 +88,15 @@ import Testing
         }
 
         func seal(_ extra: [String] = [], log: String? = nil, env extraEnv: [String: String] = [:]) throws -> ProcessResult {
-            try aemPCR(["seal", "--label", "aem", "--aem-dir", aemDir, "--tpm-dir", tpmDir, "--srk-password-file", srkFile,
-                        "--event-log", log ?? logA, "--tcti", tpm.tcti, "--grub-cfg", "Vectors/example/grub.cfg",
-                        "--entry", SealTests.entry, "--boot-dir", bootDir, "--policy", policy,
-                        // the simulated boots run tboot with extpol=embedded; the entry's line names none
-                        "--extpol", "embedded"] + extra, env: extraEnv)
+            try aemPCR(sealArguments(extra, log: log), env: extraEnv)
+        }
+
+        func sealArguments(_ extra: [String] = [], log: String? = nil) -> [String] {
+            ["seal", "--label", "aem", "--aem-dir", aemDir, "--tpm-dir", tpmDir, "--srk-password-file", srkFile,
+             "--event-log", log ?? logA, "--tcti", tpm.tcti, "--grub-cfg", "Vectors/example/grub.cfg",
+             "--entry", SealTests.entry, "--boot-dir", bootDir, "--policy", policy,
+             // the simulated boots run tboot with extpol=embedded; the entry's line names none
+             "--extpol", "embedded"] + extra
         }
 
         /// AEM's unseal of every secret; nil when it fails.
@@ -107,9 +111,11 @@ import Testing
             return got
         }
 
+        /// The regular files of a directory.
         func snapshot(_ path: String) throws -> [String: [UInt8]] {
             var out = [String: [UInt8]]()
-            for f in try FileManager.default.contentsOfDirectory(atPath: path) {
+            for f in try FileManager.default.contentsOfDirectory(atPath: path)
+            where try FileManager.default.attributesOfItem(atPath: path + "/" + f)[.type] as? FileAttributeType == .typeRegular {
                 out[f] = Array(try Data(contentsOf: URL(fileURLWithPath: path + "/" + f)))
             }
             return out
@@ -143,7 +149,12 @@ import Testing
         }
         let prevs = try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).filter { $0.hasPrefix("aem.prev-") }
         #expect(prevs.count == 1)
-        if let prev = prevs.first { #expect(try m.snapshot(m.tpmDir + "/" + prev) == old) }
+        if let prev = prevs.first {
+            // the old set, and seal's record that lets check-boot remove it
+            var kept = try m.snapshot(m.tpmDir + "/" + prev)
+            #expect(kept.removeValue(forKey: ".aem-pcr-prev") != nil)
+            #expect(kept == old)
+        }
         #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).filter { $0.hasPrefix(".") }.isEmpty)
         // Still boot A: AEM's unseal of the new set fails (sealed to boot B's values).
         #expect(try m.unsealWithAEM() == nil)
@@ -222,23 +233,53 @@ import Testing
     @Test func killedAtEachStepLeavesACompleteSet() throws {
         guard let m = try Machine() else { return }
         try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        // a user's directory in the set: never lost, back in the set after the next run
+        try FileManager.default.createDirectory(atPath: m.sealed + "/notes", withIntermediateDirectories: false)
+        try write(Array("my notes\n".utf8), to: m.sealed + "/notes/today.txt")
         _ = try m.installNewInitramfs()
         let complete: Set<String> = ["key.pub", "key.priv", "key.pcrs", "secret.txt.sealed2", "secret.key.sealed2", "secret.fre.sealed2"]
         var before = try m.snapshot(m.sealed)
-        for step in ["staged:key.pub", "staged:secret.key.sealed2", "staged", "kept", "swapped", "done"] {
+        for step in ["staged:key.pub", "staged:secret.key.sealed2", "staged", "kept", "moved", "swapped", "done"] {
             let r = try m.seal(env: ["AEM_PCR_TEST_CRASH_AT": step])
             #expect(r.status != 0 && r.status != 2, "\(step): \(r.stderr)")
             let after = try m.snapshot(m.sealed)
             let isOld = after == before
             let isNew = Set(after.keys) == complete.union(["aem-pcr-prediction.json"]) && after != before
             #expect(isOld != isNew, "\(step): the set is neither the old nor a complete new one: \(after.keys.sorted())")
-            #expect(isOld == step.hasPrefix("staged") || step == "kept", "\(step)")
+            #expect(isOld == step.hasPrefix("staged") || step == "kept" || step == "moved", "\(step)")
+            let notes = step == "moved" ? m.tpmDir + "/.aem.aem-pcr-staging/notes" : m.sealed + "/notes"
+            #expect((try? Data(contentsOf: URL(fileURLWithPath: notes + "/today.txt"))) == Data("my notes\n".utf8), "\(step): notes lost")
             for (k, v) in before where complete.contains(k) && isNew { #expect(after[k] != v || k == "key.pcrs", "\(step): \(k) unchanged") }
             before = after
         }
         // the next run cleans what the killed ones left and seals
         let r = try m.seal()
         #expect(r.status == 0, "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).filter { $0.hasPrefix(".") }.isEmpty)
+        #expect((try? Data(contentsOf: URL(fileURLWithPath: m.sealed + "/notes/today.txt"))) == Data("my notes\n".utf8))
+    }
+
+    /// An I/O error after the swap (every unlink fails, injected by strace into the built
+    /// binary): the new set is in place, and seal says so with exit status 3, not 2, naming
+    /// what it could not clean; the next run cleans it.
+    @Test(.needsTool("strace", package: "strace")) func anErrorAfterTheSwapSaysTheNewSetIsInPlace() throws {
+        guard let m = try Machine(), let strace = tool("strace") else { return }
+        try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        let old = try m.snapshot(m.sealed)
+        _ = try m.installNewInitramfs()
+        let r = try run(strace, ["-f", "-qq", "-o", "/dev/null", "-e", "trace=unlink,unlinkat,rmdir",
+                                 "-e", "inject=unlink,unlinkat,rmdir:error=EIO", Repo.binary] + m.sealArguments(), cwd: Repo.root)
+        #expect(r.status == 3, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        #expect(r.stderr.hasPrefix("aem-pcr: warning: the new set is in place in \(m.sealed)"), "\(r.stderr)")
+        #expect(r.stderr.contains(".aem.aem-pcr-staging") && r.stderr.contains("Input/output error"), "\(r.stderr)")
+        #expect(flat(r.stdout).contains("Sealed aem") && flat(r.stdout).contains("cleaning after the swap failed"), "\(r.stdout)")
+        let now = try m.snapshot(m.sealed)
+        #expect(now["aem-pcr-prediction.json"] != nil && now["key.pub"] != old["key.pub"], "the new set is not in place")
+        // the old set's copy at the staging name is removed by the next seal
+        #expect(FileManager.default.fileExists(atPath: m.tpmDir + "/.aem.aem-pcr-staging"))
+        let again = try m.seal()
+        #expect(again.status == 0, "\(again.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).filter { $0.hasPrefix(".") }.isEmpty)
     }
 
@@ -281,6 +322,16 @@ import Testing
         let n = try m.seal(log: plain)
         #expect(n.status == 2 && n.stderr.contains("PCR13 sha256 would be all 00"), "\(n.stderr)")
         #expect(try m.snapshot(m.sealed) == old)
+        // a sealed root another user can write: one line, before the SRK password is read
+        try m.powerCycle()
+        m.logA = try m.boot(log: "A2.log")
+        #expect(chmod(m.tpmDir, 0o777) == 0)
+        let u = try m.seal()
+        #expect(chmod(m.tpmDir, 0o755) == 0)
+        #expect(u.status == 2 && u.stderr.hasPrefix("aem-pcr: error: \(m.tpmDir) can be written by every user (mode 0777)")
+                && u.stderr.split(separator: "\n").count == 1, "\(u.stderr)")
+        #expect(try m.snapshot(m.sealed) == old)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir) == ["aem"])
         // --force is not accepted
         let f = try m.seal(["--force"])
         #expect(f.status == 2 && f.stderr.contains("--force is not accepted"), "\(f.stderr)")

@@ -228,6 +228,7 @@ public struct SealedSetWriter {
                 try check(renameat(old.fd, name, new.fd, name), "move \(target)/\(name) into \(staging)")
                 moved.append(name)
             }
+            testCrashPoint("moved")
             // The name still holds the directory written above.
             var st = stat()
             guard fstatat(p.fd, stagingName, &st, AT_SYMLINK_NOFOLLOW) == 0, same(st, new.st) else {
