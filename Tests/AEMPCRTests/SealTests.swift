@@ -281,6 +281,20 @@ import Testing
         let again = try m.seal()
         #expect(again.status == 0, "\(again.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).filter { $0.hasPrefix(".") }.isEmpty)
+
+        // The last fsync of a seal is the parent directory's, after the swap: counted on a
+        // run, then failed on the next.
+        let trace = m.dir + "/fsync.trace"
+        let counted = try run(strace, ["-f", "-qq", "-o", trace, "-e", "trace=fsync", Repo.binary] + m.sealArguments(), cwd: Repo.root)
+        #expect(counted.status == 0, "\(counted.stderr)")
+        let fsyncs = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").filter { $0.contains("fsync(") }.count
+        let before = try m.snapshot(m.sealed)
+        let f = try run(strace, ["-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync", "-e", "inject=fsync:error=EIO:when=\(fsyncs)",
+                                 Repo.binary] + m.sealArguments(), cwd: Repo.root)
+        #expect(f.status == 3, "\(f.stdout)\(f.stderr)")
+        #expect(f.stderr.hasPrefix("aem-pcr: warning: the new set is in place in \(m.sealed)")
+                && f.stderr.contains("fsync \(m.tpmDir): Input/output error") && f.stderr.split(separator: "\n").count == 1, "\(f.stderr)")
+        #expect(try m.snapshot(m.sealed)["key.pub"] != before["key.pub"], "the new set is not in place")
     }
 
     @Test func refusalsAndErrorsLeaveTheSetAlone() throws {

@@ -464,7 +464,7 @@ public struct SealedSetWriter {
         guard let bytes = try? readRegular(dfd, SealedSetWriter.prevRecord, display: SealedSetWriter.prevRecord, limit: 1 << 16) else { return nil }
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard lines.first == "aem-pcr previous set of \(label)", lines.last == "" else { return nil }
-        return Set(lines.dropFirst().dropLast().filter { AEMLayout.isValidLabel($0) })
+        return Set(lines.dropFirst().dropLast().filter { !$0.isEmpty && $0 != SealedSetWriter.prevRecord })
     }
 
     private enum Opening {
