@@ -175,11 +175,23 @@ import Testing
         #expect(cp.status == 0, "\(cp.stderr)")
         #expect(ourPub?.authPolicy == Array(try Data(contentsOf: URL(fileURLWithPath: polFile))))
         _ = try run(tool("tpm2_flushcontext")!, ["-s"], env: m.env)
-        // and check-boot confirms it, drops the previous set
+        // and check-boot confirms it, drops the previous set seal made, and only that: another
+        // label's set, a user's directory and one without seal's record stay (the last said)
+        let strangers = ["aem.prev-usb2", "aem.prev-notes", "aem.prev-20261130T042700Z"]
+        for d in strangers {
+            try FileManager.default.createDirectory(atPath: m.tpmDir + "/" + d, withIntermediateDirectories: false)
+            try write(Array("keep\n".utf8), to: m.tpmDir + "/" + d + "/key.pub")
+        }
         let c = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", logB, "--tcti", m.tpm.tcti])
         #expect(c.status == 0, "\(c.stdout)\(c.stderr)")
         #expect(c.stdout.contains("The boot is the one sealed for") && !c.stdout.contains("resealed"))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir) == ["aem"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).sorted() == (["aem"] + strangers).sorted())
+        // (a long path is cut at 80 columns: compared without white space)
+        #expect(c.stdout.filter { !$0.isWhitespace }.contains("Kept\(m.tpmDir)/aem.prev-20261130T042700Z:no.aem-pcr-prevrecord"), "\(c.stdout)")
+        for d in strangers {
+            #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir + "/" + d) == ["key.pub"])
+            try FileManager.default.removeItem(atPath: m.tpmDir + "/" + d)
+        }
         for line in c.stdout.split(separator: "\n") { #expect(line.count <= 80, "too wide: \(line)") }
         // AEM's seal service reseals at this boot, to the same values: still the predicted boot.
         try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
