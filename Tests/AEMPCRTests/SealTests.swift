@@ -55,6 +55,8 @@ import Testing
             logA = try boot(log: "A.log")
         }
 
+        deinit { try? FileManager.default.removeItem(atPath: dir) }
+
         /// AEM's commands (Tests/Scripts/aem-tpm2.sh).
         @discardableResult
         func aem(_ args: [String], expectSuccess: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) throws -> ProcessResult {
