@@ -102,7 +102,7 @@ import Testing
         let thread = Thread { attacker.run() }
         thread.start()
         var rounds = 0
-        for round in 1...400 {
+        for round in 1...250 {
             rounds = round
             _ = try? writer.commit(Self.set(round))
             _ = try? writer.dropPrevious()
