@@ -226,6 +226,16 @@ import Testing
         refusal(tpm + "/aem", { chmod(tpm + "/aem", 0o770) }, { chmod(tpm + "/aem", 0o700) }, "can be written by its group")
         refusal(tpm, { chown(tpm, 4242, 0) }, { chown(tpm, 0, 0) }, "is owned by uid 4242")
         refusal(tpm + "/aem", { chown(tpm + "/aem", 4242, 4242) }, { chown(tpm + "/aem", 0, 0) }, "is owned by uid 4242")
+        // a symbolic link in place of the set or of its parent: refused, nothing written through it
+        try FileManager.default.createDirectory(atPath: dir + "/other", withIntermediateDirectories: false)
+        #expect(symlink(tpm + "/aem", dir + "/other/aem") == 0 && symlink(tpm, dir + "/linked") == 0)
+        for (w, link) in [(SealedSetWriter(target: dir + "/other/aem"), dir + "/other/aem"), (SealedSetWriter(target: dir + "/linked/aem"), dir + "/linked")] {
+            var message: String? = nil
+            do { try w.commit(Self.set(4)) } catch let e as SealError { message = e.reason } catch { message = "\(error)" }
+            #expect(message?.contains(link + " is a symbolic link") == true, "\(message ?? "not refused")")
+            #expect(Self.names(tpm) == before)
+            #expect((try? Data(contentsOf: URL(fileURLWithPath: tpm + "/aem/key.pcrs"))) == Data("key.pcrs of set 2\n".utf8))
+        }
         // dry run: said, not thrown
         chmod(tpm, 0o777)
         #expect(writer.unsafeDirectory()?.contains(tpm + " can be written by every user") == true)

@@ -365,7 +365,11 @@ public struct SealedSetWriter {
         if fd < 0 {
             let e = errno
             if e == ENOENT { return nil }
-            if e == ELOOP { throw SealError(.refused, "\(display) is a symbolic link: aem-pcr writes the sealed set only in a directory named as it is (give its real path); nothing was changed") }
+            var st = stat()
+            // O_NOFOLLOW|O_DIRECTORY on a symbolic link: ELOOP, or ENOTDIR on Linux
+            if e == ELOOP || (e == ENOTDIR && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & S_IFMT) == S_IFLNK) {
+                throw SealError(.refused, "\(display) is a symbolic link: aem-pcr writes the sealed set only in a directory named as it is (give its real path); nothing was changed")
+            }
             if e == ENOTDIR { throw SealError(.layout, "\(display) is not a directory") }
             throw SealError(.io, "open \(display): \(String(cString: strerror(e)))")
         }
