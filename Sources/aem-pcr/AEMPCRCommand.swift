@@ -211,4 +211,7 @@ enum ExitStatus {
     static let mismatch: Int32 = 1
     /// Bad input or usage.
     static let badInput: Int32 = 2
+    /// Done, but cleaning after it failed: seal's new set is in place (or check-boot's verdict
+    /// stands) and something after the swap (a sync, the removal of the old set) failed.
+    static let notCleaned: Int32 = 3
 }

@@ -176,8 +176,9 @@ struct CheckBoot: ParsableCommand {
             }
         }
 
-        var dropped = [String]()
-        if confirmed && !fromFile { dropped = try SealedSetWriter(target: dir).dropPrevious() }
+        var drop = SealedSetWriter.Drop()
+        if confirmed && !fromFile { drop = try SealedSetWriter(target: dir).dropPrevious() }
+        let dropped = drop.removed
 
         if output.json {
             Terminal.output(JSON.object([
@@ -201,6 +202,8 @@ struct CheckBoot: ParsableCommand {
                 ("log_note", logNote.map { .string($0) } ?? .null),
                 ("resealed_by_aem", .bool(resealed)),
                 ("dropped", .array(dropped.map { .string($0) })),
+                ("kept", .array(drop.kept.map { JSON.object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
+                ("cleanup_errors", .array(drop.errors.map { .string($0) })),
             ]))
         } else {
             // From a file the verdict is about those values, not about this boot.
@@ -236,12 +239,17 @@ struct CheckBoot: ParsableCommand {
                 out += Terminal.wrap("AEM's unseal would succeed with these PCR values.") + "\n"
             } else if unseals {
                 out += Terminal.wrap(dropped.isEmpty ? "No previous set to remove." : "Removed the previous set: \(dropped.joined(separator: ", "))") + "\n"
+                for k in drop.kept { out += Terminal.wrap("Kept \(k.path): \(k.reason)") + "\n" }
             } else {
                 out += Terminal.wrap("AEM's unseal fails on this boot. The previous set stays in \(dir).prev-*; check what changed, then reseal with AEM (anti-evil-maid-seal) once you trust this boot.") + "\n"
             }
             Terminal.output(Terminal.fold(out))
         }
         if !confirmed { throw ExitCode(ExitStatus.mismatch) }
+        if !drop.errors.isEmpty {
+            Terminal.warning("the boot is the one sealed for, but removing the previous set failed: " + drop.errors.joined(separator: "; "))
+            throw ExitCode(ExitStatus.notCleaned)
+        }
     }
 
     /// Per PCR, the predicted and the logged events in order; the first that differs in a

@@ -112,6 +112,9 @@ struct Seal: ParsableCommand {
         record.sealedAt = utcNow()
         let writer = SealedSetWriter(target: layout.sealedDir)
         let tpm = family == .tpm20 ? "2.0" : "1.2"
+        // A directory another user can write: refused before a password is asked.
+        let unsafeDirectory = writer.unsafeDirectory()
+        if !dryRun, let unsafeDirectory { throw SealError(.refused, unsafeDirectory) }
 
         // Checked before a password is asked or the TPM is opened.
         let secrets = AEMSealer.presentSecrets(layout)
@@ -121,7 +124,7 @@ struct Seal: ParsableCommand {
                 + [AEMLayout.predictionFile]
             let plan = try writer.plan(names.map { SealedFile(name: $0, bytes: []) }, dropping: Set(secrets.map { "secret.\($0).sealed" }))
             report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: nil, dryRun: true, tpm: tpm,
-                   refusals: refusals)
+                   refusals: refusals + (unsafeDirectory.map { [$0] } ?? []))
             return
         }
         if family == .tpm20 && srkWellKnown {
@@ -138,8 +141,10 @@ struct Seal: ParsableCommand {
         let (files, dropping) = try AEMSealer.tpm2Files(device: device, srkPassword: password, policy: policy,
                                                         selection: selection, layout: layout, prediction: record)
         let plan = try writer.plan(files, dropping: dropping)
-        let prev = try writer.commit(files, dropping: dropping)
-        report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: prev, dryRun: false)
+        let outcome = try writer.commit(files, dropping: dropping)
+        report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: outcome.previous, dryRun: false,
+               outcome: outcome)
+        try afterSwap(outcome, layout: layout)
     }
 
     /// TPM 1.2: each secret sealed by TPM12Sealer (trousers, through tcsd) to the predicted
@@ -158,9 +163,18 @@ struct Seal: ParsableCommand {
             try TPM12Sealer.seal($0, toPCRs: $1, tcsHost: nil, srk: srk)
         }
         let plan = try writer.plan(files, dropping: dropping)
-        let prev = try writer.commit(files, dropping: dropping)
-        report(values: values, selection: selection, policy: Digest.zeros(.sha256), layout: layout, plan: plan, prev: prev, dryRun: false,
-               tpm: "1.2")
+        let outcome = try writer.commit(files, dropping: dropping)
+        report(values: values, selection: selection, policy: Digest.zeros(.sha256), layout: layout, plan: plan, prev: outcome.previous, dryRun: false,
+               tpm: "1.2", outcome: outcome)
+        try afterSwap(outcome, layout: layout)
+    }
+
+    /// An error after the swap is not an error of the seal: the new set is in place. Said in
+    /// one line on standard error, with its own exit status.
+    func afterSwap(_ outcome: SealedSetWriter.Outcome, layout: AEMLayout) throws {
+        guard !outcome.afterSwapErrors.isEmpty else { return }
+        Terminal.warning("the new set is in place in \(layout.sealedDir), sealed; cleaning after the swap failed: " + outcome.afterSwapErrors.joined(separator: "; ") + " (the next seal, or check-boot after a confirmed boot, removes what is left)")
+        throw ExitCode(ExitStatus.notCleaned)
     }
 
     /// PCR13 as now (AEM's initramfs extends the LUKS header(s) into it; unchanged by the
@@ -234,7 +248,7 @@ struct Seal: ParsableCommand {
 
     func report(values: PCRValues, selection: PCRSelection, policy: Digest, layout: AEMLayout,
                 plan: [(String, SealedSetWriter.Change)], prev: String?, dryRun: Bool, tpm: String = "2.0",
-                refusals: [String] = []) {
+                refusals: [String] = [], outcome: SealedSetWriter.Outcome? = nil) {
         if output.json {
             Terminal.output(JSON.object([
                 ("label", .string(label)), ("dry_run", .bool(dryRun)), ("tpm", .string(tpm)),
@@ -244,6 +258,8 @@ struct Seal: ParsableCommand {
                 ("files", .array(plan.map { JSON.object([("name", .string($0.0)), ("change", .string($0.1.rawValue))]) })),
                 ("previous", prev.map { .string($0) } ?? .null),
                 ("would_refuse", .array(refusals.map { .string($0) })),
+                ("kept", .array((outcome?.kept ?? []).map { JSON.object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
+                ("cleanup_errors", .array((outcome?.afterSwapErrors ?? []).map { .string($0) })),
             ]))
             return
         }
@@ -261,6 +277,13 @@ struct Seal: ParsableCommand {
         if tpm == "2.0" { out += "PolicyPCR digest\n" + Terminal.digestLine(indent: 4, label: "", labelWidth: 0, hex: policy.hex) + "\n" }
         out += Terminal.wrap("Files in \(layout.sealedDir)\(dryRun ? " (nothing written):" : ":")") + "\n"
         for (name, change) in plan { out += "  " + Terminal.pad("\(name)", 28) + " \(change.rawValue)\n" }
+        if plan.contains(where: { $0.1 == .left }) {
+            out += Terminal.wrap("Entries marked left are not files of the set (a directory, a link, a FIFO): they stay in it as they are.") + "\n"
+        }
+        for k in outcome?.kept ?? [] { out += Terminal.wrap("Kept \(k.path): \(k.reason)") + "\n" }
+        if let errors = outcome?.afterSwapErrors, !errors.isEmpty {
+            out += Terminal.wrap("The new set is in place, but cleaning after the swap failed: \(errors.joined(separator: "; "))") + "\n"
+        }
         if let prev { out += Terminal.wrap("The previous set is kept in \(prev) until check-boot confirms the next boot.") + "\n" }
         out += Terminal.wrap("AEM unseals from its boot device: write the set there too (--tpm-dir MOUNT/aem/tpms/ID). After the reboot: aem-pcr check-boot --label \(label)") + "\n"
         Terminal.output(Terminal.fold(out))

@@ -55,6 +55,8 @@ import Testing
             logA = try boot(log: "A.log")
         }
 
+        deinit { try? FileManager.default.removeItem(atPath: dir) }
+
         /// AEM's commands (Tests/Scripts/aem-tpm2.sh).
         @discardableResult
         func aem(_ args: [String], expectSuccess: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) throws -> ProcessResult {
@@ -90,11 +92,15 @@ import Testing
         }
 
         func seal(_ extra: [String] = [], log: String? = nil, env extraEnv: [String: String] = [:]) throws -> ProcessResult {
-            try aemPCR(["seal", "--label", "aem", "--aem-dir", aemDir, "--tpm-dir", tpmDir, "--srk-password-file", srkFile,
-                        "--event-log", log ?? logA, "--tcti", tpm.tcti, "--grub-cfg", "Vectors/example/grub.cfg",
-                        "--entry", SealTests.entry, "--boot-dir", bootDir, "--policy", policy,
-                        // the simulated boots run tboot with extpol=embedded; the entry's line names none
-                        "--extpol", "embedded"] + extra, env: extraEnv)
+            try aemPCR(sealArguments(extra, log: log), env: extraEnv)
+        }
+
+        func sealArguments(_ extra: [String] = [], log: String? = nil) -> [String] {
+            ["seal", "--label", "aem", "--aem-dir", aemDir, "--tpm-dir", tpmDir, "--srk-password-file", srkFile,
+             "--event-log", log ?? logA, "--tcti", tpm.tcti, "--grub-cfg", "Vectors/example/grub.cfg",
+             "--entry", SealTests.entry, "--boot-dir", bootDir, "--policy", policy,
+             // the simulated boots run tboot with extpol=embedded; the entry's line names none
+             "--extpol", "embedded"] + extra
         }
 
         /// AEM's unseal of every secret; nil when it fails.
@@ -109,9 +115,11 @@ import Testing
             return got
         }
 
+        /// The regular files of a directory.
         func snapshot(_ path: String) throws -> [String: [UInt8]] {
             var out = [String: [UInt8]]()
-            for f in try FileManager.default.contentsOfDirectory(atPath: path) {
+            for f in try FileManager.default.contentsOfDirectory(atPath: path)
+            where try FileManager.default.attributesOfItem(atPath: path + "/" + f)[.type] as? FileAttributeType == .typeRegular {
                 out[f] = Array(try Data(contentsOf: URL(fileURLWithPath: path + "/" + f)))
             }
             return out
@@ -145,7 +153,12 @@ import Testing
         }
         let prevs = try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).filter { $0.hasPrefix("aem.prev-") }
         #expect(prevs.count == 1)
-        if let prev = prevs.first { #expect(try m.snapshot(m.tpmDir + "/" + prev) == old) }
+        if let prev = prevs.first {
+            // the old set, and seal's record that lets check-boot remove it
+            var kept = try m.snapshot(m.tpmDir + "/" + prev)
+            #expect(kept.removeValue(forKey: ".aem-pcr-prev") != nil)
+            #expect(kept == old)
+        }
         #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).filter { $0.hasPrefix(".") }.isEmpty)
         // Still boot A: AEM's unseal of the new set fails (sealed to boot B's values).
         #expect(try m.unsealWithAEM() == nil)
@@ -166,11 +179,23 @@ import Testing
         #expect(cp.status == 0, "\(cp.stderr)")
         #expect(ourPub?.authPolicy == Array(try Data(contentsOf: URL(fileURLWithPath: polFile))))
         _ = try run(tool("tpm2_flushcontext")!, ["-s"], env: m.env)
-        // and check-boot confirms it, drops the previous set
+        // and check-boot confirms it, drops the previous set seal made, and only that: another
+        // label's set, a user's directory and one without seal's record stay (the last said)
+        let strangers = ["aem.prev-usb2", "aem.prev-notes", "aem.prev-20261130T042700Z"]
+        for d in strangers {
+            try FileManager.default.createDirectory(atPath: m.tpmDir + "/" + d, withIntermediateDirectories: false)
+            try write(Array("keep\n".utf8), to: m.tpmDir + "/" + d + "/key.pub")
+        }
         let c = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", logB, "--tcti", m.tpm.tcti])
         #expect(c.status == 0, "\(c.stdout)\(c.stderr)")
         #expect(c.stdout.contains("The boot is the one sealed for") && !c.stdout.contains("resealed"))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir) == ["aem"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).sorted() == (["aem"] + strangers).sorted())
+        // (a long path is cut at 80 columns: compared without white space)
+        #expect(c.stdout.filter { !$0.isWhitespace }.contains("Kept\(m.tpmDir)/aem.prev-20261130T042700Z:no.aem-pcr-prevrecord"), "\(c.stdout)")
+        for d in strangers {
+            #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir + "/" + d) == ["key.pub"])
+            try FileManager.default.removeItem(atPath: m.tpmDir + "/" + d)
+        }
         for line in c.stdout.split(separator: "\n") { #expect(line.count <= 80, "too wide: \(line)") }
         // AEM's seal service reseals at this boot, to the same values: still the predicted boot.
         try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
@@ -360,17 +385,22 @@ import Testing
     @Test func killedAtEachStepLeavesACompleteSet() throws {
         guard let m = try Machine() else { return }
         try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        // a user's directory in the set: never lost, back in the set after the next run
+        try FileManager.default.createDirectory(atPath: m.sealed + "/notes", withIntermediateDirectories: false)
+        try write(Array("my notes\n".utf8), to: m.sealed + "/notes/today.txt")
         _ = try m.installNewInitramfs()
         let complete: Set<String> = ["key.pub", "key.priv", "key.pcrs", "secret.txt.sealed2", "secret.key.sealed2", "secret.fre.sealed2"]
         var before = try m.snapshot(m.sealed)
-        for step in ["staged:key.pub", "staged:secret.key.sealed2", "staged", "kept", "swapped", "done"] {
+        for step in ["staged:key.pub", "staged:secret.key.sealed2", "staged", "kept", "moved", "swapped", "done"] {
             let r = try m.seal(env: ["AEM_PCR_TEST_CRASH_AT": step])
             #expect(r.status != 0 && r.status != 2, "\(step): \(r.stderr)")
             let after = try m.snapshot(m.sealed)
             let isOld = after == before
             let isNew = Set(after.keys) == complete.union(["aem-pcr-prediction.json"]) && after != before
             #expect(isOld != isNew, "\(step): the set is neither the old nor a complete new one: \(after.keys.sorted())")
-            #expect(isOld == step.hasPrefix("staged") || step == "kept", "\(step)")
+            #expect(isOld == step.hasPrefix("staged") || step == "kept" || step == "moved", "\(step)")
+            let notes = step == "moved" ? m.tpmDir + "/.aem.aem-pcr-staging/notes" : m.sealed + "/notes"
+            #expect((try? Data(contentsOf: URL(fileURLWithPath: notes + "/today.txt"))) == Data("my notes\n".utf8), "\(step): notes lost")
             for (k, v) in before where complete.contains(k) && isNew { #expect(after[k] != v || k == "key.pcrs", "\(step): \(k) unchanged") }
             before = after
         }
@@ -378,6 +408,45 @@ import Testing
         let r = try m.seal()
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).filter { $0.hasPrefix(".") }.isEmpty)
+        #expect((try? Data(contentsOf: URL(fileURLWithPath: m.sealed + "/notes/today.txt"))) == Data("my notes\n".utf8))
+    }
+
+    /// An I/O error after the swap (every unlink fails, injected by strace into the built
+    /// binary): the new set is in place, and seal says so with exit status 3, not 2, naming
+    /// what it could not clean; the next run cleans it.
+    @Test(.needsTool("strace", package: "strace")) func anErrorAfterTheSwapSaysTheNewSetIsInPlace() throws {
+        guard let m = try Machine(), let strace = tool("strace") else { return }
+        try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        let old = try m.snapshot(m.sealed)
+        _ = try m.installNewInitramfs()
+        let r = try run(strace, ["-f", "-qq", "-o", "/dev/null", "-e", "trace=unlink,unlinkat,rmdir",
+                                 "-e", "inject=unlink,unlinkat,rmdir:error=EIO", Repo.binary] + m.sealArguments(), cwd: Repo.root)
+        #expect(r.status == 3, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        #expect(r.stderr.hasPrefix("aem-pcr: warning: the new set is in place in \(m.sealed)"), "\(r.stderr)")
+        #expect(r.stderr.contains(".aem.aem-pcr-staging") && r.stderr.contains("Input/output error"), "\(r.stderr)")
+        #expect(flat(r.stdout).contains("Sealed aem") && flat(r.stdout).contains("cleaning after the swap failed"), "\(r.stdout)")
+        let now = try m.snapshot(m.sealed)
+        #expect(now["aem-pcr-prediction.json"] != nil && now["key.pub"] != old["key.pub"], "the new set is not in place")
+        // the old set's copy at the staging name is removed by the next seal
+        #expect(FileManager.default.fileExists(atPath: m.tpmDir + "/.aem.aem-pcr-staging"))
+        let again = try m.seal()
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).filter { $0.hasPrefix(".") }.isEmpty)
+
+        // The last fsync of a seal is the parent directory's, after the swap: counted on a
+        // run, then failed on the next.
+        let trace = m.dir + "/fsync.trace"
+        let counted = try run(strace, ["-f", "-qq", "-o", trace, "-e", "trace=fsync", Repo.binary] + m.sealArguments(), cwd: Repo.root)
+        #expect(counted.status == 0, "\(counted.stderr)")
+        let fsyncs = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").filter { $0.contains("fsync(") }.count
+        let before = try m.snapshot(m.sealed)
+        let f = try run(strace, ["-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync", "-e", "inject=fsync:error=EIO:when=\(fsyncs)",
+                                 Repo.binary] + m.sealArguments(), cwd: Repo.root)
+        #expect(f.status == 3, "\(f.stdout)\(f.stderr)")
+        #expect(f.stderr.hasPrefix("aem-pcr: warning: the new set is in place in \(m.sealed)")
+                && f.stderr.contains("fsync \(m.tpmDir): Input/output error") && f.stderr.split(separator: "\n").count == 1, "\(f.stderr)")
+        #expect(try m.snapshot(m.sealed)["key.pub"] != before["key.pub"], "the new set is not in place")
     }
 
     @Test func refusalsAndErrorsLeaveTheSetAlone() throws {
@@ -419,6 +488,16 @@ import Testing
         let n = try m.seal(log: plain)
         #expect(n.status == 2 && n.stderr.contains("PCR13 sha256 would be all 00"), "\(n.stderr)")
         #expect(try m.snapshot(m.sealed) == old)
+        // a sealed root another user can write: one line, before the SRK password is read
+        try m.powerCycle()
+        m.logA = try m.boot(log: "A2.log")
+        #expect(chmod(m.tpmDir, 0o777) == 0)
+        let u = try m.seal()
+        #expect(chmod(m.tpmDir, 0o755) == 0)
+        #expect(u.status == 2 && u.stderr.hasPrefix("aem-pcr: error: \(m.tpmDir) can be written by every user (mode 0777)")
+                && u.stderr.split(separator: "\n").count == 1, "\(u.stderr)")
+        #expect(try m.snapshot(m.sealed) == old)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: m.tpmDir) == ["aem"])
         // --force is not accepted
         let f = try m.seal(["--force"])
         #expect(f.status == 2 && f.stderr.contains("--force is not accepted"), "\(f.stderr)")
