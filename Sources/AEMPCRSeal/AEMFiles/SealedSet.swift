@@ -1,3 +1,4 @@
+import AEMPCR
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -215,8 +216,10 @@ public struct SealedSetWriter {
     }
 
     private func readFile(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        if fd < 0 { throw SealError(.io, "read \(path): \(String(cString: strerror(errno)))") }
+        // A FIFO planted in the set is refused, not opened (it would wait for a writer forever).
+        let fd = try RegularFile.open(path, flags: O_RDONLY | O_NOFOLLOW) { e in
+            SealError(.io, "read \(path): \(String(cString: strerror(e)))")
+        }
         defer { close(fd) }
         var out = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 65536)
