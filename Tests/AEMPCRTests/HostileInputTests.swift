@@ -20,6 +20,84 @@ private func expectOneLineRefusal(_ r: ProcessResult, naming path: String, _ wha
             && r.stderr.contains(path), "\(what): \(r.stderr)", sourceLocation: sourceLocation)
 }
 
+// MARK: - item 6: JSON and YAML with one meaning only
+
+@Suite struct StrictPCRFileTests {
+    static let h13 = String(repeating: "13", count: 32)
+    static let h17 = String(repeating: "17", count: 32)
+
+    /// PolicyPCR(sha256:13) over `value`, computed by python3 (TPM 2.0 Part 3, PolicyPCR).
+    static func pythonPolicy(_ value: String) throws -> String {
+        let py = """
+        import hashlib,struct,sys
+        sel=struct.pack('>IHB',1,0x000B,3)+bytes([0x00,0x20,0x00])
+        pd=hashlib.sha256(bytes.fromhex(sys.argv[1])).digest()
+        print(hashlib.sha256(bytes(32)+struct.pack('>I',0x17F)+sel+pd).hexdigest())
+        """
+        return try run("/usr/bin/env", ["python3", "-c", py, value]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test(arguments: [
+        // data after the document
+        ("{\"pcrs\": {\n  \"sha256\": {\"13\": \"\(h13)\"}\n}}\ngarbage\n", 4),
+        // two documents: the first was used
+        ("{\"sha256\": {\"13\": \"\(h13)\"}}\n{\"sha256\": {\"13\": \"\(h17)\"}}\n", 2),
+        // "pcrs" twice
+        ("{\"pcrs\": {\"sha256\": {\"13\": \"\(h13)\"}},\n \"pcrs\": {\"sha256\": {\"13\": \"\(h17)\"}}}\n", 2),
+        // a bank twice
+        ("{\"pcrs\": {\n  \"sha256\": {\"13\": \"\(h13)\"},\n  \"sha256\": {\"17\": \"\(h17)\"}\n}}\n", 3),
+        // a PCR twice in JSON
+        ("{\"sha256\": {\n \"13\": \"\(h13)\",\n \"13\": \"\(h17)\"}}\n", 3),
+        // tpm2_pcrread YAML: a bank twice, a PCR twice
+        ("  sha256:\n    13: 0x\(h13)\n  sha256:\n    17: 0x\(h17)\n", 3),
+        ("  sha256:\n    13: 0x\(h13)\n    13: 0x\(h17)\n", 3),
+        ("  sm3_256:\n    13: 0x\(h13)\n    13: 0x\(h17)\n  sha256:\n    13: 0x\(h13)\n", 3),
+    ])
+    func ambiguousFilesRefused(_ text: String, _ line: Int) throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/values"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try bounded(["policy", "--pcr", "13", "--values", path])
+        expectOneLineRefusal(r, naming: "\(path):\(line): ", "policy --values")
+    }
+
+    @Test func blanksAfterTheDocumentAccepted() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/values.json"
+        try "\n{\"pcrs\": {\"sha256\": {\"13\": \"\(Self.h13)\"}}}\n \t\r\n\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try bounded(["policy", "--pcr", "13", "--values", path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == (try Self.pythonPolicy(Self.h13)) + "\n")
+    }
+
+    /// The prediction seal saves, read by check-boot: one document, keys once.
+    @Test func savedPredictionStrict() throws {
+        var values = PCRValues()
+        values[.sha256, 13] = Digest(.sha256, bytes: Array(repeating: 0x13, count: 32))!
+        let selection = try PCRSelection(parsing: "sha256:13")
+        let record = SealedPrediction(label: "aem", sealedAt: "20261130T040000Z", selection: selection,
+                                      policyDigest: try PolicyPCR.digest(selection, values: values), pcrs: values, events: [])
+        let text = record.render()
+        #expect(try SealedPrediction.parse(text + "\n\n", source: "p") == record)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).count
+        let twice = text.replacingOccurrences(of: "{\n", with: "{\n  \"label\": \"aem2\",\n", options: .anchored)
+        // the line of the second "label" (python3 finds it)
+        let py = try run("/usr/bin/env", ["python3", "-c", "import sys; l=[i+1 for i,x in enumerate(sys.argv[1].split('\\n')) if x.lstrip().startswith('\"label\"')]; print(l[1])", twice])
+        let second = Int(py.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(second > 2, "\(py.stderr)")
+        for (bad, line) in [(text + "{}\n", lines), (twice, second)] {
+            do {
+                _ = try SealedPrediction.parse(bad, source: "p")
+                Issue.record("accepted: \(bad)")
+            } catch let e as PCRFileError {
+                #expect(e.description.hasPrefix("p:\(line): "), "\(e.description)")
+            }
+        }
+    }
+}
+
 // MARK: - item 8 (files): a FIFO is refused before it is opened
 
 @Suite struct FIFOTests {
