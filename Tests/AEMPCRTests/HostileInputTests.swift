@@ -20,6 +20,83 @@ private func expectOneLineRefusal(_ r: ProcessResult, naming path: String, _ wha
             && r.stderr.contains(path), "\(what): \(r.stderr)", sourceLocation: sourceLocation)
 }
 
+// MARK: - item 5: /etc/anti-evil-maid.conf as AEM's bash reads it
+
+@Suite struct AEMConfTests {
+    /// `$SEAL` as anti-evil-maid-seal has it: bash sources the file under AEM's `set -euo pipefail`.
+    static func bashSEAL(_ path: String) throws -> String {
+        let r = try run("/bin/bash", ["-c", "set -euo pipefail; source \"$1\"; printf %s \"$SEAL\"", "bash", path], env: ["SEAL": ""])
+        #expect(r.status == 0, "bash: \(r.stderr)")
+        return r.stdout
+    }
+
+    /// The PCRs of `--pcr N` / `--pcr=N` / `-p N` words (tpm_sealdata's options), sorted, once each.
+    static func pcrsOfWords(_ value: String) -> [UInt32] {
+        let words = value.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        var out = Set<UInt32>()
+        var k = 0
+        while k < words.count {
+            if (words[k] == "--pcr" || words[k] == "-p"), k + 1 < words.count, let v = UInt32(words[k + 1]) { out.insert(v); k += 2 }
+            else if words[k].hasPrefix("--pcr="), let v = UInt32(words[k].dropFirst(6)) { out.insert(v); k += 1 }
+            else { Issue.record("bash's SEAL has a word the test cannot read: \(words[k])"); return [] }
+        }
+        return out.sorted()
+    }
+
+    /// Files the tool evaluates: its PCRs are those of bash's `$SEAL`.
+    @Test(arguments: [
+        // AEM's own file (qubes-antievilmaid etc/anti-evil-maid.conf)
+        "# List of PCRs -- but note that Qubes DOESN'T USE TrustedGRUB:\n#\n#  13:        LUKS header(s)\n# 17-19: (DRTM) TBoot\n\n# shellcheck disable=SC2034\nSEAL=\"--pcr 13 --pcr 17 --pcr 18 --pcr 19\"\n",
+        // += appends: AEM seals to PCR0 too
+        "SEAL=\"--pcr 13 --pcr 17 --pcr 18 --pcr 19\"\nSEAL+=\" --pcr 0\"\n",
+        // a second assignment: the last one wins
+        "SEAL=\"--pcr 13 --pcr 17 --pcr 18 --pcr 19\"\n\n  SEAL='--pcr 13 --pcr 17 --pcr 18'   # no PCR19 on this machine\n",
+        // quoting, --pcr=N, -p N, a # inside a word, no newline at the end
+        "SEAL=--pcr=13\"  -p 17\"' --pcr 18'\t# comment\nSEAL+=\" --pcr \"19\nSEAL+=' -p 2'",
+    ])
+    func evaluatedAsBashDoes(_ text: String) throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/anti-evil-maid.conf"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let expected = Self.pcrsOfWords(try Self.bashSEAL(path))
+        #expect(!expected.isEmpty)
+        #expect(try AEMConfig.sealPCRs(path: path).map(\.rawValue) == expected)
+    }
+
+    /// Files that are more than plain SEAL assignments: refused, one line naming file:line.
+    @Test(arguments: [
+        ("SEAL=\"--pcr 13 --pcr 17\"\nif true; then\n  SEAL=\"--pcr 0 --pcr 13\"\nfi\n", 2),
+        ("# conf\nexport SEAL=\"--pcr 13 --pcr 17 --pcr 18\"\n", 2),
+        ("SEAL=\"--pcr 13 --pcr $PCR\"\n", 1),
+        ("SEAL=$(echo --pcr 13)\n", 1),
+        ("SEAL=\"--pcr 13 --pcr `echo 0`\"\n", 1),
+        ("SEAL=\"--pcr 13\"; SEAL+=\" --pcr 0\"\n", 1),
+        ("\nSEAL+=\" --pcr 0\"\n", 2),
+        ("SEAL=--pcr\\ 13\n", 1),
+        ("SEAL=\"--pcr 13\" true\n", 1),
+        ("SEAL=\"--pcr 13\"\nPCRS=\"--pcr 0\"\n", 2),
+        ("SEAL=\"--pcr 13 --pcr 17\"\r\n", 1),
+        ("SEAL=\"--pcr 13\n --pcr 17\"\n", 1),
+        ("SEAL=\"-p13 --pcr 17\"\n", 1),
+        ("SEAL=\"--pcr 013 --pcr 17\"\n", 1),
+        ("SEAL=\"--pcr 13 --pcr 17\"\nSEAL+=\"--pcr 18\"\n", 2),
+        ("f() { SEAL=\"--pcr 0\"; }\nSEAL=\"--pcr 13\"\n", 1),
+    ])
+    func refusedNamingTheLine(_ text: String, _ line: Int) throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/anti-evil-maid.conf"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        do {
+            let got = try AEMConfig.sealPCRs(path: path)
+            Issue.record("accepted as \(got) (bash says SEAL=\(try Self.bashSEAL(path)))")
+        } catch let e as SealError {
+            #expect(e.description.hasPrefix("\(path):\(line): ") && !e.description.contains("\n"), "\(e.description)")
+        }
+    }
+}
+
 // MARK: - item 6: JSON and YAML with one meaning only
 
 @Suite struct StrictPCRFileTests {
