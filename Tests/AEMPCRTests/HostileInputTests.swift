@@ -216,3 +216,50 @@ private func expectOneLineRefusal(_ r: ProcessResult, naming path: String, _ wha
         #expect((n.stdout + n.stderr).contains("FIFO"), "notice: \(n.stdout) \(n.stderr)")
     }
 }
+
+// MARK: - seal on swtpm: FIFOs and a NUL in the SRK password file, before the TPM is asked
+
+@Suite(.serialized, .needsSoftwareTPM) struct SealInputTests {
+    static func sealArgs(_ m: SealTests.Machine, srk: String, conf: String? = nil) -> [String] {
+        ["seal", "--label", "aem", "--aem-dir", m.aemDir, "--tpm-dir", m.tpmDir, "--srk-password-file", srk,
+         "--event-log", m.logA, "--tcti", m.tpm.tcti, "--grub-cfg", "Vectors/example/grub.cfg",
+         "--entry", SealTests.entry, "--boot-dir", m.bootDir, "--policy", m.policy, "--extpol", "embedded"]
+            + (conf.map { ["--aem-conf", $0] } ?? [])
+    }
+
+    /// TPM2_PT_LOCKOUT_COUNTER, read by tpm2_getcap: a failed authorisation raises it.
+    static func lockoutCounter(_ m: SealTests.Machine) throws -> String {
+        let r = try m.tpm.tpm2("tpm2_getcap", ["properties-variable"])
+        return r.stdout.split(separator: "\n").first { $0.contains("TPM2_PT_LOCKOUT_COUNTER") }.map(String.init) ?? "?"
+    }
+
+    @Test func fifosAndNULRefusedBeforeTheTPM() throws {
+        guard let m = try SealTests.Machine() else { return }
+        defer { try? FileManager.default.removeItem(atPath: m.dir) }
+        let fifo = m.dir + "/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        // --srk-password-file and --aem-conf as FIFOs
+        expectOneLineRefusal(try bounded(Self.sealArgs(m, srk: fifo)), naming: fifo, "--srk-password-file")
+        expectOneLineRefusal(try bounded(Self.sealArgs(m, srk: m.srkFile, conf: fifo)), naming: fifo, "--aem-conf")
+        #expect(!FileManager.default.fileExists(atPath: m.sealed))
+
+        // A NUL in the SRK password file: bash's $(cat) (what AEM passes) drops it, with a warning.
+        let nul = m.dir + "/srk-nul"
+        try write(Array("srk \0pass\n".utf8), to: nul)
+        let bash = try run("/bin/bash", ["-c", "printf %s \"$(cat \"$1\")\" | od -An -c", "bash", nul])
+        #expect(bash.stderr.contains("ignored null byte"), "\(bash.stderr)")
+        #expect(bash.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" }) == ["s", "r", "k", "p", "a", "s", "s"], "\(bash.stdout)")
+        let before = try Self.lockoutCounter(m)
+        let r = try bounded(Self.sealArgs(m, srk: nul))
+        expectOneLineRefusal(r, naming: nul, "NUL in the SRK password")
+        #expect(r.stderr.contains("NUL") && !r.stderr.contains("srk pass") && !r.stderr.contains("srk \u{0}") && !r.stderr.contains("SRK password is wrong"), "\(r.stderr)")
+        #expect(try Self.lockoutCounter(m) == before, "the TPM counted a failed authorisation")
+        #expect(!FileManager.default.fileExists(atPath: m.sealed))
+
+        // A secret that is a FIFO
+        try FileManager.default.removeItem(atPath: m.secrets + "/secret.txt")
+        #expect(mkfifo(m.secrets + "/secret.txt", 0o600) == 0)
+        expectOneLineRefusal(try bounded(Self.sealArgs(m, srk: m.srkFile)), naming: m.secrets + "/secret.txt", "secret.txt")
+        #expect(!FileManager.default.fileExists(atPath: m.sealed))
+    }
+}
