@@ -35,11 +35,7 @@ public enum RegularFile {
             if kind == S_IFDIR { throw FileError(.isDirectory, path: path, "is a directory, not a file") }
             if !acceptable(kind, allow) { throw refusal(path, kind) }
         }
-        #if canImport(Glibc) || canImport(Musl)
-        let fd = Glibc.open(path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode)
-        #else
-        let fd = Darwin.open(path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode)
-        #endif
+        let fd = systemOpen(path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode)
         if fd < 0 {
             let e = errno
             if e != ENXIO, let openError { throw openError(e) }
@@ -108,4 +104,9 @@ public enum RegularFile {
         let head = what == "not a regular file" ? "is not a regular file" : "is \(what), not a regular file"
         return FileError(.notReadable, path: path, head + ": refused before it is opened (opening a FIFO waits forever)")
     }
+}
+
+/// The C library's open(2), named apart from `RegularFile.open` (whichever C module is imported).
+private func systemOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
+    open(path, flags, mode)
 }
