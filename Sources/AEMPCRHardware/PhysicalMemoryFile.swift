@@ -20,28 +20,30 @@ public final class PhysicalMemoryFile: PhysicalMemory {
     /// Opens `path` read-only; errors say what to do (run as root, the kernel's restrictions).
     public init(path: String = "/dev/mem") throws {
         self.name = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            let e = errno
-            switch e {
-            case ENOENT, ENOTDIR:
-                throw TXTMemoryError(.notFound, source: path,
-                    "no such file (a kernel built without CONFIG_DEVMEM has no /dev/mem)")
-            case EACCES:
-                throw TXTMemoryError(.permissionDenied, source: path,
-                    "permission denied: run as root (/dev/mem is readable by root only)")
-            case EPERM:
-                throw TXTMemoryError(.permissionDenied, source: path,
-                    "operation not permitted: reading /dev/mem needs root with CAP_SYS_RAWIO and a kernel "
-                    + "not in lockdown (Secure Boot's lockdown closes /dev/mem)")
-            default:
-                throw TXTMemoryError(.readFailed, source: path, "cannot open: \(String(cString: strerror(e)))")
+        // /dev/mem is a character device, an image a regular file; a FIFO or socket is refused
+        // before it is opened (opening a FIFO waits for a writer forever).
+        let fd: Int32
+        do {
+            fd = try RegularFile.open(path, flags: O_RDONLY, allow: .characterDevice) { e in
+                switch e {
+                case ENOENT, ENOTDIR:
+                    return TXTMemoryError(.notFound, source: path,
+                        "no such file (a kernel built without CONFIG_DEVMEM has no /dev/mem)")
+                case EACCES:
+                    return TXTMemoryError(.permissionDenied, source: path,
+                        "permission denied: run as root (/dev/mem is readable by root only)")
+                case EPERM:
+                    return TXTMemoryError(.permissionDenied, source: path,
+                        "operation not permitted: reading /dev/mem needs root with CAP_SYS_RAWIO and a kernel "
+                        + "not in lockdown (Secure Boot's lockdown closes /dev/mem)")
+                default:
+                    return TXTMemoryError(.readFailed, source: path, "cannot open: \(String(cString: strerror(e)))")
+                }
             }
-        }
-        var st = stat()
-        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
-            close(fd)
+        } catch let e as FileError where e.code == .isDirectory {
             throw TXTMemoryError(.readFailed, source: path, "is a directory, not /dev/mem or a memory image")
+        } catch let e as FileError {
+            throw TXTMemoryError(.readFailed, source: path, e.reason)
         }
         self.fd = fd
     }

@@ -92,6 +92,13 @@ public enum AEMSealer {
     /// the empty password.
     public static func readSRKPassword(path: String) throws -> SecretBuffer {
         let raw = try SecretBuffer.read(path: path, limit: 4096)
+        // AEM passes `-P "str:$(cat FILE)"`: bash drops every NUL byte of a command substitution
+        // (with a warning), so the TPM gets another password than the file's bytes. Refused here,
+        // before the TPM is touched (a wrong password counts toward the TPM's lockout).
+        let hasNUL = raw.withUnsafeBytes { $0.contains(0) }
+        if hasNUL {
+            throw SealError(.io, "\(path): the SRK password file holds a NUL byte, which AEM's $(cat) would drop; remove it (nothing was sent to the TPM)")
+        }
         var n = raw.count
         raw.withUnsafeBytes { b in while n > 0 && b[n - 1] == 0x0A { n -= 1 } }
         let out = SecretBuffer(count: n)

@@ -81,9 +81,12 @@ final class AtomicOutputFile {
         guard !name.isEmpty, name != ".", name != ".." else {
             throw OutputFileError(path: path, "names a directory, not a file to write")
         }
-        var st = stat()
-        if stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
-            throw OutputFileError(path: path, "is a directory; give the name of the file to write")
+        // The file is renamed over `path`, never opened; still, a FIFO, socket or device there is
+        // refused rather than replaced (the user named something that is not a file).
+        do {
+            try RegularFile.checkReplaceable(path)
+        } catch let e as FileError {
+            throw OutputFileError(path: path, e.reason)
         }
         var template = Array("\(dir)/.\(name).XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }

@@ -106,8 +106,16 @@ struct PolicyCommand: ParsableCommand {
 
 /// Writes a small output file whole (created 0644 by the umask, replaced if it exists).
 func writeOutputFile(_ path: String, _ bytes: [UInt8]) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    if fd < 0 { throw UsageError("-o \(path): \(String(cString: strerror(errno)))") }
+    // A FIFO, socket or device is refused before it is opened (opening a FIFO for writing
+    // waits for a reader forever).
+    let fd: Int32
+    do {
+        fd = try RegularFile.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644) { e in
+            UsageError("-o \(path): \(String(cString: strerror(e)))")
+        }
+    } catch let e as FileError {
+        throw UsageError("-o \(e.description)")
+    }
     defer { close(fd) }
     try writeAll(fd, bytes, what: "-o \(path)")
 }

@@ -20,42 +20,8 @@ public final class FileReader {
     public init(path: String, chunkSize: Int = FileReader.defaultChunkSize) throws {
         self.path = path
         // A FIFO, device or socket is refused before it is opened: opening a FIFO for reading
-        // waits for a writer, forever. The open is non-blocking too and checked again (the
-        // file may change between the two); blocking reads are restored after.
-        var pre = stat()
-        if stat(path, &pre) == 0, pre.st_mode & S_IFMT != S_IFREG, pre.st_mode & S_IFMT != S_IFDIR {
-            throw FileError(.notReadable, path: path, "is not a regular file (a device, pipe, FIFO or socket)")
-        }
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        if fd < 0 {
-            let e = errno
-            switch e {
-            case ENOENT, ENOTDIR:
-                throw FileError(.notFound, path: path, "no such file")
-            case EACCES, EPERM:
-                throw FileError(.notReadable, path: path, "permission denied (run as a user who can read it)")
-            default:
-                throw FileError(.notReadable, path: path, "cannot open: \(String(cString: strerror(e)))")
-            }
-        }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            let e = errno
-            close(fd)
-            throw FileError(.notReadable, path: path, "cannot stat: \(String(cString: strerror(e)))")
-        }
-        let kind = st.st_mode & S_IFMT
-        if kind == S_IFDIR {
-            close(fd)
-            throw FileError(.isDirectory, path: path, "is a directory, not a file")
-        }
-        if kind != S_IFREG {
-            // A device or a pipe may never end (/dev/zero, a FIFO); every input is a regular file.
-            close(fd)
-            throw FileError(.notReadable, path: path, "is not a regular file (a device, pipe, FIFO or socket)")
-        }
-        let flags = fcntl(fd, F_GETFL)
-        if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
+        // waits for a writer, forever (RegularFile).
+        let fd = try RegularFile.open(path, flags: O_RDONLY)
         self.fd = fd
         self.buffer = .allocate(byteCount: chunkSize, alignment: 64)
     }

@@ -87,7 +87,7 @@ public struct SealedPrediction: Sendable, Equatable {
     public static func parse(_ text: String, source: String) throws -> SealedPrediction {
         func bad(_ why: String) -> PCRFileError { PCRFileError(.syntax, source: source, why) }
         var p = MiniJSON(text: Array(text.utf8), source: source)
-        guard case .object(let top) = try p.parseValue() else { throw bad("expected a JSON object") }
+        guard case .object(let top) = try p.parseDocument() else { throw bad("expected a JSON object") }
         func member(_ name: String) -> MiniJSON.Value? { top.first { $0.0 == name }?.1 }
         func string(_ name: String) throws -> String {
             guard case .string(let s) = member(name) else { throw bad("'\(name)' missing or not a string") }

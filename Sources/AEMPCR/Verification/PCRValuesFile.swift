@@ -35,7 +35,8 @@ public enum PCRValuesFile {
     public static func parse(_ text: String, source: String) throws -> PCRValues {
         let trimmed = text.trimmingBlanks()
         if trimmed.hasPrefix("PCR-") { return try TPM12PCRText.parse(Array(text.utf8), source: source) }
-        let values = trimmed.hasPrefix("{") ? try parseJSON(trimmed, source: source) : try parseYAML(text, source: source)
+        // The whole text, not the trimmed one, so errors name the file's own line numbers.
+        let values = trimmed.hasPrefix("{") ? try parseJSON(text, source: source) : try parseYAML(text, source: source)
         if values.banks.isEmpty { throw PCRFileError(.empty, source: source, "no PCR values found") }
         return values
     }
@@ -44,6 +45,10 @@ public enum PCRValuesFile {
     static func parseYAML(_ text: String, source: String) throws -> PCRValues {
         var values = PCRValues()
         var bank: HashAlgorithm? = nil
+        // Each bank and each PCR once, whether or not the bank is kept: a repeated key is two
+        // answers to one question, refused rather than merged or overwritten.
+        var banksSeen = [HashAlgorithm: Int]()
+        var pcrsSeen = Set<String>()
         // "\r\n" is one Character in Swift: split at it too, so CRLF files read as text.
         for (n, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             let lineNo = n + 1
@@ -58,6 +63,10 @@ public enum PCRValuesFile {
                 guard let b = HashAlgorithm(name: key) else {
                     throw PCRFileError(.syntax, source: source, line: lineNo, "unknown bank '\(printable(key))'")
                 }
+                if let first = banksSeen[b] {
+                    throw PCRFileError(.duplicate, source: source, line: lineNo, "bank \(b) given twice (first on line \(first))")
+                }
+                banksSeen[b] = lineNo
                 bank = b
                 continue
             }
@@ -66,6 +75,9 @@ public enum PCRValuesFile {
             }
             guard let index = UInt32(key), index <= 23 else {
                 throw PCRFileError(.syntax, source: source, line: lineNo, "'\(printable(key))' is not a PCR index (0–23)")
+            }
+            guard pcrsSeen.insert("\(b):\(index)").inserted else {
+                throw PCRFileError(.duplicate, source: source, line: lineNo, "PCR\(index) \(b) given twice")
             }
             try store(&values, bank: b, index: index, hex: value, source: source, line: lineNo)
         }
@@ -90,7 +102,7 @@ public enum PCRValuesFile {
     /// The JSON this tool prints: a small strict reader for objects of objects of strings.
     static func parseJSON(_ text: String, source: String) throws -> PCRValues {
         var p = MiniJSON(text: Array(text.utf8), source: source)
-        let root = try p.parseValue()
+        let root = try p.parseDocument()
         guard case .object(var top) = root else {
             throw PCRFileError(.syntax, source: source, "expected a JSON object")
         }
@@ -114,7 +126,9 @@ public enum PCRValuesFile {
     }
 }
 
-/// Just enough JSON for PCR files: objects, strings, numbers and literals, with byte offsets in errors.
+/// Just enough JSON for PCR files: objects, strings, numbers and literals, with line numbers and
+/// byte offsets in errors. Strict where a reader could otherwise pick one of two meanings: a key
+/// given twice in one object and anything but blanks after the document are refused.
 struct MiniJSON {
     indirect enum Value {
         case object([(String, Value)])
@@ -133,8 +147,23 @@ struct MiniJSON {
         self.source = source
     }
 
-    func fail(_ why: String) -> PCRFileError {
-        PCRFileError(.syntax, source: source, "JSON at byte \(i): \(why)")
+    func fail(_ why: String, at offset: Int? = nil) -> PCRFileError {
+        let at = min(offset ?? i, text.count)
+        var line = 1
+        for b in text[..<at] where b == 0x0A { line += 1 }
+        return PCRFileError(.syntax, source: source, line: line, "JSON at byte \(at): \(why)")
+    }
+
+    /// One whole document: a value, then only blanks to the end (no second document, no
+    /// trailing data).
+    mutating func parseDocument() throws -> Value {
+        let v = try parseValue()
+        skip()
+        if i < text.count {
+            throw fail(text[i] == UInt8(ascii: "{") || text[i] == UInt8(ascii: "[")
+                       ? "a second JSON document after the first; give one" : "data after the end of the JSON document")
+        }
+        return v
     }
 
     mutating func skip() { while i < text.count, [0x20, 0x09, 0x0A, 0x0D].contains(text[i]) { i += 1 } }
@@ -149,11 +178,14 @@ struct MiniJSON {
         case UInt8(ascii: "{"):
             i += 1
             var members = [(String, Value)]()
+            var keys = Set<String>()
             skip()
             if i < text.count, text[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
             while true {
                 skip()
-                guard case .string(let k) = try parseValue() else { throw fail("object key must be a string") }
+                let keyAt = i
+                guard case .string(let k) = try parseValue() else { throw fail("object key must be a string", at: keyAt) }
+                guard keys.insert(k).inserted else { throw fail("key \"\(printable(k))\" given twice in one object", at: keyAt) }
                 skip()
                 guard i < text.count, text[i] == UInt8(ascii: ":") else { throw fail("':' expected") }
                 i += 1

@@ -1,3 +1,4 @@
+import AEMPCR
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,3 +1,4 @@
+import AEMPCR
 import CLibcrypto
 #if canImport(Glibc)
 import Glibc
@@ -66,12 +67,13 @@ public final class SecretBuffer {
 
     /// Reads a whole regular file of at most `limit` bytes (an AEM secret).
     public static func read(path: String, limit: Int) throws -> SecretBuffer {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        if fd < 0 { throw SealError(.io, "\(path): \(String(cString: strerror(errno)))") }
+        // A FIFO is refused before it is opened (opening it would wait for a writer forever).
+        let fd = try RegularFile.open(path, flags: O_RDONLY | O_NOFOLLOW) { e in
+            SealError(.io, "\(path): \(String(cString: strerror(e)))")
+        }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SealError(.io, "\(path): \(String(cString: strerror(errno)))") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw SealError(.io, "\(path): not a regular file") }
         guard st.st_size <= limit else { throw SealError(.io, "\(path): larger than \(limit) bytes") }
         let b = SecretBuffer(count: Int(st.st_size))
         var done = 0

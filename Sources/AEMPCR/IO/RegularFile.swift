@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Opens a file named by the user, never waiting on it: opening a FIFO blocks (for reading, until a
+/// writer comes; for writing, until a reader comes), so a FIFO, socket or device is refused before
+/// anything is read or written. One place for every input and output the tool opens by name.
+///
+/// The file is checked with `stat` first, then opened with `O_NONBLOCK | O_NOCTTY | O_CLOEXEC`
+/// (a FIFO then opens at once, or fails with ENXIO for writing) and checked again with `fstat`
+/// (it may have been swapped in between); `O_NONBLOCK` is cleared before the descriptor is returned.
+public enum RegularFile {
+    /// What may be opened besides a regular file.
+    public enum Allow: Sendable {
+        /// A regular file only.
+        case regularOnly
+        /// A regular file or a character device (`/dev/mem`).
+        case characterDevice
+    }
+
+    /// A descriptor of the regular file at `path`, opened with `flags` (`O_RDONLY`, or `O_WRONLY |
+    /// O_CREAT | O_TRUNC`, with `O_NOFOLLOW` where a link must not be followed). Throws a
+    /// `FileError` naming `path`.
+    /// `openError`, when given, makes the error for a failed `open` (its errno) instead of the
+    /// generic one, where the caller can say more (run as root, the kernel's lockdown).
+    public static func open(_ path: String, flags: Int32, mode: mode_t = 0o644, allow: Allow = .regularOnly,
+                            openError: ((Int32) -> any Error)? = nil) throws -> Int32 {
+        var pre = stat()
+        if stat(path, &pre) == 0 {
+            let kind = pre.st_mode & S_IFMT
+            if kind == S_IFDIR { throw FileError(.isDirectory, path: path, "is a directory, not a file") }
+            if !acceptable(kind, allow) { throw refusal(path, kind) }
+        }
+        let fd = systemOpen(path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode)
+        if fd < 0 {
+            let e = errno
+            if e != ENXIO, let openError { throw openError(e) }
+            switch e {
+            case ENOENT, ENOTDIR:
+                throw FileError(.notFound, path: path, "no such file")
+            case EACCES, EPERM:
+                throw FileError(.notReadable, path: path, "permission denied (run as a user who can \(flags & O_ACCMODE == O_RDONLY ? "read" : "write") it)")
+            case ENXIO:
+                // A FIFO with no reader, opened for writing without waiting.
+                throw refusal(path, S_IFIFO)
+            case ELOOP where flags & O_NOFOLLOW != 0:
+                throw FileError(.notReadable, path: path, "is a symbolic link, not followed here")
+            case EISDIR:
+                throw FileError(.isDirectory, path: path, "is a directory, not a file")
+            default:
+                throw FileError(.notReadable, path: path, "cannot open: \(String(cString: strerror(e)))")
+            }
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            close(fd)
+            throw FileError(.notReadable, path: path, "cannot stat: \(String(cString: strerror(e)))")
+        }
+        let kind = st.st_mode & S_IFMT
+        if kind == S_IFDIR {
+            close(fd)
+            throw FileError(.isDirectory, path: path, "is a directory, not a file")
+        }
+        if !acceptable(kind, allow) {
+            close(fd)
+            throw refusal(path, kind)
+        }
+        let fl = fcntl(fd, F_GETFL)
+        if fl >= 0 { _ = fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) }
+        return fd
+    }
+
+    /// Refuses an existing `path` that is not a regular file, without opening it: for outputs
+    /// written beside their name and renamed over it.
+    public static func checkReplaceable(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        let kind = st.st_mode & S_IFMT
+        if kind == S_IFDIR { throw FileError(.isDirectory, path: path, "is a directory; give the name of the file to write") }
+        if kind != S_IFREG && kind != S_IFLNK { throw refusal(path, kind) }
+        if kind == S_IFLNK, stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG, st.st_mode & S_IFMT != S_IFDIR {
+            throw refusal(path, st.st_mode & S_IFMT)
+        }
+    }
+
+    private static func acceptable(_ kind: mode_t, _ allow: Allow) -> Bool {
+        kind == S_IFREG || (allow == .characterDevice && kind == S_IFCHR)
+    }
+
+    private static func refusal(_ path: String, _ kind: mode_t) -> FileError {
+        let what: String
+        switch kind {
+        case S_IFIFO: what = "a FIFO"
+        case S_IFSOCK: what = "a socket"
+        case S_IFCHR: what = "a character device"
+        case S_IFBLK: what = "a block device"
+        default: what = "not a regular file"
+        }
+        let head = what == "not a regular file" ? "is not a regular file" : "is \(what), not a regular file"
+        return FileError(.notReadable, path: path, head + ": refused before it is opened (opening a FIFO waits forever)")
+    }
+}
+
+/// The C library's open(2), named apart from `RegularFile.open` (whichever C module is imported).
+private func systemOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
+    open(path, flags, mode)
+}
