@@ -162,4 +162,20 @@ import Testing
                                       "--aem-dir", "anti-evil-maid", "--mem", "no-dev-mem", "--tpm", "1.2"], cwd: s.dir)
         #expect(!r.stdout.contains("\u{1B}") && flat(r.stdout).contains("changes PCR18."), "\(r.stdout)")
     }
+
+    /// The reader of notice's output gone before it writes (dnf's plugin killed, `| head -c 1`):
+    /// the writes fail with EPIPE and are dropped; exit 0, not 141 (killed by SIGPIPE). bash
+    /// runs the pipeline: `true` has exited long before notice starts writing, 1 s later.
+    @Test func closedReaderExitsZero() throws {
+        let s = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: s.dir) }
+        let notice = [Repo.binary, "notice", "--grub-cfg", Repo.path("Vectors/example/grub.cfg"), "--boot-dir", "boot",
+                      "--state-dir", "state", "--aem-dir", "anti-evil-maid", "--mem", "no-dev-mem", "--tpm", "1.2"]
+        for args in [notice, notice, [Repo.binary, "notice", "--help"], [Repo.binary, "notice", "--no-such-option"]] {
+            let r = try run("/bin/bash", ["-c", "{ sleep 1; \"$@\"; echo \"status $?\" >&2; } | true", "bash"] + args, cwd: s.dir)
+            #expect(r.stderr.hasSuffix("status 0\n"), "\(args): \(r.stderr)")
+        }
+        // The state was still saved (the first run) and compared (the second).
+        #expect(FileManager.default.fileExists(atPath: s.state + "/notice.state"))
+    }
 }
