@@ -191,18 +191,11 @@ struct Notice: ParsableCommand {
         throw UsageError("no /boot/grub2/grub.cfg or /boot/grub/grub.cfg; give --grub-cfg")
     }
 
-    /// The index of the first top-level entry whose title starts with "AEM", if any.
+    /// The index of the first top-level entry whose title starts with "AEM", if any: the menu
+    /// is evaluated once for all its entries (`GrubConfig.entries`), however many there are.
     static func firstAEMEntry(_ config: GrubConfig, bootDir: String) throws -> String? {
-        for i in 0..<256 {
-            do {
-                let e = try config.entry(String(i), bootDir: bootDir)
-                if e.titlePath.last?.hasPrefix("AEM") == true { return String(i) }
-            } catch let e as GrubError where e.code == .entryNotFound {
-                if e.description.contains("no menu entry") { return nil }  // past the last entry
-                continue  // a submenu
-            }
-        }
-        return nil
+        try config.entries(bootDir: bootDir, submenus: false)
+            .first { !$0.isSubmenu && $0.titlePath.last?.hasPrefix("AEM") == true }?.selector
     }
 
     /// The kernel's view of the TPM (`/sys/class/tpm/tpm0`), if it says.

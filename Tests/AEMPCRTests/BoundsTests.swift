@@ -95,4 +95,28 @@ import Testing
             #expect(r.status == 2 && r.stderr.contains("not a regular file"), "\(r.stderr)")
         }
     }
+    /// 200,000 entries (issue 19): the menu is evaluated once for all of them, one step per
+    /// entry, and the last one is found by index and by title (notice used to evaluate the file
+    /// again for every index, up to 256). The time and memory are measured by bench/bounds.sh.
+    @Test func menuOf200kEntriesIsOnePass() throws {
+        var text = ""
+        text.reserveCapacity(200_000 * 60)
+        for k in 0..<200_000 { text += "menuentry 'Entry \(k)' {\n multiboot /t\(k)\n}\n" }
+        text += "submenu 'S' {\n menuentry 'Inner' {\n  multiboot /inner\n }\n}\n"
+        let cfg = try GrubConfig(text: text, path: "big.cfg")
+        let (items, steps) = try cfg.entriesCountingSteps()
+        #expect(items.count == 200_002)
+        #expect(items[199_999].indexPath == [199_999] && items[199_999].titlePath == ["Entry 199999"])
+        #expect(items[199_999].line == 199_999 * 3 + 1)
+        #expect(items.last == GrubMenuItem(indexPath: [200_000, 0], titlePath: ["S", "Inner"], id: nil, line: 200_000 * 3 + 2, isSubmenu: false))
+        // One step per top-level item and one for the submenu's entry: no entry body was run.
+        #expect(steps == 200_002, "\(steps)")
+        for selector in ["199999", "Entry 199999"] {
+            #expect(try cfg.entry(selector).loaderCommands.map(\.file) == ["/t199999"])
+        }
+        // An unknown name lists the first entries and counts the rest, never all 200,000.
+        #expect { try cfg.entry("nope") } throws: { e in
+            (e as? GrubError)?.description.hasSuffix("; 9: Entry 9; … and 199991 more") == true
+        }
+    }
 }

@@ -178,4 +178,18 @@ import Testing
         // The state was still saved (the first run) and compared (the second).
         #expect(FileManager.default.fileExists(atPath: s.state + "/notice.state"))
     }
+    /// The AEM entry after 300 others is found: the menu is listed in one evaluation of the
+    /// file (it was evaluated again for each index and given up after 256).
+    @Test func aemEntryAfter300OthersIsFound() throws {
+        let s = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: s.dir) }
+        var cfg = ""
+        for k in 0..<300 { cfg += "menuentry 'Other \(k)' {\n  linux /vmlinuz-\(k)\n}\n" }
+        cfg += try readText("Vectors/example/grub.cfg")
+        try cfg.write(toFile: s.dir + "/grub.cfg", atomically: true, encoding: .utf8)
+        let r = try run(Repo.binary, ["notice", "--grub-cfg", "grub.cfg", "--boot-dir", "boot", "--state-dir", "state",
+                                      "--aem-dir", "anti-evil-maid", "--mem", "no-dev-mem", "--tpm", "1.2"], cwd: s.dir)
+        #expect(r.status == 0)
+        #expect(flat(r.stdout).contains("saved the measurements of 'AEM Qubes, with Xen hypervisor'"), "\(r.stdout)")
+    }
 }
