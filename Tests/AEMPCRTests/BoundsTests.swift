@@ -119,4 +119,44 @@ import Testing
             (e as? GrubError)?.description.hasSuffix("; 9: Entry 9; … and 199991 more") == true
         }
     }
+    /// One run of aem-pcr and its peak resident memory in KiB, as GNU time measures it (`%M`).
+    func peakMemory(_ args: [String], in dir: String) throws -> (ProcessResult, Int) {
+        guard let time = tool("time") else { return (ProcessResult(status: -1, stdout: "", stderr: ""), 0) }
+        let report = dir + "/time.out"
+        let r = try run(time, ["-f", "%M", "-o", report, Repo.binary] + args, cwd: dir)
+        let kib = Int(try String(contentsOfFile: report, encoding: .utf8).split(separator: "\n").last ?? "") ?? -1
+        return (r, kib)
+    }
+
+    /// A gzip module that inflates past 4 GiB cannot boot (GRUB places a multiboot module below
+    /// 4 GiB): refused as soon as 4 GiB have come out, not at the end of a 4.25 GiB bomb made by
+    /// python3 (Tests/Scripts/gzip-bomb.py, checked by `gzip -t`); notice says it in one line
+    /// and exits 0.
+    @Test(.needsTool("time", package: "time"), .needsTool("gzip", package: "gzip")) func gzipBombStopsAt4GiB() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bomb = dir + "/bomb.gz"
+        let size = (1 << 32) + (1 << 28)
+        let made = try run("/usr/bin/env", ["python3", Repo.path("Tests/Scripts/gzip-bomb.py"), String(size), bomb])
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(try run(tool("gzip") ?? "gzip", ["-l", bomb]).status == 0)
+        var passed: UInt64 = 0
+        #expect { try ModuleImage.stream(path: bomb, unzip: true) { passed += UInt64($0.count) } } throws: { e in
+            guard let f = e as? FileError else { return false }
+            return f.code == .imageTooLarge && f.description == "\(bomb): decompresses to more than 4 GiB; GRUB loads a multiboot module below 4 GiB, so this one cannot boot (stopped at 4 GiB)"
+        }
+        // Everything up to the limit was passed on, nothing beyond it.
+        #expect(passed <= (1 << 32) - 1 && passed > (1 << 32) - (2 << 20), "\(passed)")
+
+        // notice with the bomb as the initramfs: one line naming the file, exit 0.
+        try FileManager.default.copyItem(atPath: Repo.path("Vectors/example/boot"), toPath: dir + "/boot")
+        let initramfs = dir + "/boot/initramfs-6.6.63-1.qubes.fc37.x86_64.img"
+        try FileManager.default.removeItem(atPath: initramfs)
+        try FileManager.default.moveItem(atPath: bomb, toPath: initramfs)
+        let (r, kib) = try peakMemory(["notice", "--grub-cfg", Repo.path("Vectors/example/grub.cfg"), "--boot-dir", "boot",
+                                       "--state-dir", "state", "--mem", "no-mem", "--aem-dir", "no-aem", "--tpm", "1.2"], in: dir)
+        #expect(r.status == 0)
+        #expect(r.stdout == "aem-pcr notice: could not check the AEM boot: boot/initramfs-6.6.63-1.qubes.fc37.x86_64.img: decompresses to more than 4 GiB; GRUB loads a multiboot module below 4 GiB, so this one cannot boot (stopped at 4 GiB)\n", "\(r.stdout)")
+        #expect(kib > 0 && kib < 100 * 1024, "\(kib) KiB")
+    }
 }
