@@ -159,4 +159,41 @@ import Testing
         #expect(r.stdout == "aem-pcr notice: could not check the AEM boot: boot/initramfs-6.6.63-1.qubes.fc37.x86_64.img: decompresses to more than 4 GiB; GRUB loads a multiboot module below 4 GiB, so this one cannot boot (stopped at 4 GiB)\n", "\(r.stdout)")
         #expect(kib > 0 && kib < 100 * 1024, "\(kib) KiB")
     }
+
+    /// `log show` on 60 MB of text that is no log: refused from its first MiB, in one line,
+    /// with the memory of that MiB (it read the whole file and copied it as text: 135 MB);
+    /// a printed log over 1 MiB is refused too (each of its lines would cost ~50 bytes).
+    @Test(.needsTool("time", package: "time")) func logShowRefusesNonLogsEarly() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let line = Array("hello, this is not a DRTM event log\n".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(60_000_000)
+        while text.count < 60_000_000 { text += line }
+        try write(text, to: dir + "/notes.txt")
+        let (r, kib) = try peakMemory(["log", "show", "notes.txt"], in: dir)
+        #expect(r.status == 2)
+        #expect(r.stderr.hasPrefix("aem-pcr: error: notes.txt at byte 0: not a DRTM event log: ") && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        #expect(kib > 0 && kib < 100 * 1024, "\(kib) KiB")
+
+        try write(Array("PCRIndex: 17\n".utf8) + Array(repeating: UInt8(ascii: "\n"), count: 2 << 20), to: dir + "/long.txt")
+        let long = try aemPCR(["log", "show", dir + "/long.txt"])
+        #expect(long.status == 2)
+        #expect(long.stderr == "aem-pcr: error: \(dir)/long.txt at byte 0: text of \((2 << 20) + 13) bytes: no printed DRTM log is larger than 1 MiB (txt-stat prints tens of KiB)\n", "\(long.stderr)")
+    }
+
+    /// A 4 MiB saved prediction holding one array of 2 million numbers: refused at its
+    /// 65,537th value, before the values fill memory (262 MB), by both readers of the file.
+    @Test func hugeJSONArrayIsRefused() throws {
+        let text = "{\"events\": [" + Array(repeating: "1", count: 2 << 20).joined(separator: ",") + "]}"
+        #expect(text.utf8.count > 4_000_000)
+        // Values: the object, its key, the array, then numbers: the 65,534th number (at byte
+        // 12 + 2 × 65,533, after `{"events": [`) is the 65,537th value.
+        let expected = "p.json: JSON at byte \(12 + 2 * 65_533): more than 65536 values; no PCR file or saved prediction holds that many"
+        #expect { try SealedPrediction.parse(text, source: "p.json") } throws: { e in "\(e)" == expected }
+        #expect { try PCRValuesFile.parseJSON(text, source: "p.json") } throws: { e in "\(e)" == expected }
+        // Nested objects count too.
+        let objects = "{\"pcrs\": {" + (0..<70_000).map { "\"k\($0)\": {}" }.joined(separator: ", ") + "}}"
+        #expect { try PCRValuesFile.parseJSON(objects, source: "o.json") } throws: { e in "\(e)".contains("more than 65536 values") }
+    }
 }
