@@ -192,10 +192,14 @@ struct Notice: ParsableCommand {
     }
 
     /// The index of the first top-level entry whose title starts with "AEM", if any: the menu
-    /// is evaluated once for all its entries (`GrubConfig.entries`), however many there are.
+    /// is evaluated once for all its entries (`GrubConfig.forEachEntry`), however many there are.
     static func firstAEMEntry(_ config: GrubConfig, bootDir: String) throws -> String? {
-        try config.entries(bootDir: bootDir, submenus: false)
-            .first { !$0.isSubmenu && $0.titlePath.last?.hasPrefix("AEM") == true }?.selector
+        var found: String?
+        try config.forEachEntry(bootDir: bootDir, submenus: false) { item in
+            if !item.isSubmenu && item.titlePath.last?.hasPrefix("AEM") == true { found = item.selector }
+            return found == nil
+        }
+        return found
     }
 
     /// The kernel's view of the TPM (`/sys/class/tpm/tpm0`), if it says.

@@ -119,6 +119,17 @@ import Testing
             (e as? GrubError)?.description.hasSuffix("; 9: Entry 9; … and 199991 more") == true
         }
     }
+    /// Entry bodies are kept as text, as GRUB keeps them, and parsed again when they run:
+    /// what they define and the lines their errors name are the same as in one parse.
+    @Test func entryBodiesRunFromTheirText() throws {
+        let body = "menuentry 'A' --id a {\n  function f { multiboot /f$1 \"}\"; }\n  if true; then\n    f 2\n  fi\n"
+        let ok = try GrubConfig(text: "set x=1\n" + body + "}\n", path: "b.cfg").entry("a")
+        #expect(ok.loaderCommands.map(\.file) == ["/f2"] && ok.loaderCommands[0].argumentStrings == ["}"])
+        #expect(ok.loaderCommands[0].line == 3)
+        let bad = try GrubConfig(text: "set x=1\n" + body + "  configfile /other.cfg\n}\n", path: "b.cfg")
+        #expect { try bad.entry("A") } throws: { e in (e as? GrubError)?.line == 7 }
+    }
+
     /// One run of aem-pcr and its peak resident memory in KiB, as GNU time measures it (`%M`).
     func peakMemory(_ args: [String], in dir: String) throws -> (ProcessResult, Int) {
         guard let time = tool("time") else { return (ProcessResult(status: -1, stdout: "", stderr: ""), 0) }
@@ -195,5 +206,20 @@ import Testing
         // Nested objects count too.
         let objects = "{\"pcrs\": {" + (0..<70_000).map { "\"k\($0)\": {}" }.joined(separator: ", ") + "}}"
         #expect { try PCRValuesFile.parseJSON(objects, source: "o.json") } throws: { e in "\(e)".contains("more than 65536 values") }
+    }
+    /// predict on a grub.cfg of 200,000 entries: the last one predicted, within 100 MB (141 MB
+    /// before: every entry's body was a tree of nodes and every token was kept in a list).
+    @Test(.needsTool("time", package: "time")) func predictOn200kEntriesStaysUnder100MB() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var text = ""
+        text.reserveCapacity(200_000 * 70)
+        for k in 0..<200_000 { text += "menuentry 'Entry \(k)' {\n multiboot /tboot.gz\n module /xen-4.17.5.gz\n}\n" }
+        try text.write(toFile: dir + "/grub.cfg", atomically: false, encoding: .utf8)
+        let (r, kib) = try peakMemory(["predict", "--grub-cfg", "grub.cfg", "--entry", "199999", "--boot-dir",
+                                       Repo.path("Vectors/example/boot"), "--tpm", "1.2"], in: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("entry 'Entry 199999'"), "\(r.stdout)")
+        #expect(kib > 0 && kib < 100 * 1024, "\(kib) KiB")
     }
 }

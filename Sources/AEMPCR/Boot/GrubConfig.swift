@@ -144,26 +144,48 @@ public struct GrubConfig: Sendable {
     /// one of each submenu's script): entry bodies are not run. A grub.cfg with 200,000 entries
     /// is listed in one pass, as GRUB builds its menu.
     public func entries(platform: GrubPlatform = .pc, bootDir: String? = nil, submenus: Bool = true) throws -> [GrubMenuItem] {
-        try entriesCountingSteps(platform: platform, bootDir: bootDir, submenus: submenus).items
+        var out = [GrubMenuItem]()
+        try forEachEntry(platform: platform, bootDir: bootDir, submenus: submenus) { out.append($0); return true }
+        return out
+    }
+
+    /// The menu items in order, as `entries` lists them, passed one by one to `body` until it
+    /// returns false (nothing is kept: the first AEM entry among 200,000 costs no list).
+    public func forEachEntry(platform: GrubPlatform = .pc, bootDir: String? = nil, submenus: Bool = true,
+                             _ body: (GrubMenuItem) throws -> Bool) throws {
+        _ = try forEachEntryCountingSteps(platform: platform, bootDir: bootDir, submenus: submenus, body)
     }
 
     /// `entries` and the evaluator's steps it took (for tests: the work is one pass).
     func entriesCountingSteps(platform: GrubPlatform = .pc, bootDir: String? = nil,
                               submenus: Bool = true) throws -> (items: [GrubMenuItem], steps: Int) {
-        var ev = GrubEvaluator(path: path, platform: platform, bootDir: bootDir)
         var out = [GrubMenuItem]()
-        func list(_ menu: GrubEvaluator.Menu, index: [Int], titles: [String]) throws {
+        let steps = try forEachEntryCountingSteps(platform: platform, bootDir: bootDir, submenus: submenus) {
+            out.append($0)
+            return true
+        }
+        return (out, steps)
+    }
+
+    private func forEachEntryCountingSteps(platform: GrubPlatform, bootDir: String?, submenus: Bool,
+                                           _ body: (GrubMenuItem) throws -> Bool) throws -> Int {
+        var ev = GrubEvaluator(path: path, platform: platform, bootDir: bootDir)
+        /// false: `body` asked to stop.
+        func list(_ menu: GrubEvaluator.Menu, index: [Int], titles: [String]) throws -> Bool {
             for (k, item) in menu.items.enumerated() {
                 let titlePath = titles + [item.title.grubDisplay]
-                out.append(GrubMenuItem(indexPath: index + [k], titlePath: titlePath, id: item.id.map(\.grubDisplay),
-                                        line: item.line, isSubmenu: item.isSubmenu))
+                let entry = GrubMenuItem(indexPath: index + [k], titlePath: titlePath, id: item.id.map(\.grubDisplay),
+                                         line: item.line, isSubmenu: item.isSubmenu)
+                guard try body(entry) else { return false }
                 if item.isSubmenu && submenus {
-                    try list(try ev.runMenu(item.body, env: menu.env.forSubmenu()), index: index + [k], titles: titlePath)
+                    let inner = try ev.runMenu(item.body.nodes(), env: menu.env.forSubmenu())
+                    guard try list(inner, index: index + [k], titles: titlePath) else { return false }
                 }
             }
+            return true
         }
-        try list(try ev.runMenu(nodes, env: ev.initialEnvironment()), index: [], titles: [])
-        return (out, ev.stepsTaken)
+        _ = try list(try ev.runMenu(nodes, env: ev.initialEnvironment()), index: [], titles: [])
+        return ev.stepsTaken
     }
 
     /// Selects an entry as `GRUB_DEFAULT` names it: titles, ids or indices, `>` between levels
@@ -196,7 +218,7 @@ public struct GrubConfig: Sendable {
                     throw GrubError(.entryNotFound, path: path, line: item.line,
                                     "'\(shown.joined(separator: ">"))' is a submenu; name an entry inside it with '>'")
                 }
-                level = try ev.runMenu(item.body, env: level.env.forSubmenu())
+                level = try ev.runMenu(item.body.nodes(), env: level.env.forSubmenu())
             } else {
                 if !last {
                     throw GrubError(.entryNotFound, path: path, line: item.line,

@@ -107,10 +107,10 @@ struct GrubEvaluator {
         var id: String?
         var line: Int
         var isSubmenu: Bool
-        var body: [GrubScript.Node]
+        /// Its body's text, in the file that defines it (a sourced file's entries run with
+        /// that file's name).
+        var body: GrubScript.Block
         var args: [String]
-        /// The file that defines it (a sourced file's entries run with that file's name).
-        var path: String
     }
 
     struct Menu {
@@ -123,7 +123,15 @@ struct GrubEvaluator {
     /// Runs a menu level's script; returns its items and the environment they run in.
     mutating func runMenu(_ nodes: [GrubScript.Node], env: Environment) throws -> Menu {
         let saved = menuItems
+        // As many items as the level defines directly (more may come from `source`): one
+        // allocation of the right size for a menu of 200,000 entries, not a doubling past it.
         menuItems = []
+        menuItems!.reserveCapacity(nodes.reduce(0) { n, node in
+            switch node {
+            case .menuentry, .submenu: return n + 1
+            default: return n
+            }
+        })
         defer { menuItems = saved }
         _ = try run(nodes, env)
         return Menu(items: menuItems!, env: env)
@@ -139,9 +147,9 @@ struct GrubEvaluator {
         menuItems = []
         defer { menuItems = savedItems }
         let savedPath = path
-        path = item.path
+        path = item.body.path
         defer { path = savedPath }
-        _ = try run(item.body, e)
+        _ = try run(item.body.nodes(), e)
         return loaders!
     }
 
@@ -206,8 +214,7 @@ struct GrubEvaluator {
             guard let t = title else {
                 throw GrubError(.syntax, path: path, line: line, "\(isSub ? "submenu" : "menuentry") without a title")
             }
-            menuItems?.append(MenuItemDef(title: t, id: id, line: line, isSubmenu: isSub, body: body, args: rest,
-                                          path: path))
+            menuItems?.append(MenuItemDef(title: t, id: id, line: line, isSubmenu: isSub, body: body, args: rest))
             return 0
         case .function(let name, let body, _):
             functions[name] = body

@@ -24,9 +24,39 @@ public enum GrubScript {
     public indirect enum Node: Sendable {
         case command([Word], line: Int)
         case ifChain([(condition: [Node], body: [Node])], otherwise: [Node]?, line: Int)
-        case menuentry([Word], body: [Node], line: Int)
-        case submenu([Word], body: [Node], line: Int)
+        case menuentry([Word], body: Block, line: Int)
+        case submenu([Word], body: Block, line: Int)
         case function(String, body: [Node], line: Int)
+    }
+
+    /// A menu entry's or submenu's body as GRUB keeps it: its source text, parsed again when it
+    /// runs. GRUB's parser checks the body when it reads the file, but the menu keeps only the
+    /// text (`grub_normal_add_menu_entry`'s `sourcecode`); so does this one: a menu of 200,000
+    /// entries costs their bytes, not a tree of nodes each.
+    public struct Block: Sendable {
+        let source: Source
+        /// The bytes between `{` and `}`, and the line the body starts on.
+        let start: Int, end: Int, line: Int
+
+        /// The file the body is in.
+        var path: String { source.path }
+
+        /// The body's commands (the parse succeeded once already, when the file was read).
+        func nodes() throws -> [Node] {
+            var p = try Parser(source: source, from: start, to: end, line: line)
+            return try p.parseList(until: [])
+        }
+    }
+
+    /// A file's bytes, shared by the blocks read from it.
+    final class Source: Sendable {
+        let bytes: [UInt8]
+        let path: String
+
+        init(bytes: [UInt8], path: String) {
+            self.bytes = bytes
+            self.path = path
+        }
     }
 
     // MARK: Lexer
@@ -49,13 +79,22 @@ public enum GrubScript {
         /// Each byte read as a scalar where it is used: no copy of the file 4 bytes a byte.
         struct Scalars {
             let bytes: [UInt8]
-            var count: Int { bytes.count }
+            /// Where lexing stops (a block's body ends before its `}`).
+            let count: Int
             subscript(i: Int) -> Unicode.Scalar { Unicode.Scalar(bytes[i]) }
 
             /// Bytes a..<b as GRUB text, in one piece (ASCII, the common case, copied as is).
             func text(_ a: Int, _ b: Int) -> String {
                 let run = bytes[a..<b]
                 return run.allSatisfy { $0 < 0x80 } ? String(decoding: run, as: UTF8.self) : String(grubBytes: run)
+            }
+        }
+
+        /// Bytes that end a word: blanks, newline, `;`, `{`, `}`.
+        static func endsWord(_ b: UInt8) -> Bool {
+            switch b {
+            case 0x20, 0x09, 0x0D, 0x0A, 0x3B, 0x7B, 0x7D: return true
+            default: return false
             }
         }
 
@@ -73,9 +112,11 @@ public enum GrubScript {
         /// Words made of one plain literal (keywords, commands, most paths) recur: one copy each.
         var plainWords = [String: Word]()
 
-        init(_ bytes: [UInt8], path: String) {
-            s = Scalars(bytes: bytes)
+        init(_ bytes: [UInt8], path: String, from start: Int = 0, to end: Int? = nil, line: Int = 1) {
+            s = Scalars(bytes: bytes, count: end ?? bytes.count)
             self.path = path
+            i = start
+            self.line = line
         }
 
         /// The next token; `.end` at the end of the bytes.
@@ -129,8 +170,21 @@ public enum GrubScript {
             }
             if c == "{" { i += 1; return .openBrace(line: line) }
             if c == "}" { i += 1; return .closeBrace(line: line) }
-            // A word.
+            // A word. Most are one run of plain bytes (a keyword, a command, a path): read at
+            // once, and shared when the same word came before.
             let wordLine = line
+            do {
+                var j = i
+                while j < s.count, !Lexer.isSpecial(s.bytes[j]) { j += 1 }
+                if j > i, j == s.count || Lexer.endsWord(s.bytes[j]) {
+                    let text = s.text(i, j)
+                    i = j
+                    if let shared = plainWords[text] { return .word(shared, line: wordLine) }
+                    let w = Word(parts: [.literal(text)])
+                    if plainWords.count < 4096 { plainWords[text] = w }
+                    return .word(w, line: wordLine)
+                }
+            }
             var parts = [Part]()
             var lit = ""
             func flushLiteral() { if !lit.isEmpty { parts.append(.literal(lit)); lit = "" } }
@@ -210,7 +264,7 @@ public enum GrubScript {
 
     /// Parses a whole grub.cfg.
     public static func parse(_ bytes: [UInt8], path: String) throws -> [Node] {
-        var p = try Parser(lexer: Lexer(bytes, path: path), path: path)
+        var p = try Parser(source: Source(bytes: bytes, path: path))
         let nodes = try p.parseList(until: [])
         switch p.peek {
         case .word(let w, let line):
@@ -240,9 +294,18 @@ public enum GrubScript {
         var depth = 0
         static let maxDepth = 100
 
-        init(lexer: Lexer, path: String) throws {
-            self.lexer = lexer
-            self.path = path
+        let source: Source
+        /// Whether nodes are kept (false inside a menu entry's body: only its syntax is checked).
+        var building = true
+        static let closeBrace: Set<String> = ["}"]
+        static let then: Set<String> = ["then"]
+        static let afterThen: Set<String> = ["elif", "else", "fi"]
+        static let fi: Set<String> = ["fi"]
+
+        init(source: Source, from start: Int = 0, to end: Int? = nil, line: Int = 1) throws {
+            self.source = source
+            lexer = Lexer(source.bytes, path: source.path, from: start, to: end, line: line)
+            path = source.path
             peek = .end
             try advance()
         }
@@ -296,16 +359,18 @@ public enum GrubScript {
                 case "for", "while", "until":
                     throw GrubError(.unsupported, path: path, line: line, "'\(first.plainText!)' loops are not supported in grub.cfg by this tool")
                 default:
-                    nodes.append(.command(try readCommandWords(), line: line))
+                    let words = try readCommandWords()
+                    if building { nodes.append(.command(words, line: line)) }
                 }
             }
         }
 
         /// Words up to the end of the command (separator or end).
-        mutating func readCommandWords() throws -> [Word] {
+        mutating func readCommandWords(keep: Bool = false) throws -> [Word] {
             var words = [Word]()
             while case .word(let w, _) = peek {
-                words.append(w); try advance()
+                if building || keep { words.append(w) }
+                try advance()
             }
             return words
         }
@@ -322,9 +387,9 @@ public enum GrubScript {
             try advance()  // "if"
             var branches = [(condition: [Node], body: [Node])]()
             var otherwise: [Node]? = nil
-            var cond = try parseList(until: ["then"])
+            var cond = try parseList(until: Parser.then)
             try expectKeyword("then", context: "the if", line: line)
-            var body = try parseList(until: ["elif", "else", "fi"])
+            var body = try parseList(until: Parser.afterThen)
             branches.append((cond, body))
             while true {
                 try skipSeparators()
@@ -334,12 +399,12 @@ public enum GrubScript {
                 try advance()
                 switch w.plainText {
                 case "elif":
-                    cond = try parseList(until: ["then"])
+                    cond = try parseList(until: Parser.then)
                     try expectKeyword("then", context: "the elif", line: line)
-                    body = try parseList(until: ["elif", "else", "fi"])
+                    body = try parseList(until: Parser.afterThen)
                     branches.append((cond, body))
                 case "else":
-                    otherwise = try parseList(until: ["fi"])
+                    otherwise = try parseList(until: Parser.fi)
                 case "fi":
                     return .ifChain(branches, otherwise: otherwise, line: line)
                 default:
@@ -351,34 +416,42 @@ public enum GrubScript {
         /// `{` BODY `}` after a block's header words. The `{` must be on the header's line (GRUB:
         /// "no menuentry definition" otherwise); it may be glued to the last word, and the body
         /// may share the line: `menuentry 'X' { echo x; halt; }` (all checked with grub-emu).
-        mutating func parseBraced(kind: String, line: Int) throws -> [Node] {
+        mutating func parseBraced(kind: String, line: Int) throws -> (nodes: [Node], text: Block) {
             guard case .openBrace = peek else {
                 throw GrubError(.syntax, path: path, line: line, "\(kind) without '{' on its line")
             }
+            // The lexer stands just after the `{`: the body's text starts there.
+            let start = lexer.i, startLine = lexer.line
             try advance()
-            let body = try parseList(until: ["}"])
+            // A menu entry's body is checked here and kept as text (`Block`): no nodes are
+            // built for it, nor for anything inside it.
+            let wasBuilding = building
+            if kind != "function" { building = false }
+            defer { building = wasBuilding }
+            let body = try parseList(until: Parser.closeBrace)
             guard case .closeBrace = peek else {
                 throw GrubError(.syntax, path: path, line: line, "'}' missing for the \(kind) begun here")
             }
+            let text = Block(source: source, start: start, end: lexer.i - 1, line: startLine)
             try advance()
-            return body
+            return (body, text)
         }
 
         /// `menuentry ARGS… {` BODY `}`.
         mutating func parseBlock(kind: String, line: Int) throws -> Node {
             try advance()
             let args = try readCommandWords()
-            let body = try parseBraced(kind: kind, line: line)
+            let body = try parseBraced(kind: kind, line: line).text
             return kind == "menuentry" ? .menuentry(args, body: body, line: line) : .submenu(args, body: body, line: line)
         }
 
         mutating func parseFunction(line: Int) throws -> Node {
             try advance()
-            let words = try readCommandWords()
+            let words = try readCommandWords(keep: true)
             guard words.count == 1, let name = words[0].plainText else {
                 throw GrubError(.syntax, path: path, line: line, "function NAME { expected")
             }
-            let body = try parseBraced(kind: "function", line: line)
+            let body = try parseBraced(kind: "function", line: line).nodes
             return .function(name, body: body, line: line)
         }
     }
