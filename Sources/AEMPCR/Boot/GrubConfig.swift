@@ -188,6 +188,19 @@ public struct GrubConfig: Sendable {
         return ev.stepsTaken
     }
 
+    /// The first top-level entry (not a submenu) whose display title satisfies `matches`,
+    /// evaluated; nil when there is none. One evaluation of the file, whatever the entry's
+    /// position (notice's "first entry whose title starts with AEM").
+    public func firstEntry(platform: GrubPlatform = .pc, bootDir: String? = nil,
+                           where matches: (String) -> Bool) throws -> GrubEntry? {
+        var ev = GrubEvaluator(path: path, platform: platform, bootDir: bootDir)
+        let level = try ev.runMenu(nodes, env: ev.initialEnvironment())
+        guard let item = level.items.first(where: { !$0.isSubmenu && matches($0.title.grubDisplay) }) else { return nil }
+        let commands = try ev.runEntry(item, env: level.env)
+        return GrubEntry(titlePath: [item.title.grubDisplay], id: item.id.map(\.grubDisplay), line: item.line,
+                         loaderCommands: commands, notes: ev.notes)
+    }
+
     /// Selects an entry as `GRUB_DEFAULT` names it: titles, ids or indices, `>` between levels
     /// (`"2>0"`, `"Advanced options…>AEM Qubes boot, …"`), and evaluates it. `bootDir`: where
     /// GRUB's files are, for `source`; without it a `source` that runs is refused.
