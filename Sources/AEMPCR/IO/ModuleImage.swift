@@ -73,16 +73,18 @@ public enum ModuleImage {
         return (e, f, i, hasher.finalize())
     }
 
-    /// The largest image GRUB can load as a multiboot module: `grub_cmd_module`
+    /// The largest image GRUB can load as a multiboot module. `grub_cmd_module`
     /// (grub-core/loader/multiboot.c) places the module with `grub_relocator_alloc_chunk_align`
-    /// between `lowest_addr` (1 MiB) and `UP_TO_TOP32 (size)`, so that it ends below 4 GiB, and
-    /// the module list's `mod_start`/`mod_end` are 32-bit. An image of 4 GiB or more cannot boot;
-    /// its gzip trailer (ISIZE, the size modulo 2^32) no longer says its size either.
+    /// between `lowest_addr` (1 MiB) and `UP_TO_TOP32 (size)`, so that it ends below 4 GiB (the
+    /// module list's `mod_start`/`mod_end` are 32-bit); and for a gzip file the size it loads is
+    /// the trailer's 32-bit ISIZE (grub-core/io/gzio.c `test_header`: "this does not handle files
+    /// whose original size is over 4GB"), so of a larger image GRUB would load only a part.
     public static let maxImageSize: UInt64 = (1 << 32) - 1
 
     static func tooLarge(_ path: String, _ encoding: Encoding) -> FileError {
-        FileError(.imageTooLarge, path: path,
-                  "\(encoding == .gzip ? "decompresses to" : "is") more than 4 GiB; GRUB loads a multiboot module below 4 GiB, so this one cannot boot (stopped at 4 GiB)")
+        FileError(.imageTooLarge, path: path, encoding == .gzip
+            ? "decompresses to more than 4 GiB: GRUB takes the size from the gzip trailer (32 bits) and would load only part of it, below 4 GiB; stopped at 4 GiB"
+            : "is larger than 4 GiB: GRUB places a multiboot module below 4 GiB, so it cannot boot; stopped at 4 GiB")
     }
 
     /// Reads `path` once and passes the in-memory image, chunk by chunk, to `body`. An image
