@@ -165,7 +165,8 @@ import Testing
 
     /// The reader of notice's output gone before it writes (dnf's plugin killed, `| head -c 1`):
     /// the writes fail with EPIPE and are dropped; exit 0, not 141 (killed by SIGPIPE). bash
-    /// runs the pipeline: `true` has exited long before notice starts writing, 1 s later.
+    /// runs the pipeline: `true` has exited long before notice starts writing, 1 s later. Nor
+    /// does a file size limit kill it when it saves its state (SIGXFSZ).
     @Test func closedReaderExitsZero() throws {
         let s = try scratch()
         defer { try? FileManager.default.removeItem(atPath: s.dir) }
@@ -177,6 +178,10 @@ import Testing
         }
         // The state was still saved (the first run) and compared (the second).
         #expect(FileManager.default.fileExists(atPath: s.state + "/notice.state"))
+        // A file size limit (ulimit -f 0) makes writing the state fail, not SIGXFSZ kill it (153).
+        try FileManager.default.removeItem(atPath: s.state)
+        let limited = try run("/bin/bash", ["-c", "ulimit -f 0; \"$@\"; echo \"status $?\"", "bash"] + notice, cwd: s.dir)
+        #expect(limited.stdout.hasSuffix("status 0\n") && flat(limited.stdout).contains("could not be saved"), "\(limited.stdout)\(limited.stderr)")
     }
     /// The AEM entry after 300 others is found: the menu is listed in one evaluation of the
     /// file (it was evaluated again for each index and given up after 256).
