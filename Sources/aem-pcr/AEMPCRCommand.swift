@@ -30,6 +30,13 @@ struct AEMPCRCommand: ParsableCommand {
         }
         // `notice` runs from package hooks: it never fails the transaction, even on bad usage.
         let failure = args.first == "notice" ? ExitStatus.ok : ExitStatus.badInput
+        if args.first == "notice" {
+            // Its reader (dnf's plugin, `| head`) may close first: a write then fails with EPIPE
+            // and is dropped, instead of SIGPIPE killing it (exit 141). SIGXFSZ likewise: a
+            // state file past RLIMIT_FSIZE is a failed save, said in one line.
+            signal(SIGPIPE, SIG_IGN)
+            signal(SIGXFSZ, SIG_IGN)
+        }
         if let message = Usage.commandError(args) {
             Terminal.error(message, code: "usage")
             Glibc.exit(failure)

@@ -60,12 +60,20 @@ struct Notice: ParsableCommand {
     /// The lines to print.
     func check() throws -> [TerminalText] {
         let cfg = try grubCfg ?? Notice.defaultGrubCfg()
-        let config = try GrubConfig(path: cfg)
-        guard let selector = try entry ?? Notice.firstAEMEntry(config, bootDir: bootDir) else {
-            return []  // No AEM entry: nothing to notice (a machine without Anti Evil Maid).
+        // The parsed grub.cfg is dropped once the entry is read: a menu of 200,000 entries is
+        // not held while the files are hashed.
+        let grubEntry: GrubEntry, spec: BootSpec
+        do {
+            let config = try GrubConfig(path: cfg)
+            if let entry {
+                grubEntry = try config.entry(entry, bootDir: bootDir)
+            } else if let aem = try Notice.firstAEMEntry(config, bootDir: bootDir) {
+                grubEntry = aem
+            } else {
+                return []  // No AEM entry: nothing to notice (a machine without Anti Evil Maid).
+            }
+            spec = try BootSpec(entry: grubEntry, config: config, bootDir: bootDir)
         }
-        let grubEntry = try config.entry(selector, bootDir: bootDir)
-        let spec = try BootSpec(entry: grubEntry, config: config, bootDir: bootDir)
         let title = grubEntry.titlePath.joined(separator: ">")
         var lines = [TerminalText]()
         var baseline: NoticeState.Record?
@@ -189,18 +197,10 @@ struct Notice: ParsableCommand {
         throw UsageError("no /boot/grub2/grub.cfg or /boot/grub/grub.cfg; give --grub-cfg")
     }
 
-    /// The index of the first top-level entry whose title starts with "AEM", if any.
-    static func firstAEMEntry(_ config: GrubConfig, bootDir: String) throws -> String? {
-        for i in 0..<256 {
-            do {
-                let e = try config.entry(String(i), bootDir: bootDir)
-                if e.titlePath.last?.hasPrefix("AEM") == true { return String(i) }
-            } catch let e as GrubError where e.code == .entryNotFound {
-                if e.description.contains("no menu entry") { return nil }  // past the last entry
-                continue  // a submenu
-            }
-        }
-        return nil
+    /// The first top-level entry whose title starts with "AEM", evaluated, if any: the menu is
+    /// evaluated once for all its entries (`GrubConfig.firstEntry`), however many there are.
+    static func firstAEMEntry(_ config: GrubConfig, bootDir: String) throws -> GrubEntry? {
+        try config.firstEntry(bootDir: bootDir) { $0.hasPrefix("AEM") }
     }
 
     /// The kernel's view of the TPM (`/sys/class/tpm/tpm0`), if it says.

@@ -162,4 +162,39 @@ import Testing
                                       "--aem-dir", "anti-evil-maid", "--mem", "no-dev-mem", "--tpm", "1.2"], cwd: s.dir)
         #expect(!r.stdout.contains("\u{1B}") && flat(r.stdout).contains("changes PCR18."), "\(r.stdout)")
     }
+
+    /// The reader of notice's output gone before it writes (dnf's plugin killed, `| head -c 1`):
+    /// the writes fail with EPIPE and are dropped; exit 0, not 141 (killed by SIGPIPE). bash
+    /// runs the pipeline: `true` has exited long before notice starts writing, 1 s later. Nor
+    /// does a file size limit kill it when it saves its state (SIGXFSZ).
+    @Test func closedReaderExitsZero() throws {
+        let s = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: s.dir) }
+        let notice = [Repo.binary, "notice", "--grub-cfg", Repo.path("Vectors/example/grub.cfg"), "--boot-dir", "boot",
+                      "--state-dir", "state", "--aem-dir", "anti-evil-maid", "--mem", "no-dev-mem", "--tpm", "1.2"]
+        for args in [notice, notice, [Repo.binary, "notice", "--help"], [Repo.binary, "notice", "--no-such-option"]] {
+            let r = try run("/bin/bash", ["-c", "{ sleep 1; \"$@\"; echo \"status $?\" >&2; } | true", "bash"] + args, cwd: s.dir)
+            #expect(r.stderr.hasSuffix("status 0\n"), "\(args): \(r.stderr)")
+        }
+        // The state was still saved (the first run) and compared (the second).
+        #expect(FileManager.default.fileExists(atPath: s.state + "/notice.state"))
+        // A file size limit (ulimit -f 0) makes writing the state fail, not SIGXFSZ kill it (153).
+        try FileManager.default.removeItem(atPath: s.state)
+        let limited = try run("/bin/bash", ["-c", "ulimit -f 0; \"$@\"; echo \"status $?\"", "bash"] + notice, cwd: s.dir)
+        #expect(limited.stdout.hasSuffix("status 0\n") && flat(limited.stdout).contains("could not be saved"), "\(limited.stdout)\(limited.stderr)")
+    }
+    /// The AEM entry after 300 others is found: the menu is listed in one evaluation of the
+    /// file (it was evaluated again for each index and given up after 256).
+    @Test func aemEntryAfter300OthersIsFound() throws {
+        let s = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: s.dir) }
+        var cfg = ""
+        for k in 0..<300 { cfg += "menuentry 'Other \(k)' {\n  linux /vmlinuz-\(k)\n}\n" }
+        cfg += try readText("Vectors/example/grub.cfg")
+        try cfg.write(toFile: s.dir + "/grub.cfg", atomically: true, encoding: .utf8)
+        let r = try run(Repo.binary, ["notice", "--grub-cfg", "grub.cfg", "--boot-dir", "boot", "--state-dir", "state",
+                                      "--aem-dir", "anti-evil-maid", "--mem", "no-dev-mem", "--tpm", "1.2"], cwd: s.dir)
+        #expect(r.status == 0)
+        #expect(flat(r.stdout).contains("saved the measurements of 'AEM Qubes, with Xen hypervisor'"), "\(r.stdout)")
+    }
 }

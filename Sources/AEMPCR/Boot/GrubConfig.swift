@@ -88,6 +88,20 @@ public struct GrubEntry: Sendable {
     public var notes: [String] = []
 }
 
+/// A menu item as the menu lists it, found without running its body.
+public struct GrubMenuItem: Sendable, Equatable {
+    /// Its position: `[2]` for the third top-level item, `[2, 0]` for the first inside it.
+    public var indexPath: [Int]
+    /// Titles from the top level down, for display (control characters escaped).
+    public var titlePath: [String]
+    public var id: String?
+    public var line: Int
+    public var isSubmenu: Bool
+
+    /// The selector `entry(_:)` takes for it: indices joined with `>` (`"2>0"`).
+    public var selector: String { indexPath.map(String.init).joined(separator: ">") }
+}
+
 /// A grub.cfg, parsed; entries are evaluated on demand for a platform.
 public struct GrubConfig: Sendable {
     public let path: String
@@ -126,6 +140,67 @@ public struct GrubConfig: Sendable {
         return parts
     }
 
+    /// Every menu item, in menu order, from ONE evaluation of the file (and, with `submenus`,
+    /// one of each submenu's script): entry bodies are not run. A grub.cfg with 200,000 entries
+    /// is listed in one pass, as GRUB builds its menu.
+    public func entries(platform: GrubPlatform = .pc, bootDir: String? = nil, submenus: Bool = true) throws -> [GrubMenuItem] {
+        var out = [GrubMenuItem]()
+        try forEachEntry(platform: platform, bootDir: bootDir, submenus: submenus) { out.append($0); return true }
+        return out
+    }
+
+    /// The menu items in order, as `entries` lists them, passed one by one to `body` until it
+    /// returns false (nothing is kept: the first AEM entry among 200,000 costs no list).
+    public func forEachEntry(platform: GrubPlatform = .pc, bootDir: String? = nil, submenus: Bool = true,
+                             _ body: (GrubMenuItem) throws -> Bool) throws {
+        _ = try forEachEntryCountingSteps(platform: platform, bootDir: bootDir, submenus: submenus, body)
+    }
+
+    /// `entries` and the evaluator's steps it took (for tests: the work is one pass).
+    func entriesCountingSteps(platform: GrubPlatform = .pc, bootDir: String? = nil,
+                              submenus: Bool = true) throws -> (items: [GrubMenuItem], steps: Int) {
+        var out = [GrubMenuItem]()
+        let steps = try forEachEntryCountingSteps(platform: platform, bootDir: bootDir, submenus: submenus) {
+            out.append($0)
+            return true
+        }
+        return (out, steps)
+    }
+
+    private func forEachEntryCountingSteps(platform: GrubPlatform, bootDir: String?, submenus: Bool,
+                                           _ body: (GrubMenuItem) throws -> Bool) throws -> Int {
+        var ev = GrubEvaluator(path: path, platform: platform, bootDir: bootDir)
+        /// false: `body` asked to stop.
+        func list(_ menu: GrubEvaluator.Menu, index: [Int], titles: [String]) throws -> Bool {
+            for (k, item) in menu.items.enumerated() {
+                let titlePath = titles + [item.title.grubDisplay]
+                let entry = GrubMenuItem(indexPath: index + [k], titlePath: titlePath, id: item.id.map(\.grubDisplay),
+                                         line: item.line, isSubmenu: item.isSubmenu)
+                guard try body(entry) else { return false }
+                if item.isSubmenu && submenus {
+                    let inner = try ev.runMenu(item.body.nodes(), env: menu.env.forSubmenu())
+                    guard try list(inner, index: index + [k], titles: titlePath) else { return false }
+                }
+            }
+            return true
+        }
+        _ = try list(try ev.runMenu(nodes, env: ev.initialEnvironment()), index: [], titles: [])
+        return ev.stepsTaken
+    }
+
+    /// The first top-level entry (not a submenu) whose display title satisfies `matches`,
+    /// evaluated; nil when there is none. One evaluation of the file, whatever the entry's
+    /// position (notice's "first entry whose title starts with AEM").
+    public func firstEntry(platform: GrubPlatform = .pc, bootDir: String? = nil,
+                           where matches: (String) -> Bool) throws -> GrubEntry? {
+        var ev = GrubEvaluator(path: path, platform: platform, bootDir: bootDir)
+        let level = try ev.runMenu(nodes, env: ev.initialEnvironment())
+        guard let item = level.items.first(where: { !$0.isSubmenu && matches($0.title.grubDisplay) }) else { return nil }
+        let commands = try ev.runEntry(item, env: level.env)
+        return GrubEntry(titlePath: [item.title.grubDisplay], id: item.id.map(\.grubDisplay), line: item.line,
+                         loaderCommands: commands, notes: ev.notes)
+    }
+
     /// Selects an entry as `GRUB_DEFAULT` names it: titles, ids or indices, `>` between levels
     /// (`"2>0"`, `"Advanced options…>AEM Qubes boot, …"`), and evaluates it. `bootDir`: where
     /// GRUB's files are, for `source`; without it a `source` that runs is refused.
@@ -143,12 +218,12 @@ public struct GrubConfig: Sendable {
             } else if let n = Int(comp), n >= 0, n < level.items.count {
                 item = level.items[n]
             } else {
-                let known = level.items.enumerated().map {
+                let known = level.items.prefix(10).enumerated().map {
                     "\($0.offset): \(Escape.bytes($0.element.title.grubBytes, limit: 100))\($0.element.isSubmenu ? " >" : "")"
                 }
                 let inWhat = titlePath.isEmpty ? "" : " in submenu '\(shown.joined(separator: ">"))'"
                 throw GrubError(.entryNotFound, path: path,
-                                "no menu entry '\(Escape.bytes(comp.grubBytes, limit: 100))'\(inWhat); entries: \(known.isEmpty ? "none" : Escape.list(known))")
+                                "no menu entry '\(Escape.bytes(comp.grubBytes, limit: 100))'\(inWhat); entries: \(known.isEmpty ? "none" : known.joined(separator: "; "))\(level.items.count > 10 ? "; … and \(level.items.count - 10) more" : "")")
             }
             titlePath.append(item.title)
             if item.isSubmenu {
@@ -156,7 +231,7 @@ public struct GrubConfig: Sendable {
                     throw GrubError(.entryNotFound, path: path, line: item.line,
                                     "'\(shown.joined(separator: ">"))' is a submenu; name an entry inside it with '>'")
                 }
-                level = try ev.runMenu(item.body, env: level.env.forSubmenu())
+                level = try ev.runMenu(item.body.nodes(), env: level.env.forSubmenu())
             } else {
                 if !last {
                     throw GrubError(.entryNotFound, path: path, line: item.line,

@@ -28,6 +28,7 @@ struct GrubEvaluator {
 
     /// Commands and blocks run, and bytes made by expansion, over the whole evaluation.
     private var steps = 0
+    var stepsTaken: Int { steps }
     private var expandedBytes = 0
     static let maxSteps = 500_000
     static let maxExpandedBytes = 32 << 20
@@ -106,10 +107,10 @@ struct GrubEvaluator {
         var id: String?
         var line: Int
         var isSubmenu: Bool
-        var body: [GrubScript.Node]
+        /// Its body's text, in the file that defines it (a sourced file's entries run with
+        /// that file's name).
+        var body: GrubScript.Block
         var args: [String]
-        /// The file that defines it (a sourced file's entries run with that file's name).
-        var path: String
     }
 
     struct Menu {
@@ -122,7 +123,15 @@ struct GrubEvaluator {
     /// Runs a menu level's script; returns its items and the environment they run in.
     mutating func runMenu(_ nodes: [GrubScript.Node], env: Environment) throws -> Menu {
         let saved = menuItems
+        // As many items as the level defines directly (more may come from `source`): one
+        // allocation of the right size for a menu of 200,000 entries, not a doubling past it.
         menuItems = []
+        menuItems!.reserveCapacity(nodes.reduce(0) { n, node in
+            switch node {
+            case .menuentry, .submenu: return n + 1
+            default: return n
+            }
+        })
         defer { menuItems = saved }
         _ = try run(nodes, env)
         return Menu(items: menuItems!, env: env)
@@ -138,9 +147,9 @@ struct GrubEvaluator {
         menuItems = []
         defer { menuItems = savedItems }
         let savedPath = path
-        path = item.path
+        path = item.body.path
         defer { path = savedPath }
-        _ = try run(item.body, e)
+        _ = try run(item.body.nodes(), e)
         return loaders!
     }
 
@@ -187,7 +196,7 @@ struct GrubEvaluator {
             var id: String? = nil
             var rest = [String]()
             var i = 0
-            let withArg: Set<String> = ["--class", "--users", "--hotkey", "--source", "--id"]
+            let withArg = GrubEvaluator.menuOptionsWithArgument
             while i < argv.count {
                 let a = argv[i]
                 if withArg.contains(a) {
@@ -205,14 +214,16 @@ struct GrubEvaluator {
             guard let t = title else {
                 throw GrubError(.syntax, path: path, line: line, "\(isSub ? "submenu" : "menuentry") without a title")
             }
-            menuItems?.append(MenuItemDef(title: t, id: id, line: line, isSubmenu: isSub, body: body, args: rest,
-                                          path: path))
+            menuItems?.append(MenuItemDef(title: t, id: id, line: line, isSubmenu: isSub, body: body, args: rest))
             return 0
         case .function(let name, let body, _):
             functions[name] = body
             return 0
         }
     }
+
+    private static let menuOptionsWithArgument: Set<String> = ["--class", "--users", "--hotkey", "--source", "--id"]
+    private static let loaderOptions: Set<String> = ["--nounzip", "--quirk-bad-kludge", "--quirk-modules-after-kernel"]
 
     private static func isName(_ s: Substring) -> Bool {
         guard let f = s.first, f == "_" || f.isLetter && f.isASCII else { return false }
@@ -222,7 +233,7 @@ struct GrubEvaluator {
     private mutating func runCommand(_ words: [GrubScript.Word], line: Int, _ env: Environment) throws -> Int {
         // `name=value` as a whole command: an assignment, no field splitting of the value.
         if words.count == 1, case .literal(let first)? = words[0].parts.first,
-           let eq = first.firstIndex(of: "="), GrubEvaluator.isName(first[..<eq]) {
+           let eq = first.utf8.firstIndex(of: UInt8(ascii: "=")), GrubEvaluator.isName(first[..<eq]) {
             let name = String(first[..<eq])
             var w = words[0]
             w.parts[0] = .quoted(String(first[first.index(after: eq)...]))
@@ -231,7 +242,7 @@ struct GrubEvaluator {
         }
         let argv = try expand(words, env, line: line)
         guard let cmd = argv.first else { return 0 }
-        let args = Array(argv.dropFirst())
+        let args = argv.dropFirst()  // a slice: no copy for the commands that ignore it
         switch cmd {
         case "set":
             for a in args {
@@ -252,10 +263,10 @@ struct GrubEvaluator {
             return 1
         case "[", "test":
             // GRUB commands/test.c: a last "]" is dropped, whatever the command's name.
-            return GrubEvaluator.test(args.last == "]" ? Array(args.dropLast()) : args) ? 0 : 1
+            return GrubEvaluator.test(Array(args.last == "]" ? args.dropLast() : args)) ? 0 : 1
         case "multiboot", "multiboot2", "module", "module2", "linux", "linux16", "linuxefi",
              "initrd", "initrd16", "initrdefi", "chainloader":
-            if loaders != nil { loaders!.append(try loaderCommand(cmd, args, line: line)) }
+            if loaders != nil { loaders!.append(try loaderCommand(cmd, Array(args), line: line)) }
             return 0
         case "loopback":
             // `loopback [-d] NAME FILE`: later paths on (NAME) are inside FILE.
@@ -264,7 +275,7 @@ struct GrubEvaluator {
             else if let n = names.first { loopDevices.insert(n) }
             return 0
         case "source", ".":
-            return try source(args, line: line, env)
+            return try source(Array(args), line: line, env)
         case "configfile", "normal", "extract_entries_source", "extract_entries_configfile",
              "extract_legacy_entries_source", "extract_legacy_entries_configfile", "legacy_configfile",
              "legacy_source", "syslinux_source", "syslinux_configfile":
@@ -279,7 +290,7 @@ struct GrubEvaluator {
                     throw GrubError(.unsupported, path: path, line: line, "function '\(cmd.grubDisplay)' recurses too deep")
                 }
                 let saved = env.positional
-                env.positional = args
+                env.positional = Array(args)
                 defer { env.positional = saved }
                 return try run(body, env)
             }
@@ -292,7 +303,7 @@ struct GrubEvaluator {
         var options = [String]()
         var rest = args[...]
         // The loaders read their options before the file name only (GRUB multiboot.c, multiboot2.c).
-        let known: Set<String> = ["--nounzip", "--quirk-bad-kludge", "--quirk-modules-after-kernel"]
+        let known = GrubEvaluator.loaderOptions
         while let a = rest.first, known.contains(a) { options.append(a); rest = rest.dropFirst() }
         guard let file = rest.first else {
             throw GrubError(.badLoaderLine, path: path, line: line, "'\(cmd)' without a file name")
@@ -488,8 +499,21 @@ struct GrubEvaluator {
     /// alone makes no argument; quotes always make one.
     mutating func expand(_ words: [GrubScript.Word], _ env: Environment, line: Int) throws -> [String] {
         var out = [String]()
-        let blanks: Set<Unicode.Scalar> = [" ", "\t", "\n"]
+        out.reserveCapacity(words.count)
+        func isBlank(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" || c == "\n" }
         for w in words {
+            // A word of one literal or quoted part (most words): itself, nothing to expand.
+            if w.parts.count == 1, out.count < GrubEvaluator.maxArguments {
+                switch w.parts[0] {
+                case .literal(let s):
+                    if !s.isEmpty { out.append(s) }
+                    continue
+                case .quoted(let s):
+                    out.append(s)
+                    continue
+                case .variable: break
+                }
+            }
             var cur = String.UnicodeScalarView()
             var has = false
             var added = 0
@@ -519,18 +543,18 @@ struct GrubEvaluator {
                     try count(n, line: line)
                     added += n
                     if quoted { cur.append(contentsOf: v); has = true; continue }
-                    let pieces = v.split(whereSeparator: { blanks.contains($0) })
+                    let pieces = v.split(whereSeparator: isBlank)
                     if pieces.isEmpty {
                         if !v.isEmpty && has { out.append(String(cur)); cur = .init(); has = false }
                         continue
                     }
-                    if let f = v.first, blanks.contains(f), has { out.append(String(cur)); cur = .init(); has = false }
+                    if let f = v.first, isBlank(f), has { out.append(String(cur)); cur = .init(); has = false }
                     for (k, piece) in pieces.enumerated() {
                         if k > 0 { out.append(String(cur)); cur = .init() }
                         cur.append(contentsOf: piece)
                         has = true
                     }
-                    if let l = v.last, blanks.contains(l) { out.append(String(cur)); cur = .init(); has = false }
+                    if let l = v.last, isBlank(l) { out.append(String(cur)); cur = .init(); has = false }
                 }
                 if added > GrubEvaluator.maxValueBytes { try tooLong(line) }
                 if out.count > GrubEvaluator.maxArguments {

@@ -24,9 +24,39 @@ public enum GrubScript {
     public indirect enum Node: Sendable {
         case command([Word], line: Int)
         case ifChain([(condition: [Node], body: [Node])], otherwise: [Node]?, line: Int)
-        case menuentry([Word], body: [Node], line: Int)
-        case submenu([Word], body: [Node], line: Int)
+        case menuentry([Word], body: Block, line: Int)
+        case submenu([Word], body: Block, line: Int)
         case function(String, body: [Node], line: Int)
+    }
+
+    /// A menu entry's or submenu's body as GRUB keeps it: its source text, parsed again when it
+    /// runs. GRUB's parser checks the body when it reads the file, but the menu keeps only the
+    /// text (`grub_normal_add_menu_entry`'s `sourcecode`); so does this one: a menu of 200,000
+    /// entries costs their bytes, not a tree of nodes each.
+    public struct Block: Sendable {
+        let source: Source
+        /// The bytes between `{` and `}`, and the line the body starts on.
+        let start: Int, end: Int, line: Int
+
+        /// The file the body is in.
+        var path: String { source.path }
+
+        /// The body's commands (the parse succeeded once already, when the file was read).
+        func nodes() throws -> [Node] {
+            var p = try Parser(source: source, from: start, to: end, line: line)
+            return try p.parseList(until: [])
+        }
+    }
+
+    /// A file's bytes, shared by the blocks read from it.
+    final class Source: Sendable {
+        let bytes: [UInt8]
+        let path: String
+
+        init(bytes: [UInt8], path: String) {
+            self.bytes = bytes
+            self.path = path
+        }
     }
 
     // MARK: Lexer
@@ -41,13 +71,56 @@ public enum GrubScript {
         case end
     }
 
-    /// Splits a grub.cfg into tokens. GRUB reads bytes: each byte becomes one scalar U+0000–U+00FF
-    /// (`String(grubBytes:)`), so a byte that is not UTF-8 passes through unchanged.
-    static func tokenize(_ bytes: [UInt8], path: String) throws -> [Token] {
-        let s = bytes.map { Unicode.Scalar($0) }
+    /// Splits a grub.cfg into tokens, one at a time as the parser asks (a list of all of them
+    /// would cost ~50 bytes per token: 120 MB for 200,000 entries). GRUB reads bytes: each byte
+    /// becomes one scalar U+0000–U+00FF (`String(grubBytes:)`), so a byte that is not UTF-8
+    /// passes through unchanged.
+    struct Lexer {
+        /// Each byte read as a scalar where it is used: no copy of the file 4 bytes a byte.
+        struct Scalars {
+            let bytes: [UInt8]
+            /// Where lexing stops (a block's body ends before its `}`).
+            let count: Int
+            subscript(i: Int) -> Unicode.Scalar { Unicode.Scalar(bytes[i]) }
+
+            /// Bytes a..<b as GRUB text, in one piece (ASCII, the common case, copied as is).
+            func text(_ a: Int, _ b: Int) -> String {
+                let run = bytes[a..<b]
+                return run.allSatisfy { $0 < 0x80 } ? String(decoding: run, as: UTF8.self) : String(grubBytes: run)
+            }
+        }
+
+        /// Bytes that end a word: blanks, newline, `;`, `{`, `}`.
+        static func endsWord(_ b: UInt8) -> Bool {
+            switch b {
+            case 0x20, 0x09, 0x0D, 0x0A, 0x3B, 0x7B, 0x7D: return true
+            default: return false
+            }
+        }
+
+        /// Bytes that end a run of plain word characters.
+        static func isSpecial(_ b: UInt8) -> Bool {
+            switch b {
+            case 0x20, 0x09, 0x0D, 0x0A, 0x3B, 0x7B, 0x7D, 0x5C, 0x27, 0x22, 0x24: return true  // ␠ \t \r \n ; { } \\ ' " $
+            default: return false
+            }
+        }
+        let s: Scalars
+        let path: String
         var i = 0
         var line = 1
-        var tokens = [Token]()
+        /// Words made of one plain literal (keywords, commands, most paths) recur: one copy each.
+        var plainWords = [String: Word]()
+
+        init(_ bytes: [UInt8], path: String, from start: Int = 0, to end: Int? = nil, line: Int = 1) {
+            s = Scalars(bytes: bytes, count: end ?? bytes.count)
+            self.path = path
+            i = start
+            self.line = line
+        }
+
+        /// The next token; `.end` at the end of the bytes.
+        mutating func next() throws -> Token {
         func isBlank(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" || c == "\r" }
         func isNameStart(_ c: Unicode.Scalar) -> Bool { c == "_" || ("a"..."z").contains(c) || ("A"..."Z").contains(c) }
         func isNameChar(_ c: Unicode.Scalar) -> Bool { isNameStart(c) || ("0"..."9").contains(c) }
@@ -86,19 +159,32 @@ public enum GrubScript {
             let c = s[i]
             if isBlank(c) { i += 1; continue }
             if c == "\n" || c == ";" {
-                tokens.append(.separator(line: line))
+                let t = Token.separator(line: line)
                 if c == "\n" { line += 1 }
                 i += 1
-                continue
+                return t
             }
             if c == "#" {
                 while i < s.count, s[i] != "\n" { i += 1 }
                 continue
             }
-            if c == "{" { tokens.append(.openBrace(line: line)); i += 1; continue }
-            if c == "}" { tokens.append(.closeBrace(line: line)); i += 1; continue }
-            // A word.
+            if c == "{" { i += 1; return .openBrace(line: line) }
+            if c == "}" { i += 1; return .closeBrace(line: line) }
+            // A word. Most are one run of plain bytes (a keyword, a command, a path): read at
+            // once, and shared when the same word came before.
             let wordLine = line
+            do {
+                var j = i
+                while j < s.count, !Lexer.isSpecial(s.bytes[j]) { j += 1 }
+                if j > i, j == s.count || Lexer.endsWord(s.bytes[j]) {
+                    let text = s.text(i, j)
+                    i = j
+                    if let shared = plainWords[text] { return .word(shared, line: wordLine) }
+                    let w = Word(parts: [.literal(text)])
+                    if plainWords.count < 4096 { plainWords[text] = w }
+                    return .word(w, line: wordLine)
+                }
+            }
             var parts = [Part]()
             var lit = ""
             func flushLiteral() { if !lit.isEmpty { parts.append(.literal(lit)); lit = "" } }
@@ -114,16 +200,16 @@ public enum GrubScript {
                     } else { i += 1 }
                 case "'":
                     flushLiteral()
-                    var q = ""
                     i += 1
                     let startLine = line
-                    while i < s.count, s[i] != "'" {
-                        if s[i] == "\n" { line += 1 }
-                        q.unicodeScalars.append(s[i]); i += 1
+                    let start = i
+                    while i < s.count, s.bytes[i] != 0x27 {
+                        if s.bytes[i] == 0x0A { line += 1 }
+                        i += 1
                     }
                     guard i < s.count else { throw GrubError(.syntax, path: path, line: startLine, "unterminated single quote") }
+                    parts.append(.quoted(s.text(start, i)))
                     i += 1
-                    parts.append(.quoted(q))
                 case "\"":
                     flushLiteral()
                     i += 1
@@ -158,21 +244,27 @@ public enum GrubScript {
                     let v = try readVariable(quoted: false)
                     if case .literal(let t) = v { lit += t } else { parts.append(v) }
                 default:
-                    lit.unicodeScalars.append(c); i += 1
+                    let start = i
+                    while i < s.count, !Lexer.isSpecial(s.bytes[i]) { i += 1 }
+                    lit += s.text(start, i)
                 }
             }
             flushLiteral()
-            tokens.append(.word(Word(parts: parts), line: wordLine))
+            if parts.count == 1, case .literal(let text) = parts[0] {
+                if let shared = plainWords[text] { return .word(shared, line: wordLine) }
+                if plainWords.count < 4096 { plainWords[text] = Word(parts: parts) }
+            }
+            return .word(Word(parts: parts), line: wordLine)
         }
-        tokens.append(.end)
-        return tokens
+        return .end
+        }
     }
 
     // MARK: Parser
 
     /// Parses a whole grub.cfg.
     public static func parse(_ bytes: [UInt8], path: String) throws -> [Node] {
-        var p = Parser(tokens: try tokenize(bytes, path: path), path: path)
+        var p = try Parser(source: Source(bytes: bytes, path: path))
         let nodes = try p.parseList(until: [])
         switch p.peek {
         case .word(let w, let line):
@@ -192,28 +284,46 @@ public enum GrubScript {
     }
 
     struct Parser {
-        var tokens: [Token]
-        var pos = 0
+        var lexer: Lexer
+        /// The next token, read but not consumed.
+        private(set) var peek: Token
+        /// The line of the last token read that was not the end.
+        var lastLine = 1
         let path: String
         /// Blocks open around the current position; capped so a hostile file cannot exhaust the stack.
         var depth = 0
         static let maxDepth = 100
 
-        var peek: Token { tokens[pos] }
+        let source: Source
+        /// Whether nodes are kept (false inside a menu entry's body: only its syntax is checked).
+        var building = true
+        static let closeBrace: Set<String> = ["}"]
+        static let then: Set<String> = ["then"]
+        static let afterThen: Set<String> = ["elif", "else", "fi"]
+        static let fi: Set<String> = ["fi"]
 
-        /// The line of the next token (at the end: of the last one).
-        var currentLine: Int {
-            for t in tokens[...pos].reversed() {
-                switch t {
-                case .word(_, let l), .separator(let l), .openBrace(let l), .closeBrace(let l): return l
-                case .end: continue
-                }
-            }
-            return 1
+        init(source: Source, from start: Int = 0, to end: Int? = nil, line: Int = 1) throws {
+            self.source = source
+            lexer = Lexer(source.bytes, path: source.path, from: start, to: end, line: line)
+            path = source.path
+            peek = .end
+            try advance()
         }
 
-        mutating func skipSeparators() {
-            while case .separator = tokens[pos] { pos += 1 }
+        /// Consumes the next token and reads the one after it.
+        mutating func advance() throws {
+            peek = try lexer.next()
+            switch peek {
+            case .word(_, let l), .separator(let l), .openBrace(let l), .closeBrace(let l): lastLine = l
+            case .end: break
+            }
+        }
+
+        /// The line of the next token (at the end: of the last one).
+        var currentLine: Int { lastLine }
+
+        mutating func skipSeparators() throws {
+            while case .separator = peek { try advance() }
         }
 
         /// Reads commands until a command word in `terminators` (not consumed) or the end.
@@ -221,13 +331,13 @@ public enum GrubScript {
             depth += 1
             defer { depth -= 1 }
             // Whatever comes next: a body that starts on a new line begins with a separator.
-            skipSeparators()
+            try skipSeparators()
             if depth > Parser.maxDepth {
                 throw GrubError(.unsupported, path: path, line: currentLine, "blocks nested more than \(Parser.maxDepth) deep")
             }
             var nodes = [Node]()
             while true {
-                skipSeparators()
+                try skipSeparators()
                 if case .closeBrace(let line) = peek {
                     if terminators.contains("}") { return nodes }
                     throw GrubError(.syntax, path: path, line: line, "'}' without a matching '{'")
@@ -249,50 +359,52 @@ public enum GrubScript {
                 case "for", "while", "until":
                     throw GrubError(.unsupported, path: path, line: line, "'\(first.plainText!)' loops are not supported in grub.cfg by this tool")
                 default:
-                    nodes.append(.command(readCommandWords(), line: line))
+                    let words = try readCommandWords()
+                    if building { nodes.append(.command(words, line: line)) }
                 }
             }
         }
 
         /// Words up to the end of the command (separator or end).
-        mutating func readCommandWords() -> [Word] {
+        mutating func readCommandWords(keep: Bool = false) throws -> [Word] {
             var words = [Word]()
             while case .word(let w, _) = peek {
-                words.append(w); pos += 1
+                if building || keep { words.append(w) }
+                try advance()
             }
             return words
         }
 
         mutating func expectKeyword(_ k: String, context: String, line: Int) throws {
-            skipSeparators()
+            try skipSeparators()
             guard case .word(let w, _) = peek, w.plainText == k else {
                 throw GrubError(.syntax, path: path, line: line, "'\(k)' expected in \(context) begun here")
             }
-            pos += 1
+            try advance()
         }
 
         mutating func parseIf(line: Int) throws -> Node {
-            pos += 1  // "if"
+            try advance()  // "if"
             var branches = [(condition: [Node], body: [Node])]()
             var otherwise: [Node]? = nil
-            var cond = try parseList(until: ["then"])
+            var cond = try parseList(until: Parser.then)
             try expectKeyword("then", context: "the if", line: line)
-            var body = try parseList(until: ["elif", "else", "fi"])
+            var body = try parseList(until: Parser.afterThen)
             branches.append((cond, body))
             while true {
-                skipSeparators()
+                try skipSeparators()
                 guard case .word(let w, _) = peek else {
                     throw GrubError(.syntax, path: path, line: line, "'fi' missing for the if begun here")
                 }
-                pos += 1
+                try advance()
                 switch w.plainText {
                 case "elif":
-                    cond = try parseList(until: ["then"])
+                    cond = try parseList(until: Parser.then)
                     try expectKeyword("then", context: "the elif", line: line)
-                    body = try parseList(until: ["elif", "else", "fi"])
+                    body = try parseList(until: Parser.afterThen)
                     branches.append((cond, body))
                 case "else":
-                    otherwise = try parseList(until: ["fi"])
+                    otherwise = try parseList(until: Parser.fi)
                 case "fi":
                     return .ifChain(branches, otherwise: otherwise, line: line)
                 default:
@@ -304,34 +416,42 @@ public enum GrubScript {
         /// `{` BODY `}` after a block's header words. The `{` must be on the header's line (GRUB:
         /// "no menuentry definition" otherwise); it may be glued to the last word, and the body
         /// may share the line: `menuentry 'X' { echo x; halt; }` (all checked with grub-emu).
-        mutating func parseBraced(kind: String, line: Int) throws -> [Node] {
+        mutating func parseBraced(kind: String, line: Int) throws -> (nodes: [Node], text: Block) {
             guard case .openBrace = peek else {
                 throw GrubError(.syntax, path: path, line: line, "\(kind) without '{' on its line")
             }
-            pos += 1
-            let body = try parseList(until: ["}"])
+            // The lexer stands just after the `{`: the body's text starts there.
+            let start = lexer.i, startLine = lexer.line
+            try advance()
+            // A menu entry's body is checked here and kept as text (`Block`): no nodes are
+            // built for it, nor for anything inside it.
+            let wasBuilding = building
+            if kind != "function" { building = false }
+            defer { building = wasBuilding }
+            let body = try parseList(until: Parser.closeBrace)
             guard case .closeBrace = peek else {
                 throw GrubError(.syntax, path: path, line: line, "'}' missing for the \(kind) begun here")
             }
-            pos += 1
-            return body
+            let text = Block(source: source, start: start, end: lexer.i - 1, line: startLine)
+            try advance()
+            return (body, text)
         }
 
         /// `menuentry ARGS… {` BODY `}`.
         mutating func parseBlock(kind: String, line: Int) throws -> Node {
-            pos += 1
-            let args = readCommandWords()
-            let body = try parseBraced(kind: kind, line: line)
+            try advance()
+            let args = try readCommandWords()
+            let body = try parseBraced(kind: kind, line: line).text
             return kind == "menuentry" ? .menuentry(args, body: body, line: line) : .submenu(args, body: body, line: line)
         }
 
         mutating func parseFunction(line: Int) throws -> Node {
-            pos += 1
-            let words = readCommandWords()
+            try advance()
+            let words = try readCommandWords(keep: true)
             guard words.count == 1, let name = words[0].plainText else {
                 throw GrubError(.syntax, path: path, line: line, "function NAME { expected")
             }
-            let body = try parseBraced(kind: "function", line: line)
+            let body = try parseBraced(kind: "function", line: line).nodes
             return .function(name, body: body, line: line)
         }
     }

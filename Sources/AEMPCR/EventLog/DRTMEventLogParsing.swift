@@ -55,9 +55,7 @@ extension DRTMEventLog {
             throw EventLogError(.unknownFormat, source: source, offset: 0, "the file is empty")
         }
         guard let input = detect(bytes) else {
-            throw EventLogError(.unknownFormat, source: source, offset: 0,
-                "not a DRTM event log: no TCG Spec ID Event03 header, no \"TXT Event Container\", no TXT "
-                + "heap registers, no SINIT records and no txt-stat text (give the log, a heap dump or the text)")
+            throw EventLogError(.unknownFormat, source: source, offset: 0, notALog)
         }
         var r = ByteReader(bytes, source: source)
         switch input {
@@ -89,11 +87,45 @@ extension DRTMEventLog {
         try parse(bytes: bytes[...], source: source, checks: checks)
     }
 
-    /// Reads the log in a file (any format, see `parse(bytes:)`); errors name the path.
+    /// The largest log file read: a TXT heap dump of the largest heap read from memory
+    /// (`TXTHeapDump.maxHeapSize`) with its 16-byte header; every binary log lies inside the heap.
+    static let maxFileSize = Int(TXTHeapDump.maxHeapSize) + 4096
+    /// The largest printed log: txt-stat prints tens of KiB (each line read costs ~50 bytes).
+    static let maxTextSize = 1 << 20
+
+    /// Reads the log in a file (any format, see `parse(bytes:)`); errors name the path. The
+    /// format is told from the first MiB: a file that is no log is refused before the rest is
+    /// read, and the rest is read into one buffer of the file's size (memory: the file, once).
     public static func parse(path: String, checks: Checks = .all) throws -> DRTMEventLog {
-        let bytes = try FileReader.readAll(path: path, limit: 1 << 30)
+        let reader = try FileReader(path: path)
+        var bytes = [UInt8]()
+        var chunk = try reader.next()
+        bytes.reserveCapacity(Int(min(reader.size, UInt64(maxFileSize))) + 1)
+        bytes.append(contentsOf: chunk)
+        if !bytes.isEmpty {
+            let more = reader.size > UInt64(bytes.count)
+            switch detect(bytes[...]) {
+            case nil where more:
+                throw EventLogError(.unknownFormat, source: path, offset: 0, notALog)
+            case .text? where reader.size > UInt64(maxTextSize):
+                throw EventLogError(.unknownFormat, source: path, offset: 0,
+                    "text of \(reader.size) bytes: no printed DRTM log is larger than \(maxTextSize >> 20) MiB (txt-stat prints tens of KiB)")
+            default: break
+            }
+        }
+        while !chunk.isEmpty {
+            chunk = try reader.next()
+            bytes.append(contentsOf: chunk)
+            if bytes.count > maxFileSize {
+                throw EventLogError(.unknownFormat, source: path, offset: 0,
+                    "larger than \(maxFileSize >> 20) MiB: no DRTM log or TXT heap dump is (the heap read from memory is at most \(TXTHeapDump.maxHeapSize >> 20) MiB)")
+            }
+        }
         return try parse(bytes: bytes, source: path, checks: checks)
     }
+
+    static let notALog = "not a DRTM event log: no TCG Spec ID Event03 header, no \"TXT Event Container\", no TXT "
+        + "heap registers, no SINIT records and no txt-stat text (give the log, a heap dump or the text)"
 
     /// Reads tboot's printed log (`txt-stat` output or tboot's serial log), strictly.
     public static func parse(text: String, source: String = "<text>", checks: Checks = .all) throws -> DRTMEventLog {

@@ -62,7 +62,8 @@ public enum TXTHeapDump {
     public static let heapBaseRegister: UInt64 = publicSpace + 0x300
     /// TXT.HEAP.SIZE, u64: its size in bytes.
     public static let heapSizeRegister: UInt64 = publicSpace + 0x308
-    /// The largest heap captured (real heaps are 1 MiB or less; the reader takes up to 256 MiB).
+    /// The largest heap captured (real heaps are 1 MiB or less); log files are read up to this
+    /// size plus 4 KiB (`DRTMEventLog.maxFileSize`).
     public static let maxHeapSize: UInt64 = 64 << 20
 
     /// TXT.HEAP.BASE and TXT.HEAP.SIZE as read.

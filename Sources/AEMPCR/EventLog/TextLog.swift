@@ -59,8 +59,19 @@ enum TextLog {
     /// Whether the bytes are text holding a printed DRTM log.
     static func looksLikeText(_ bytes: ArraySlice<UInt8>) -> Bool {
         guard !bytes.prefix(65_536).contains(0) else { return false }
-        let s = String(decoding: bytes, as: UTF8.self)
-        return s.contains("PCRIndex:") || s.contains("pcr_index:")
+        // Searched in the bytes: no text copy of a file that may be large and no log at all.
+        func contains(_ needle: String) -> Bool {
+            let n = Array(needle.utf8)
+            guard let first = n.first, bytes.count >= n.count else { return false }
+            var i = bytes.startIndex
+            let last = bytes.endIndex - n.count
+            while i <= last {
+                if bytes[i] == first && bytes[i..<(i + n.count)].elementsEqual(n) { return true }
+                i += 1
+            }
+            return false
+        }
+        return contains("PCRIndex:") || contains("pcr_index:")
     }
 
     /// A cursor over the lines, with the errors this format raises.

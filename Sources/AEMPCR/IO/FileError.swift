@@ -9,6 +9,8 @@ public struct FileError: AEMPCRError {
         case corruptGzip = "gzip-corrupt"
         case trailingGzipData = "gzip-trailing-data"
         case unsupportedCompression = "compression-unsupported"
+        /// A module image of 4 GiB or more: GRUB cannot place it below 4 GiB.
+        case imageTooLarge = "image-too-large"
     }
     public let code: Code
     public let path: String

@@ -16,6 +16,8 @@ public final class FileReader {
     private let buffer: UnsafeMutableRawBufferPointer
     /// Bytes returned so far.
     public private(set) var offset: UInt64 = 0
+    /// The file's size when it was opened (it may grow or shrink while it is read).
+    public let size: UInt64
 
     public init(path: String, chunkSize: Int = FileReader.defaultChunkSize) throws {
         self.path = path
@@ -23,6 +25,7 @@ public final class FileReader {
         // waits for a writer, forever (RegularFile).
         let fd = try RegularFile.open(path, flags: O_RDONLY)
         self.fd = fd
+        self.size = UInt64(max(st.st_size, 0))
         self.buffer = .allocate(byteCount: chunkSize, alignment: 64)
     }
 
@@ -52,6 +55,8 @@ public final class FileReader {
     public static func readAll(path: String, limit: Int = 64 << 20) throws -> [UInt8] {
         let r = try FileReader(path: path)
         var out = [UInt8]()
+        // One buffer of the file's size: appending chunk by chunk doubles it up to twice that.
+        out.reserveCapacity(Int(min(r.size, UInt64(limit))) + 1)
         while true {
             let chunk = try r.next()
             if chunk.isEmpty { return out }

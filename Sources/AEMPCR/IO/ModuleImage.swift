@@ -73,7 +73,22 @@ public enum ModuleImage {
         return (e, f, i, hasher.finalize())
     }
 
-    /// Reads `path` once and passes the in-memory image, chunk by chunk, to `body`.
+    /// The largest image GRUB can load as a multiboot module. `grub_cmd_module`
+    /// (grub-core/loader/multiboot.c) places the module with `grub_relocator_alloc_chunk_align`
+    /// between `lowest_addr` (1 MiB) and `UP_TO_TOP32 (size)`, so that it ends below 4 GiB (the
+    /// module list's `mod_start`/`mod_end` are 32-bit); and for a gzip file the size it loads is
+    /// the trailer's 32-bit ISIZE (grub-core/io/gzio.c `test_header`: "this does not handle files
+    /// whose original size is over 4GB"), so of a larger image GRUB would load only a part.
+    public static let maxImageSize: UInt64 = (1 << 32) - 1
+
+    static func tooLarge(_ path: String, _ encoding: Encoding) -> FileError {
+        FileError(.imageTooLarge, path: path, encoding == .gzip
+            ? "decompresses to more than 4 GiB: GRUB takes the size from the gzip trailer (32 bits) and would load only part of it, below 4 GiB; stopped at 4 GiB"
+            : "is larger than 4 GiB: GRUB places a multiboot module below 4 GiB, so it cannot boot; stopped at 4 GiB")
+    }
+
+    /// Reads `path` once and passes the in-memory image, chunk by chunk, to `body`. An image
+    /// over `maxImageSize` is refused as soon as that many bytes have been read or inflated.
     /// Returns the encoding, file size and image size.
     @discardableResult
     public static func stream(path: String, unzip: Bool,
@@ -87,14 +102,21 @@ public enum ModuleImage {
             var size: UInt64 = 0
             while !chunk.isEmpty {
                 size += UInt64(chunk.count)
+                if size > maxImageSize { throw tooLarge(path, .raw) }
                 try body(chunk)
                 chunk = try reader.next()
             }
             return (.raw, size, size)
         case .gzip:
             let inflater = GzipInflater(path: path, engine: engine)
+            var size: UInt64 = 0
             while !chunk.isEmpty {
-                try inflater.feed(chunk, body)
+                // A gzip bomb stops here, at 4 GiB of output, not at its end.
+                try inflater.feed(chunk) { out in
+                    size += UInt64(out.count)
+                    if size > maxImageSize { throw tooLarge(path, .gzip) }
+                    try body(out)
+                }
                 chunk = try reader.next()
             }
             try inflater.finish()

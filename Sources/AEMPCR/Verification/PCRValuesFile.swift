@@ -141,6 +141,11 @@ struct MiniJSON {
     let source: String
     var i = 0
     var depth = 0
+    /// Values read so far, and the cap: a PCR file holds at most 5 banks of 24 values and a
+    /// saved prediction a few hundred, so a file with more is refused as it is read, before
+    /// its values fill memory (a 4 MiB array of numbers is 2 million of them).
+    var values = 0
+    static let maxValues = 65_536
 
     init(text: [UInt8], source: String) {
         self.text = text
@@ -174,6 +179,10 @@ struct MiniJSON {
         depth += 1
         defer { depth -= 1 }
         guard depth < 64 else { throw fail("nested too deep") }
+        values += 1
+        guard values <= MiniJSON.maxValues else {
+            throw fail("more than \(MiniJSON.maxValues) values; no PCR file or saved prediction holds that many")
+        }
         switch text[i] {
         case UInt8(ascii: "{"):
             i += 1
