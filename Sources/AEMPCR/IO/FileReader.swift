@@ -25,7 +25,8 @@ public final class FileReader {
         // waits for a writer, forever (RegularFile).
         let fd = try RegularFile.open(path, flags: O_RDONLY)
         self.fd = fd
-        self.size = UInt64(max(st.st_size, 0))
+        var st = stat()
+        self.size = fstat(fd, &st) == 0 ? UInt64(max(st.st_size, 0)) : 0
         self.buffer = .allocate(byteCount: chunkSize, alignment: 64)
     }
 
