@@ -206,7 +206,7 @@ import Testing
         #expect(text.utf8.count > 4_000_000)
         // Values: the object, its key, the array, then numbers: the 65,534th number (at byte
         // 12 + 2 × 65,533, after `{"events": [`) is the 65,537th value.
-        let expected = "p.json: JSON at byte \(12 + 2 * 65_533): more than 65536 values; no PCR file or saved prediction holds that many"
+        let expected = "p.json:1: JSON at byte \(12 + 2 * 65_533): more than 65536 values; no PCR file or saved prediction holds that many"
         #expect { try SealedPrediction.parse(text, source: "p.json") } throws: { e in "\(e)" == expected }
         #expect { try PCRValuesFile.parseJSON(text, source: "p.json") } throws: { e in "\(e)" == expected }
         // Nested objects count too.

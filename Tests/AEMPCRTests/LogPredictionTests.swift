@@ -325,11 +325,11 @@ import Testing
         for line in plan.stdout.split(separator: "\n") { #expect(line.count <= 80, "too wide: \(line)") }
         // SEAL+= as AEM's bash appends it: PCR0 too, so the plan, never a seal to 13,17-19 only
         try "SEAL=\"--pcr 13 --pcr 17 --pcr 18 --pcr 19\"\nSEAL+=\" --pcr 0\"\n".write(toFile: dir + "/aem.conf", atomically: true, encoding: .utf8)
-        let appended = try aemPCR(sealArgs + ["--aem-conf", dir + "/aem.conf"])
+        let appended = try aemPCR(sealArgs + ["--aem-conf", dir + "/aem.conf", "--dry-run"])
         #expect(appended.status == 1 && flat(appended.stdout).contains("names PCR0"), "\(appended.stdout)\(appended.stderr)")
         // an if block AEM's bash would run: refused, naming the line, nothing written
         try "SEAL=\"--pcr 13 --pcr 17 --pcr 18 --pcr 19\"\nif true; then SEAL+=\" --pcr 0\"; fi\n".write(toFile: dir + "/aem.conf", atomically: true, encoding: .utf8)
-        let block = try aemPCR(sealArgs + ["--aem-conf", dir + "/aem.conf"])
+        let block = try aemPCR(sealArgs + ["--aem-conf", dir + "/aem.conf", "--dry-run"])
         #expect(block.status == 2 && block.stderr.hasPrefix("aem-pcr: error: \(dir)/aem.conf:2: ")
                 && block.stderr.split(separator: "\n").count == 1, "\(block.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/tpm"))
