@@ -74,8 +74,6 @@ import Testing
             return path
         }
 
-        deinit { try? FileManager.default.removeItem(atPath: dir) }
-
         func powerCycle() throws {
             let i = try run(tool("swtpm_ioctl")!, ["--unix", tpm.control, "-i"])
             #expect(i.status == 0, "\(i.stderr)")
