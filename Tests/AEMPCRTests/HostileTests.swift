@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+@testable import AEMPCR
+
+/// Issue 19's hostile cases beyond its list, tried as another local user, a hostile AEM
+/// device or an unlucky user would: each on SealTests' Machine (swtpm, AEM's own tpm2-tools
+/// commands, simulated DRTM boots), with the sealed set compared byte for byte before and after.
+@Suite(.serialized) struct HostileTests {
+    typealias Machine = SealTests.Machine
+
+    static func prevs(_ m: Machine) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: m.tpmDir).filter { $0.hasPrefix("aem.prev-") }.sorted()
+    }
+
+    static func oneErrorLine(_ r: ProcessResult) -> Bool {
+        r.stderr.hasPrefix("aem-pcr: error: ") && r.stderr.split(separator: "\n").count == 1
+    }
+
+    /// A secret.X that is a hard link to another file (planted by a user who can write the
+    /// secrets directory): seal encrypted that file's contents into secret.X.sealed2, which AEM
+    /// shows at boot. Refused, one line, before the TPM is asked; the set unchanged. A secrets
+    /// directory its group can write is refused the same way.
+    @Test func aHardLinkedSecretOrAWritableSecretsDirectoryIsRefused() throws {
+        guard let m = try Machine() else { return }
+        try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        let before = try m.snapshot(m.sealed)
+        let outside = m.dir + "/root-only"
+        try write(Array("root:$6$not-a-secret-of-AEM\n".utf8), to: outside)
+        chmod(outside, 0o600)
+        try FileManager.default.removeItem(atPath: m.secrets + "/secret.txt")
+        #expect(link(outside, m.secrets + "/secret.txt") == 0)
+        let r = try m.seal()
+        #expect(r.status == 2, "\(r.stdout)\(r.stderr)")
+        #expect(Self.oneErrorLine(r) && r.stderr.contains(m.secrets + "/secret.txt has 2 hard links"), "\(r.stderr)")
+        #expect(try m.snapshot(m.sealed) == before)
+        #expect(try Self.prevs(m).isEmpty)
+        // AEM's unseal still gives the secrets it sealed (the TPM was not touched)
+        #expect(try m.unsealWithAEM()?["key"] == m.secretBytes["key"])
+
+        try FileManager.default.removeItem(atPath: m.secrets + "/secret.txt")
+        try write(m.secretBytes["txt"]!, to: m.secrets + "/secret.txt")
+        chmod(m.secrets, 0o775)
+        let g = try m.seal()
+        #expect(g.status == 2, "\(g.stdout)\(g.stderr)")
+        #expect(Self.oneErrorLine(g) && g.stderr.contains("\(m.secrets) can be written by its group (mode 0775)"), "\(g.stderr)")
+        #expect(try m.snapshot(m.sealed) == before)
+        chmod(m.secrets, 0o755)
+        let ok = try m.seal()
+        #expect(ok.status == 0, "\(ok.stderr)")
+    }
+
+    /// --tpm-dir below a directory every user can write (a boot device mounted for the desktop
+    /// user, its aem/tpms/ID made by root): the user can rename that directory's entries and
+    /// put a symbolic link on the way, which root followed (only the last two components were
+    /// opened with O_NOFOLLOW). Refused naming the directory; nothing created; a sticky
+    /// directory on the way (/tmp, where the machine lives) is not refused.
+    @Test func aTPMDirBelowADirectoryAnotherUserCanWriteIsRefused() throws {
+        guard let m = try Machine() else { return }
+        let device = m.dir + "/device"
+        let id = device + "/aem/tpms/ID"
+        try FileManager.default.createDirectory(atPath: id, withIntermediateDirectories: true)
+        chmod(device, 0o777)
+        var args = m.sealArguments()
+        args[args.firstIndex(of: "--tpm-dir")! + 1] = id
+        let r = try aemPCR(args)
+        #expect(r.status == 2, "\(r.stdout)\(r.stderr)")
+        #expect(Self.oneErrorLine(r) && r.stderr.contains("\(device), above \(id), can be written by every user (mode 0777)"), "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: id).isEmpty)
+        // The attack itself: the user swaps aem/ for a link to a root directory; the run of
+        // root that follows would have replaced root's set there.
+        let rootsOwn = m.dir + "/rootsown"
+        try FileManager.default.createDirectory(atPath: rootsOwn + "/tpms/ID/aem", withIntermediateDirectories: true)
+        try write(Array("root's file\n".utf8), to: rootsOwn + "/tpms/ID/aem/keep")
+        try FileManager.default.moveItem(atPath: device + "/aem", toPath: device + "/aem.moved")
+        try FileManager.default.createSymbolicLink(atPath: device + "/aem", withDestinationPath: rootsOwn)
+        let s = try aemPCR(args)
+        #expect(s.status == 2 && Self.oneErrorLine(s), "\(s.stdout)\(s.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: rootsOwn + "/tpms/ID") == ["aem"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: rootsOwn + "/tpms/ID/aem") == ["keep"])
+        chmod(device, 0o755)
+    }
+}
