@@ -79,4 +79,46 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: rootsOwn + "/tpms/ID/aem") == ["keep"])
         chmod(device, 0o755)
     }
+
+    /// A forged key.pub on a writable AEM device: the authPolicy rewritten to the PolicyPCR of a
+    /// tampered boot (tpm2_createpolicy on the TPM), the prediction rewritten to match
+    /// (policy_digest, key_pub_sha256, pcrs). check-boot says "the boot is the one sealed for",
+    /// exits 0 and removes the previous set, though key.pub no longer matches key.priv: the
+    /// TPM refuses to load the pair and AEM's unseal fails. Telling needs the TPM to load the
+    /// pair (TPM2_Load under the SRK, whose authorisation check-boot does not have).
+    @Test(.disabled("issue 19: check-boot trusts key.pub's authPolicy without the TPM loading key.pub+key.priv; a forged key.pub confirms a tampered boot and drops the previous set"))
+    func aForgedKeyPubDoesNotConfirmATamperedBoot() throws {
+        guard let m = try Machine() else { return }
+        try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        _ = try m.installNewInitramfs()
+        let s = try m.seal()
+        try #require(s.status == 0, "\(s.stderr)")
+        try #require(try Self.prevs(m).count == 1)
+        let tampered = m.dir + "/tampered.img"
+        let py = try run("/usr/bin/env", ["python3", "-c", "import gzip,sys; d=gzip.decompress(open(sys.argv[1],'rb').read()); open(sys.argv[2],'wb').write(gzip.compress(d + b'evil maid was here'))", m.bootDir + "/" + SealTests.initramfs, tampered])
+        #expect(py.status == 0, "\(py.stderr)")
+        try m.powerCycle()
+        let logT = try m.boot(log: "T.log", initramfs: tampered)
+        let policy = m.dir + "/tampered.policy"
+        try m.tpm.tpm2("tpm2_createpolicy", ["--policy-pcr", "-l", "sha256:13,17,18,19", "-L", policy])
+        let forge = try run("/usr/bin/env", ["python3", "-c", """
+            import hashlib, json, sys
+            d, pol = sys.argv[1], open(sys.argv[2], 'rb').read()
+            b = bytearray(open(d + '/key.pub', 'rb').read())
+            assert int.from_bytes(b[10:12], 'big') == 32
+            b[12:44] = pol
+            open(d + '/key.pub', 'wb').write(b)
+            rec = json.load(open(d + '/aem-pcr-prediction.json'))
+            rec['policy_digest'] = pol.hex()
+            rec['key_pub_sha256'] = hashlib.sha256(bytes(b)).hexdigest()
+            json.dump(rec, open(d + '/aem-pcr-prediction.json', 'w'), indent=1)
+            """, m.sealed, policy])
+        #expect(forge.status == 0, "\(forge.stderr)")
+        try SealTests.rewritePrediction(m, current: true)
+        #expect(try m.unsealWithAEM() == nil, "the TPM does not load the forged pair")
+        let c = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", logT, "--tcti", m.tpm.tcti])
+        #expect(c.status != 0 && !c.stdout.contains("The boot is the one sealed for"), "\(c.stdout)\(c.stderr)")
+        #expect(try Self.prevs(m).count == 1)
+        _ = logT
+    }
 }
