@@ -31,6 +31,9 @@ public enum AEMSealer {
         if stat(layout.secretsDir, &st) == 0, let why = SealedSetWriter.otherWriter(st) {
             throw SealError(.refused, "\(layout.secretsDir) \(why): another user could put someone else's file in place of a secret; make it root's and not writable by group or others (chown root:root, chmod go-w), nothing was sealed")
         }
+        if let (dir, why) = SealedSetWriter.unsafeAncestor(of: layout.secretsDir) {
+            throw SealError(.refused, "\(dir), above \(layout.secretsDir), \(why): another user could swap the secrets directory for a link to someone else's files; make it root's and not writable by group or others (chown root:root, chmod go-w), nothing was sealed")
+        }
         return try SecretBuffer.read(path: layout.secretPath(ext), limit: AEMLayout.secretSizeLimit, singleLink: true)
     }
 

@@ -45,6 +45,13 @@ import Testing
         #expect(Self.oneErrorLine(g) && g.stderr.contains("\(m.secrets) can be written by its group (mode 0775)"), "\(g.stderr)")
         #expect(try m.snapshot(m.sealed) == before)
         chmod(m.secrets, 0o755)
+        // --aem-dir itself writable by all (not sticky): LABEL could be swapped for a link
+        chmod(m.aemDir, 0o777)
+        let a = try m.seal()
+        #expect(a.status == 2, "\(a.stdout)\(a.stderr)")
+        #expect(Self.oneErrorLine(a) && a.stderr.contains("\(m.aemDir), above \(m.secrets), can be written by every user (mode 0777)"), "\(a.stderr)")
+        #expect(try m.snapshot(m.sealed) == before)
+        chmod(m.aemDir, 0o755)
         let ok = try m.seal()
         #expect(ok.status == 0, "\(ok.stderr)")
     }
