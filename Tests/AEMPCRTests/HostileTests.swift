@@ -87,6 +87,29 @@ import Testing
         chmod(device, 0o755)
     }
 
+    /// An I/O error while listing the sealed root (getdents64 failing with EIO, injected by
+    /// strace) on a confirmed boot: readdir's nil was taken for the end of the directory, so
+    /// check-boot said "No previous set to remove" and exited 0 with the .prev set still
+    /// there. Now one line naming the directory and the error, exit 2, the set kept; the same
+    /// check-boot without the fault removes it.
+    @Test(.needsTool("strace", package: "strace")) func aListingErrorIsNotAnEmptyDirectory() throws {
+        guard let m = try Machine(), let strace = tool("strace") else { return }
+        try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        let s = try m.seal()
+        try #require(s.status == 0, "\(s.stderr)")
+        try #require(try Self.prevs(m).count == 1)
+        let args = ["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", m.logA, "--tcti", m.tpm.tcti]
+        let r = try run(strace, ["-f", "-qq", "-o", "/dev/null", "-e", "trace=getdents64",
+                                 "-e", "inject=getdents64:error=EIO:when=1", Repo.binary] + args, cwd: Repo.root)
+        #expect(r.status == 2, "\(r.stdout)\(r.stderr)")
+        #expect(Self.oneErrorLine(r) && r.stderr.contains("list \(m.tpmDir): Input/output error"), "\(r.stderr)")
+        #expect(!r.stdout.contains("No previous set to remove"), "\(r.stdout)")
+        #expect(try Self.prevs(m).count == 1)
+        let ok = try aemPCR(args)
+        #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        #expect(try Self.prevs(m).isEmpty)
+    }
+
     /// A forged key.pub on a writable AEM device: the authPolicy rewritten to the PolicyPCR of a
     /// tampered boot (tpm2_createpolicy on the TPM), the prediction rewritten to match
     /// (policy_digest, key_pub_sha256, pcrs). check-boot says "the boot is the one sealed for",

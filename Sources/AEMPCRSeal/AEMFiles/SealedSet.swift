@@ -690,7 +690,15 @@ public struct SealedSetWriter {
         defer { closedir(d) }
         rewinddir(d)  // the copy shares the offset of `fd`
         var out = [String]()
-        while let e = readdir(d) {
+        // readdir returns nil at the end and on an error (EIO): errno tells them apart. A list
+        // cut short by an error would pass for the whole directory (check-boot said "No
+        // previous set to remove" with every .prev still there, and exit 0).
+        while true {
+            errno = 0
+            guard let e = readdir(d) else {
+                if errno != 0 { throw SealError(.io, "list \(display): \(String(cString: strerror(errno)))") }
+                break
+            }
             let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
