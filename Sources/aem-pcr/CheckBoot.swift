@@ -76,7 +76,7 @@ struct CheckBoot: ParsableCommand {
         // permission, a directory, too large) is said as it is.
         let recordBytes: [UInt8]
         do {
-            recordBytes = try FileReader.readAll(path: recordPath, limit: 1 << 22)
+            recordBytes = try FileReader.readAll(path: recordPath, limit: 1 << 22, noFollow: true)
         } catch let e as FileError where e.code == .notFound {
             throw UsageError("\(recordPath) is missing: \(dir) was not sealed by 'aem-pcr seal' (or AEM has resealed it since), so there is no prediction to check")
         }
@@ -90,8 +90,8 @@ struct CheckBoot: ParsableCommand {
         // still from the sealed object; the prediction then explains an older key.
         var resealed = false
         if case .tpm2 = enforced {
-            let keyPCRs = (try? FileReader.readAll(path: keyPCRsPath, limit: 4096)).map { String(decoding: $0, as: UTF8.self) }
-            let pub = try? FileReader.readAll(path: dir + "/key.pub", limit: 1 << 16)
+            let keyPCRs = (try? FileReader.readAll(path: keyPCRsPath, limit: 4096, noFollow: true)).map { String(decoding: $0, as: UTF8.self) }
+            let pub = try? FileReader.readAll(path: dir + "/key.pub", limit: 1 << 16, noFollow: true)
             let samePCRs = keyPCRs.map { String($0.reversed().drop { $0 == "\n" }.reversed()) } == record.selection.description
             let sameKey = record.keyPublicSHA256 == nil || pub.map { MultiHasher.hash(.sha256, $0) } == record.keyPublicSHA256
             resealed = !samePCRs || !sameKey

@@ -110,6 +110,32 @@ import Testing
         #expect(try Self.prevs(m).isEmpty)
     }
 
+    /// check-boot read the files of the set through symbolic links: key.pcrs or key.pub
+    /// planted as a link to a root-only file (on a boot device another user can write) was
+    /// read as root, and the error quoted its bytes ("byte 5 (0x24)", "size is 29295": the
+    /// first two bytes "ro"). Each is refused as a link, one line, nothing removed.
+    @Test func checkBootDoesNotFollowALinkInTheSet() throws {
+        guard let m = try Machine() else { return }
+        try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        let s = try m.seal()
+        try #require(s.status == 0, "\(s.stderr)")
+        let genuine = try m.snapshot(m.sealed)
+        let outside = m.dir + "/shadow"
+        try write(Array("root:$6$SECRETHASH:19000:0:99999:7:::\n".utf8), to: outside)
+        chmod(outside, 0o600)
+        for name in ["key.pcrs", "key.pub", "aem-pcr-prediction.json"] {
+            try FileManager.default.removeItem(atPath: m.sealed + "/" + name)
+            try FileManager.default.createSymbolicLink(atPath: m.sealed + "/" + name, withDestinationPath: outside)
+            let c = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", m.logA, "--tcti", m.tpm.tcti])
+            #expect(c.status == 2, "\(name): \(c.stdout)\(c.stderr)")
+            #expect(Self.oneErrorLine(c) && c.stderr.contains("\(m.sealed)/\(name): is a symbolic link, not followed here"), "\(c.stderr)")
+            #expect(!c.stderr.contains("0x24") && !c.stderr.contains("29295"), "\(c.stderr)")
+            #expect(try Self.prevs(m).count == 1)
+            try FileManager.default.removeItem(atPath: m.sealed + "/" + name)
+            try write(genuine[name]!, to: m.sealed + "/" + name)
+        }
+    }
+
     /// A forged key.pub on a writable AEM device: the authPolicy rewritten to the PolicyPCR of a
     /// tampered boot (tpm2_createpolicy on the TPM), the prediction rewritten to match
     /// (policy_digest, key_pub_sha256, pcrs). check-boot says "the boot is the one sealed for",
