@@ -2,6 +2,9 @@ import AEMPCR
 import AEMPCRSeal
 import AEMPCRTPM
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct CheckBoot: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -68,6 +71,9 @@ struct CheckBoot: ParsableCommand {
 
     func run() throws {
         Terminal.verbose = output.verbose
+        // A reader that goes away (`| head`) must not kill the run by SIGPIPE once the previous set is already removed:
+        // exit 141 with no line said nothing of what was done. Output to a closed pipe is dropped.
+        signal(SIGPIPE, SIG_IGN)
         let layout = try AEMLayout(label: label, sealedRoot: tpmDir)
         let dir = layout.sealedDir
         let recordPath = dir + "/" + AEMLayout.predictionFile

@@ -136,6 +136,26 @@ import Testing
         }
     }
 
+    /// A reader that closes its end early (`aem-pcr seal … | head -1`, a pager quit): seal and
+    /// check-boot were killed by SIGPIPE when they wrote their report, after the swap or the
+    /// removal, and exited 141 with no line. Now the report is dropped and the status is the
+    /// run's: 0, the new set in place; 0, the previous set removed.
+    @Test func aClosedStandardOutputDoesNotTurnADoneRunIntoAKill() throws {
+        guard let m = try Machine() else { return }
+        try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        let old = try m.snapshot(m.sealed)
+        func piped(_ args: [String]) throws -> ProcessResult {
+            try run("/bin/bash", ["-c", "\"$@\" | : ; exit ${PIPESTATUS[0]}", "bash", Repo.binary] + args, cwd: Repo.root)
+        }
+        let s = try piped(m.sealArguments())
+        #expect(s.status == 0, "\(s.stderr)")
+        #expect(try m.snapshot(m.sealed)["key.pub"] != old["key.pub"], "the new set is in place")
+        #expect(try Self.prevs(m).count == 1)
+        let c = try piped(["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", m.logA, "--tcti", m.tpm.tcti])
+        #expect(c.status == 0, "\(c.stderr)")
+        #expect(try Self.prevs(m).isEmpty)
+    }
+
     /// A forged key.pub on a writable AEM device: the authPolicy rewritten to the PolicyPCR of a
     /// tampered boot (tpm2_createpolicy on the TPM), the prediction rewritten to match
     /// (policy_digest, key_pub_sha256, pcrs). check-boot says "the boot is the one sealed for",
