@@ -24,6 +24,19 @@ public enum AEMSealer {
         AEMLayout.secretExtensions.filter { access(layout.secretPath($0), F_OK) == 0 }
     }
 
+    /// One secret, from a directory no other user can change (else a secret could be swapped
+    /// for a link to another file mid-run), as a file with one name.
+    static func readSecret(_ layout: AEMLayout, _ ext: String) throws -> SecretBuffer {
+        var st = stat()
+        if stat(layout.secretsDir, &st) == 0, let why = SealedSetWriter.otherWriter(st) {
+            throw SealError(.refused, "\(layout.secretsDir) \(why): another user could put someone else's file in place of a secret; make it root's and not writable by group or others (chown root:root, chmod go-w), nothing was sealed")
+        }
+        if let (dir, why) = SealedSetWriter.unsafeAncestor(of: layout.secretsDir) {
+            throw SealError(.refused, "\(dir), above \(layout.secretsDir), \(why): another user could swap the secrets directory for a link to someone else's files; make it root's and not writable by group or others (chown root:root, chmod go-w), nothing was sealed")
+        }
+        return try SecretBuffer.read(path: layout.secretPath(ext), limit: AEMLayout.secretSizeLimit, singleLink: true)
+    }
+
     /// `key.pcrs` as AEM writes it.
     public static func keyPCRs(_ selection: PCRSelection) -> SealedFile {
         SealedFile(name: "key.pcrs", bytes: Array((selection.description + "\n").utf8))
@@ -39,7 +52,7 @@ public enum AEMSealer {
         if present.isEmpty {
             throw SealError(.layout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first")
         }
-        let secrets = try present.map { ($0, try SecretBuffer.read(path: layout.secretPath($0), limit: AEMLayout.secretSizeLimit)) }
+        let secrets = try present.map { ($0, try readSecret(layout, $0)) }
         let key = try SecretBuffer.random(count: 16)
         let object = try srkPassword.withUnsafeBytes { auth in
             try key.withUnsafeBytes { data in
@@ -79,7 +92,7 @@ public enum AEMSealer {
         for pcr in values.pcrs(in: .sha1) { pcrs[pcr.rawValue] = values[.sha1, pcr]!.bytes }
         var files = [SealedFile]()
         for ext in present {
-            let secret = try SecretBuffer.read(path: layout.secretPath(ext), limit: AEMLayout.secretSizeLimit)
+            let secret = try readSecret(layout, ext)
             let sealed = try seal12(secret, pcrs)
             files.append(SealedFile(name: AEMLayout.sealedName(ext), bytes: sealed))
         }

@@ -2,6 +2,9 @@ import AEMPCR
 import AEMPCRSeal
 import AEMPCRTPM
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct CheckBoot: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -68,6 +71,9 @@ struct CheckBoot: ParsableCommand {
 
     func run() throws {
         Terminal.verbose = output.verbose
+        // A reader that goes away (`| head`) must not kill the run by SIGPIPE once the previous set is already removed:
+        // exit 141 with no line said nothing of what was done. Output to a closed pipe is dropped.
+        signal(SIGPIPE, SIG_IGN)
         let layout = try AEMLayout(label: label, sealedRoot: tpmDir)
         let dir = layout.sealedDir
         let recordPath = dir + "/" + AEMLayout.predictionFile
@@ -76,7 +82,7 @@ struct CheckBoot: ParsableCommand {
         // permission, a directory, too large) is said as it is.
         let recordBytes: [UInt8]
         do {
-            recordBytes = try FileReader.readAll(path: recordPath, limit: 1 << 22)
+            recordBytes = try FileReader.readAll(path: recordPath, limit: 1 << 22, noFollow: true)
         } catch let e as FileError where e.code == .notFound {
             throw UsageError("\(recordPath) is missing: \(dir) was not sealed by 'aem-pcr seal' (or AEM has resealed it since), so there is no prediction to check")
         }
@@ -90,8 +96,8 @@ struct CheckBoot: ParsableCommand {
         // still from the sealed object; the prediction then explains an older key.
         var resealed = false
         if case .tpm2 = enforced {
-            let keyPCRs = (try? FileReader.readAll(path: keyPCRsPath, limit: 4096)).map { String(decoding: $0, as: UTF8.self) }
-            let pub = try? FileReader.readAll(path: dir + "/key.pub", limit: 1 << 16)
+            let keyPCRs = (try? FileReader.readAll(path: keyPCRsPath, limit: 4096, noFollow: true)).map { String(decoding: $0, as: UTF8.self) }
+            let pub = try? FileReader.readAll(path: dir + "/key.pub", limit: 1 << 16, noFollow: true)
             let samePCRs = keyPCRs.map { String($0.reversed().drop { $0 == "\n" }.reversed()) } == record.selection.description
             let sameKey = record.keyPublicSHA256 == nil || pub.map { MultiHasher.hash(.sha256, $0) } == record.keyPublicSHA256
             resealed = !samePCRs || !sameKey

@@ -82,6 +82,9 @@ struct Seal: ParsableCommand {
 
     func run() throws {
         Terminal.verbose = output.verbose
+        // A reader that goes away (`| head`) must not kill the run by SIGPIPE once the new set is in place:
+        // exit 141 with no line said nothing of what was done. Output to a closed pipe is dropped.
+        signal(SIGPIPE, SIG_IGN)
         // A TCTI that logs or runs commands is refused before the TPM is opened or a password asked.
         if let refusal = TCTIChoice.resolve(option: log.live.tcti, environment: Environment.variables).refusal { throw refusal }
         let layout = try AEMLayout(label: label, secretsRoot: aemDir, sealedRoot: tpmDir)

@@ -19,11 +19,13 @@ public final class FileReader {
     /// The file's size when it was opened (it may grow or shrink while it is read).
     public let size: UInt64
 
-    public init(path: String, chunkSize: Int = FileReader.defaultChunkSize) throws {
+    /// `noFollow`: a symbolic link as the file itself is refused (`O_NOFOLLOW`), for files in a
+    /// directory someone else may have written (a sealed set on a boot device).
+    public init(path: String, chunkSize: Int = FileReader.defaultChunkSize, noFollow: Bool = false) throws {
         self.path = path
         // A FIFO, device or socket is refused before it is opened: opening a FIFO for reading
         // waits for a writer, forever (RegularFile).
-        let fd = try RegularFile.open(path, flags: O_RDONLY)
+        let fd = try RegularFile.open(path, flags: O_RDONLY | (noFollow ? O_NOFOLLOW : 0))
         self.fd = fd
         var st = stat()
         self.size = fstat(fd, &st) == 0 ? UInt64(max(st.st_size, 0)) : 0
@@ -53,8 +55,8 @@ public final class FileReader {
     }
 
     /// Reads the whole (small) file: for policies, configs and tboot images, never for modules.
-    public static func readAll(path: String, limit: Int = 64 << 20) throws -> [UInt8] {
-        let r = try FileReader(path: path)
+    public static func readAll(path: String, limit: Int = 64 << 20, noFollow: Bool = false) throws -> [UInt8] {
+        let r = try FileReader(path: path, noFollow: noFollow)
         var out = [UInt8]()
         // One buffer of the file's size: appending chunk by chunk doubles it up to twice that.
         out.reserveCapacity(Int(min(r.size, UInt64(limit))) + 1)

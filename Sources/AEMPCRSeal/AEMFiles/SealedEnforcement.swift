@@ -23,11 +23,11 @@ public enum SealedEnforcement: Sendable {
     public static func read(dir: String) throws -> SealedEnforcement {
         let pubPath = dir + "/key.pub"
         if access(pubPath, F_OK) == 0 {
-            let object = try SealedObjectPublic(parsing: FileReader.readAll(path: pubPath, limit: 1 << 12), source: pubPath)
+            let object = try SealedObjectPublic(parsing: FileReader.readAll(path: pubPath, limit: 1 << 12, noFollow: true), source: pubPath)
             let pcrsPath = dir + "/key.pcrs"
             let selection: PCRSelection
             do {
-                selection = try PCRSelection(keyPCRsFile: FileReader.readAll(path: pcrsPath, limit: 1 << 12), source: pcrsPath)
+                selection = try PCRSelection(keyPCRsFile: FileReader.readAll(path: pcrsPath, limit: 1 << 12, noFollow: true), source: pcrsPath)
             } catch let e as FileError where e.code == .notFound {
                 throw SealError(.layout, "\(pcrsPath) is missing: AEM's unseal needs it beside key.pub")
             }
@@ -41,7 +41,7 @@ public enum SealedEnforcement: Sendable {
             let name = AEMLayout.sealedName(ext)
             let path = dir + "/" + name
             guard access(path, F_OK) == 0 else { continue }
-            let bytes = try FileReader.readAll(path: path, limit: 1 << 20)
+            let bytes = try FileReader.readAll(path: path, limit: 1 << 20, noFollow: true)
             do {
                 files.append((name, try TPM12SealedFile(parsing: bytes)))
             } catch let e as TPM12Error {

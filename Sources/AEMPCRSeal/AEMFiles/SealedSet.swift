@@ -134,6 +134,7 @@ public struct SealedSetWriter {
     /// it, or it is a symbolic link), as one sentence; nil when it can, or does not exist yet.
     public func unsafeDirectory() -> String? {
         do {
+            if let why = ancestorRefusal() { return why }
             guard let p = try openDirectory(AT_FDCWD, parent, display: parent) else { return nil }
             defer { close(p.fd) }
             if let why = SealedSetWriter.otherWriter(p.st) { return refusal(parent, why) }
@@ -156,12 +157,14 @@ public struct SealedSetWriter {
         for f in files where !AEMLayout.isValidLabel(f.name) {
             throw SealError(.layout, "'\(f.name)' is not a plain file name")
         }
+        if let why = ancestorRefusal() { throw SealError(.refused, why) }
         try makeParents(parent)  // as AEM's `mkdir -p "$TPM_DIR/$LABEL"`
         guard let p = try openDirectory(AT_FDCWD, parent, display: parent) else {
             throw SealError(.io, "open \(parent): \(String(cString: strerror(ENOENT)))")
         }
         defer { close(p.fd) }
         if let why = SealedSetWriter.otherWriter(p.st) { throw SealError(.refused, refusal(parent, why)) }
+        if let why = ancestorRefusal() { throw SealError(.refused, why) }
         let old = try openDirectory(p.fd, label, display: target)
         defer { if let old { close(old.fd) } }
         if let old, let why = SealedSetWriter.otherWriter(old.st) { throw SealError(.refused, refusal(target, why)) }
@@ -289,6 +292,7 @@ public struct SealedSetWriter {
         guard let p = try openDirectory(AT_FDCWD, parent, display: parent) else { return Drop() }
         defer { close(p.fd) }
         if let why = SealedSetWriter.otherWriter(p.st) { throw SealError(.refused, refusal(parent, why)) }
+        if let why = ancestorRefusal() { throw SealError(.refused, why) }
         let set = try openDirectory(p.fd, label, display: target)
         defer { if let set { close(set.fd) } }
         if let set, let why = SealedSetWriter.otherWriter(set.st) { throw SealError(.refused, refusal(target, why)) }
@@ -553,6 +557,44 @@ public struct SealedSetWriter {
         return nil
     }
 
+    /// Why another user could replace a directory on the way to `path` (each directory above
+    /// it, named as given and as resolved), or nil: one that user can write could have a
+    /// component swapped for a symbolic link between two runs, or mid-run, and root would follow
+    /// it. Owned by root or this process's user, and not writable by group or others unless
+    /// sticky (in a sticky directory only the owner renames an entry, and the next one down is
+    /// checked in turn).
+    static func unsafeAncestor(of path: String) -> (dir: String, why: String)? {
+        var absolute = path
+        if !absolute.hasPrefix("/") {
+            var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            guard getcwd(&buf, buf.count) != nil else { return nil }
+            absolute = String(cString: buf) + "/" + path
+        }
+        var chains = [absolute]
+        if let r = realpath(absolute, nil) {
+            chains.append(String(cString: r))
+            free(r)
+        }
+        for chain in chains {
+            let parts = chain.split(separator: "/").map(String.init)
+            var prefix = ""
+            for part in ["/"] + parts.dropLast() {
+                prefix = part == "/" ? "/" : (prefix == "/" ? "/" + part : prefix + "/" + part)
+                var st = stat()
+                guard stat(prefix, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { continue }
+                let sticky = st.st_mode & mode_t(S_ISVTX) != 0
+                if st.st_uid != 0 && st.st_uid != geteuid() { return (prefix, "is owned by uid \(st.st_uid), not by root") }
+                if !sticky, let why = otherWriter(st) { return (prefix, why) }
+            }
+        }
+        return nil
+    }
+
+    private func ancestorRefusal() -> String? {
+        guard let (dir, why) = SealedSetWriter.unsafeAncestor(of: parent) else { return nil }
+        return "\(dir), above \(parent), \(why): another user could swap a directory on the way for a symbolic link and root would follow it; make it root's and not writable by group or others (chown root:root, chmod go-w), nothing was changed"
+    }
+
     private func refusal(_ dir: String, _ why: String) -> String {
         "\(dir) \(why): another user could replace the sealed set or plant names aem-pcr removes; make it root's and not writable by group or others (chown root:root, chmod go-w; mount a boot device for root only), nothing was changed"
     }
@@ -648,7 +690,15 @@ public struct SealedSetWriter {
         defer { closedir(d) }
         rewinddir(d)  // the copy shares the offset of `fd`
         var out = [String]()
-        while let e = readdir(d) {
+        // readdir returns nil at the end and on an error (EIO): errno tells them apart. A list
+        // cut short by an error would pass for the whole directory (check-boot said "No
+        // previous set to remove" with every .prev still there, and exit 0).
+        while true {
+            errno = 0
+            guard let e = readdir(d) else {
+                if errno != 0 { throw SealError(.io, "list \(display): \(String(cString: strerror(errno)))") }
+                break
+            }
             let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }

@@ -66,7 +66,9 @@ public final class SecretBuffer {
     }
 
     /// Reads a whole regular file of at most `limit` bytes (an AEM secret).
-    public static func read(path: String, limit: Int) throws -> SecretBuffer {
+    /// `singleLink`: refuse a file with another hard link (an AEM secret: a link to a file of
+    /// someone else's, planted in the secrets directory, would be sealed and shown at boot).
+    public static func read(path: String, limit: Int, singleLink: Bool = false) throws -> SecretBuffer {
         // A FIFO is refused before it is opened (opening it would wait for a writer forever).
         let fd = try RegularFile.open(path, flags: O_RDONLY | O_NOFOLLOW) { e in
             SealError(.io, "\(path): \(String(cString: strerror(e)))")
@@ -74,6 +76,9 @@ public final class SecretBuffer {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SealError(.io, "\(path): \(String(cString: strerror(errno)))") }
+        if singleLink && st.st_nlink != 1 {
+            throw SealError(.refused, "\(path) has \(st.st_nlink) hard links: a secret is a file of its own (another name may be someone else's file, which would be sealed and shown at boot); copy it, nothing was sealed")
+        }
         guard st.st_size <= limit else { throw SealError(.io, "\(path): larger than \(limit) bytes") }
         let b = SecretBuffer(count: Int(st.st_size))
         var done = 0
