@@ -76,6 +76,13 @@ struct Seal: ParsableCommand {
 
     func run() throws {
         Terminal.verbose = output.verbose
+        // No core dump, no ptrace by the same user: before any secret is read.
+        try SecretProcess.harden()
+        defer {
+            if output.verbose && SecretBuffer.lockFailure != 0 {
+                Terminal.writeError("aem-pcr: note: secrets could not be locked in memory (mlock: \(String(cString: strerror(SecretBuffer.lockFailure)))): they may have been written to swap\n")
+            }
+        }
         // A TCTI that logs or runs commands is refused before the TPM is opened or a password asked.
         if let refusal = TCTIChoice.resolve(option: log.live.tcti, environment: Environment.variables).refusal { throw refusal }
         let layout = try AEMLayout(label: label, secretsRoot: aemDir, sealedRoot: tpmDir)
