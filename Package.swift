@@ -36,8 +36,10 @@ let package = Package(
         // trousers' TSS_UUID for a by-value argument; header only: libtspi itself is loaded at run
         // time, so neither libtspi-dev nor libtspi1 is needed to build or to predict.
         .systemLibrary(name: "CTspi", path: "Sources/CTspi"),
+        // prctl (variadic) and madvise(MADV_DONTDUMP), for a process that holds secrets; header only.
+        .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
         // Sealing AEM's secrets to predicted values: AEM's files, TPM 2.0 and TPM 1.2 (trousers).
-        .target(name: "AEMPCRSeal", dependencies: ["AEMPCR", "AEMPCRTPM", "CLibcrypto", "CTspi"]),
+        .target(name: "AEMPCRSeal", dependencies: ["AEMPCR", "AEMPCRTPM", "CLibcrypto", "CTspi", "CLinux"]),
         // The command line captured before main (glibc's .init_array arguments): the Swift
         // runtime reads it from /proc/self/cmdline, absent in a rescue chroot.
         .target(name: "CArguments", path: "Sources/CArguments"),

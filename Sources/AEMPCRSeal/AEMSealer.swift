@@ -120,18 +120,29 @@ public enum AEMSealer {
     }
 
     /// Prompts on the controlling terminal with echo off (as `systemd-ask-password` does for
-    /// AEM); never reads standard input, the environment or the command line.
+    /// AEM); never reads standard input, the environment or the command line. `/dev/tty` must
+    /// be a terminal (a character device that `isatty` accepts): a file or FIFO put in its place
+    /// is refused before anything is written or read. SIGINT, SIGTERM, SIGHUP and SIGTSTP while
+    /// echo is off first turn echo back on (`EchoGuard`).
     public static func promptSRKPassword(_ prompt: String) throws -> SecretBuffer {
-        let fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY)
+        let fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
         if fd < 0 {
             throw SealError(.io, "no terminal to ask for the SRK password: give it with --srk-password-file FILE")
         }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR, isatty(fd) == 1 else {
+            throw SealError(.io, "/dev/tty is not a terminal, so the SRK password is not asked there: give it with --srk-password-file FILE")
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         var old = termios()
         guard tcgetattr(fd, &old) == 0 else { throw SealError(.io, "cannot set up the terminal: give --srk-password-file FILE") }
         var quiet = old
         quiet.c_lflag &= ~tcflag_t(ECHO)
         _ = Array(prompt.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        // The handlers first: a signal between the two steps must still find echo restorable.
+        let guardian = EchoGuard(fd: fd, normal: old, quiet: quiet)
+        defer { guardian.remove() }
         guard tcsetattr(fd, TCSAFLUSH, &quiet) == 0 else { throw SealError(.io, "cannot turn off echo: give --srk-password-file FILE") }
         defer {
             _ = tcsetattr(fd, TCSAFLUSH, &old)
@@ -139,14 +150,13 @@ public enum AEMSealer {
         }
         let line = SecretBuffer(count: 1024)
         var n = 0
+        // Read straight into the locked buffer, one byte at a time (no copy on the stack).
         try line.withUnsafeMutableBytes { buf in
             while n < buf.count {
-                var c: UInt8 = 0
-                let r = read(fd, &c, 1)
+                let r = read(fd, buf.baseAddress! + n, 1)
                 if r < 0 && errno == EINTR { continue }
                 if r < 0 { throw SealError(.io, "reading the SRK password: \(String(cString: strerror(errno)))") }
-                if r == 0 || c == 0x0A || c == 0x0D { return }
-                buf[n] = c
+                if r == 0 || buf[n] == 0x0A || buf[n] == 0x0D { buf[n] = 0; return }
                 n += 1
             }
             throw SealError(.io, "the SRK password is longer than 1024 bytes")

@@ -85,6 +85,13 @@ struct Seal: ParsableCommand {
         // A reader that goes away (`| head`) must not kill the run by SIGPIPE once the new set is in place:
         // exit 141 with no line said nothing of what was done. Output to a closed pipe is dropped.
         signal(SIGPIPE, SIG_IGN)
+        // No core dump, no ptrace by the same user: before any secret is read.
+        try SecretProcess.harden()
+        defer {
+            if output.verbose && SecretBuffer.lockFailure != 0 {
+                Terminal.note("secrets could not be locked in memory (mlock: \(String(cString: strerror(SecretBuffer.lockFailure)))): they may have been written to swap")
+            }
+        }
         // A TCTI that logs or runs commands is refused before the TPM is opened or a password asked.
         if let refusal = TCTIChoice.resolve(option: log.live.tcti, environment: Environment.variables).refusal { throw refusal }
         let layout = try AEMLayout(label: label, secretsRoot: aemDir, sealedRoot: tpmDir)

@@ -1,20 +1,48 @@
 import AEMPCR
 import CLibcrypto
+internal import CLinux
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Bytes of a secret (an AEM secret file, the 16-byte sealed key, its hex password): on the
-/// heap once, never copied into Swift arrays by this type, wiped with `OPENSSL_cleanse` when
-/// freed (as swift-crypto's `SecureBytes` does).
+/// Bytes of a secret (an AEM secret file, the SRK password, the 16-byte sealed key, its hex
+/// password, PBKDF2's key and IV): in pages of their own, never copied into Swift arrays or
+/// strings by this type, and only reachable through `withUnsafeBytes`, so that the only copies
+/// are the ones a caller makes on purpose.
+///
+/// The pages come from `mmap` (no other allocation shares them), are locked in memory (`mlock`:
+/// never written to swap; best effort, see `lockFailure`) and left out of core dumps
+/// (`MADV_DONTDUMP`); when the buffer is freed they are wiped with `explicit_bzero`, unlocked and
+/// unmapped (as libsodium's `sodium_malloc` and swift-crypto's `SecureBytes` do).
 public final class SecretBuffer {
     public let count: Int
     private let base: UnsafeMutableRawPointer
+    /// The mapping: `count` rounded up to whole pages (at least one).
+    private let mapped: Int
+    private let locked: Bool
+
+    /// The errno of the first `mlock` that failed (EPERM without CAP_IPC_LOCK and a zero
+    /// RLIMIT_MEMLOCK, ENOMEM over the limit), 0 when every buffer was locked. The buffer is
+    /// used anyway; `seal --verbose` says that secrets may have reached swap. Written only by
+    /// the thread that makes buffers (seal makes them on its one thread).
+    nonisolated(unsafe) public private(set) static var lockFailure: Int32 = 0
 
     public init(count: Int) {
+        precondition(count >= 0, "SecretBuffer of a negative size")
         self.count = count
-        base = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 16)
-        base.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
+        let page = max(Int(sysconf(Int32(_SC_PAGESIZE))), 4096)
+        mapped = (max(count, 1) + page - 1) / page * page
+        guard let p = mmap(nil, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+            fatalError("out of memory for a \(count)-byte secret")
+        }
+        base = p
+        if mlock(base, mapped) == 0 {
+            locked = true
+        } else {
+            locked = false
+            if SecretBuffer.lockFailure == 0 { SecretBuffer.lockFailure = errno }
+        }
+        _ = aempcr_madvise_dontdump(base, mapped)
     }
 
     /// A copy of `bytes` (for values that are not secret in tests, or already in an array).
@@ -24,8 +52,9 @@ public final class SecretBuffer {
     }
 
     deinit {
-        OPENSSL_cleanse(base, max(count, 1))
-        base.deallocate()
+        explicit_bzero(base, mapped)
+        if locked { munlock(base, mapped) }
+        munmap(base, mapped)
     }
 
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

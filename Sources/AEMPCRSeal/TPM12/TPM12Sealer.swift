@@ -58,8 +58,9 @@ public enum TPM12Sealer {
         case .failure(let e): throw e
         }
         let context = try Context(library, host: tcsHost)
-        var key = try context.random(32)
-        defer { cleanse(&key) }
+        // The AES key lives only in SecretBuffers (locked, wiped when freed); no Swift array
+        // holds it, so no copy-on-write copy can be left behind unwiped.
+        let key = try context.random(32)
         let (keyBlob, sealedKey) = try context.sealKey(key, pcrs: toPCRs, srk: srk)
         let ciphertext = try plaintext.withUnsafeBytes { try encrypt($0, key: key) }
         var file = Array("-----BEGIN TSS-----\n-----TSS KEY-----\n".utf8)
@@ -125,14 +126,18 @@ public enum TPM12Sealer {
     }
 
     /// AES-256-CBC with PKCS#7 padding under tpm_sealdata's IV.
-    static func encrypt(_ plaintext: [UInt8], key: [UInt8]) throws -> [UInt8] {
+    static func encrypt(_ plaintext: [UInt8], key: SecretBuffer) throws -> [UInt8] {
         try plaintext.withUnsafeBytes { try encrypt($0, key: key) }
     }
 
-    static func encrypt(_ plaintext: UnsafeRawBufferPointer, key: [UInt8]) throws -> [UInt8] {
+    static func encrypt(_ plaintext: UnsafeRawBufferPointer, key: SecretBuffer) throws -> [UInt8] {
+        guard key.count == 32 else { throw TPM12Error(.crypto, "an AES-256 key is 32 bytes, not \(key.count)") }
         guard let ctx = EVP_CIPHER_CTX_new() else { throw TPM12Error(.crypto, "libcrypto: out of memory") }
         defer { EVP_CIPHER_CTX_free(ctx) }  // cleanses the key schedule
-        guard EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), nil, key, iv) == 1 else {
+        let started = key.withUnsafeBytes { k in
+            EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), nil, k.baseAddress!.assumingMemoryBound(to: UInt8.self), iv)
+        }
+        guard started == 1 else {
             throw TPM12Error(.crypto, "libcrypto refused AES-256-CBC encryption")
         }
         var out = [UInt8](repeating: 0, count: plaintext.count + 16)
@@ -284,14 +289,16 @@ public enum TPM12Sealer {
             try check(lib.policyAssignToObject(policy, object), "Tspi_Policy_AssignToObject(\(what))")
         }
 
-        /// Random bytes from the TPM; trousers' copy is cleansed before it is freed.
-        func random(_ count: UInt32) throws -> [UInt8] {
+        /// Random bytes from the TPM, straight into a SecretBuffer; trousers' copy is cleansed
+        /// before it is freed.
+        func random(_ count: UInt32) throws -> SecretBuffer {
             var tpm: TSS.Handle = 0
             try check(tcsd { lib.contextGetTpmObject(handle, &tpm) }, "Tspi_Context_GetTpmObject")
             var p: UnsafeMutablePointer<UInt8>? = nil
             try check(tcsd { lib.tpmGetRandom(tpm, count, &p) }, "Tspi_TPM_GetRandom")
             guard let p else { throw TPM12Error(.tss, "Tspi_TPM_GetRandom returned no data") }
-            let bytes = Array(UnsafeBufferPointer(start: p, count: Int(count)))
+            let bytes = SecretBuffer(count: Int(count))
+            bytes.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: p, byteCount: Int(count)) }
             OPENSSL_cleanse(p, Int(count))
             _ = lib.contextFreeMemory(handle, p)
             return bytes
@@ -310,7 +317,7 @@ public enum TPM12Sealer {
 
         /// Creates tpm_sealdata's storage key under the SRK and seals `key` with it to `pcrs`;
         /// returns the key's TPM_KEY12 blob and the TPM_STORED_DATA12 blob.
-        func sealKey(_ key: [UInt8], pcrs: [UInt32: [UInt8]], srk: SRKSecret) throws -> ([UInt8], [UInt8]) {
+        func sealKey(_ key: SecretBuffer, pcrs: [UInt32: [UInt8]], srk: SRKSecret) throws -> ([UInt8], [UInt8]) {
             // The PCR object: the values at release, as tpm_sealdata would have read them.
             let long = pcrs.keys.contains { $0 > 15 }
             let pcrObject = try object(TSS.objectTypePCRs, long ? TSS.pcrsStructInfoLong : 0, "PCRs")
@@ -359,9 +366,13 @@ public enum TPM12Sealer {
             // The sealed symmetric key.
             let sealed = try object(TSS.objectTypeEncData, TSS.encDataSeal, "sealed data")
             try assignObjectSecret(to: sealed, "sealed data")
-            var k = key
-            defer { cleanse(&k) }
-            try check(tcsd { lib.dataSeal(sealed, storageKey, UInt32(k.count), &k, pcrObject) }, "Tspi_Data_Seal")
+            // Tspi_Data_Seal takes a non-const pointer: it gets a copy in a SecretBuffer of its own.
+            let k = SecretBuffer(count: key.count)
+            let sealedRC = k.withUnsafeMutableBytes { dst in
+                key.withUnsafeBytes { dst.copyMemory(from: $0) }
+                return tcsd { lib.dataSeal(sealed, storageKey, UInt32(dst.count), dst.baseAddress!.assumingMemoryBound(to: UInt8.self), pcrObject) }
+            }
+            try check(sealedRC, "Tspi_Data_Seal")
 
             let sealedBlob = try blob(sealed, TSS.attribEncDataBlob, TSS.attribEncDataBlobBlob, "sealed data")
             let keyBlob = try blob(storageKey, TSS.attribKeyBlob, TSS.attribKeyBlobBlob, "storage key")
