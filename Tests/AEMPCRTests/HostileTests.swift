@@ -237,4 +237,52 @@ import Testing
         #expect(py.stdout == "False True [('secret.key.sealed2', 'missing'), ('secret.txt.sealed2', 'changed')]\n", "\(py.stdout)\(py.stderr)")
         #expect(try Self.prevs(m).count == 1)
     }
+
+    /// The saved prediction holds the SHA-256 of every file seal wrote into the set (hashed
+    /// here by python3), the record itself excluded; a secret.X.sealed2 seal did not write
+    /// (here secret.otp.sealed2, a copy of another) is named "extra" and the boot is not confirmed.
+    @Test func theRecordHoldsEveryFileOfTheSetAndAnExtraSecretIsNamed() throws {
+        guard let m = try Machine() else { return }
+        try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        let s = try m.seal()
+        try #require(s.status == 0, "\(s.stderr)")
+        let py = try run("/usr/bin/env", ["python3", "-c", """
+            import hashlib, json, os, sys
+            d = sys.argv[1]
+            rec = json.load(open(d + '/aem-pcr-prediction.json'))
+            files = {f: hashlib.sha256(open(d + '/' + f, 'rb').read()).hexdigest() for f in os.listdir(d) if f != 'aem-pcr-prediction.json'}
+            print(rec['set_files_sha256'] == files, sorted(files))
+            """, m.sealed])
+        #expect(py.stdout.hasPrefix("True ") && py.stdout.contains("'key.priv'") && py.stdout.contains("'secret.txt.sealed2'"), "\(py.stdout)\(py.stderr)")
+        let txt = try m.snapshot(m.sealed)["secret.txt.sealed2"] ?? []
+        try write(txt, to: m.sealed + "/secret.otp.sealed2")
+        let c = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", m.logA, "--tcti", m.tpm.tcti])
+        #expect(c.status == 1, "\(c.stdout)\(c.stderr)")
+        #expect(c.stdout.replacingOccurrences(of: "\n  ", with: " ").contains("secret.otp.sealed2 was not written by seal"), "\(c.stdout)")
+        #expect(try Self.prevs(m).count == 1)
+    }
+
+    /// A record from an older seal (no set_files_sha256): one line says the files are not
+    /// compared, and check-boot confirms and removes the previous set as before.
+    @Test func anOlderRecordWithoutDigestsIsSaidAndChecksAsBefore() throws {
+        guard let m = try Machine() else { return }
+        try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
+        let s = try m.seal()
+        try #require(s.status == 0, "\(s.stderr)")
+        try #require(try Self.prevs(m).count == 1)
+        let py = try run("/usr/bin/env", ["python3", "-c", """
+            import json, sys
+            p = sys.argv[1] + '/aem-pcr-prediction.json'
+            rec = json.load(open(p))
+            del rec['set_files_sha256']
+            json.dump(rec, open(p, 'w'), indent=1)
+            """, m.sealed])
+        #expect(py.status == 0, "\(py.stderr)")
+        let c = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", m.logA, "--tcti", m.tpm.tcti])
+        #expect(c.status == 0, "\(c.stdout)\(c.stderr)")
+        let text = c.stdout.replacingOccurrences(of: "\n  ", with: " ")
+        #expect(text.contains("records no digest of the set's files"), "\(c.stdout)")
+        #expect(text.contains("The boot is the one sealed for"), "\(c.stdout)")
+        #expect(try Self.prevs(m).isEmpty)
+    }
 }
