@@ -42,6 +42,12 @@ public enum AEMSealer {
         SealedFile(name: "key.pcrs", bytes: Array((selection.description + "\n").utf8))
     }
 
+    /// The SHA-256 of every file of the set, for the saved prediction: check-boot compares
+    /// them before it confirms a boot (a truncated or missing secret.X.sealed2 no longer unseals).
+    static func setFiles(_ files: [SealedFile]) -> [SealedPrediction.SetFile] {
+        files.map { SealedPrediction.SetFile(name: $0.name, sha256: MultiHasher.hash(.sha256, $0.bytes)) }
+    }
+
     /// Makes the files of the new set on a TPM 2.0. Secrets are read here and never leave
     /// this function except encrypted; every secret is decrypted again and compared before
     /// the files are returned.
@@ -72,6 +78,7 @@ public enum AEMSealer {
         }
         var record = prediction
         record.keyPublicSHA256 = MultiHasher.hash(.sha256, object.publicBytes)
+        record.setFiles = setFiles(files)
         files.append(SealedFile(name: AEMLayout.predictionFile, bytes: Array(record.render().utf8)))
         return (files, Set(present.map { "secret.\($0).sealed" }))
     }
@@ -96,7 +103,9 @@ public enum AEMSealer {
             let sealed = try seal12(secret, pcrs)
             files.append(SealedFile(name: AEMLayout.sealedName(ext), bytes: sealed))
         }
-        files.append(SealedFile(name: AEMLayout.predictionFile, bytes: Array(prediction.render().utf8)))
+        var record = prediction
+        record.setFiles = setFiles(files)
+        files.append(SealedFile(name: AEMLayout.predictionFile, bytes: Array(record.render().utf8)))
         return (files, Set(present.map { "secret.\($0).sealed" }))
     }
 

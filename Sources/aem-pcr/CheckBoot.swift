@@ -25,8 +25,9 @@ struct CheckBoot: ParsableCommand {
             refused (exit status 2) and nothing is removed. Exit status 0 when the TPM will \
             unseal and every sealed PCR has its predicted value; then the previous set kept by \
             'seal' (LABEL.prev-TIME) is removed. 1 when the TPM will not unseal, or when AEM \
-            resealed the set to this boot's PCRs and they are not the predicted ones: the \
-            previous set stays. With --pcrs FILE the verdict is computed from \
+            resealed the set to this boot's PCRs and they are not the predicted ones, or when \
+            a file seal wrote into the set (key.pub, key.priv, key.pcrs, secret.X.sealed2; \
+            their SHA-256 is in the prediction) is missing or changed: the previous set stays. With --pcrs FILE the verdict is computed from \
             the file (offline analysis) and the previous set is never removed.
 
             Example:
@@ -102,6 +103,14 @@ struct CheckBoot: ParsableCommand {
             let sameKey = record.keyPublicSHA256 == nil || pub.map { MultiHasher.hash(.sha256, $0) } == record.keyPublicSHA256
             resealed = !samePCRs || !sameKey
         }
+        // The set's files against what seal wrote (recorded in the prediction), unless AEM has
+        // resealed it (then they are AEM's). A missing or changed file, or a secret.X.sealed2 seal
+        // did not write, is one AEM's unseal fails on (or is not seal's): the boot is not confirmed.
+        let setFiles: [SetFileState]? = resealed ? nil : record.setFiles.map { Self.compareSetFiles($0, dir: dir) }
+        let setFilesNote: String? = !resealed && record.setFiles == nil
+            ? "\(recordPath) records no digest of the set's files (written by an older aem-pcr seal): key.priv and secret.X.sealed2 are not checked"
+            : nil
+        let intact = setFiles?.isEmpty ?? true
         let resealNote = resealed
             ? "AEM has resealed \(dir) since 'aem-pcr seal' (\(record.sealedAt)), as it does at each AEM boot, to the PCRs of that boot: the verdict is from AEM's key; the prediction is compared all the same"
             : nil
@@ -146,7 +155,7 @@ struct CheckBoot: ParsableCommand {
         // The two part only when AEM resealed the set to this boot's PCRs (its key opens then,
         // whatever booted): such a boot is not the predicted one, and the previous set stays.
         let predicted = rows.filter(\.sealed).allSatisfy(\.match)
-        let confirmed = unseals && predicted
+        let confirmed = unseals && predicted && intact
         let verdictFrom: String
         switch enforced {
         case .tpm2:
@@ -207,6 +216,8 @@ struct CheckBoot: ParsableCommand {
                 })),
                 ("log_note", logNote.map { .string($0) } ?? .null),
                 ("resealed_by_aem", .bool(resealed)),
+                ("set_files", setFiles.map { .array($0.map { JSON.object([("name", .string($0.name)), ("state", .string($0.state))]) }) } ?? .null),
+                ("set_files_note", setFilesNote.map { .string($0) } ?? .null),
                 ("dropped", .array(dropped.map { .string($0) })),
                 ("kept", .array(drop.kept.map { JSON.object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
                 ("cleanup_errors", .array(drop.errors.map { .string($0) })),
@@ -217,6 +228,7 @@ struct CheckBoot: ParsableCommand {
                 ? (unseals ? "The PCR values in \(source) open the set sealed for: \(label) (sealed \(record.sealedAt))"
                     : "The PCR values in \(source) do NOT open the set sealed for: \(label) (sealed \(record.sealedAt))")
                 : (confirmed ? "The boot is the one sealed for: \(label) (sealed \(record.sealedAt), PCRs from \(source))"
+                    : unseals && predicted ? "The sealed set is NOT the one seal wrote, though the boot is the predicted one: \(label) (sealed \(record.sealedAt), PCRs from \(source))"
                     : unseals ? "The boot is NOT the one predicted, though AEM's key opens on it: \(label) (sealed \(record.sealedAt), PCRs from \(source))"
                     : "The boot is NOT the one sealed for: \(label) (sealed \(record.sealedAt), PCRs from \(source))")
             var out: TerminalText = Terminal.wrap(Terminal.bold(head)) + "\n"
@@ -234,6 +246,10 @@ struct CheckBoot: ParsableCommand {
             for d in differences { out += Terminal.wrap("PCR\(d.pcr): \(d.component) differs: \(d.detail)", indent: 0) + "\n" }
             if let logNote { out += Terminal.wrap("\(logNote)") + "\n" }
             if let resealNote { out += Terminal.wrap("\(resealNote)") + "\n" }
+            if let setFilesNote { out += Terminal.wrap("\(setFilesNote)") + "\n" }
+            for f in setFiles ?? [] {
+                out += Terminal.wrap("\(f.name) \(f.description), in \(dir): AEM's unseal will fail or is not what seal wrote.") + "\n"
+            }
             if let fileNote { out += Terminal.wrap("\(fileNote)") + "\n" }
             if unseals && !predicted {
                 out += Terminal.wrap("Sealed PCRs differ from the prediction, yet the sealed object accepts this boot's PCRs: AEM resealed the set to them. This boot is not the one predicted; the previous set stays in \(dir).prev-* until you know why.") + "\n"
@@ -241,6 +257,8 @@ struct CheckBoot: ParsableCommand {
                 out += Terminal.wrap("Some PCRs the secret is not sealed to differ from the prediction; the sealed object accepts this boot's PCRs.") + "\n"
             }
             if unseals && !predicted {
+            } else if unseals && !intact {
+                out += Terminal.wrap("The boot is not confirmed: the previous set stays in \(dir).prev-*; reseal (aem-pcr seal, or AEM's anti-evil-maid-seal once you trust this boot).") + "\n"
             } else if unseals && fromFile {
                 out += Terminal.wrap("AEM's unseal would succeed with these PCR values.") + "\n"
             } else if unseals {
@@ -256,6 +274,45 @@ struct CheckBoot: ParsableCommand {
             Terminal.warning("the boot is the one sealed for, but removing the previous set failed: " + drop.errors.joined(separator: "; "))
             throw ExitCode(ExitStatus.notCleaned)
         }
+    }
+
+    /// A file of the set that is not what seal wrote.
+    struct SetFileState {
+        var name: String
+        /// missing, changed, unreadable (a link, a directory, no permission), or extra (a
+        /// secret.X.sealed2 seal did not write).
+        var state: String
+        var description: String {
+            switch state {
+            case "missing": "is missing (seal wrote it)"
+            case "changed": "is not the file seal wrote (its SHA-256 differs)"
+            case "extra": "was not written by seal"
+            default: "cannot be read as the regular file seal wrote"
+            }
+        }
+    }
+
+    /// The recorded files against the set's (read without following a link), and any
+    /// secret.X.sealed2 in the set that seal did not write. Only the differing ones.
+    static func compareSetFiles(_ recorded: [SealedPrediction.SetFile], dir: String) -> [SetFileState] {
+        var out = [SetFileState]()
+        for f in recorded {
+            do {
+                let bytes = try FileReader.readAll(path: dir + "/" + f.name, limit: AEMLayout.secretSizeLimit * 2 + (1 << 20), noFollow: true)
+                if MultiHasher.hash(.sha256, bytes) != f.sha256 { out.append(SetFileState(name: f.name, state: "changed")) }
+            } catch let e as FileError where e.code == .notFound {
+                out.append(SetFileState(name: f.name, state: "missing"))
+            } catch {
+                out.append(SetFileState(name: f.name, state: "unreadable"))
+            }
+        }
+        let names = Set(recorded.map(\.name))
+        for ext in AEMLayout.secretExtensions {
+            let name = AEMLayout.sealedName(ext)
+            var st = stat()
+            if !names.contains(name) && lstat(dir + "/" + name, &st) == 0 { out.append(SetFileState(name: name, state: "extra")) }
+        }
+        return out
     }
 
     /// Per PCR, the predicted and the logged events in order; the first that differs in a

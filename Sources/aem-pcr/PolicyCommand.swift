@@ -104,14 +104,18 @@ struct PolicyCommand: ParsableCommand {
     }
 }
 
-/// Writes a small output file whole (created 0644 by the umask, replaced if it exists).
+/// Writes a small output file whole (created 0644 by the umask, replaced if it exists). A
+/// symbolic link at `path` is refused, not written through: run as root, a link planted at
+/// the name would overwrite the file it names.
 func writeOutputFile(_ path: String, _ bytes: [UInt8]) throws {
     // A FIFO, socket or device is refused before it is opened (opening a FIFO for writing
     // waits for a reader forever).
     let fd: Int32
     do {
-        fd = try RegularFile.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644) { e in
-            UsageError("-o \(path): \(String(cString: strerror(e)))")
+        fd = try RegularFile.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644) { e in
+            e == ELOOP
+                ? UsageError("-o \(path) is a symbolic link: refused, it would write through to the file it names (nothing was written); remove it or give another name")
+                : UsageError("-o \(path): \(String(cString: strerror(e)))")
         }
     } catch let e as FileError {
         throw UsageError("-o \(e.description)")

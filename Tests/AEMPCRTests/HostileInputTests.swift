@@ -64,6 +64,26 @@ private func expectOneLineRefusal(_ r: ProcessResult, naming path: String, _ wha
         #expect(try AEMConfig.sealPCRs(path: path).map(\.rawValue) == expected)
     }
 
+    /// --aem-conf naming a file that is not AEM's (/etc/shadow, read as root): the error names
+    /// file:line and what is refused, and quotes at most the leading name, never the hash.
+    @Test func aShadowLineIsNotEchoed() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let hash = try run("/usr/bin/openssl", ["passwd", "-6", "-salt", "Zq8wX1yv", "not-a-real-password"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(hash.hasPrefix("$6$Zq8wX1yv$"), "openssl: \(hash)")
+        let path = dir + "/shadow"
+        try "root:\(hash):19700:0:99999:7:::\ndaemon:*:19700:0:99999:7:::\n".write(toFile: path, atomically: true, encoding: .utf8)
+        do {
+            let got = try AEMConfig.sealPCRs(path: path)
+            Issue.record("accepted as \(got)")
+        } catch let e as SealError {
+            #expect(e.description.hasPrefix("\(path):1: a command starting 'root', not an assignment"), "\(e.description)")
+            #expect(!e.description.contains("Zq8wX1yv") && !e.description.contains(String(hash.suffix(20))) && !e.description.contains("19700"),
+                    "\(e.description)")
+        }
+    }
+
     /// Files that are more than plain SEAL assignments: refused, one line naming file:line.
     @Test(arguments: [
         ("SEAL=\"--pcr 13 --pcr 17\"\nif true; then\n  SEAL=\"--pcr 0 --pcr 13\"\nfi\n", 2),
@@ -94,6 +114,34 @@ private func expectOneLineRefusal(_ r: ProcessResult, naming path: String, _ wha
         } catch let e as SealError {
             #expect(e.description.hasPrefix("\(path):\(line): ") && !e.description.contains("\n"), "\(e.description)")
         }
+    }
+}
+
+// MARK: - policy -o does not write through a symbolic link
+
+@Suite struct PolicyOutputTests {
+    /// A link at -o's name (planted where root writes the policy) is refused: the file it
+    /// names keeps its bytes, the link stays a link. A plain name gets python3's digest.
+    @Test func aSymbolicLinkAtTheOutputIsRefused() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let h13 = String(repeating: "13", count: 32)
+        try "  sha256:\n    13: 0x\(h13)\n".write(toFile: dir + "/v.yaml", atomically: true, encoding: .utf8)
+        let victim = dir + "/victim"
+        try "root's file, not to be overwritten\n".write(toFile: victim, atomically: true, encoding: .utf8)
+        let link = dir + "/policy.out"
+        #expect(symlink(victim, link) == 0)
+        for format in ["hex", "binary"] {
+            let r = try bounded(["policy", "--pcr", "13", "--values", dir + "/v.yaml", "--format", format, "-o", link])
+            expectOneLineRefusal(r, naming: link, "policy -o a link (\(format))")
+            #expect(r.stderr.contains("symbolic link"), "\(r.stderr)")
+        }
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "root's file, not to be overwritten\n")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == victim)
+        let plain = dir + "/policy.hex"
+        let ok = try bounded(["policy", "--pcr", "13", "--values", dir + "/v.yaml", "-o", plain])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(try String(contentsOfFile: plain, encoding: .utf8) == (try StrictPCRFileTests.pythonPolicy(h13)) + "\n")
     }
 }
 

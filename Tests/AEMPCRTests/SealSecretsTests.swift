@@ -99,7 +99,7 @@ import Testing
         let fake = m.dir + "/fake-tty"
         try write(Array("srk pass\n".utf8), to: fake)
         let script = "mount --bind \"$0\" /dev/tty && exec \"$@\""
-        let r = try run(unshare, ManualTests.unshareArgs + ["/bin/sh", "-c", script, fake, Repo.binary] + Self.promptArgs(m), cwd: Repo.root, env: m.env)
+        let r = try run(unshare, ExampleTests.unshareArgs + ["/bin/sh", "-c", script, fake, Repo.binary] + Self.promptArgs(m), cwd: Repo.root, env: m.env)
         #expect(r.status == 2, "\(r.stderr)")
         #expect(r.stderr == "aem-pcr: error: /dev/tty is not a terminal, so the SRK password is not asked there: give it with --srk-password-file FILE\n", "\(r.stderr)")
         #expect(try String(contentsOfFile: fake, encoding: .utf8) == "srk pass\n")

@@ -3,6 +3,7 @@
 ///
 ///     {"format": "aem-pcr-sealed-prediction/1", "label": "aem", "sealed_at": "20261130T042700Z",
 ///      "selection": "sha256:13,17,18,19", "policy_digest": "…", "key_pub_sha256": "…",
+///      "set_files_sha256": {"key.pub": "…", "key.priv": "…", "key.pcrs": "…", "secret.txt.sealed2": "…"},
 ///      "pcrs": {"sha256": {"13": "…", "17": "…"}, "sha1": {…}},
 ///      "events": [{"pcr": 17, "type": "0x501", "what": "…", "digests": {"sha256": "…"}}]}
 ///
@@ -33,9 +34,23 @@ public struct SealedPrediction: Sendable, Equatable {
     /// another key.
     public var keyPublicSHA256: Digest?
 
+    /// One file `seal` wrote into the set, and its SHA-256.
+    public struct SetFile: Sendable, Equatable {
+        public var name: String
+        public var sha256: Digest
+        public init(name: String, sha256: Digest) {
+            self.name = name
+            self.sha256 = sha256
+        }
+    }
+    /// Every file `seal` wrote into the set (this record excluded), in the order written: AEM's
+    /// unseal needs them as they were. nil in a record written before they were recorded.
+    public var setFiles: [SetFile]?
+
     public init(label: String, sealedAt: String, selection: PCRSelection, policyDigest: Digest, pcrs: PCRValues, events: [Event],
-                keyPublicSHA256: Digest? = nil) {
+                keyPublicSHA256: Digest? = nil, setFiles: [SetFile]? = nil) {
         self.keyPublicSHA256 = keyPublicSHA256
+        self.setFiles = setFiles
         self.label = label
         self.sealedAt = sealedAt
         self.selection = selection
@@ -75,6 +90,9 @@ public struct SealedPrediction: Sendable, Equatable {
         out += "  \"label\": \(q(label)),\n  \"sealed_at\": \(q(sealedAt)),\n"
         out += "  \"selection\": \(q(selection.description)),\n  \"policy_digest\": \(q(policyDigest.hex)),\n"
         if let k = keyPublicSHA256 { out += "  \"key_pub_sha256\": \(q(k.hex)),\n" }
+        if let f = setFiles {
+            out += "  \"set_files_sha256\": {" + f.map { "\(q($0.name)): \(q($0.sha256.hex))" }.joined(separator: ", ") + "},\n"
+        }
         out += "  \"pcrs\": {" + pcrs.banks.map { b in
             "\n    \(q(b.description)): {" + pcrs.pcrs(in: b).map { "\(q(String($0.rawValue))): \(q(pcrs[b, $0]!.hex))" }.joined(separator: ", ") + "}"
         }.joined(separator: ",") + "\n  },\n"
@@ -122,7 +140,22 @@ public struct SealedPrediction: Sendable, Equatable {
             guard let k = Digest(.sha256, hex: try string("key_pub_sha256")) else { throw bad("'key_pub_sha256' is not a SHA-256 hex digest") }
             key = k
         }
+        var setFiles: [SetFile]? = nil
+        if let v = member("set_files_sha256") {
+            guard case .object(let o) = v else { throw bad("'set_files_sha256' is not an object") }
+            // Names of files in the set's own directory: no path, no dot file.
+            let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-".unicodeScalars)
+            setFiles = try o.map { name, dv in
+                guard !name.isEmpty, !name.hasPrefix("."), name.unicodeScalars.allSatisfy({ allowed.contains($0) }) else {
+                    throw bad("'set_files_sha256' names '\(name)', not a file name of the set")
+                }
+                guard case .string(let hex) = dv, let d = Digest(.sha256, hex: hex) else {
+                    throw bad("'set_files_sha256': '\(name)' is not a SHA-256 hex digest")
+                }
+                return SetFile(name: name, sha256: d)
+            }
+        }
         return SealedPrediction(label: try string("label"), sealedAt: try string("sealed_at"), selection: selection,
-                                policyDigest: policy, pcrs: pcrs, events: events, keyPublicSHA256: key)
+                                policyDigest: policy, pcrs: pcrs, events: events, keyPublicSHA256: key, setFiles: setFiles)
     }
 }

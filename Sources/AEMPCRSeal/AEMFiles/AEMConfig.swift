@@ -61,9 +61,10 @@ public enum AEMConfig {
             } else if i < line.count, line[i] == UInt8(ascii: "=") {
                 i += 1
             } else {
-                var end = nameStart
-                while end < line.count, !blank(line[end]) { end += 1 }
-                throw refuse("'\(Escape.text(String(decoding: line[nameStart..<end], as: UTF8.self), limit: 40))' is a command, not an assignment (bash would run it)")
+                // Only the leading name is quoted, never the rest of the line: --aem-conf may
+                // name a file that is not AEM's (run as root, /etc/shadow's hash would be shown).
+                throw refuse(name.isEmpty ? "a command, not an assignment (bash would run it)"
+                    : "a command starting '\(Escape.text(name, limit: 40))', not an assignment (bash would run it)")
             }
             guard !name.isEmpty else { throw refuse("an assignment without a name") }
             guard name == "SEAL" else { throw refuse("an assignment to \(Escape.text(name, limit: 40)), not SEAL") }
