@@ -80,8 +80,8 @@ public enum SealedEnforcement: Sendable {
     /// What the TPM compares: the authPolicy, or each file's digestAtRelease.
     public var sealedDigests: [(name: String, hex: String)] {
         switch self {
-        case .tpm2(let o, _): return [("key.pub", hexString(o.authPolicy))]
-        case .tpm12(let files): return files.map { ($0.name, hexString($0.info.digestAtRelease)) }
+        case .tpm2(let o, _): return [("key.pub", Hex.encode(o.authPolicy))]
+        case .tpm12(let files): return files.map { ($0.name, Hex.encode($0.info.digestAtRelease)) }
         }
     }
 
@@ -95,7 +95,7 @@ public enum SealedEnforcement: Sendable {
         case .tpm12(let files):
             return try files.map { f in
                 // An empty release selection: TPM_Unseal checks no PCR.
-                if f.info.releasePCRs.isEmpty { return (f.name, hexString(f.info.digestAtRelease)) }
+                if f.info.releasePCRs.isEmpty { return (f.name, Hex.encode(f.info.digestAtRelease)) }
                 var selected = [UInt32: [UInt8]]()
                 for i in f.info.releasePCRs {
                     guard let v = values[.sha1, PCRIndex(rawValue: i)] else {
@@ -106,7 +106,7 @@ public enum SealedEnforcement: Sendable {
                 guard let d = TPM12Composite.digest(selected) else {
                     throw PolicyError(.missingValue, "the PCR values for \(f.name) are not 20-byte SHA-1 values")
                 }
-                return (f.name, hexString(d))
+                return (f.name, Hex.encode(d))
             }
         }
     }
@@ -154,15 +154,4 @@ public enum SealedEnforcement: Sendable {
         }
         return nil
     }
-}
-
-private func hexString(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out = [UInt8]()
-    out.reserveCapacity(bytes.count * 2)
-    for b in bytes {
-        out.append(digits[Int(b >> 4)])
-        out.append(digits[Int(b & 0xF)])
-    }
-    return String(decoding: out, as: UTF8.self)
 }
