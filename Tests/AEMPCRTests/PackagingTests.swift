@@ -4,7 +4,7 @@ import Testing
 
 /// The shipped binary and its packages (Issue 15). The static-stdlib release binary comes from
 /// `AEMPCR_RELEASE_BINARY` (CI builds it first: `swift build -c release --static-swift-stdlib
-/// --product aem-pcr`); without it the static-binary checks are skipped outside CI and the
+/// -Xswiftc -Osize --product aem-pcr`, as packaging/build does); without it the static-binary checks are skipped outside CI and the
 /// packages are built around the debug binary.
 @Suite(.serialized) struct PackagingTests {
     static let releaseBinary = ProcessInfo.processInfo.environment["AEMPCR_RELEASE_BINARY"].map {
