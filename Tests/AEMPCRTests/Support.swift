@@ -118,11 +118,28 @@ func tsvRows(_ text: String) -> [[String]] {
         .map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
 }
 
+/// A new scratch directory, `aem-pcr-tests-PID-UUID` in the temporary directory. Tests remove
+/// theirs with `defer`; whatever a test leaves (one that returns early, fails, or never had
+/// its `defer`) is removed when the test process exits, by the handler the first call
+/// registers: every `aem-pcr-tests-PID-` directory of this process.
 func tempDir() throws -> String {
-    let d = NSTemporaryDirectory() + "aem-pcr-tests-" + UUID().uuidString
+    let d = scratchPrefix + UUID().uuidString
     try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
     return d
 }
+
+/// The prefix of this process's scratch directories; its first use registers their removal
+/// at exit (`atexit`, which Swift Testing's runner reaches by returning from main).
+private let scratchPrefix: String = {
+    atexit {
+        let tmp = NSTemporaryDirectory()
+        let mine = "aem-pcr-tests-\(getpid())-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [] where name.hasPrefix(mine) {
+            try? FileManager.default.removeItem(atPath: tmp + name)
+        }
+    }
+    return NSTemporaryDirectory() + "aem-pcr-tests-\(getpid())-"
+}()
 
 func write(_ bytes: [UInt8], to path: String) throws {
     try Data(bytes).write(to: URL(fileURLWithPath: path))
