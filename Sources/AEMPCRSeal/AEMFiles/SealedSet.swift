@@ -163,12 +163,8 @@ public struct SealedSetWriter {
             throw SealError(.io, "open \(parent): \(String(cString: strerror(ENOENT)))")
         }
         defer { close(p.fd) }
-        if let why = SealedSetWriter.otherWriter(p.st) { throw SealError(.refused, refusal(parent, why)) }
-        if let why = ancestorRefusal() { throw SealError(.refused, why) }
-        let old = try openDirectory(p.fd, label, display: target)
+        let old = try checkedSet(in: p)
         defer { if let old { close(old.fd) } }
-        if let old, let why = SealedSetWriter.otherWriter(old.st) { throw SealError(.refused, refusal(target, why)) }
-        try lock(p.fd)
 
         var outcome = Outcome()
         // What a killed run left: removed, or the run stops here with nothing changed.
@@ -291,12 +287,8 @@ public struct SealedSetWriter {
     public func dropPrevious() throws -> Drop {
         guard let p = try openDirectory(AT_FDCWD, parent, display: parent) else { return Drop() }
         defer { close(p.fd) }
-        if let why = SealedSetWriter.otherWriter(p.st) { throw SealError(.refused, refusal(parent, why)) }
-        if let why = ancestorRefusal() { throw SealError(.refused, why) }
-        let set = try openDirectory(p.fd, label, display: target)
+        let set = try checkedSet(in: p)
         defer { if let set { close(set.fd) } }
-        if let set, let why = SealedSetWriter.otherWriter(set.st) { throw SealError(.refused, refusal(target, why)) }
-        try lock(p.fd)
         var drop = Drop()
         for name in try SealedSetWriter.names(p.fd, display: parent) where isPreviousName(name) {
             let r = removePrevious(p, name)
@@ -588,6 +580,24 @@ public struct SealedSetWriter {
             }
         }
         return nil
+    }
+
+    /// The checks commit and dropPrevious make before they change anything, in this order:
+    /// neither the opened parent, its ancestors nor the set (opened below the parent; nil when
+    /// it does not exist yet) can be written by another user; then the parent is locked. The
+    /// caller closes the set's descriptor.
+    private func checkedSet(in p: Opened) throws -> Opened? {
+        if let why = SealedSetWriter.otherWriter(p.st) { throw SealError(.refused, refusal(parent, why)) }
+        if let why = ancestorRefusal() { throw SealError(.refused, why) }
+        let set = try openDirectory(p.fd, label, display: target)
+        do {
+            if let set, let why = SealedSetWriter.otherWriter(set.st) { throw SealError(.refused, refusal(target, why)) }
+            try lock(p.fd)
+        } catch {
+            if let set { close(set.fd) }
+            throw error
+        }
+        return set
     }
 
     private func ancestorRefusal() -> String? {
