@@ -39,7 +39,7 @@ let package = Package(
         // prctl (variadic) and madvise(MADV_DONTDUMP), for a process that holds secrets; header only.
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
         // Sealing AEM's secrets to predicted values: AEM's files, TPM 2.0 and TPM 1.2 (trousers).
-        .target(name: "AEMPCRSeal", dependencies: ["AEMPCR", "AEMPCRTPM", "CLibcrypto", "CTspi", "CLinux"]),
+        .target(name: "AEMPCRSeal", dependencies: ["AEMPCR", "AEMPCRHardware", "AEMPCRTPM", "CLibcrypto", "CTspi", "CLinux"]),
         // The command line captured before main (glibc's .init_array arguments): the Swift
         // runtime reads it from /proc/self/cmdline, absent in a rescue chroot.
         .target(name: "CArguments", path: "Sources/CArguments"),

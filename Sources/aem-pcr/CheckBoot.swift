@@ -125,14 +125,12 @@ struct CheckBoot: ParsableCommand {
         let selectedBanks = selection?.banks ?? []
         let wanted = Set(record.pcrs.banks.flatMap { record.pcrs.pcrs(in: $0) } + selectedBanks.flatMap(\.pcrs) + [17]).sorted()
         let banks = Array(Set(record.pcrs.banks + selectedBanks.map(\.algorithm))).sorted()
-        let (now, source): (PCRValues, String)
-        if let p = pcrs {
-            (now, source) = (try PCRValuesFile.read(path: p), p)
-        } else if case .tpm12 = enforced {
-            (now, source) = try LiveBoot.readTPM12(pcrs: wanted)
-        } else {
-            (now, source) = try LiveBoot.readTPM2(pcrs: wanted, banks: banks, tcti: live.tcti, verbose: output.verbose, onlyActive: true)
-        }
+        // One session with the TPM that enforces the set (TPM 1.2: tcsd), or the --pcrs file.
+        let current = live.currentBoot(eventLog: eventLog, pcrs: pcrs, verbose: output.verbose, tpm12: .tcsd)
+        let tpm: any PCRSource
+        if case .tpm12 = enforced { tpm = try current.source(family: .tpm12) } else { tpm = try current.source(family: .tpm20) }
+        let now = try tpm.read(wanted, banks: tpm.family == .tpm12 ? [.sha1] : banks, onlyActive: true)
+        let source = tpm.name
         let refusing: [String]
         let currentDigests: [(name: String, hex: String)]
         do {
@@ -179,7 +177,7 @@ struct CheckBoot: ParsableCommand {
         var logNote: String? = nil
         if !allMatch || !unseals {
             do {
-                let log = try live.log(eventLog)
+                let log = try current.currentLog()
                 let report = Verifier.verify(log, against: now)
                 if !report.verified {
                     logNote = "\(log.source) does not verify against \(source): its events cannot say what differs"
