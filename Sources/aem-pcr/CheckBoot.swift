@@ -178,11 +178,11 @@ struct CheckBoot: ParsableCommand {
         if !allMatch || !unseals {
             do {
                 let log = try current.currentLog()
-                let report = Verifier.verify(log, against: now)
-                if !report.verified {
-                    logNote = "\(log.source) does not verify against \(source): its events cannot say what differs"
+                // Only a log verified against the PCRs the verdict is from names a component.
+                if let verified = try? Verifier.verified(log, against: now, source: source) {
+                    differences = compare(record, verified.log)
                 } else {
-                    differences = compare(record, log)
+                    logNote = "\(log.source) does not verify against \(source): its events cannot say what differs"
                 }
             } catch let e as AEMPCRError {
                 logNote = "no new DRTM log to name the differing component (\(e))"
