@@ -2,9 +2,12 @@ import Foundation
 import Testing
 @testable import AEMPCR
 
-/// Each command opens the TPM once (issue 20): every connect() of the built binary, traced by
-/// strace, to swtpm's command socket (TPM 2.0) or to tcsd's port (TPM 1.2) is counted. seal
-/// reads the PCRs, PCR13 with them, and seals through that one session.
+/// Each command opens the TPM once (issue 20): the built binary's connect() calls, traced by
+/// strace, are counted. tpm2-tss's swtpm TCTI connects to swtpm's command socket anew for each
+/// command, and to its control socket once per TCTI context (it sets the locality there before
+/// the context's first command; traced here: a `read` connects to it once): so a TPM 2.0
+/// session is a connect() to the control socket; a TPM 1.2 session one to tcsd's port. seal reads the
+/// PCRs, PCR13 with them, and seals through that one session.
 enum TPMSessions {
     /// The result of `aem-pcr args` under `strace -f -e trace=connect`, and how many of its
     /// connect() calls name `address` (a socket path, or a TCP port as strace prints it).
@@ -22,7 +25,8 @@ enum TPMSessions {
 extension SealTests {
     @Test(.needsTool("strace", package: "strace")) func eachCommandOpensTheTPMOnce() throws {
         guard let m = try Machine() else { return }
-        let socket = "sun_path=\"\(m.tpm.socket)\""
+        // One TCTI context (one session) per connect to the control socket.
+        let socket = "sun_path=\"\(m.tpm.control)\""
         try m.aem(["seal", m.srkFile, m.secrets, m.sealed])
         let newInitramfs = try m.installNewInitramfs()
         let (seal, n) = try TPMSessions.connects(to: socket, m.sealArguments(), dir: m.dir)
