@@ -71,3 +71,24 @@ public struct AEMSealPlan: Sendable {
                          pcrs: values.overridden(by: p.predicted), events: SealedPrediction.events(of: p))
     }
 }
+
+extension CurrentBoot {
+    /// What a seal starts from: the family of the TPM it seals on (--tpm, else the log's, else
+    /// the machine's) and the current log verified against that TPM's PCRs, read in one read
+    /// with PCR13 (which the seal keeps as it is): PCR13 and the DRTM PCRs the log extends
+    /// (PCR17 and 18 at least), in the log's banks and sha256 that a TPM 2.0 keeps, or in
+    /// SHA-1 from the TPM 1.2 behind tcsd. From --pcrs FILE only for a dry run's plan.
+    public func forSeal() throws -> (family: TPMFamily, log: VerifiedDRTMLog) {
+        let drtm = try currentLog()
+        let family = try self.family().family
+        let (now, source): (PCRValues, String)
+        do {
+            (now, source) = try values(for: drtm, also: [13, 17, 18],
+                                       banks: family == .tpm20 ? Array(Set(drtm.banks + [.sha256])).sorted() : [.sha1],
+                                       family: family)
+        } catch let e as AEMPCRError where inputs.pcrs == nil {
+            throw CurrentBootError(e, "seal reads the PCRs of the TPM it seals on, and cannot: \(e)")
+        }
+        return (family, try Verifier.verified(drtm, against: now, source: source))
+    }
+}

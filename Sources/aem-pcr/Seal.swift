@@ -98,24 +98,13 @@ struct Seal: ParsableCommand {
         // The current boot, through one session with the TPM this seals on (TPM 1.2: tcsd).
         let current = log.live.currentBoot(eventLog: log.eventLog, pcrs: log.pcrs, verbose: output.verbose,
                                            stated: launch.tpm, familyFromLog: true, tpm12: .tcsd)
-        let drtm = try current.currentLog()
-        // The family the log shows (or --tpm); the machine's only when the log cannot say.
-        let family = try current.family().family
-        // The PCRs of the TPM this seals on: the current log must replay to them, and PCR13 is
-        // sealed as it is there. A file (--pcrs) only for a dry run's plan.
-        let (now, source): (PCRValues, String)
-        do {
-            (now, source) = try current.values(for: drtm, also: [13, 17, 18],
-                                               banks: family == .tpm20 ? Array(Set(drtm.banks + [.sha256])).sorted() : [.sha1],
-                                               family: family)
-        } catch let e as AEMPCRError where log.pcrs == nil {
-            throw CurrentBootError(e, "seal reads the PCRs of the TPM it seals on, and cannot: \(e)")
-        }
-        let verified = try Verifier.verified(drtm, against: now, source: source)
+        // The family of the TPM this seals on, and the log verified against its PCRs (PCR13,
+        // which is sealed as it is, in the same read). A file (--pcrs) only for a dry run's plan.
+        let (family, verified) = try current.forSeal()
         let p = try launch.predict(.verified(verified), boot: replace.apply(to: boot.bootSpec()), allowPolicyChange: false)
         // AEM's rules: SEAL's PCRs, PCR13 as now, listbadpcrs.
         let sealPlan = try AEMSealPlan(prediction: p, family: family, sealPCRs: AEMConfig.sealPCRs(path: aemConf),
-                                   now: now, source: source, fromTPM: log.pcrs == nil)
+                                       now: verified.pcrs, source: verified.pcrSource, fromTPM: log.pcrs == nil)
         let (values, refusals, selection) = (sealPlan.values, sealPlan.refusals, sealPlan.selection)
         if !dryRun, let first = refusals.first { throw SealError(.refused, first + "; nothing is sealed") }
         if !sealPlan.unsupported.isEmpty {

@@ -189,8 +189,8 @@ final class FakeTPM: PCRSource {
         let (log, values) = try boot(dir)
         let tpm = FakeTPM(.tpm20, values: now(values))
         let boot = currentBoot(log: log, tpm: tpm)
-        let verified = try boot.verifiedLog()
-        let (read, source) = try boot.values(for: verified.log, also: [13, 17, 18], banks: [.sha1, .sha256])
+        let (family, verified) = try boot.forSeal()
+        #expect(family == .tpm20 && tpm.reads == 1, "PCR13 is read with the log's PCRs")
         let cfg = try GrubConfig(path: Repo.path("Vectors/example/grub.cfg"))
         let bootDir = Repo.path("Vectors/example/boot")
         let entry = try cfg.entry("AEM Qubes, with Xen hypervisor", platform: .pc, bootDir: bootDir)
@@ -200,7 +200,7 @@ final class FakeTPM: PCRSource {
                                                            tbootVersion: .debian12, banks: nil)
         let p = try LogPredictor.predict(.verified(verified), boot: spec, predictor: Predictor(configuration: configuration))
         #expect(boot.sessionsOpened == 1)
-        return (try AEMSealPlan(prediction: p, family: .tpm20, sealPCRs: [13, 17, 18, 19], now: read, source: source, fromTPM: fromTPM), p, values)
+        return (try AEMSealPlan(prediction: p, family: .tpm20, sealPCRs: [13, 17, 18, 19], now: verified.pcrs, source: verified.pcrSource, fromTPM: fromTPM), p, values)
     }
 
     /// Same files: PCR17 and 18 as python3 replays the log, PCR13 as the TPM has it; PCR19,

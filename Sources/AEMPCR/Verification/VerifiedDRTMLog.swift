@@ -4,7 +4,8 @@
 public struct VerifiedDRTMLog: Sendable {
     public let log: DRTMEventLog
     public let report: VerificationReport
-    /// The values the log replays to, and where they came from (for messages).
+    /// The values it was checked against (with any other PCR read in the same read, such as
+    /// PCR13 for a seal), and where they came from (for messages).
     public let pcrs: PCRValues
     public let pcrSource: String
 
