@@ -41,7 +41,7 @@ public enum LogPredictor {
     /// what the log shows, since SINIT's kept events depend on them.
     public static func configuration(for log: DRTMEventLog, tpm: TPMFamily?, mapping: PCRMapping?,
                                      extendPolicy: ExtendPolicy?, nextBoot: TbootCommandLine = try! TbootCommandLine(""),
-                                     tbootVersion: TbootVersion,
+                                     tbootVersion: TbootVersion = .debian12,
                                      banks: [HashAlgorithm]?) throws -> LaunchConfiguration {
         let f = try facts(of: log)
         if let t = tpm, let ft = f.tpm, t != ft {
