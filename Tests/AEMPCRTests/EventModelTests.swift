@@ -86,4 +86,21 @@ import Testing
         #expect(removed.map(\.what) == ["a tboot event of the current log that the next boot will not have"])
         #expect(removed.map(\.label) == ["tboot event"])
     }
+
+    /// As notice compares the files of one entry before and after an update: a new kernel
+    /// (module 1) changes its own event only, in the PCR tboot routes it to: PCR19 under TPM 1.2's
+    /// legacy mapping (kernel and initramfs), PCR17 on TPM 2.0 (Details/Authorities).
+    @Test func componentsAnUpdateChanges() throws {
+        let config = try GrubConfig(path: Repo.path("Vectors/example/grub.cfg"))
+        let boot = Repo.path("Vectors/example/boot")
+        let spec = try BootSpec(entry: try config.entry("AEM Qubes, with Xen hypervisor", bootDir: boot), config: config, bootDir: boot)
+        let kernel = Repo.path("Vectors/example/boot/vmlinuz-6.6.48-1.qubes.fc37.x86_64")
+        let updated = try spec.replacing([BootReplacement(role: .module(index: 1), path: kernel)])
+        for (tpm, pcr): (TPMFamily, PCRIndex) in [(.tpm12, 19), (.tpm20, 17)] {
+            let predictor = Predictor(configuration: try LaunchConfiguration(tpm: tpm))
+            let diff = EventDiff(old: try predictor.predict(spec).events, new: try predictor.predict(updated).events)
+            #expect(diff.components.map { "\($0.label) \($0.file ?? "-") \($0.pcrs.map(\.rawValue))" } == ["module 1 \(kernel) [\(pcr)]"], "TPM \(tpm)")
+            #expect(diff.changes.map(\.reason) == [.digest(tpm == .tpm12 ? .sha1 : .sha256)])
+        }
+    }
 }
