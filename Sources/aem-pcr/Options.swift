@@ -168,7 +168,7 @@ struct LaunchOptions: ParsableArguments {
     var extpol: ExtendPolicy?
 
     @Option(name: .customLong("tboot-version"), help: ArgumentHelp("The tboot release that will boot (default 1.10.5, Debian 12 and Qubes 4.2).", valueName: "x.y.z"))
-    var tbootVersion = "1.10.5"
+    var tbootVersion = TbootVersion.debian12.description
 
     @Option(help: ArgumentHelp("tboot's verified-launch policy as written by tb_polgen, when the TPM holds one (default: tboot's built-in policy).", valueName: "file"))
     var policy: String?
