@@ -122,8 +122,9 @@ struct Notice: ParsableCommand {
             if let aside = setAsideState() {
                 setAside = Terminal.wrap("aem-pcr: the saved state was unusable (\(reason, limit: 300)); kept it as \(aside) and started a new one.", hang: 2)
             } else {
+                let why = String(cString: strerror(errno))
                 mayWrite = false
-                setAside = Terminal.wrap("aem-pcr: the saved state was unusable (\(reason, limit: 300)) and could not be renamed (\(String(cString: strerror(errno)))); left as it is.", hang: 2)
+                setAside = Terminal.wrap("aem-pcr: the saved state was unusable (\(reason, limit: 300)) and could not be renamed (\(why)); left as it is.", hang: 2)
             }
         }
         if let a = setAside { lines.append(a) }
