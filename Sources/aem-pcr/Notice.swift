@@ -60,112 +60,53 @@ struct Notice: ParsableCommand {
     /// The lines to print.
     func check() throws -> [TerminalText] {
         let cfg = try grubCfg ?? Notice.defaultGrubCfg()
-        // The parsed grub.cfg is dropped once the entry is read: a menu of 200,000 entries is
-        // not held while the files are hashed.
-        let target: NoticeTarget, spec: BootSpec
-        do {
-            let config = try GrubConfig(path: cfg)
-            target = try NoticeTarget.choose(config: config, entry: entry, bootDir: bootDir,
-                                             environmentBlock: Notice.environmentBlock(beside: cfg))
-            spec = try BootSpec(entry: target.entry, config: config, bootDir: target.bootDir)
-        }
-        let title = target.entry.titlePath.joined(separator: ">")
+        let report = try NoticeCheck.run(NoticeCheck.Inputs(
+            config: cfg, entry: entry, bootDir: bootDir, environmentBlock: Notice.environmentBlock(beside: cfg),
+            tpm: tpm, kernelFamily: tpm == nil ? Notice.sysfsFamily() : nil, liveLog: liveLog(),
+            saved: NoticeState.load(path: statePath), bootID: Notice.bootID()))
+        let title = report.title
         var lines = [TerminalText]()
-        var baseline: NoticeState.Record?
-        var source = ""
-        var changedPCRs = Set<PCRIndex>()
-        var changes = [String]()
-        var current: Prediction?
-        var logProblem: String?
-
-        if let log = liveLog() {
-            do {
-                // The log tells the family unless it holds SHA-1 records only; then ask the kernel.
-                let family = tpm ?? ((try? LogPredictor.facts(of: log))?.tpm == nil ? Notice.sysfsFamily() : nil)
-                let configuration = try LogPredictor.configuration(
-                    for: log, tpm: family, mapping: nil, extendPolicy: nil,
-                    nextBoot: TbootCommandLine(String(decoding: spec.tbootCmdline, as: UTF8.self)),
-                    tbootVersion: TbootVersion("1.10.5")!, banks: nil)
-                let p = try LogPredictor.predict(log: log, boot: spec, predictor: Predictor(configuration: configuration),
-                                                 allowPolicyChange: true)
-                current = p.files
-                source = "the current boot's DRTM log (\(mem); not checked against the TPM here)"
-                for c in p.changes {
-                    changedPCRs.insert(c.pcr)
-                    let line = "\(c.label) changes: PCR\(c.pcr)"
-                    if !changes.contains(line) { changes.append(line) }
-                }
-            } catch {
-                // The saved measurements still serve; say why the log did not.
-                logProblem = "\(error)"
-            }
-        }
-        let now: Prediction
-        if let c = current {
-            now = c
-        } else {
-            let family = tpm ?? Notice.sysfsFamily() ?? .tpm12
-            let configuration = try LaunchConfiguration(tpm: family, mapping: nil, extendPolicy: nil,
-                                                        tbootVersion: TbootVersion("1.10.5")!, activeBanks: nil)
-            now = try Predictor(configuration: configuration).predict(spec)
-        }
-        let record = NoticeState.Record(now)
-        let bootID = Notice.bootID()
-        var saved: NoticeState?
-        var setAside: TerminalText?
-        var mayWrite = true
-        switch NoticeState.load(path: statePath) {
-        case .absent: break
-        case .state(let s): saved = s.isFor(config: cfg, entry: title) ? s : nil
-        case .unusable(let reason):
+        var setAside = false
+        var saveError: String?
+        if let reason = report.unusableState {
             // Kept for whoever looks into it, never overwritten: the next runs start anew.
             if let aside = setAsideState() {
-                setAside = Terminal.wrap("aem-pcr: the saved state was unusable (\(reason, limit: 300)); kept it as \(aside) and started a new one.", hang: 2)
+                setAside = true
+                lines.append(Terminal.wrap("aem-pcr: the saved state was unusable (\(reason, limit: 300)); kept it as \(aside) and started a new one.", hang: 2))
             } else {
                 let why = String(cString: strerror(errno))
-                mayWrite = false
-                setAside = Terminal.wrap("aem-pcr: the saved state was unusable (\(reason, limit: 300)) and could not be renamed (\(why)); left as it is.", hang: 2)
+                saveError = "the unusable state is in the way"
+                lines.append(Terminal.wrap("aem-pcr: the saved state was unusable (\(reason, limit: 300)) and could not be renamed (\(why)); left as it is.", hang: 2))
             }
         }
-        if let a = setAside { lines.append(a) }
-        if source.isEmpty, let s = saved {
-            // Saved before this boot: those files are the ones this boot measured. Saved in
-            // this boot: the reference it kept for this boot.
-            baseline = s.reference(bootID: bootID)
-            source = "the measurements aem-pcr notice saved for the current boot (\(statePath))"
-        }
-        if let b = baseline {
-            for c in NoticeComparison.changes(from: b, to: record) {
-                changedPCRs.formUnion(c.pcrs)
-                changes.append("\(c.what) changes: \(c.pcrs.map { "PCR\($0)" }.joined(separator: ", "))")
-            }
-        }
-        let keep = saved?.reference(bootID: bootID)
-        let saveError = !mayWrite ? "the unusable state is in the way"
-            : save(NoticeState(bootID: bootID, config: cfg, entry: title,
-                               baseline: source.hasPrefix("the current boot's") ? nil : keep,
-                               next: record))
-
-        if source.isEmpty {
+        if saveError == nil { saveError = save(report.newState) }
+        let source: TerminalText
+        switch report.reference {
+        case .liveLog: source = "the current boot's DRTM log (\(mem); not checked against the TPM here)"
+        case .savedState: source = "the measurements aem-pcr notice saved for the current boot (\(statePath))"
+        case .none:
             let kept: TerminalText = saveError == nil ? "saved the measurements of '\(title)' in \(stateDir) for the next update"
                 : "and the measurements of '\(title)' could not be saved (\(saveError!))"
-            let noLog: TerminalText = logProblem == nil ? "no readable DRTM log in \(mem)" : "the live DRTM log not usable"
-            let noState: TerminalText = setAside == nil ? "nothing saved yet" : "the saved state set aside"
+            let noLog: TerminalText = report.logProblem == nil ? "no readable DRTM log in \(mem)" : "the live DRTM log not usable"
+            let noState: TerminalText = setAside ? "the saved state set aside" : "nothing saved yet"
             lines.append(Terminal.wrap("aem-pcr: no record of what the current boot measured (\(noLog), \(noState)); \(kept).", hang: 2))
-            if let p = logProblem { lines.append(Terminal.wrap("  (the live DRTM log was not used: \(p))", indent: 0, hang: 4)) }
+            if let p = report.logProblem { lines.append(Terminal.wrap("  (the live DRTM log was not used: \(p))", indent: 0, hang: 4)) }
             return lines
-        } else if changedPCRs.isEmpty {
+        }
+        if report.changedPCRs.isEmpty {
             lines.append(Terminal.wrap("aem-pcr: '\(title)' boots the files the current boot measured (compared with \(source)): no DRTM PCR changes, nothing to reseal.", hang: 2))
         } else {
-            let list = changedPCRs.sorted().map { "PCR\($0)" }.joined(separator: ", ")
+            let list = report.changedPCRs.map { "PCR\($0)" }.joined(separator: ", ")
             lines.append(Terminal.wrap("aem-pcr: after this update the boot '\(title)' changes \(list).", hang: 2))
-            for c in changes { lines.append(Terminal.wrap("  \(c)", indent: 0, hang: 4)) }
+            for c in report.changes {
+                lines.append(Terminal.wrap("  \(c.what) changes: \(c.pcrs.map { "PCR\($0)" }.joined(separator: ", "))", indent: 0, hang: 4))
+            }
             lines.append(Terminal.wrap("  Compared with \(source).", indent: 0, hang: 4))
             lines.append("  Pre-seal the AEM secret before rebooting:")
-            lines.append(contentsOf: sealCommand(config: cfg, title: title, bootDir: target.bootDir))
+            lines.append(contentsOf: sealCommand(config: cfg, title: title, bootDir: report.target.bootDir))
         }
         if let e = saveError { lines.append(Terminal.wrap("  (not saved: \(e))", indent: 0, hang: 4)) }
-        if let p = logProblem { lines.append(Terminal.wrap("  (the live DRTM log was not used: \(p))", indent: 0, hang: 4)) }
+        if let p = report.logProblem { lines.append(Terminal.wrap("  (the live DRTM log was not used: \(p))", indent: 0, hang: 4)) }
         return lines
     }
 
