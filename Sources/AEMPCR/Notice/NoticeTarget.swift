@@ -91,7 +91,7 @@ public struct NoticeTarget: Sendable {
         let c = missing(e, in: dirs[0]) ?? e.loaderCommands[0]
         let tried = dirs.map { d in (try? GrubPath.resolve(c.fileBytes, bootDir: d, config: c.config, line: c.line)) ?? d }
         return GrubError(.entryNotFound, path: config.path, line: c.line,
-                         "entry '\(e.titlePath.joined(separator: ">"))' loads '\(c.file)', found neither as \(tried.joined(separator: " nor ")); give --boot-dir (the directory GRUB reads it from)")
+                         "entry '\(e.titlePath.joined(separator: ">"))' loads '\(c.file)', \(tried.count == 1 ? "not found at" : "found neither as") \(tried.joined(separator: " nor ")); give --boot-dir (the directory GRUB reads it from)")
     }
 
     /// `/boot/…` first read from the root filesystem, anything else from a separate /boot.
