@@ -373,4 +373,18 @@ import Testing
         #expect(r.stdout.contains("loads '/boot/tboot-not-here.gz', found neither as /boot/tboot-not-here.gz nor /boot/boot/tboot-not-here.gz; give --boot-dir"), "\(r.stdout)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/state"))
     }
+
+    /// grubenv as GRUB's own grub-editenv writes it (a backslash escaped, `#` padding to
+    /// 1024 bytes): the variables notice reads GRUB's saved entry from.
+    @Test(.needsTool("grub-editenv", package: "grub-common"))
+    func environmentBlockAsGrubEditenvWritesIt() throws {
+        guard let editenv = tool("grub-editenv") else { return }
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try run(editenv, [dir + "/grubenv", "set", "saved_entry=Xen 4.17>Debian, with \\ and > in it", "next_entry="])
+        #expect(r.status == 0, "\(r.stderr)")
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/grubenv")))
+        #expect(bytes.count == 1024)
+        #expect(GrubConfig.parseEnvironmentBlock(bytes) == ["saved_entry": "Xen 4.17>Debian, with \\ and > in it", "next_entry": ""])
+    }
 }
