@@ -29,13 +29,20 @@ enum Export {
     /// The DRTM PCRs a measured launch policy names (Anti Evil Maid seals these).
     static let drtmPCRs: [PCRIndex] = [17, 18, 19]
 
-    /// The one bank to export: the `--bank` given, else sha1 on TPM 1.2 and sha256 on TPM 2.0.
+    /// The one bank to export: the `--bank` given, else sha256. Both exports are for TPM 2.0
+    /// only: Keylime dropped TPM 1.2 (its agent and verifier speak TPM 2.0 alone since 2022),
+    /// and `tpm2_policypcr` builds a TPM 2.0 policy; a TPM 1.2 prediction is refused.
     static func bank(_ requested: [HashAlgorithm], tpm: TPMFamily, format: PredictFormat) throws -> HashAlgorithm {
+        if tpm == .tpm12 {
+            let user = format == .keylime ? "Keylime supports TPM 2.0 only (it dropped TPM 1.2)"
+                : "tpm2_policypcr builds TPM 2.0 policies only"
+            throw UsageError("--format \(format.rawValue) is for a TPM 2.0 and this prediction is for a TPM 1.2: \(user); use --format json or text")
+        }
         let unique = Array(Set(requested)).sorted()
         if unique.count > 1 {
             throw UsageError("--format \(format.rawValue) exports one bank; give one --bank (got \(unique.map(\.description).joined(separator: ", ")))")
         }
-        return unique.first ?? (tpm == .tpm12 ? .sha1 : .sha256)
+        return unique.first ?? .sha256
     }
 
     /// Parses `--accept current,predicted`.
@@ -86,11 +93,17 @@ enum Export {
         return JSON.object(members)
     }
 
-    /// The raw values `tpm2_policypcr -l BANK:LIST -f FILE` reads, and that LIST.
+    /// The raw values `tpm2_policypcr -l BANK:17,18,19 -f FILE` reads, and that selection:
+    /// always the three DRTM PCRs (what `--help` and the manual promise), or an error naming
+    /// those the prediction does not fix (a file with fewer values would not match the
+    /// selection: tpm2_policypcr rejects it).
     static func tpm2PCRFile(predicted: PCRValues, bank: HashAlgorithm) throws -> (bytes: [UInt8], selection: String) {
-        let pcrs = try known(predicted, bank: bank)
-        let bytes = pcrs.flatMap { predicted[bank, $0]!.bytes }
-        return (bytes, "\(bank):" + pcrs.map { String($0.rawValue) }.joined(separator: ","))
+        let missing = drtmPCRs.filter { predicted[bank, $0] == nil }
+        if !missing.isEmpty {
+            throw UsageError("--format tpm2-pcr writes PCR17, PCR18 and PCR19 and the prediction does not fix \(missing.map { "PCR\($0)" }.joined(separator: ", ")) in the \(bank) bank (SINIT's events): predict from the current boot (--live, or --event-log FILE --pcrs FILE)")
+        }
+        let bytes = drtmPCRs.flatMap { predicted[bank, $0]!.bytes }
+        return (bytes, "\(bank):" + drtmPCRs.map { String($0.rawValue) }.joined(separator: ","))
     }
 
     /// Writes binary output to standard output, never to a terminal.

@@ -28,12 +28,13 @@ struct Predict: ParsableCommand {
                 --entry 'AEM Qubes, with Xen hypervisor' --boot-dir /boot
               aem-pcr predict --tpm 1.2 --grub-cfg /boot/grub2/grub.cfg --entry 0 \\
                 --replace xen=/boot/xen-4.17.4.gz
-              aem-pcr predict --tpm 1.2 --grub-cfg /boot/grub2/grub.cfg --entry 0 \\
+              aem-pcr predict --live --grub-cfg /boot/grub2/grub.cfg --entry 0 \\
                 --format keylime
 
             --format keylime prints a Keylime tpm_policy of the PCRs among 17-19 the prediction \
             fixes (one bank); --accept current,predicted adds the current boot's values (with \
-            --event-log). --format tpm2-pcr writes the values file tpm2_policypcr -f reads.
+            --event-log). --format tpm2-pcr writes the values file tpm2_policypcr -f reads, PCR17-19 \
+            (from the current boot: --live or --event-log). Both are for TPM 2.0 only.
             """)
 
     @OptionGroup var boot: BootOptions
@@ -52,7 +53,7 @@ struct Predict: ParsableCommand {
         live || log.eventLog != nil || log.pcrs != nil || log.live.tcti != nil || log.live.mem != "/dev/mem"
     }
 
-    @Option(help: ArgumentHelp("What to print: text (default), json (as --json), keylime (a Keylime tpm_policy of PCR17-19, one bank), tpm2-pcr (the binary PCR values file tpm2_policypcr -f reads, to standard output).", valueName: "format"))
+    @Option(help: ArgumentHelp("What to print: text (default), json (as --json), keylime (a Keylime tpm_policy of PCR17-19, one bank), tpm2-pcr (the binary values of PCR17, 18 and 19 in one bank that tpm2_policypcr -f reads, to standard output). TPM 2.0 only.", valueName: "format"))
     var format: PredictFormat?
 
     @Option(help: ArgumentHelp("With --format keylime: the boots the policy accepts, current and/or predicted (default predicted); current needs --live or --event-log.", valueName: "current,predicted"))

@@ -138,10 +138,12 @@ import Testing
                             "--state-dir", s.dir + "/file/state", "--mem", s.dir + "/no-dev-mem", "--tpm", "1.2"])
         #expect(r.status == 0)
         #expect(flat(r.stdout).contains("could not be saved ("), "\(r.stdout)")
-        // A grub.cfg without AEM entries: nothing to say.
+        // A grub.cfg without AEM or tboot entries: one line naming the option (issue 23, 1: it
+        // printed nothing, which reads as "nothing changed").
         try "menuentry 'Debian GNU/Linux' {\n  linux /vmlinuz root=/dev/sda1\n}\n".write(toFile: s.dir + "/plain.cfg", atomically: true, encoding: .utf8)
         let plain = try aemPCR(["notice", "--grub-cfg", s.dir + "/plain.cfg", "--state-dir", s.state])
-        #expect(plain.status == 0 && plain.stdout.isEmpty && plain.stderr.isEmpty, "\(plain.stdout)\(plain.stderr)")
+        #expect(plain.status == 0 && plain.stderr.isEmpty, "\(plain.stdout)\(plain.stderr)")
+        #expect(plain.stdout.split(separator: "\n").count == 1 && plain.stdout.contains("boots tboot") && plain.stdout.contains("give --entry"), "\(plain.stdout)")
     }
 
     /// A title with a control byte (an escape sequence) is printed escaped, never raw.
@@ -196,5 +198,193 @@ import Testing
                                       "--aem-dir", "anti-evil-maid", "--mem", "no-dev-mem", "--tpm", "1.2"], cwd: s.dir)
         #expect(r.status == 0)
         #expect(flat(r.stdout).contains("saved the measurements of 'AEM Qubes, with Xen hypervisor'"), "\(r.stdout)")
+    }
+
+    /// A corrupt state file (issue 23, 6: it was taken for "nothing saved yet" and overwritten,
+    /// losing the reference): kept aside under a name with the UTC time, one message says so,
+    /// a new state is written. A state that cannot be read (a directory in its place) is kept
+    /// aside the same way.
+    @Test func unusableStateIsKeptAside() throws {
+        let s = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: s.dir) }
+        _ = try notice(s, ["--tpm", "1.2"])
+        // A write cut short: the third line lost its digests and file.
+        let corrupt = Array("version\t1\nboot_id\tx\nnext\tmodule 0\t18".utf8)
+        try write(corrupt, to: s.state + "/notice.state")
+        let before = Self.utcStamp()
+        let r = try notice(s, ["--tpm", "1.2"])
+        let after = Self.utcStamp()
+        // One message (wrapped at 80 columns: its continuation lines are indented), then the
+        // first-run message of the new state.
+        let messages = r.stdout.split(separator: "\n").filter { !$0.hasPrefix(" ") }
+        #expect(messages.count == 2, "\(r.stdout)")
+        #expect(messages.first?.hasPrefix("aem-pcr: the saved state was unusable (state/notice.state: line 3") == true, "\(r.stdout)")
+        let kept = try FileManager.default.contentsOfDirectory(atPath: s.state).filter { $0 != "notice.state" }
+        #expect(kept.count == 1, "\(kept)")
+        let name = kept.first ?? ""
+        #expect(name.hasPrefix("notice.state.unusable-") && flat(r.stdout).contains("kept it as state/\(name) and started a new one."), "\(r.stdout)")
+        let stamp = String(name.dropFirst("notice.state.unusable-".count))
+        #expect(stamp.count == 16 && stamp >= before && stamp <= after, "\(stamp) not within \(before)…\(after)")
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: s.state + "/" + name))) == corrupt)
+        #expect(flat(r.stdout).contains("(no readable DRTM log in no-dev-mem, the saved state set aside); saved the measurements"), "\(r.stdout)")
+        // The new state is the reference of the next run.
+        try replace(s, "xen-4.17.5.gz", with: "xen-4.17.4.gz")
+        let xen = try notice(s, ["--tpm", "1.2"])
+        #expect(flat(xen.stdout).contains("module 0 (xen-4.17.5.gz) changes: PCR18"), "\(xen.stdout)")
+
+        // Unreadable: a directory where the file should be.
+        try FileManager.default.removeItem(atPath: s.state)
+        try FileManager.default.createDirectory(atPath: s.state + "/notice.state", withIntermediateDirectories: true)
+        let dir = try notice(s, ["--tpm", "1.2"])
+        #expect(flat(dir.stdout).hasPrefix("aem-pcr: the saved state was unusable (state/notice.state: "), "\(dir.stdout)")
+        var isDir: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: s.state + "/notice.state", isDirectory: &isDir) && !isDir.boolValue)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.state).count == 2)
+    }
+
+    /// The UTC time as notice stamps a kept state (YYYYMMDDTHHMMSSZ), by Foundation.
+    static func utcStamp() -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return f.string(from: Date())
+    }
+
+    /// A Debian tboot machine (issue 23, 1): grub.cfg written by Debian's own /etc/grub.d
+    /// scripts (the tboot package's 20_linux_tboot and 20_linux_xen_tboot, with 00_header,
+    /// 10_linux and 20_linux_xen) over a fake /boot, in a private mount namespace whose /boot is
+    /// that directory (Tests/Scripts/debian-tboot-grub-cfg.sh; grub-probe and grub-mkrelpath are
+    /// stubs there, explained in it). notice runs with its default grub.cfg, entry and boot
+    /// directory (the state directory, the memory file and the TPM family are given: the
+    /// host's are not the fake machine's) before and after a Xen update, and names module 0
+    /// (Xen) and PCR17; the digests it saved for Xen are python3's, from the module line of the
+    /// generated grub.cfg and the files (tboot's module measurement: H(H(cmdline) || H(image)),
+    /// the image gunzipped as GRUB's module2 loads it).
+    ///
+    /// separate: /boot its own partition (GRUB reads /xen-4.17-amd64.gz), every script; GRUB's
+    /// default is entry 0 (Linux without tboot), so the first entry that boots tboot, tboot
+    /// without Xen, until grubenv's saved_entry (GRUB_DEFAULT=saved, set with grub-editenv) names
+    /// the Xen one. root: /boot on the root filesystem (GRUB reads /boot/xen-4.17-amd64.gz),
+    /// without 20_linux_tboot: the first entry that boots tboot is the Xen one, after
+    /// 20_linux_xen's Xen entries (multiboot of Xen, not tboot).
+    @Test(.needs("mount namespaces (unshare), /boot, grub-editenv, and Debian's /etc/grub.d/20_linux_tboot and 20_linux_xen_tboot (Debian packages tboot, grub-common)",
+                 ExampleTests.sandboxAvailable && FileManager.default.fileExists(atPath: "/etc/grub.d/20_linux_xen_tboot")
+                    && FileManager.default.fileExists(atPath: "/etc/grub.d/20_linux_tboot") && findTool("grub-editenv") != nil),
+          arguments: ["separate", "root"])
+    func debianTbootDefaults(layout: String) throws {
+        let fix = try tempDir()
+        let fm = FileManager.default
+        defer { try? fm.removeItem(atPath: fix) }
+        try fm.createDirectory(atPath: fix + "/boot/grub", withIntermediateDirectories: true)
+        let ex = "Vectors/example/boot/"
+        for (from, to) in [("tboot.gz", "tboot.gz"), ("xen-4.17.5.gz", "xen-4.17-amd64.gz"),
+                           ("vmlinuz-6.6.63-1.qubes.fc37.x86_64", "vmlinuz-6.1.0-28-amd64"),
+                           ("initramfs-6.6.63-1.qubes.fc37.x86_64.img", "initrd.img-6.1.0-28-amd64"),
+                           ("2nd_gen_i5_i7_SINIT_51.BIN", "2nd_gen_i5_i7_SINIT_51.BIN"), ("xen-4.17.4.gz", "../xen-update.gz")] {
+            try fm.copyItem(atPath: Repo.path(ex + from), toPath: fix + "/boot/" + to)
+        }
+        // What 10_linux, 20_linux_tboot and 20_linux_xen_tboot look for in a kernel's config.
+        try "CONFIG_INTEL_TXT=y\nCONFIG_XEN_DOM0=y\n".write(toFile: fix + "/boot/config-6.1.0-28-amd64", atomically: true, encoding: .utf8)
+        let scripts = layout == "separate" ? "00_header 10_linux 20_linux_tboot 20_linux_xen 20_linux_xen_tboot"
+            : "00_header 10_linux 20_linux_xen 20_linux_xen_tboot"
+        let xenEntry = "Xen 4.17-amd64>Debian GNU/Linux, with Xen 4.17-amd64, Tboot 1.10.5 and Linux 6.1.0-28-amd64"
+        let notice = "\(Repo.binary) notice --state-dir \"$fix/state\" --mem \"$fix/no-mem\" --tpm 2.0 --aem-dir \"$fix/no-aem\""
+        let driver = """
+            set -eu
+            fix=$1
+            mount --bind "$fix/boot" /boot
+            bash \(Repo.path("Tests/Scripts/debian-tboot-grub-cfg.sh")) \(layout) \(layout == "separate" ? "saved" : "0") \(scripts) \
+              > /boot/grub/grub.cfg 2> "$fix/mkconfig.err"
+            cp /boot/grub/grub.cfg "$fix/grub.cfg"
+            \(layout == "separate" ? "\(notice) --state-dir \"$fix/state0\" > \"$fix/out0\"" : "")
+            \(layout == "separate" ? "grub-editenv /boot/grub/grubenv set 'saved_entry=\(xenEntry)'" : "")
+            \(notice) > "$fix/out1"
+            cp "$fix/state/notice.state" "$fix/state1"
+            cp "$fix/xen-update.gz" /boot/xen-4.17-amd64.gz
+            \(notice) > "$fix/out2"
+            """
+        try driver.write(toFile: fix + "/driver.sh", atomically: true, encoding: .utf8)
+        let r = try run(findTool("unshare")!, ExampleTests.unshareArgs + ["/bin/bash", fix + "/driver.sh", fix])
+        #expect(r.status == 0, "\(r.stderr)")
+        let text = { (name: String) in (try? String(contentsOfFile: fix + "/" + name, encoding: .utf8)) ?? "" }
+        let cfg = text("grub.cfg")
+        let xenPath = layout == "separate" ? "/xen-4.17-amd64.gz" : "/boot/xen-4.17-amd64.gz"
+        #expect(cfg.contains("multiboot2\t\(layout == "separate" ? "/tboot.gz" : "/boot/tboot.gz") ") && cfg.contains("module2\t\(xenPath) iommu=force"),
+                "\(cfg)\n\(text("mkconfig.err"))")
+
+        if layout == "separate" {
+            #expect(flat(text("out0")).contains("saved the measurements of 'tboot 1.10.5>Debian GNU/Linux, with tboot 1.10.5 and Linux 6.1.0-28-amd64'"), "\(text("out0"))")
+        }
+        #expect(flat(text("out1")).contains("saved the measurements of '\(xenEntry)'"), "\(text("out1"))")
+        let out = flat(text("out2"))
+        #expect(out.contains("after this update the boot '\(xenEntry)' changes PCR17."), "\(text("out2"))")
+        #expect(out.contains("module 0 (xen-4.17-amd64.gz) changes: PCR17 Compared with"), "\(text("out2"))")
+        #expect(!out.contains("module 1") && !out.contains("module 2") && !out.contains("SINIT"), "\(text("out2"))")
+        #expect(out.contains("--grub-cfg /boot/grub/grub.cfg"), "\(text("out2"))")
+        // The boot directory it found: / on the root filesystem, for the seal command too.
+        #expect(out.contains("--boot-dir / \\") == (layout == "root"), "\(text("out2"))")
+
+        // Xen's measurement, before and after, from python3.
+        let py = """
+            import gzip, hashlib, sys
+            cfg, old, new = sys.argv[1:4]
+            line = next(l for l in open(cfg).read().split('\\n') if l.split()[:2] == ['module2', sys.argv[4]])
+            cmdline = ' '.join(line.split()[2:]).encode()
+            for name, path in (('old', old), ('new', new)):
+                img = gzip.decompress(open(path, 'rb').read())
+                for a in ('sha1', 'sha256'):
+                    h = lambda b: hashlib.new(a, b).digest()
+                    print(name, a, hashlib.new(a, h(cmdline) + h(img)).hexdigest())
+            """
+        let m = try run("/usr/bin/env", ["python3", "-c", py, fix + "/grub.cfg", Repo.path(ex + "xen-4.17.5.gz"), Repo.path(ex + "xen-4.17.4.gz"), xenPath])
+        #expect(m.status == 0, "\(m.stderr)")
+        var want = [String: String]()
+        for l in m.stdout.split(separator: "\n") {
+            let f = l.split(separator: " ")
+            want["\(f[0]) \(f[1])"] = String(f[2])
+        }
+        /// The digests of `next module 0` in a saved state, bank → hex.
+        func xenDigests(_ state: String) -> [String: String] {
+            guard let line = state.split(separator: "\n").first(where: { $0.hasPrefix("next\tmodule 0\t17\t") }) else { return [:] }
+            let fields = line.split(separator: "\t")
+            #expect(fields.last.map(String.init) == "/boot/xen-4.17-amd64.gz", "\(line)")
+            return Dictionary(uniqueKeysWithValues: fields[3].split(separator: ",").map { p in
+                let kv = p.split(separator: ":"); return (String(kv[0]), String(kv[1])) })
+        }
+        for (name, state) in [("old", text("state1")), ("new", text("state/notice.state"))] {
+            let saved = xenDigests(state)
+            #expect(!saved.isEmpty, "\(state)")
+            for (bank, hex) in saved { #expect(hex == want["\(name) \(bank)"], "\(name) \(bank)") }
+        }
+        #expect(want["old sha256"] != want["new sha256"])
+    }
+
+    /// Nothing says which boot to check: one line naming the option, never silence.
+    @Test func noTbootEntryIsOneLineNamingTheOption() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A tboot entry whose files are in neither reading of its paths (/boot/boot/…, /boot/…).
+        try "menuentry 'Debian, with tboot' {\n  multiboot2 /boot/tboot-not-here.gz\n  module2 /boot/vmlinuz\n}\n"
+            .write(toFile: dir + "/grub.cfg", atomically: true, encoding: .utf8)
+        let r = try aemPCR(["notice", "--grub-cfg", dir + "/grub.cfg", "--state-dir", dir + "/state"])
+        #expect(r.status == 0 && r.stderr.isEmpty)
+        #expect(r.stdout.split(separator: "\n").count == 1, "\(r.stdout)")
+        #expect(r.stdout.contains("loads '/boot/tboot-not-here.gz', found neither as /boot/tboot-not-here.gz nor /boot/boot/tboot-not-here.gz; give --boot-dir"), "\(r.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/state"))
+    }
+
+    /// grubenv as GRUB's own grub-editenv writes it (a backslash escaped, `#` padding to
+    /// 1024 bytes): the variables notice reads GRUB's saved entry from.
+    @Test(.needsTool("grub-editenv", package: "grub-common"))
+    func environmentBlockAsGrubEditenvWritesIt() throws {
+        guard let editenv = tool("grub-editenv") else { return }
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try run(editenv, [dir + "/grubenv", "set", "saved_entry=Xen 4.17>Debian, with \\ and > in it", "next_entry="])
+        #expect(r.status == 0, "\(r.stderr)")
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/grubenv")))
+        #expect(bytes.count == 1024)
+        #expect(GrubConfig.parseEnvironmentBlock(bytes) == ["saved_entry": "Xen 4.17>Debian, with \\ and > in it", "next_entry": ""])
     }
 }
