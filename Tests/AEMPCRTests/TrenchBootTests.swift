@@ -236,4 +236,55 @@ import Testing
         #expect(i.kind == .trenchBootIntel && i.target == .xenMultiboot2 && i.pcrs == [17, 18])
         #expect(DRTMLaunch.recognise(DRTMEventLog(format: .tpm20TCG, banks: [.sha256], events: [], source: "t")).kind == .unknown)
     }
+
+    @Test func predictDiffAndSealRefuseATrenchBootLogNamingEachPCRAndWhy() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.xenPCRs.write(toFile: dir + "/pcrs.yaml", atomically: true, encoding: .utf8)
+        let common = ["--event-log", Repo.path(Self.xenLog), "--pcrs", dir + "/pcrs.yaml", "--grub-cfg", Repo.path("Vectors/example/grub.cfg"),
+                      "--boot-dir", Repo.path("Vectors/example/boot"), "--entry", "0"]
+        try "srk\n".write(toFile: dir + "/srk", atomically: true, encoding: .utf8)
+        let seal = ["seal", "--dry-run", "--label", "aem", "--aem-dir", dir + "/aem", "--tpm-dir", dir + "/tpm",
+                    "--srk-password-file", dir + "/srk", "--tpm", "2.0"]
+        for args in [["predict"] + common, ["diff"] + common, seal + common] {
+            let r = try aemPCR(args)
+            #expect(r.status == 2, "\(args[0]): \(r.stdout) \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+            #expect(r.stderr.contains("TrenchBoot on AMD SKINIT (Xen through EFI): PCR17 cannot be predicted: it can only be copied forward while"))
+            #expect(r.stderr.contains("; PCR18 cannot be predicted:"))
+            #expect(r.stdout.isEmpty)
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/aem"))
+    }
+
+    @Test func assessCopiesAPCRForwardOnlyWhenNothingFeedingItChanges() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.generate(["--scenario", "amd-mb2", "--log", dir + "/mb2.bin"])
+        let mb2 = try DRTMEventLog.parse(path: dir + "/mb2.bin")
+        let same = SecureLaunchPrediction.assess(mb2, changed: [])
+        #expect(same.map(\.pcr) == [17, 18] && same.allSatisfy(\.predictable))
+        // A new initramfs (module 1): PCR17 measures it, PCR18's Multiboot2 block holds its size.
+        let module = SecureLaunchPrediction.assess(mb2, changed: [.module(1)])
+        #expect(!module[0].predictable && module[0].reason.contains("event 6 \"Measured MB2 module\" (the hash of module 1 as loaded) changes"))
+        #expect(!module[1].predictable && module[1].reason.contains("the Multiboot2 information block") && module[1].reason.contains("cannot be computed from files"))
+        // Xen through EFI: a new Xen command line leaves PCR17 alone.
+        let efi = try DRTMEventLog.parse(path: Repo.path(Self.xenLog))
+        let cmdline = SecureLaunchPrediction.assess(efi, changed: [.kernelCommandLine])
+        #expect(cmdline[0].predictable && !cmdline[1].predictable)
+        #expect(cmdline[1].reason.contains("event 4 \"Xen's command line\""))
+        // The SLRT platform entry is constant: it never stops a copy.
+        #expect(SecureLaunchPrediction.sources(efi).first { $0.eventIndex == 3 }?.input == .constant)
+    }
+
+    @Test func linuxSecurityfsLogIsDumpedAsRead() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try aemPCR(["log", "dump", "--slaunch-eventlog", Repo.path(Self.linuxLog), "-o", dir + "/out.bin"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(flat(r.stdout).contains("TrenchBoot on AMD SKINIT (Linux Secure Launch)"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/out.bin")) == Data(contentsOf: URL(fileURLWithPath: Repo.path(Self.linuxLog))))
+        let both = try aemPCR(["log", "dump", "--slaunch-eventlog", Repo.path(Self.linuxLog), "--xen-dmesg", "x", "-o", dir + "/o2.bin"])
+        #expect(both.status != 0 && both.stderr.contains("not both"))
+    }
 }
