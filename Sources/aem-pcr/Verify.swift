@@ -44,7 +44,13 @@ struct Verify: ParsableCommand {
         let log = try xenDmesg.map { d in
             let (bytes, range) = try SecureLaunchMemory.xenLog(dmesgFile: d, mem: live.mem)
             return try DRTMEventLog.parse(bytes: bytes, source: "the event log at 0x\(String(range.start, radix: 16)) (\(d) line \(range.line))")
-        } ?? live.log(eventLog)
+        } ?? {
+            do { return try live.log(eventLog) } catch let e as LiveError where eventLog == nil {
+                // No TXT heap log: an AMD machine has no TXT, TrenchBoot keeps its log elsewhere.
+                throw LiveError(code: e.errorCode, "\(e); on a TrenchBoot boot give --xen-dmesg FILE ('xl dmesg' saved to a file) "
+                    + "or --event-log \(SecureLaunchLog.securityfsPath)")
+            }
+        }()
         let (values, pcrs) = try live.pcrs(pcrs, for: log, verbose: output.verbose)
         var report = Verifier.verify(log, against: values)
         let launch = DRTMLaunch.recognise(log)

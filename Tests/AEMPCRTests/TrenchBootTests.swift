@@ -295,4 +295,21 @@ import Testing
         let both = try aemPCR(["log", "dump", "--slaunch-eventlog", Repo.path(Self.linuxLog), "--xen-dmesg", "x", "-o", dir + "/o2.bin"])
         #expect(both.status != 0 && both.stderr.contains("not both"))
     }
+
+    @Test func verifyWithoutATXTHeapPointsAtTrenchBootsLog() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Physical memory whose TXT heap registers (0xFED30300) read all FF: no TXT, as on AMD.
+        let fd = open(dir + "/mem", O_CREAT | O_WRONLY, 0o600)
+        #expect(fd >= 0)
+        let ff = [UInt8](repeating: 0xFF, count: 16)
+        #expect(pwrite(fd, ff, 16, 0xFED3_0300) == 16)
+        close(fd)
+        try Self.xenPCRs.write(toFile: dir + "/pcrs.yaml", atomically: true, encoding: .utf8)
+        let r = try aemPCR(["verify", "--mem", dir + "/mem", "--pcrs", dir + "/pcrs.yaml"])
+        #expect(r.status == 2, "\(r.stdout) \(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        #expect(flat(r.stderr).contains("no TXT"))
+        #expect(flat(r.stderr).contains("on a TrenchBoot boot give --xen-dmesg FILE ('xl dmesg' saved to a file) or --event-log /sys/kernel/security/slaunch/eventlog"))
+    }
 }
