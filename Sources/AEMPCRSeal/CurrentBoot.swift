@@ -25,6 +25,9 @@ public final class CurrentBoot {
     public struct Inputs {
         /// --event-log: the log in a file (nil: the TXT heap in `mem`).
         public var eventLog: String?
+        /// --xen-dmesg: Xen's console text, whose 'SLAUNCH: reserving event log' line gives where
+        /// a TrenchBoot log lies in `mem`.
+        public var xenDmesg: String?
         /// --pcrs: the values in a file (nil: this machine's TPM).
         public var pcrs: String?
         /// --mem: physical memory, or a file laid out like it.
@@ -44,8 +47,10 @@ public final class CurrentBoot {
 
         public init(eventLog: String? = nil, pcrs: String? = nil, mem: String = "/dev/mem", tcti: String? = nil,
                     stated: TPMFamily? = nil, familyFromLog: Bool = false, tpm12: TPM12Access = .sysfs(path: nil),
-                    verbose: Bool = false, environment: [String: String] = [:], note: @escaping (String) -> Void = { _ in }) {
+                    verbose: Bool = false, environment: [String: String] = [:], note: @escaping (String) -> Void = { _ in },
+                    xenDmesg: String? = nil) {
             self.eventLog = eventLog
+            self.xenDmesg = xenDmesg
             self.pcrs = pcrs
             self.mem = mem
             self.tcti = tcti
@@ -103,6 +108,10 @@ public final class CurrentBoot {
     /// physical memory as `log dump` reads it.
     static func readLog(_ inputs: Inputs) throws -> DRTMEventLog {
         if let file = inputs.eventLog { return try DRTMEventLog.parse(path: file) }
+        if let d = inputs.xenDmesg {
+            let (bytes, range) = try SecureLaunchMemory.xenLog(dmesgFile: d, mem: inputs.mem)
+            return try DRTMEventLog.parse(bytes: bytes, source: "the event log at 0x\(String(range.start, radix: 16)) (\(d) line \(range.line))")
+        }
         let mem = inputs.mem
         if mem == "/dev/mem" && geteuid() != 0 {
             throw CurrentBootError(nil, "reading the current DRTM log from /dev/mem needs root: run with sudo, or \(logHint)")

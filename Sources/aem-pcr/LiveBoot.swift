@@ -19,10 +19,12 @@ struct LiveOptions: ParsableArguments {
     /// The current boot these options, the log file and the PCR file (given or not) name: read
     /// once, through one TPM session (`CurrentBoot`).
     func currentBoot(eventLog: String?, pcrs: String?, verbose: Bool, stated: TPMFamily? = nil,
-                     familyFromLog: Bool = false, tpm12: CurrentBoot.TPM12Access = .sysfs(path: nil)) -> CurrentBoot {
+                     familyFromLog: Bool = false, tpm12: CurrentBoot.TPM12Access = .sysfs(path: nil),
+                     xenDmesg: String? = nil) -> CurrentBoot {
         CurrentBoot(CurrentBoot.Inputs(eventLog: eventLog, pcrs: pcrs, mem: mem, tcti: tcti, stated: stated,
                                        familyFromLog: familyFromLog, tpm12: tpm12, verbose: verbose,
-                                       environment: Environment.variables, note: { Terminal.note($0) }))
+                                       environment: Environment.variables, note: { Terminal.note($0) },
+                                       xenDmesg: xenDmesg))
     }
 }
 

@@ -5,7 +5,7 @@ import ArgumentParser
 struct LogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "log",
-        abstract: "Read, replay and capture the DRTM event log of an Intel TXT launch.",
+        abstract: "Read, replay and capture the DRTM event log of a measured launch (Intel TXT, TrenchBoot).",
         discussion: """
             SINIT and tboot log every measurement of a measured launch into a buffer in the TXT \
             heap. 'log dump' copies that heap from /dev/mem into a file (as root); 'log show' lists \
@@ -13,6 +13,11 @@ struct LogCommand: ParsableCommand {
             subcommand reads any of the formats: a raw TPM 1.2 container, TPM 2.0 per-algorithm or \
             TCG crypto-agile log, a TXT heap dump, or tboot's log as txt-stat prints it. The \
             format is detected from the content, not the file name.
+
+            'log show' and 'log replay' also say which launch wrote the log (tboot on Intel TXT, \
+            TrenchBoot on AMD SKINIT or on Intel TXT), from which events, and the PCRs it \
+            extended; TrenchBoot's Secure Launch records (type 0x502) are named and their ASCII \
+            descriptions shown as text. Known defects of TrenchBoot's logs are notes, not errors.
 
             Example:
               sudo aem-pcr log dump -o heap.dump
@@ -59,6 +64,35 @@ enum LogOutput {
     /// `event 3`, `events 3, 4, 9`.
     static func eventList(_ indices: [Int]) -> String {
         (indices.count == 1 ? "event " : "events ") + indices.map(String.init).joined(separator: ", ")
+    }
+
+    /// The launch the log records, which events said so and the notes on known log defects:
+    /// `launch TrenchBoot on AMD SKINIT (Xen through EFI), PCRs 17, 18`.
+    static func launchText(_ launch: DRTMLaunch, extraNotes: [DRTMLaunch.Note] = []) -> TerminalText {
+        var out: TerminalText = Terminal.wrap("launch \(launch.description), "
+            + (launch.pcrs.isEmpty ? "no PCR extended" : "PCR\(launch.pcrs.count == 1 ? "" : "s") \(launch.pcrs.map { "\($0)" }.joined(separator: ", "))"), indent: 2) + "\n"
+        for e in launch.evidence {
+            out += Terminal.wrap("from event \(e.eventIndex): \(e.reason)", indent: 4, hang: 2) + "\n"
+        }
+        for n in launch.notes + extraNotes {
+            out += Terminal.wrap("note: \(n.message)", indent: 2, hang: 6) + "\n"
+        }
+        return out
+    }
+
+    /// `launch` of `--json`: kind, description, target, pcrs, evidence, notes.
+    static func launchJSON(_ launch: DRTMLaunch, extraNotes: [DRTMLaunch.Note] = []) -> JSON {
+        .object([
+            ("kind", .string(launch.kind.rawValue)),
+            ("description", .string(launch.description)),
+            ("target", launch.target.map { .string($0.rawValue) } ?? .null),
+            ("pcrs", .array(launch.pcrs.map { .int(Int($0.rawValue)) })),
+            ("evidence", .array(launch.evidence.map { .object([("event", .int($0.eventIndex)), ("reason", .string($0.reason))]) })),
+            ("notes", .array((launch.notes + extraNotes).map {
+                .object([("code", .string($0.code)), ("message", .string($0.message)),
+                         ("events", .array($0.eventIndices.map { .int($0) }))])
+            })),
+        ])
     }
 
     /// The problems of a lenient read, for `--json`.

@@ -22,6 +22,15 @@ struct LogDump: ParsableCommand {
             with CONFIG_IO_STRICT_DEVMEM may refuse the heap's range until booted with \
             iomem=relaxed. Registers that read all FF or all zero mean no TXT, so no measured launch.
 
+            TrenchBoot (GRUB slaunch, Xen or Linux as the launched kernel, AMD SKINIT or Intel \
+            TXT) keeps its log outside the TXT heap. Under Xen, save 'xl dmesg' to a file and give \
+            it with --xen-dmesg: the log is read from the range Xen's "SLAUNCH: reserving event \
+            log" line names, (0xA - 0xB) or [0xA, 0xB), and saved as read ('sudo xl dmesg > \
+            console.txt', then 'sudo aem-pcr log dump --xen-dmesg console.txt -o slaunch.log'). \
+            Under Linux, \
+            --slaunch-eventlog saves Linux Secure Launch's file. The format is told from the \
+            content either way.
+
             Example:
               sudo aem-pcr log dump -o heap.dump
             """)
@@ -32,11 +41,24 @@ struct LogDump: ParsableCommand {
     @Option(help: ArgumentHelp("Physical memory to read: /dev/mem, or a file laid out like it (byte N at physical address N), for tests and offline copies.", valueName: "path"))
     var mem = "/dev/mem"
 
+    @Option(name: .customLong("xen-dmesg"), help: ArgumentHelp("TrenchBoot: Xen's console text ('xl dmesg' saved to a file); save the event log from the range its 'SLAUNCH: reserving event log' line gives, read from --mem.", valueName: "file"))
+    var xenDmesg: String?
+
+    @Option(name: .customLong("slaunch-eventlog"), help: ArgumentHelp("TrenchBoot with Linux: save Linux Secure Launch's event log file (\(SecureLaunchLog.securityfsPath)).", valueName: "file"))
+    var slaunchEventlog: String?
+
     @Flag(name: .shortAndLong, help: "Print error codes with errors.")
     var verbose = false
 
+    func validate() throws {
+        if xenDmesg != nil && slaunchEventlog != nil {
+            throw ValidationError("give --xen-dmesg or --slaunch-eventlog, not both")
+        }
+    }
+
     func run() throws {
         Terminal.verbose = verbose
+        if xenDmesg != nil || slaunchEventlog != nil { return try dumpSecureLaunchLog() }
         // Create the output's temporary file first: an unwritable directory fails before /dev/mem is read.
         let file = try AtomicOutputFile(path: output)
         let dump: [UInt8]
@@ -55,6 +77,39 @@ struct LogDump: ParsableCommand {
         let size = dump.count - 16
         Terminal.outputLine(Terminal.wrap("Wrote \(output): TXT heap of \(size) bytes at 0x\(String(base, radix: 16)), "
             + "\(log.format.rawValue) log, \(log.events.count) event\(log.events.count == 1 ? "" : "s")."))
+        Terminal.outputLine("List it with: aem-pcr log show \(output)")
+        for p in log.problems(.all) {
+            LogOutput.warn("\(p) (the dump is kept; read it with --lenient)")
+        }
+    }
+}
+
+extension LogDump {
+    /// TrenchBoot: the raw log from Xen's reserved range or Linux's securityfs file, saved as read.
+    func dumpSecureLaunchLog() throws {
+        let file = try AtomicOutputFile(path: output)
+        let bytes: [UInt8], from: String
+        do {
+            if let dmesg = xenDmesg {
+                let (b, range) = try SecureLaunchMemory.xenLog(dmesgFile: dmesg, mem: mem)
+                bytes = b
+                from = "the \(range.size) bytes at 0x\(String(range.start, radix: 16)) of \(mem) that \(dmesg) line \(range.line) names"
+            } else {
+                let path = slaunchEventlog!
+                bytes = try FileReader.readAll(path: path, limit: Int(SecureLaunchLog.maxSize))
+                _ = try DRTMEventLog.parse(bytes: bytes, source: path, checks: [])
+                from = path
+            }
+            try file.write(bytes)
+            try file.commit()
+        } catch {
+            file.discard()
+            throw error
+        }
+        let log = try DRTMEventLog.parse(bytes: bytes, source: output, checks: [])
+        let launch = DRTMLaunch.recognise(log)
+        Terminal.outputLine(Terminal.wrap("Wrote \(output): \(from); \(log.format.rawValue) log, "
+            + "\(log.events.count) event\(log.events.count == 1 ? "" : "s"), \(launch.description)."))
         Terminal.outputLine("List it with: aem-pcr log show \(output)")
         for p in log.problems(.all) {
             LogOutput.warn("\(p) (the dump is kept; read it with --lenient)")

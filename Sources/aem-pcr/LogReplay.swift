@@ -14,6 +14,10 @@ struct LogReplay: ParsableCommand {
             those events, and is marked partial with the events it lacks. An event whose data is \
             present but whose digest is not the hash of that data is reported as a warning.
 
+            The launch that wrote the log is said first (see 'log show'), with notes on the known \
+            defects of TrenchBoot's logs: a bank only the secure-kernel-loader's records carry is \
+            replayed for reference, never verified.
+
             With --json, the "pcrs" member has the shape of 'aem-pcr predict --json' and can be \
             given back as a file of PCR values.
 
@@ -71,6 +75,7 @@ struct LogReplay: ParsableCommand {
         return .object([
             ("source", .string(log.source)),
             ("format", .string(log.format.rawValue)),
+            ("launch", LogOutput.launchJSON(DRTMLaunch.recognise(log))),
             ("pcrs", pcrs),
             ("partial", .array(partial)),
             ("data_mismatches", .array(data)),
@@ -86,6 +91,7 @@ struct LogReplay: ParsableCommand {
         line(Terminal.bold("Replay") + " of \(log.source)")
         line(Terminal.wrap("\(log.format.rawValue), \(log.events.count) event\(log.events.count == 1 ? "" : "s"), "
             + "from zeros (PCR17–22 after a dynamic launch)", indent: 2))
+        out += LogOutput.launchText(DRTMLaunch.recognise(log))
         line()
         if r.entries.isEmpty {
             line("No PCR extended: the log holds no event to replay.")
@@ -95,7 +101,8 @@ struct LogReplay: ParsableCommand {
                 let label = Terminal.pad("\(e.pcr.rawValue)", 4) + " \(e.bank)\(e.isPartial ? "*" : "")"
                 line(Terminal.digestLine(indent: 0, label: label, labelWidth: 13, hex: e.value.hex))
                 if verbose {
-                    line(Terminal.wrap("from \(LogOutput.eventList(e.eventIndices))", indent: 14))
+                    let named = e.eventIndices.map { i in log.events[i].dataText.map { "\(i) \"\($0)\"" } ?? "\(i)" }
+                    line(Terminal.wrap("from event\(named.count == 1 ? "" : "s") \(named.joined(separator: ", "))", indent: 14))
                 }
             }
         }

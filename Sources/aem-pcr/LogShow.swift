@@ -9,7 +9,11 @@ struct LogShow: ParsableCommand {
             Prints the format found and the banks the log declares, then each event: its index \
             (the number other commands use), PCR, type with its name, the digest of each bank, \
             and the data with its size, in hex (data longer than 64 bytes is cut to its first 32 \
-            bytes unless --verbose).
+            bytes unless --verbose). The ASCII description a TrenchBoot Secure Launch record \
+            (type 0x502 SLAUNCH) carries is shown as text in quotes. Before the events: which \
+            launch wrote the log, from which events, the PCRs it extended, and notes on known \
+            defects of TrenchBoot's logs (digests of banks the header does not declare, banks \
+            missing from Xen's records, placeholder digests, Linux's EV_NO_ACTION tags).
 
             The events are what the log claims: only a replay that matches the TPM's PCRs makes \
             them trustworthy. A log with a SINIT record repeated back to back or a record for a \
@@ -47,6 +51,7 @@ struct LogShow: ParsableCommand {
                 ("type_name", e.type.name.map { .string($0) } ?? .null),
                 ("digests", JSON.digests(e.digests.values)),
                 ("data", .string(Hex.encode(e.data))),
+                ("data_text", e.dataText.map { .string($0) } ?? .null),
                 ("offset", e.line == nil ? .int(e.offset) : .null),
                 ("line", e.line.map { .int($0) } ?? .null),
             ])
@@ -55,6 +60,7 @@ struct LogShow: ParsableCommand {
             ("source", .string(log.source)),
             ("format", .string(log.format.rawValue)),
             ("banks", .array(log.banks.map { .string($0.description) })),
+            ("launch", LogOutput.launchJSON(DRTMLaunch.recognise(log))),
             ("events", .array(events)),
             ("problems", LogOutput.problemsJSON(problems)),
         ])
@@ -67,6 +73,7 @@ struct LogShow: ParsableCommand {
         line(Terminal.wrap("format \(log.format.rawValue) (\(LogOutput.formatDescription(log.format))), "
             + "banks \(log.banks.isEmpty ? "none" : log.banks.map(\.description).joined(separator: ", ")), "
             + "\(log.events.count) event\(log.events.count == 1 ? "" : "s")", indent: 2))
+        out += LogOutput.launchText(DRTMLaunch.recognise(log))
         if log.events.isEmpty {
             line("  no events: SINIT logged nothing")
         }
@@ -79,7 +86,11 @@ struct LogShow: ParsableCommand {
             for d in e.sortedDigests {
                 line(Terminal.digestLine(indent: indent, label: "\(d.algorithm)", labelWidth: 7, hex: d.hex))
             }
-            line(dataLines(e.data, indent: indent, verbose: verbose))
+            if let text = e.dataText {
+                line(Terminal.wrap("\(Terminal.pad("data", 7)) \(e.data.count) byte\(e.data.count == 1 ? "" : "s"): \"\(text)\"", indent: indent, hang: 2))
+            } else {
+                line(dataLines(e.data, indent: indent, verbose: verbose))
+            }
         }
         return out
     }

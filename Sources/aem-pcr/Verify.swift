@@ -12,7 +12,12 @@ struct Verify: ParsableCommand {
             differs, 2 on bad input. A log that does not verify must not be used to predict.
 
             Without --event-log the log is read from the TXT heap (root); without --pcrs the values \
-            are read from the TPM (TPM 2.0 through tpm2-tss, TPM 1.2 from sysfs).
+            are read from the TPM (TPM 2.0 through tpm2-tss, TPM 1.2 from sysfs). On a TrenchBoot \
+            boot give the log with --xen-dmesg (Xen's console text, saved from 'xl dmesg': the log \
+            is read from the range Xen reserved) or --event-log (a saved log, or Linux's \
+            /sys/kernel/security/slaunch/eventlog). The launch the log records is said first, \
+            with notes on the known defects of TrenchBoot's logs; a PCR18–20 value that is the \
+            AMD PSP's cap is explained as such.
 
             Example:
               sudo aem-pcr verify
@@ -24,15 +29,33 @@ struct Verify: ParsableCommand {
     @Option(help: ArgumentHelp("PCR values: tpm2_pcrread's output, this tool's --json, or a TPM 1.2's sysfs pcrs (default: read from the TPM).", valueName: "file"))
     var pcrs: String?
 
+    @Option(name: .customLong("xen-dmesg"), help: ArgumentHelp("TrenchBoot under Xen: Xen's console text ('xl dmesg' saved to a file); the log is read from the range its 'SLAUNCH: reserving event log' line gives, in --mem (as root).", valueName: "file"))
+    var xenDmesg: String?
+
     @OptionGroup var live: LiveOptions
     @OptionGroup var output: OutputOptions
 
+    func validate() throws {
+        if xenDmesg != nil && eventLog != nil { throw ValidationError("give --event-log or --xen-dmesg, not both") }
+    }
+
     func run() throws {
         Terminal.verbose = output.verbose
-        let boot = live.currentBoot(eventLog: eventLog, pcrs: pcrs, verbose: output.verbose)
-        let log = try boot.currentLog()
+        let boot = live.currentBoot(eventLog: eventLog, pcrs: pcrs, verbose: output.verbose, xenDmesg: xenDmesg)
+        let log: DRTMEventLog
+        do { log = try boot.currentLog() } catch let e as CurrentBootError where eventLog == nil && xenDmesg == nil {
+            // No TXT heap log: an AMD machine has no TXT, TrenchBoot keeps its log elsewhere.
+            throw CurrentBootError(e, "\(e); on a TrenchBoot boot give --xen-dmesg FILE ('xl dmesg' saved to a file) "
+                + "or --event-log \(SecureLaunchLog.securityfsPath)")
+        }
         let (values, pcrs) = try boot.currentPCRs(for: log)
-        let report = Verifier.verify(log, against: values)
+        var report = Verifier.verify(log, against: values)
+        let launch = DRTMLaunch.recognise(log)
+        let launchNotes = launch.notes(against: values, log: log)
+        for i in report.rows.indices where report.rows[i].status == .mismatch {
+            let r = report.rows[i]
+            if let why = launch.explanation(pcr: r.pcr, bank: r.bank, observed: r.observed!) { report.rows[i].explanation = why }
+        }
         try Verifier.checkInputs(report, pcrs: values, log: log, pcrSource: pcrs)
         if output.json {
             let rows = report.rows.map { r in
@@ -49,11 +72,13 @@ struct Verify: ParsableCommand {
             }
             Terminal.output(JSON.object([
                 ("verified", .bool(report.verified)), ("event_log", .string(log.source)), ("format", .string(log.format.rawValue)),
+                ("launch", LogOutput.launchJSON(launch, extraNotes: launchNotes)),
                 ("pcrs", .array(rows)), ("data_mismatches", .array(data)),
                 ("banks_not_in_log", .array(report.banksNotInLog.map { .string($0.description) })),
             ]))
         } else {
             var out: TerminalText = Terminal.wrap(Terminal.bold(report.verified ? "Verified" : "NOT verified") + ": \(log.source) (\(log.format.rawValue)) against \(pcrs)") + "\n"
+            out += LogOutput.launchText(launch, extraNotes: launchNotes)
             for r in report.rows {
                 let label = Terminal.pad("PCR\(r.pcr)", 6) + Terminal.pad("\(r.bank)", 7)
                 switch r.status {

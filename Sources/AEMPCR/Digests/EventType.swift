@@ -52,6 +52,14 @@ public struct EventType: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let capabilityValue = EventType(rawValue: 0x4FF)
     /// `TPM_EVT_TBOOT` (tboot's own measurements: policy and modules)
     public static let tbootMeasurement = EventType(rawValue: 0x501)
+    /// `DLE_EVTYPE_SLAUNCH` (TXT_EVTYPE_BASE + 0x102): TrenchBoot Secure Launch measurements by
+    /// the secure-kernel-loader, Xen and Linux; the data is an ASCII description (Xen
+    /// `asm/slaunch.h`, SKL `event_log.c`).
+    public static let secureLaunch = EventType(rawValue: 0x502)
+    /// `DLE_EVTYPE_SLAUNCH_START` (Xen `asm/slaunch.h`).
+    public static let secureLaunchStart = EventType(rawValue: 0x503)
+    /// `DLE_EVTYPE_SLAUNCH_END` (Xen `asm/slaunch.h`).
+    public static let secureLaunchEnd = EventType(rawValue: 0x504)
 
     public var name: String? {
         switch rawValue {
@@ -79,6 +87,9 @@ public struct EventType: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 0x41A: return "BOOT_POL_HASH"
         case 0x4FF: return "CAP_VALUE"
         case 0x501: return "TBOOT"
+        case 0x502: return "SLAUNCH"
+        case 0x503: return "SLAUNCH_START"
+        case 0x504: return "SLAUNCH_END"
         default: return nil
         }
     }

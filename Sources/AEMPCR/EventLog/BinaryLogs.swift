@@ -244,7 +244,11 @@ enum BinaryLogs {
             throw EventLogError(.badDigestList, source: r.source, offset: r.position - 4,
                 "the record at byte \(start) has no digest (count 0)")
         }
-        guard count <= UInt32(algorithms.count) else {
+        // TrenchBoot's secure-kernel-loader writes SHA-1 and SHA-256 into every 0x502 record
+        // whatever the header declares (SKL `event_log.c`, `ev_log_hash_t`): a digest of a known
+        // algorithm the header left out is read there, and `DRTMLaunch` reports it.
+        let undeclaredAllowed = type == EventType.secureLaunch.rawValue
+        guard count <= UInt32(undeclaredAllowed ? EventLogLimits.maxAlgorithms : algorithms.count) else {
             throw EventLogError(.countTooLarge, source: r.source, offset: r.position - 4,
                 "the record at byte \(start) lists \(count) digests; the header declared \(algorithms.count) algorithms")
         }
@@ -252,7 +256,8 @@ enum BinaryLogs {
         for _ in 0..<count {
             let at = r.position
             let alg = HashAlgorithm(rawValue: try r.u16("a digest's algorithm id", recordAt: start))
-            guard let declared = algorithms.first(where: { $0.algorithm == alg }) else {
+            let known = undeclaredAllowed ? alg.digestSize.map { (algorithm: alg, size: $0) } : nil
+            guard let declared = algorithms.first(where: { $0.algorithm == alg }) ?? known else {
                 throw EventLogError(.undeclaredAlgorithm, source: r.source, offset: at,
                     "the record at byte \(start) has a digest of algorithm \(alg) (\(hex0x(alg.rawValue, width: 4))), "
                     + "which the log header did not declare (declared: \(algorithms.map { "\($0.algorithm)" }.joined(separator: ", ")))")

@@ -40,6 +40,10 @@ public struct EventLogError: AEMPCRError {
         case heapNoLog = "heap-no-log"
         /// A heap section whose fixed fields are malformed.
         case heapBadSection = "heap-bad-section"
+        /// Xen's console text has no `SLAUNCH: reserving event log` line.
+        case xenRangeMissing = "slaunch-no-log-range"
+        /// That line does not give a range as Xen prints it.
+        case xenRangeBad = "slaunch-log-range-bad"
     }
 
     public let code: Code

@@ -15,6 +15,11 @@ public enum LogPredictor {
     }
 
     public static func facts(of log: DRTMEventLog) throws -> LaunchFacts {
+        let launch = DRTMLaunch.recognise(log)
+        if launch.isTrenchBoot {
+            throw PredictionError(.secureLaunchNotPredicted, "\(log.source): \(launch.description): "
+                + SecureLaunchPrediction.refusal(SecureLaunchPrediction.assess(log, changed: nil)))
+        }
         guard let mle = log.events.first(where: { $0.type == .mleHash }) else {
             throw PredictionError(.logIncomplete, "\(log.source): no MLE_HASH event (0x404); not the log of a complete TXT launch")
         }
@@ -220,6 +225,8 @@ public struct PredictionError: AEMPCRError {
         case unlaunchedPCRs = "pcr-not-launched"
         case pcrsIncomplete = "pcrs-incomplete"
         case policyDiffers = "policy-differs-from-log"
+        /// A TrenchBoot Secure Launch log: `SecureLaunchPrediction` says per PCR why not.
+        case secureLaunchNotPredicted = "secure-launch-not-predicted"
     }
     public let code: Code
     public let reason: String

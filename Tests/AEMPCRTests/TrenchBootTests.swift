@@ -1,0 +1,315 @@
+import Foundation
+import Testing
+@testable import AEMPCR
+
+/// TrenchBoot Secure Launch logs (issue 24): the two logs of real v0.5.3-rc1 launches (QEMU's
+/// emulated SKINIT on swtpm, Vectors/logs/trenchboot) with the PCR values tpm2_pcrread gave in
+/// those boots, and logs written by Tests/Scripts/trenchboot-log.py as the loaders' code writes
+/// them, replayed on swtpm by the same script.
+@Suite struct TrenchBootTests {
+    static let xenLog = "Vectors/logs/trenchboot/drtm-tests-xen-v0.5.3-rc1.bin"
+    static let linuxLog = "Vectors/logs/trenchboot/drtm-tests-linux-v0.5.3-rc1.bin"
+    /// tpm2_pcrread's values in the boots that left these logs (drtm-tests tests/test_eventlog.py).
+    static let xenPCRs = """
+          sha1:
+            17: 0x0318A2C7CC558C5D9DD6F4D5ACF751C2A2DCEC01
+            18: 0x1D770AD1285CB8F85DCB4DD03E4CDFB4C301A30E
+          sha256:
+            17: 0xE17D42476DF9D13CD73119CBD30D14795BDF8304C6A1F85E7C1ECA554E07C055
+            18: 0x3E282D7905A8CAFF55B6537B255E16DC3B3CEDE1048481EA67D267BEA7B3608E
+
+        """
+    static let linuxPCRs = """
+          sha1:
+            17: 0xA8C09473C7A5F90A84098E779F276333CDBF661A
+            18: 0x153DE987125E37F9CD9E7A61791222F65EE7036B
+          sha256:
+            17: 0x67BE67686D82DA37B760991194FFF2CCA163A4BAD507B37927AE1742545AAFE1
+            18: 0x8790E9BCCAEBFE038E13173CFB2D3B8F41434643669055978EC2E210DA724A38
+
+        """
+
+    static func generate(_ args: [String]) throws -> ProcessResult {
+        let r = try run("/usr/bin/env", ["python3", Repo.path("Tests/Scripts/trenchboot-log.py")] + args)
+        #expect(r.status == 0, "trenchboot-log.py: \(r.stderr)")
+        return r
+    }
+
+    @Test func realLaunchLogsAreNamedAndTheLaunchRecognised() throws {
+        let xen = try aemPCR(["log", "show", Repo.path(Self.xenLog)])
+        #expect(xen.status == 0, "\(xen.stderr)")
+        let x = flat(xen.stdout)
+        #expect(x.contains("launch TrenchBoot on AMD SKINIT (Xen through EFI), PCRs 17, 18"))
+        #expect(x.contains("from event 0: the first measurement is the secure-kernel-loader's \"SKINIT\""))
+        #expect(x.contains("0 PCR17 0x502 SLAUNCH (byte 89)"))
+        for text in ["SKINIT", "DLME entry offset", "DLME", "Xen's command line", "MB module string", "MB module"] {
+            #expect(x.contains("bytes: \"\(text)\""), "\(text)")
+        }
+        #expect(!x.contains("note:"), "a clean two-bank log has no notes")
+        let linux = try aemPCR(["log", "show", Repo.path(Self.linuxLog)])
+        let l = flat(linux.stdout)
+        #expect(l.contains("launch TrenchBoot on AMD SKINIT (Linux Secure Launch), PCRs 17, 18"))
+        #expect(l.contains("note: events 3, 7 are EV_NO_ACTION records on PCR17 (Linux Secure Launch's tags"))
+        #expect(l.contains("bytes: \"Measured Kernel command line\""))
+    }
+
+    @Test func showAndReplayJSONCarryTheLaunchAndTheText() throws {
+        let show = try aemPCR(["log", "show", "--json", Repo.path(Self.linuxLog)])
+        #expect(show.status == 0, "\(show.stderr)")
+        let o = try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as! [String: Any]
+        let launch = o["launch"] as! [String: Any]
+        #expect(launch["kind"] as? String == "trenchboot-amd-skinit")
+        #expect(launch["target"] as? String == "linux")
+        #expect(launch["pcrs"] as? [Int] == [17, 18])
+        #expect((launch["notes"] as! [[String: Any]]).map { $0["code"] as! String } == ["no-action-tags"])
+        let events = o["events"] as! [[String: Any]]
+        #expect(events[0]["type_name"] as? String == "SLAUNCH")
+        #expect(events[0]["data_text"] as? String == "SKINIT")
+        #expect(events[3]["data_text"] is NSNull)
+        let replay = try aemPCR(["log", "replay", "--json", Repo.path(Self.xenLog)])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        // The replay is what tpm2_pcrread read in the launch.
+        let pcrs = try jsonPCRs(replay.stdout)
+        let real = pcrreadValues(Self.xenPCRs)
+        #expect(pcrs == real)
+        if try SchemaTests.haveJSONSchema() {
+            try SchemaTests().expectFollowsSchema("log-show", show.stdout, "TrenchBoot Linux log")
+            try SchemaTests().expectFollowsSchema("log-replay", replay.stdout, "TrenchBoot Xen log")
+        }
+    }
+
+    @Test func realLaunchLogsVerifyAgainstTheirPCRsAndAChangedPCRIsNamed() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (log, pcrs) in [(Self.xenLog, Self.xenPCRs), (Self.linuxLog, Self.linuxPCRs)] {
+            try pcrs.write(toFile: dir + "/pcrs.yaml", atomically: true, encoding: .utf8)
+            let ok = try aemPCR(["verify", "--event-log", Repo.path(log), "--pcrs", dir + "/pcrs.yaml"])
+            #expect(ok.status == 0, "\(log): \(ok.stdout) \(ok.stderr)")
+            #expect(ok.stdout.hasPrefix("Verified"))
+            #expect(flat(ok.stdout).contains("launch TrenchBoot on AMD SKINIT"))
+            // PCR18 of another boot: refused, naming the PCR.
+            let lines = pcrs.split(separator: "\n", omittingEmptySubsequences: false)
+            let changed = lines.map { $0.hasPrefix("    18: 0x3E28") || $0.hasPrefix("    18: 0x8790")
+                ? "    18: 0x" + String(repeating: "AB", count: 32) : String($0) }.joined(separator: "\n")
+            try changed.write(toFile: dir + "/other.yaml", atomically: true, encoding: .utf8)
+            let no = try aemPCR(["verify", "--event-log", Repo.path(log), "--pcrs", dir + "/other.yaml"])
+            #expect(no.status == 1, "\(no.stdout) \(no.stderr)")
+            #expect(no.stdout.contains("PCR18 sha256  DIFFERS"))
+            #expect(no.stdout.contains("PCR17 sha256  match"))
+        }
+    }
+
+    @Test(.needsSoftwareTPM, arguments: ["amd-efi", "amd-mb2", "intel-mb2"])
+    func generatedLaunchVerifiesOnSwtpmAndAnExtraExtendIsNamed(scenario: String) throws {
+        guard let tpm = try SwTPM2.start() else { return }
+        let log = tpm.dir + "/\(scenario).log"
+        try Self.generate(["--scenario", scenario, "--log", log, "--server", tpm.socket, "--ctrl", tpm.control])
+        let ok = try aemPCR(["verify", "--event-log", log, "--tcti", tpm.tcti])
+        #expect(ok.status == 0, "\(ok.stdout) \(ok.stderr)")
+        let kind = scenario == "intel-mb2" ? "TrenchBoot on Intel TXT" : "TrenchBoot on AMD SKINIT"
+        let target = scenario == "amd-efi" ? "(Xen through EFI)" : "(Xen through Multiboot2)"
+        #expect(flat(ok.stdout).contains("launch \(kind) \(target), PCRs 17, 18"), "\(ok.stdout)")
+        // The swtpm's PCRs are what python's own replay of the records gives.
+        let replayed = pcrreadValues(try Self.generate(["--scenario", scenario, "--log", tpm.dir + "/x.log", "--print-pcrs"]).stdout)
+        #expect(pcrreadValues(try tpm.pcrread("sha1:17,18+sha256:17,18")) == replayed)
+        // The live way: Xen's console text names the range, the log is read from memory and
+        // checked against the TPM itself.
+        let live = try SwTPM2.start()!
+        try Self.generate(["--scenario", scenario, "--log", live.dir + "/l.log", "--server", live.socket, "--ctrl", live.control,
+                           "--mem-image", live.dir + "/mem", "--dmesg", live.dir + "/dmesg.txt", "--dmesg-style", "2026"])
+        let fromXen = try aemPCR(["verify", "--xen-dmesg", live.dir + "/dmesg.txt", "--mem", live.dir + "/mem", "--tcti", live.tcti, "--json"])
+        #expect(fromXen.status == 0, "\(fromXen.stdout) \(fromXen.stderr)")
+        if try SchemaTests.haveJSONSchema() { try SchemaTests().expectFollowsSchema("verify", fromXen.stdout, scenario) }
+        // The same launch with one PCR18 extend the log does not record.
+        let tpm2 = try SwTPM2.start()!
+        let bad = tpm2.dir + "/bad.log"
+        try Self.generate(["--scenario", scenario, "--log", bad, "--server", tpm2.socket, "--ctrl", tpm2.control, "--extra-extend", "18"])
+        let no = try aemPCR(["verify", "--event-log", bad, "--tcti", tpm2.tcti])
+        #expect(no.status == 1, "\(no.stdout) \(no.stderr)")
+        #expect(no.stdout.contains("PCR18 sha256  DIFFERS"))
+        #expect(no.stdout.contains("PCR17 sha256  match"))
+    }
+
+    @Test(arguments: ["2024", "2026"])
+    func xenConsoleRangeIsReadFromMemoryAndDumped(style: String) throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pcrs = try Self.generate(["--scenario", "amd-mb2", "--log", dir + "/log.bin", "--mem-image", dir + "/mem",
+                                      "--dmesg", dir + "/dmesg.txt", "--dmesg-style", style, "--print-pcrs"]).stdout
+        try pcrs.write(toFile: dir + "/pcrs.yaml", atomically: true, encoding: .utf8)
+        let dmesg = try String(contentsOfFile: dir + "/dmesg.txt", encoding: .utf8)
+        #expect(dmesg.contains(style == "2024" ? "(0x7e9f5000 - 0x7e9fd000)" : "[0x7e9f5000, 0x7e9fd000)"))
+        let dump = try aemPCR(["log", "dump", "--xen-dmesg", dir + "/dmesg.txt", "--mem", dir + "/mem", "-o", dir + "/out.bin"])
+        #expect(dump.status == 0, "\(dump.stderr)")
+        #expect(flat(dump.stdout).contains("TrenchBoot on AMD SKINIT (Xen through Multiboot2)"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/out.bin")) == Data(contentsOf: URL(fileURLWithPath: dir + "/log.bin")))
+        let v = try aemPCR(["verify", "--xen-dmesg", dir + "/dmesg.txt", "--mem", dir + "/mem", "--pcrs", dir + "/pcrs.yaml"])
+        #expect(v.status == 0, "\(v.stdout) \(v.stderr)")
+        #expect(flat(v.stdout).contains("dmesg.txt line 3"))
+    }
+
+    @Test func xenConsoleWithoutTheLineOrWithABadOneIsOneError() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "(XEN) Xen version 4.19\n(XEN) Brought up 2 CPUs\n".write(toFile: dir + "/none.txt", atomically: true, encoding: .utf8)
+        try "(XEN) SLAUNCH: reserving event log (0x7e9f5000 0x7e9fd000)\n".write(toFile: dir + "/bad.txt", atomically: true, encoding: .utf8)
+        try write([0], to: dir + "/mem")
+        for (file, code, text) in [("none.txt", "slaunch-no-log-range", "no \"SLAUNCH: reserving event log\" line"),
+                                   ("bad.txt", "slaunch-log-range-bad", "line 1: the \"SLAUNCH: reserving event log\" line does not give a range")] {
+            let r = try aemPCR(["log", "dump", "--xen-dmesg", dir + "/" + file, "--mem", dir + "/mem", "-o", dir + "/out.bin"])
+            #expect(r.status == 2, "\(r.stdout) \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+            #expect(flat(r.stderr).contains(text), "\(r.stderr)")
+            let v = try aemPCR(["log", "dump", "-v", "--xen-dmesg", dir + "/" + file, "--mem", dir + "/mem", "-o", dir + "/out.bin"])
+            #expect(v.stderr.contains("error code: " + code), "\(v.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/out.bin"))
+        }
+        // Library: both range formats, the last line wins, the end must follow the start.
+        let two = "(XEN) SLAUNCH: reserving event log (0x1000 - 0x2000)\n(XEN) SLAUNCH: reserving event log [0x3000, 0x5000)\n"
+        #expect(try SecureLaunchLog.xenRange(in: two, source: "t") == .init(start: 0x3000, end: 0x5000, line: 2))
+        #expect(throws: EventLogError.self) { try SecureLaunchLog.xenRange(in: "SLAUNCH: reserving event log [0x3000, 0x2000)", source: "t") }
+        #expect(throws: EventLogError.self) { try SecureLaunchLog.xenRange(in: "SLAUNCH: reserving event log (0x3000, 0x5000)", source: "t") }
+    }
+
+    /// A patched SKL declaring the TPM's one bank (SHA-256) still writes its fixed SHA-1 +
+    /// SHA-256 records (`ev_log_hash_t`), while Xen writes the header's one bank.
+    @Test(.needsSoftwareTPM) func oneBankHeaderWithTwoBankRecordsIsANoteNotAnError() throws {
+        guard let tpm = try SwTPM2.start() else { return }
+        let log = tpm.dir + "/one-bank.log"
+        try Self.generate(["--scenario", "amd-efi", "--header-banks", "sha256", "--log", log, "--server", tpm.socket, "--ctrl", tpm.control])
+        let show = try aemPCR(["log", "show", log])
+        #expect(show.status == 0, "\(show.stderr)")
+        #expect(flat(show.stdout).contains("note: events 0, 1, 2 carry a sha1 digest the log header does not declare (it declares sha256)"))
+        let v = try aemPCR(["verify", "--event-log", log, "--tcti", tpm.tcti])
+        #expect(v.status == 0, "\(v.stdout) \(v.stderr)")
+        #expect(!v.stdout.contains("PCR17 sha1"), "the undeclared bank is not verified")
+        // Other records still may not carry digests the header did not declare: the SKINIT
+        // record (after the 85-byte one-bank header) made a tboot record is refused.
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: log)))
+        #expect(bytes[85 + 4] == 0x02 && bytes[85 + 5] == 0x05)
+        bytes[85 + 4] = 0x01  // 0x502 → 0x501: no longer a Secure Launch record
+        #expect(throws: EventLogError.self) { try DRTMEventLog.parse(bytes: bytes) }
+    }
+
+    @Test func placeholderDigestsAndBanksMissingFromRecordsAreNotes() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.generate(["--scenario", "amd-efi", "--header-banks", "sha1,sha256,sha384", "--log", dir + "/log.bin"])
+        let r = try aemPCR(["log", "show", "--json", dir + "/log.bin"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let notes = ((o["launch"] as! [String: Any])["notes"] as! [[String: Any]])
+        #expect(notes.map { $0["code"] as! String } == ["bank-missing-from-records", "placeholder-digest"])
+        #expect(notes[0]["events"] as? [Int] == [0, 1, 2])
+        #expect(notes[1]["events"] as? [Int] == [3, 4, 5, 6, 7, 8])
+        #expect((notes[1]["message"] as! String).contains("bank sha384 of PCR17, PCR18 records no measurement"))
+    }
+
+    @Test func pspCapAndAllFFAreExplained() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // SHA-256(32 zero bytes || 32 FF bytes), computed by python3, not by aem-pcr.
+        let cap = try run("/usr/bin/env", ["python3", "-c", "import hashlib;print(hashlib.sha256(bytes(32)+b'\\xff'*32).hexdigest())"])
+            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(cap == "bba91ca85dc914b2ec3efb9e16e7267bf9193b14350d20fba8a8b406730ae30a")
+        let capped = Self.xenPCRs.replacingOccurrences(of: "0x3E282D7905A8CAFF55B6537B255E16DC3B3CEDE1048481EA67D267BEA7B3608E", with: "0x" + cap)
+        try capped.write(toFile: dir + "/capped.yaml", atomically: true, encoding: .utf8)
+        let r = try aemPCR(["verify", "--event-log", Repo.path(Self.xenLog), "--pcrs", dir + "/capped.yaml"])
+        #expect(r.status == 1, "\(r.stdout) \(r.stderr)")
+        #expect(flat(r.stdout).contains("PCR18 sha256 DIFFERS: PCR18 reads the cap the AMD PSP's DRTM service leaves"))
+        #expect(flat(r.stdout).contains("note: sha256: PCR18 reads the cap"))
+        // No launch at all: PCR17 and PCR18 all FF.
+        let ff = "  sha256:\n    17: 0x" + String(repeating: "FF", count: 32) + "\n    18: 0x" + String(repeating: "FF", count: 32) + "\n"
+        try ff.write(toFile: dir + "/ff.yaml", atomically: true, encoding: .utf8)
+        let none = try aemPCR(["verify", "--event-log", Repo.path(Self.xenLog), "--pcrs", dir + "/ff.yaml"])
+        #expect(none.status == 2)
+        #expect(flat(none.stderr).contains("PCR17 sha256 reads all FF: no measured launch happened"))
+    }
+
+    @Test func recogniseTellsTbootAndIntelTrenchBootApart() throws {
+        // tboot: SINIT's records, then tboot's 0x501.
+        let sha = { (s: String) in MultiHasher.hash(.sha256, Array(s.utf8)) }
+        let tboot = DRTMEventLog(format: .tpm20TCG, banks: [.sha256], events: [
+            DRTMEvent(pcr: 17, type: .hashStart, digests: [sha("a")]),
+            DRTMEvent(pcr: 17, type: .tbootMeasurement, digests: [sha("b")]),
+        ], source: "t")
+        let l = DRTMLaunch.recognise(tboot)
+        #expect(l.kind == .tboot && l.target == nil && l.evidence.map(\.eventIndex) == [0, 1])
+        let intel = DRTMEventLog(format: .tpm20TCG, banks: [.sha256], events: [
+            DRTMEvent(pcr: 17, type: .hashStart, digests: [sha("a")]),
+            DRTMEvent(pcr: 18, type: .secureLaunch, digests: [sha("b")]),
+            DRTMEvent(pcr: 18, type: .secureLaunch, digests: [sha("c")]),
+        ], source: "t")
+        let i = DRTMLaunch.recognise(intel)
+        #expect(i.kind == .trenchBootIntel && i.target == .xenMultiboot2 && i.pcrs == [17, 18])
+        #expect(DRTMLaunch.recognise(DRTMEventLog(format: .tpm20TCG, banks: [.sha256], events: [], source: "t")).kind == .unknown)
+    }
+
+    @Test func predictDiffAndSealRefuseATrenchBootLogNamingEachPCRAndWhy() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.xenPCRs.write(toFile: dir + "/pcrs.yaml", atomically: true, encoding: .utf8)
+        let common = ["--event-log", Repo.path(Self.xenLog), "--pcrs", dir + "/pcrs.yaml", "--grub-cfg", Repo.path("Vectors/example/grub.cfg"),
+                      "--boot-dir", Repo.path("Vectors/example/boot"), "--entry", "0"]
+        try "srk\n".write(toFile: dir + "/srk", atomically: true, encoding: .utf8)
+        let seal = ["seal", "--dry-run", "--label", "aem", "--aem-dir", dir + "/aem", "--tpm-dir", dir + "/tpm",
+                    "--srk-password-file", dir + "/srk", "--tpm", "2.0"]
+        for args in [["predict"] + common, ["diff"] + common, seal + common] {
+            let r = try aemPCR(args)
+            #expect(r.status == 2, "\(args[0]): \(r.stdout) \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+            #expect(r.stderr.contains("TrenchBoot on AMD SKINIT (Xen through EFI): PCR17 cannot be predicted: it can only be copied forward while"))
+            #expect(r.stderr.contains("; PCR18 cannot be predicted:"))
+            #expect(r.stdout.isEmpty)
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/aem"))
+    }
+
+    @Test func assessCopiesAPCRForwardOnlyWhenNothingFeedingItChanges() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.generate(["--scenario", "amd-mb2", "--log", dir + "/mb2.bin"])
+        let mb2 = try DRTMEventLog.parse(path: dir + "/mb2.bin")
+        let same = SecureLaunchPrediction.assess(mb2, changed: [])
+        #expect(same.map(\.pcr) == [17, 18] && same.allSatisfy(\.predictable))
+        // A new initramfs (module 1): PCR17 measures it, PCR18's Multiboot2 block holds its size.
+        let module = SecureLaunchPrediction.assess(mb2, changed: [.module(1)])
+        #expect(!module[0].predictable && module[0].reason.contains("event 6 \"Measured MB2 module\" (the hash of module 1 as loaded) changes"))
+        #expect(!module[1].predictable && module[1].reason.contains("the Multiboot2 information block") && module[1].reason.contains("cannot be computed from files"))
+        // Xen through EFI: a new Xen command line leaves PCR17 alone.
+        let efi = try DRTMEventLog.parse(path: Repo.path(Self.xenLog))
+        let cmdline = SecureLaunchPrediction.assess(efi, changed: [.kernelCommandLine])
+        #expect(cmdline[0].predictable && !cmdline[1].predictable)
+        #expect(cmdline[1].reason.contains("event 4 \"Xen's command line\""))
+        // The SLRT platform entry is constant: it never stops a copy.
+        #expect(SecureLaunchPrediction.sources(efi).first { $0.eventIndex == 3 }?.input == .constant)
+    }
+
+    @Test func linuxSecurityfsLogIsDumpedAsRead() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try aemPCR(["log", "dump", "--slaunch-eventlog", Repo.path(Self.linuxLog), "-o", dir + "/out.bin"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(flat(r.stdout).contains("TrenchBoot on AMD SKINIT (Linux Secure Launch)"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/out.bin")) == Data(contentsOf: URL(fileURLWithPath: Repo.path(Self.linuxLog))))
+        let both = try aemPCR(["log", "dump", "--slaunch-eventlog", Repo.path(Self.linuxLog), "--xen-dmesg", "x", "-o", dir + "/o2.bin"])
+        #expect(both.status != 0 && both.stderr.contains("not both"))
+    }
+
+    @Test func verifyWithoutATXTHeapPointsAtTrenchBootsLog() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Physical memory whose TXT heap registers (0xFED30300) read all FF: no TXT, as on AMD.
+        let fd = open(dir + "/mem", O_CREAT | O_WRONLY, 0o600)
+        #expect(fd >= 0)
+        let ff = [UInt8](repeating: 0xFF, count: 16)
+        #expect(pwrite(fd, ff, 16, 0xFED3_0300) == 16)
+        close(fd)
+        try Self.xenPCRs.write(toFile: dir + "/pcrs.yaml", atomically: true, encoding: .utf8)
+        let r = try aemPCR(["verify", "--mem", dir + "/mem", "--pcrs", dir + "/pcrs.yaml"])
+        #expect(r.status == 2, "\(r.stdout) \(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        #expect(flat(r.stderr).contains("no TXT"))
+        #expect(flat(r.stderr).contains("on a TrenchBoot boot give --xen-dmesg FILE ('xl dmesg' saved to a file) or --event-log /sys/kernel/security/slaunch/eventlog"))
+    }
+}
