@@ -228,7 +228,8 @@ struct Seal: ParsableCommand {
                 } else {
                     what = "in the prediction"
                 }
-                refusals.append("PCR\(pcr) \(bank) would be all \(v.isAllZero ? "00" : "FF") \(what); AEM refuses such a PCR (listbadpcrs)")
+                refusals.append("PCR\(pcr) \(bank) would be all \(v.isAllZero ? "00" : "FF") \(what); AEM refuses such a PCR (listbadpcrs)"
+                    + (pcr == 19 && v.isAllZero ? "; " + AEMConfig.pcr19WaysOut(conf: aemConf) : ""))
             }
         }
         return (values, refusals)

@@ -266,3 +266,31 @@ extension SealTests {
         #expect(again.stdout.contains("\"found_by\": \"--aem-device\"") && again.stdout.contains("\"mount_point\": \"/tmp/"), "\(again.stdout)")
     }
 }
+
+extension SealTests {
+    /// TPM 2.0 under tboot's default policy (every module into PCR17): PCR19 stays 00 and AEM's
+    /// default SEAL can never seal. The refusal names the two ways out AEM supports, and the
+    /// first (SEAL without PCR19 in anti-evil-maid.conf) seals.
+    @Test func tpm2DefaultPolicyRefusalNamesTheWaysOut() throws {
+        guard let m = try Machine() else { return }
+        try m.powerCycle()
+        let log = try m.tpm.boot([], log: "default-policy.log")
+        let luks = try run(tool("tpm2_pcrextend")!, ["13:sha256=" + (try pyHash("sha256", "LUKS header of this disk"))], env: m.env)
+        #expect(luks.status == 0, "\(luks.stderr)")
+        var args = m.sealArguments(log: log)
+        let i = try #require(args.firstIndex(of: "--policy"))
+        args.removeSubrange(i...(i + 1))
+        let r = try aemPCR(args)
+        #expect(r.status == 2, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.hasPrefix("aem-pcr: error: PCR19 sha256 would be all 00"), "\(r.stderr)")
+        #expect(r.stderr.contains("SEAL=\"--pcr 13 --pcr 17 --pcr 18\" in /etc/anti-evil-maid.conf"), "\(r.stderr)")
+        #expect(r.stderr.contains("a custom policy (tb_polgen, written to the TPM's NV) that measures the modules into PCR19"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: m.sealed))
+        // the first way out
+        let conf = m.dir + "/anti-evil-maid.conf"
+        try write(Array("SEAL=\"--pcr 13 --pcr 17 --pcr 18\"\n".utf8), to: conf)
+        let ok = try aemPCR(args + ["--aem-conf", conf])
+        #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: m.sealed + "/key.pcrs")) == Data("sha256:13,17,18\n".utf8))
+    }
+}
