@@ -214,6 +214,8 @@ tpm12() {
 case $which in
   2.0) tpm20 ;;
   1.2) tpm12 ;;
-  both) tpm20; tpm12 ;;
+  both) tpm20
+        if [ "$(id -u)" = 0 ]; then tpm12
+        else say "TPM 1.2: skipped, it needs root (tcsd insists on a root-owned configuration): sudo $0 1.2"; fi ;;
 esac
 say "Done: every secret shown by AEM's own unseal after the update, every tampered boot refused"
