@@ -20,8 +20,9 @@ public struct AEMSealPlan: Sendable {
 
     /// The plan for `prediction`, with `now` (read from `source`: the TPM this seals on, or
     /// for a dry run's plan a file) giving PCR13.
+    /// `conf` names anti-evil-maid.conf in the ways out of an all-00 PCR19.
     public init(prediction p: LogPrediction, family: TPMFamily, sealPCRs: [PCRIndex], now: PCRValues,
-                source: String, fromTPM: Bool) throws {
+                source: String, fromTPM: Bool, conf: String = AEMConfig.defaultPath) throws {
         bank = family == .tpm20 ? .sha256 : .sha1
         selection = try PCRSelection(banks: [bank], pcrs: sealPCRs)
         unsupported = sealPCRs.filter { !AEMSealPlan.sealable.contains($0) }
@@ -53,7 +54,8 @@ public struct AEMSealPlan: Sendable {
             } else {
                 what = "in the prediction"
             }
-            refusals.append("PCR\(pcr) \(bank) would be all \(v.isAllZero ? "00" : "FF") \(what); AEM refuses such a PCR (listbadpcrs)")
+            refusals.append("PCR\(pcr) \(bank) would be all \(v.isAllZero ? "00" : "FF") \(what); AEM refuses such a PCR (listbadpcrs)"
+                + (pcr == 19 && v.isAllZero ? "; " + AEMConfig.pcr19WaysOut(conf: conf) : ""))
         }
         self.values = values
         self.refusals = refusals

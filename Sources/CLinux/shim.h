@@ -13,4 +13,8 @@ static inline int aempcr_get_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0UL,
 
 /* MADV_DONTDUMP is Linux's own value, which the Glibc module's <sys/mman.h> may not expose. */
 static inline int aempcr_madvise_dontdump(void *p, size_t n) { return madvise(p, n, MADV_DONTDUMP); }
+
+/* unshare(2) is declared only under _GNU_SOURCE, which the Glibc module is not built with. */
+extern int unshare(int flags);
+static inline int aempcr_unshare_mount_namespace(void) { return unshare(0x00020000 /* CLONE_NEWNS */); }
 #endif

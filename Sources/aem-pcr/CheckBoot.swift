@@ -46,6 +46,7 @@ struct CheckBoot: ParsableCommand {
     @Option(help: ArgumentHelp("Compute the verdict from these PCR values (tpm2_pcrread's output or this tool's --json) instead of the TPM's; the previous set is then kept.", valueName: "file"))
     var pcrs: String?
 
+    @OptionGroup var aemDevice: AEMDeviceOptions
     @OptionGroup var live: LiveOptions
     @OptionGroup var output: OutputOptions
 
@@ -75,7 +76,10 @@ struct CheckBoot: ParsableCommand {
         // A reader that goes away (`| head`) must not kill the run by SIGPIPE once the previous set is already removed:
         // exit 141 with no line said nothing of what was done. Output to a closed pipe is dropped.
         signal(SIGPIPE, SIG_IGN)
-        let layout = try AEMLayout(label: label, sealedRoot: tpmDir)
+        // /var/lib/tpm as AEM has it (the link tpms/ID), and the set's copy on the AEM device.
+        let (tpmRoot, deviceCopy, deviceNote) = try aemDevice.prepareForCheck(label: label, tpmDir: tpmDir)
+        defer { deviceCopy?.release() }
+        let layout = try AEMLayout(label: label, sealedRoot: tpmRoot.real)
         let dir = layout.sealedDir
         let recordPath = dir + "/" + AEMLayout.predictionFile
         let keyPCRsPath = dir + "/key.pcrs"
@@ -153,7 +157,9 @@ struct CheckBoot: ParsableCommand {
         // The two part only when AEM resealed the set to this boot's PCRs (its key opens then,
         // whatever booted): such a boot is not the predicted one, and the previous set stays.
         let predicted = rows.filter(\.sealed).allSatisfy(\.match)
-        let confirmed = unseals && predicted && intact
+        // AEM's unseal reads the device's copy: it must be the set checked here.
+        let deviceDifferences = try deviceCopy?.differences(from: dir) ?? []
+        let confirmed = unseals && predicted && intact && deviceDifferences.isEmpty
         let verdictFrom: String
         switch enforced {
         case .tpm2:
@@ -191,6 +197,12 @@ struct CheckBoot: ParsableCommand {
 
         var drop = SealedSetWriter.Drop()
         if confirmed && !fromFile { drop = try SealedSetWriter(target: dir).dropPrevious() }
+        if confirmed && !fromFile, let d = deviceCopy {
+            let more = try d.writer.dropPrevious()
+            drop.removed += more.removed.map { AEMDeviceOptions.Report.show(d, $0) }
+            drop.kept += more.kept.map { SealedSetWriter.Kept(path: AEMDeviceOptions.Report.show(d, $0.path), reason: $0.reason) }
+            drop.errors += more.errors
+        }
         let dropped = drop.removed
 
         if output.json {
@@ -219,6 +231,7 @@ struct CheckBoot: ParsableCommand {
                 ("dropped", .array(dropped.map { .string($0) })),
                 ("kept", .array(drop.kept.map { JSON.object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
                 ("cleanup_errors", .array(drop.errors.map { .string($0) })),
+                ("aem_device", AEMDeviceOptions.checkJSON(deviceCopy, differences: deviceDifferences, note: deviceNote)),
             ]))
         } else {
             // From a file the verdict is about those values, not about this boot.
@@ -249,13 +262,17 @@ struct CheckBoot: ParsableCommand {
                 out += Terminal.wrap("\(f.name) \(f.description), in \(dir): AEM's unseal will fail or is not what seal wrote.") + "\n"
             }
             if let fileNote { out += Terminal.wrap("\(fileNote)") + "\n" }
+            if let d = deviceCopy, !deviceDifferences.isEmpty {
+                out += Terminal.wrap("The copy on the AEM device, \(AEMDeviceOptions.Report.show(d, d.setDir)), which AEM's unseal reads, is not this set: \(deviceDifferences.joined(separator: ", ")). Seal again to write both.") + "\n"
+            }
+            if let deviceNote { out += Terminal.wrap("Note: \(deviceNote).") + "\n" }
             if unseals && !predicted {
                 out += Terminal.wrap("Sealed PCRs differ from the prediction, yet the sealed object accepts this boot's PCRs: AEM resealed the set to them. This boot is not the one predicted; the previous set stays in \(dir).prev-* until you know why.") + "\n"
             } else if unseals && !allMatch {
                 out += Terminal.wrap("Some PCRs the secret is not sealed to differ from the prediction; the sealed object accepts this boot's PCRs.") + "\n"
             }
             if unseals && !predicted {
-            } else if unseals && !intact {
+            } else if unseals && (!intact || !deviceDifferences.isEmpty) {
                 out += Terminal.wrap("The boot is not confirmed: the previous set stays in \(dir).prev-*; reseal (aem-pcr seal, or AEM's anti-evil-maid-seal once you trust this boot).") + "\n"
             } else if unseals && fromFile {
                 out += Terminal.wrap("AEM's unseal would succeed with these PCR values.") + "\n"

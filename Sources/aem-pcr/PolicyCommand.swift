@@ -16,13 +16,16 @@ struct PolicyCommand: ParsableCommand {
             output, this tool's other PCR JSON, or tpm2_pcrread's YAML; a later file overrides \
             an earlier one PCR by PCR, so predicted PCR17-19 can be laid over the current \
             PCR13. Prints the digest in hex, or writes it raw (--format binary) as \
-            'tpm2_policypcr -L' does. The policy hash is SHA-256, as Anti Evil Maid's.
+            'tpm2_policypcr -L' does. The policy hash is SHA-256, as Anti Evil Maid's. A \
+            PCR13 or PCR17-19 all 00 or all FF, which AEM never seals to, is warned about \
+            (below: a TPM 2.0 under tboot's default policy, where PCR19 stays 00 and AEM \
+            seals to 13, 17 and 18).
 
             Example:
-              tpm2_pcrread sha256:13,17,18,19 > now.yaml
+              tpm2_pcrread sha256:13,17,18 > now.yaml
               sudo aem-pcr predict --live --json \\
                 --grub-cfg /boot/grub2/grub.cfg --entry 0 > next.json
-              aem-pcr policy --pcr 13,17,18,19 --bank sha256 \\
+              aem-pcr policy --pcr 13,17,18 --bank sha256 \\
                 --values now.yaml --values next.json
             """)
 
@@ -75,6 +78,14 @@ struct PolicyCommand: ParsableCommand {
             digest = try PolicyPCR.digest(selection, values: merged)
         } catch let e as PolicyError where e.code == .missingValue {
             throw PolicyError(.missingValue, "\(e.reason) in \(values.joined(separator: ", "))")
+        }
+        // AEM's listbadpcrs refuses PCR13 and PCR17-19 all 00 (never extended) or all FF (no
+        // measured launch), and so does seal: a digest over such a value is said to be one.
+        for b in selection.banks {
+            for p in b.pcrs where [13, 17, 18, 19].contains(p.rawValue) {
+                guard let v = merged[b.algorithm, p], v.isAllZero || v.isAllOnes else { continue }
+                Terminal.warning("PCR\(p) \(b.algorithm) from \(origin["\(b.algorithm):\(p)"] ?? "the values") is all \(v.isAllZero ? "00 (nothing extended it)" : "FF (no measured launch)"): AEM refuses to seal to such a PCR (listbadpcrs), and so does aem-pcr seal; the digest is computed all the same")
+            }
         }
         if let path = output {
             let bytes = format == .binary ? digest.bytes : Array((digest.hex + "\n").utf8)

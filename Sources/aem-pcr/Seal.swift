@@ -27,8 +27,11 @@ struct Seal: ParsableCommand {
 
             The new set replaces the old one as a whole (an interruption leaves one or the \
             other); the old one is kept as LABEL.prev-TIME until 'check-boot' confirms the next \
-            boot. AEM reads the set from its boot device at boot: write it there too, with \
-            --tpm-dir naming the mounted device's aem/tpms/ID directory. On a TPM 1.2 each \
+            boot. AEM reads the set from its boot device at boot: seal writes that copy too, \
+            in aem/tpms/ID/LABEL on the device (ID from the link /var/lib/tpm -> tpms/ID), \
+            found as AEM finds it (aem.uuid= on the kernel command line, else \
+            /dev/disk/by-label/LABEL) and mounted privately when it is not mounted; no device, \
+            no seal (--aem-device, --aem-mount or --no-aem-device say otherwise). On a TPM 1.2 each \
             secret.X.sealed2 is tpm_sealdata's file, sealed through trousers (tcsd) to the \
             predicted values. A SEAL in /etc/anti-evil-maid.conf naming other PCRs gets the \
             plan: predicted values, what to check, AEM's reseal command.
@@ -59,6 +62,7 @@ struct Seal: ParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Show the predicted values, the policy and what would change; seal nothing.")
     var dryRun = false
 
+    @OptionGroup var aemDevice: AEMDeviceOptions
     @OptionGroup var boot: BootOptions
     @OptionGroup var replace: ReplaceOptions
     @OptionGroup var launch: LaunchOptions
@@ -94,7 +98,10 @@ struct Seal: ParsableCommand {
         }
         // A TCTI that logs or runs commands is refused before the TPM is opened or a password asked.
         if let refusal = TCTIChoice.resolve(option: log.live.tcti, environment: Environment.variables).refusal { throw refusal }
-        let layout = try AEMLayout(label: label, secretsRoot: aemDir, sealedRoot: tpmDir)
+        // /var/lib/tpm as AEM has it (the link tpms/ID), and the set's copy on the AEM device.
+        let (tpmRoot, deviceCopy) = try aemDevice.prepare(label: label, tpmDir: tpmDir, readOnly: dryRun)
+        defer { deviceCopy?.release() }
+        let layout = try AEMLayout(label: label, secretsRoot: aemDir, sealedRoot: tpmRoot.real)
         // The current boot, through one session with the TPM this seals on (TPM 1.2: tcsd).
         let current = log.live.currentBoot(eventLog: log.eventLog, pcrs: log.pcrs, verbose: output.verbose,
                                            stated: launch.tpm, familyFromLog: true, tpm12: .tcsd)
@@ -104,7 +111,7 @@ struct Seal: ParsableCommand {
         let p = try launch.predict(.verified(verified), boot: replace.apply(to: boot.bootSpec()), allowPolicyChange: false)
         // AEM's rules: SEAL's PCRs, PCR13 as now, listbadpcrs.
         let sealPlan = try AEMSealPlan(prediction: p, family: family, sealPCRs: AEMConfig.sealPCRs(path: aemConf),
-                                       now: verified.pcrs, source: verified.pcrSource, fromTPM: log.pcrs == nil)
+                                       now: verified.pcrs, source: verified.pcrSource, fromTPM: log.pcrs == nil, conf: aemConf)
         let (values, refusals, selection) = (sealPlan.values, sealPlan.refusals, sealPlan.selection)
         if !dryRun, let first = refusals.first { throw SealError(.refused, first + "; nothing is sealed") }
         if !sealPlan.unsupported.isEmpty {
@@ -119,6 +126,7 @@ struct Seal: ParsableCommand {
         // A directory another user can write: refused before a password is asked.
         let unsafeDirectory = writer.unsafeDirectory()
         if !dryRun, let unsafeDirectory { throw SealError(.refused, unsafeDirectory) }
+        if !dryRun, let why = deviceCopy?.writer.unsafeDirectory() { throw SealError(.refused, why) }
 
         // Checked before a password is asked.
         let secrets = try AEMSealer.secretsToSeal(layout)
@@ -127,7 +135,8 @@ struct Seal: ParsableCommand {
                 + [AEMLayout.predictionFile]
             let plan = try writer.plan(names.map { SealedFile(name: $0, bytes: []) }, dropping: Set(secrets.map { "secret.\($0).sealed" }))
             report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: nil, dryRun: true, tpm: tpm,
-                   refusals: refusals + (unsafeDirectory.map { [$0] } ?? []))
+                   refusals: refusals + (unsafeDirectory.map { [$0] } ?? []),
+                   device: try deviceCopy.map { AEMDeviceOptions.Report(copy: $0, plan: try $0.plan(after: plan)) })
             return
         }
         if family == .tpm20 && srkWellKnown {
@@ -136,7 +145,7 @@ struct Seal: ParsableCommand {
         // Sealed through the session the PCRs were read in.
         let session = try current.source(family: family)
         if let tcsd = session as? TPM12TcsdSource {
-            try sealTPM12(tcsd, values: values, selection: selection, layout: layout, secrets: secrets, record: record, writer: writer)
+            try sealTPM12(tcsd, values: values, selection: selection, layout: layout, secrets: secrets, record: record, writer: writer, device: deviceCopy)
             return
         }
         guard let tpm2 = session as? TPM2PCRSource else {
@@ -148,15 +157,16 @@ struct Seal: ParsableCommand {
                                                         selection: selection, layout: layout, secrets: secrets, prediction: record)
         let plan = try writer.plan(files, dropping: dropping)
         let outcome = try writer.commit(files, dropping: dropping)
+        let copied = try aemDevice.write(deviceCopy, from: layout.sealedDir)
         report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: outcome.previous, dryRun: false,
-               outcome: outcome)
-        try afterSwap(outcome, layout: layout)
+               outcome: outcome, device: copied)
+        try afterSwap(outcome, layout: layout, device: copied)
     }
 
     /// TPM 1.2: each secret sealed by TPM12Sealer (trousers, through tcsd) to the predicted
     /// values, in tpm_sealdata's file, named secret.X.sealed2 as AEM names it.
     func sealTPM12(_ tcsd: TPM12TcsdSource, values: PCRValues, selection: PCRSelection, layout: AEMLayout, secrets: [String],
-                   record: SealedPrediction, writer: SealedSetWriter) throws {
+                   record: SealedPrediction, writer: SealedSetWriter, device deviceCopy: AEMDeviceCopy?) throws {
         let srk: TPM12Sealer.SRKSecret
         if srkWellKnown {
             srk = .wellKnown
@@ -170,22 +180,24 @@ struct Seal: ParsableCommand {
         }
         let plan = try writer.plan(files, dropping: dropping)
         let outcome = try writer.commit(files, dropping: dropping)
+        let copied = try aemDevice.write(deviceCopy, from: layout.sealedDir)
         report(values: values, selection: selection, policy: Digest.zeros(.sha256), layout: layout, plan: plan, prev: outcome.previous, dryRun: false,
-               tpm: "1.2", outcome: outcome)
-        try afterSwap(outcome, layout: layout)
+               tpm: "1.2", outcome: outcome, device: copied)
+        try afterSwap(outcome, layout: layout, device: copied)
     }
 
     /// An error after the swap is not an error of the seal: the new set is in place. Said in
     /// one line on standard error, with its own exit status.
-    func afterSwap(_ outcome: SealedSetWriter.Outcome, layout: AEMLayout) throws {
-        guard !outcome.afterSwapErrors.isEmpty else { return }
-        Terminal.warning("the new set is in place in \(layout.sealedDir), sealed; cleaning after the swap failed: " + outcome.afterSwapErrors.joined(separator: "; ") + " (the next seal, or check-boot after a confirmed boot, removes what is left)")
+    func afterSwap(_ outcome: SealedSetWriter.Outcome, layout: AEMLayout, device: AEMDeviceOptions.Report? = nil) throws {
+        let errors = outcome.afterSwapErrors + (device?.errors ?? [])
+        guard !errors.isEmpty else { return }
+        Terminal.warning("the new set is in place in \(layout.sealedDir)\(device.map { " and \($0.place)" } ?? ""), sealed; cleaning after the swap failed: " + errors.joined(separator: "; ") + " (the next seal, or check-boot after a confirmed boot, removes what is left)")
         throw ExitCode(ExitStatus.notCleaned)
     }
 
     func report(values: PCRValues, selection: PCRSelection, policy: Digest, layout: AEMLayout,
                 plan: [(String, SealedSetWriter.Change)], prev: String?, dryRun: Bool, tpm: String = "2.0",
-                refusals: [String] = [], outcome: SealedSetWriter.Outcome? = nil) {
+                refusals: [String] = [], outcome: SealedSetWriter.Outcome? = nil, device: AEMDeviceOptions.Report? = nil) {
         if output.json {
             Terminal.output(JSON.object([
                 ("label", .string(label)), ("dry_run", .bool(dryRun)), ("tpm", .string(tpm)),
@@ -197,6 +209,7 @@ struct Seal: ParsableCommand {
                 ("would_refuse", .array(refusals.map { .string($0) })),
                 ("kept", .array((outcome?.kept ?? []).map { JSON.object([("path", .string($0.path)), ("reason", .string($0.reason))]) })),
                 ("cleanup_errors", .array((outcome?.afterSwapErrors ?? []).map { .string($0) })),
+                ("aem_device", device?.json ?? .null),
             ]))
             return
         }
@@ -222,7 +235,8 @@ struct Seal: ParsableCommand {
             out += Terminal.wrap("The new set is in place, but cleaning after the swap failed: \(errors.joined(separator: "; "))") + "\n"
         }
         if let prev { out += Terminal.wrap("The previous set is kept in \(prev) until check-boot confirms the next boot.") + "\n" }
-        out += Terminal.wrap("AEM unseals from its boot device: write the set there too (--tpm-dir MOUNT/aem/tpms/ID). After the reboot: aem-pcr check-boot --label \(label)") + "\n"
+        if let device { out += device.text(dryRun: dryRun) }
+        out += Terminal.wrap(aemDevice.afterword(device, tpmDir: tpmDir, label: label)) + "\n"
         Terminal.output(Terminal.fold(out))
     }
 

@@ -20,6 +20,13 @@ public enum AEMConfig {
     public static let defaultPath = "/etc/anti-evil-maid.conf"
     public static let defaultPCRs: [PCRIndex] = [13, 17, 18, 19]
 
+    /// TPM 2.0 under tboot's default policy: every module is measured into PCR17, nothing into
+    /// PCR19, which stays all 00, so AEM's default SEAL can never seal (its listbadpcrs refuses
+    /// PCR19 too). The two ways out AEM supports, as one clause for a refusal naming `conf`.
+    public static func pcr19WaysOut(conf: String) -> String {
+        "AEM seals on such a TPM 2.0 one of two ways: drop PCR19 from the seal (SEAL=\"--pcr 13 --pcr 17 --pcr 18\" in \(conf)), or give tboot a custom policy (tb_polgen, written to the TPM's NV) that measures the modules into PCR19"
+    }
+
     /// The PCRs `$SEAL` names once the file is sourced; AEM's default when the file does not exist.
     public static func sealPCRs(path: String) throws -> [PCRIndex] {
         guard access(path, F_OK) == 0 else { return defaultPCRs }
