@@ -27,15 +27,15 @@ public enum LiveTPM {
             case "1": return .tpm12
             case "2": return .tpm20
             case let other:
-                throw TPMError(.family, "\(sysfs)/tpm_version_major says '\(other)', neither 1 nor 2")
+                throw CodedError(.tpmFamily, "\(sysfs)/tpm_version_major says '\(other)', neither 1 nor 2")
             }
         }
         if tpm12PCRFiles.contains(where: { access($0, F_OK) == 0 }) { return .tpm12 }
         if access("/dev/tpmrm0", F_OK) == 0 { return .tpm20 }
         if access(sysfs, F_OK) != 0 && access("/dev/tpm0", F_OK) != 0 {
-            throw TPMError(.noDevice, "this machine shows no TPM (\(sysfs) and /dev/tpm0 are missing): is it enabled in the firmware?")
+            throw CodedError(.tpmNoDevice, "this machine shows no TPM (\(sysfs) and /dev/tpm0 are missing): is it enabled in the firmware?")
         }
-        throw TPMError(.family, "the kernel does not say which TPM family \(sysfs) is: give --tpm 1.2 or 2.0")
+        throw CodedError(.tpmFamily, "the kernel does not say which TPM family \(sysfs) is: give --tpm 1.2 or 2.0")
     }
 
     /// A TPM 1.2's PCRs from the kernel's text (`path`, or the first file the kernel has).
@@ -44,12 +44,12 @@ public enum LiveTPM {
         for p in candidates {
             if path == nil && access(p, F_OK) != 0 { continue }
             if access(p, R_OK) != 0 && errno == EACCES {
-                throw TPMError(.permission, "no permission to read \(p): run as root")
+                throw CodedError(.tpmPermission, "no permission to read \(p): run as root")
             }
             let bytes = try FileReader.readAll(path: p, limit: 1 << 16)
             return (try TPM12PCRText.parse(bytes, source: p), p)
         }
-        throw TPMError(.noDevice, "no TPM 1.2 PCR file (\(tpm12PCRFiles.joined(separator: ", "))): is the tpm_tis driver loaded?")
+        throw CodedError(.tpmNoDevice, "no TPM 1.2 PCR file (\(tpm12PCRFiles.joined(separator: ", "))): is the tpm_tis driver loaded?")
     }
 }
 

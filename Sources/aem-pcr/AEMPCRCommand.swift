@@ -25,7 +25,7 @@ struct AEMPCRCommand: ParsableCommand {
     static func main() {
         guard let args = ProgramArguments.read() else {
             // Without them every command would run as a bare `aem-pcr`: the help, exit 0.
-            Terminal.error("the command line cannot be read: the Swift runtime takes it from /proc/self/cmdline, and /proc is not mounted (mount -t proc proc /proc)", code: "no-arguments")
+            Terminal.error("the command line cannot be read: the Swift runtime takes it from /proc/self/cmdline, and /proc is not mounted (mount -t proc proc /proc)", code: CodedError.Code.noArguments.rawValue)
             Glibc.exit(ExitStatus.badInput)
         }
         // `notice` runs from package hooks: it never fails the transaction, even on bad usage.
@@ -38,7 +38,7 @@ struct AEMPCRCommand: ParsableCommand {
             signal(SIGXFSZ, SIG_IGN)
         }
         if let message = Usage.commandError(args) {
-            Terminal.error(message, code: "usage")
+            Terminal.error(message, code: CodedError.Code.usage.rawValue)
             Glibc.exit(failure)
         }
         // Every wait on a TPM is bounded: one line, exit status 2 (0 for notice; see TPMWatchdog).
@@ -63,7 +63,7 @@ struct AEMPCRCommand: ParsableCommand {
             }
             // The argument parser's own usage errors, as the one line every usage error is. It
             // reports a missing option before an unknown one, so a mistyped option comes first.
-            Terminal.error(Usage.unknownOption(args) ?? Usage.oneLine(message(for: error), args), code: "usage")
+            Terminal.error(Usage.unknownOption(args) ?? Usage.oneLine(message(for: error), args), code: CodedError.Code.usage.rawValue)
             Glibc.exit(failure)
         }
     }
@@ -221,4 +221,15 @@ enum ExitStatus {
     /// Done, but cleaning after it failed: seal's new set is in place (or check-boot's verdict
     /// stands) and something after the swap (a sync, the removal of the old set) failed.
     static let notCleaned: Int32 = 3
+}
+
+/// The command line's codes.
+extension CodedError.Code {
+    /// A usage error: an unknown command or option, a missing or invalid value, options that
+    /// contradict each other, an output that cannot be written where it was named.
+    static let usage = Self("usage")
+    /// The command line cannot be read (no /proc, and a C library that does not pass argv).
+    static let noArguments = Self("no-arguments")
+    /// An output file or directory (`log dump -o`, `read -o`) could not be written.
+    static let outputWriteFailed = Self("output-write-failed")
 }

@@ -194,7 +194,7 @@ struct Notice: ParsableCommand {
 
     static func defaultGrubCfg() throws -> String {
         for p in ["/boot/grub2/grub.cfg", "/boot/grub/grub.cfg"] where access(p, F_OK) == 0 { return p }
-        throw UsageError("no /boot/grub2/grub.cfg or /boot/grub/grub.cfg; give --grub-cfg")
+        throw CodedError(.usage, "no /boot/grub2/grub.cfg or /boot/grub/grub.cfg; give --grub-cfg")
     }
 
     /// The first top-level entry whose title starts with "AEM", evaluated, if any: the menu is

@@ -106,7 +106,7 @@ struct BootOptions: ParsableArguments {
             if access(path, F_OK) == 0 { continue }
             let parent = base == "/boot" ? "/" : String(base.dropLast("/boot".count))
             let named = "/" + path.dropFirst(base.count + 1)
-            throw UsageError("\(origin): \(named) resolves to \(path), no such file: grub.cfg's paths begin with /boot/ (a /boot that is not its own partition), so give --boot-dir \(parent)")
+            throw CodedError(.usage, "\(origin): \(named) resolves to \(path), no such file: grub.cfg's paths begin with /boot/ (a /boot that is not its own partition), so give --boot-dir \(parent)")
         }
     }
 
@@ -132,7 +132,7 @@ struct BootOptions: ParsableArguments {
             if word().elementsEqual("--nounzip".utf8) { noUnzip = true; rest = rest.dropFirst("--nounzip".count) }
             let file = word()
             guard !file.isEmpty else {
-                throw UsageError("--module '\(Escape.text(line, limit: 100))' names no file")
+                throw CodedError(.usage, "--module '\(Escape.text(line, limit: 100))' names no file")
             }
             rest = rest.dropFirst(file.count)
             if rest.first == space { rest = rest.dropFirst() }
@@ -218,7 +218,7 @@ struct LaunchOptions: ParsableArguments {
 func unstatedTPMFamily(log: String? = nil) throws -> TPMFamily {
     if let family = try? LiveTPM.family() { return family }
     let why = log.map { "\($0) does not tell the TPM family (SHA-1 records only)" } ?? "the next boot's TPM family is not known"
-    throw UsageError("\(why): give --tpm 1.2 or --tpm 2.0 (/sys/class/tpm/tpm0/tpm_version_major says 1 or 2)\(log == nil ? ", or predict from the current boot (--live)" : "")")
+    throw CodedError(.usage, "\(why): give --tpm 1.2 or --tpm 2.0 (/sys/class/tpm/tpm0/tpm_version_major says 1 or 2)\(log == nil ? ", or predict from the current boot (--live)" : "")")
 }
 
 /// The current boot's DRTM log and the PCR values it must replay to: files, or the running
@@ -253,7 +253,7 @@ struct EventLogOptions: ParsableArguments {
             let bad = report.rows.filter { $0.status == .mismatch }.map { "PCR\($0.pcr) \($0.bank)" }
             let data = report.dataMismatches.map { "event \($0.eventIndex) \($0.bank) digest is not H(data)" }
             let what = (bad + data).isEmpty ? ["no PCR in common"] : bad + data
-            throw PredictionError(.logNotVerified, "\(log.source) does not verify against \(source) (\(what.joined(separator: ", "))); run 'aem-pcr verify' for details, or --force")
+            throw CodedError(.logNotVerified, "\(log.source) does not verify against \(source) (\(what.joined(separator: ", "))); run 'aem-pcr verify' for details, or --force")
         }
         return (log, report)
     }

@@ -110,7 +110,7 @@ struct Seal: ParsableCommand {
         let selection = try PCRSelection(banks: [bank], pcrs: sealPCRs)
         let known = sealPCRs.filter { [13, 17, 18, 19].contains($0.rawValue) }
         let (values, refusals) = try checkedValues(p, bank: bank, pcrs: known, tpm: tpmPCRs)
-        if !dryRun, let first = refusals.first { throw SealError(.refused, first + "; nothing is sealed") }
+        if !dryRun, let first = refusals.first { throw CodedError(.sealRefused, first + "; nothing is sealed") }
         if !other.isEmpty {
             printPlan(values: values, selection: selection, layout: layout,
                       reason: "SEAL in \(aemConf) names \(other.map { "PCR\($0)" }.joined(separator: ", ")), which this tool does not seal to (it seals PCR13 as now and PCR17-19 predicted)")
@@ -124,11 +124,11 @@ struct Seal: ParsableCommand {
         let tpm = family == .tpm20 ? "2.0" : "1.2"
         // A directory another user can write: refused before a password is asked.
         let unsafeDirectory = writer.unsafeDirectory()
-        if !dryRun, let unsafeDirectory { throw SealError(.refused, unsafeDirectory) }
+        if !dryRun, let unsafeDirectory { throw CodedError(.sealRefused, unsafeDirectory) }
 
         // Checked before a password is asked or the TPM is opened.
         let secrets = AEMSealer.presentSecrets(layout)
-        if secrets.isEmpty { throw SealError(.layout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first") }
+        if secrets.isEmpty { throw CodedError(.sealLayout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first") }
         if dryRun {
             let names = (family == .tpm20 ? ["key.pub", "key.priv", "key.pcrs"] : []) + secrets.map(AEMLayout.sealedName)
                 + [AEMLayout.predictionFile]
@@ -138,7 +138,7 @@ struct Seal: ParsableCommand {
             return
         }
         if family == .tpm20 && srkWellKnown {
-            throw UsageError("--srk-well-known is for a TPM 1.2 SRK; AEM's TPM 2.0 SRK (0x81000001) has a password: give --srk-password-file or answer the prompt")
+            throw CodedError(.usage, "--srk-well-known is for a TPM 1.2 SRK; AEM's TPM 2.0 SRK (0x81000001) has a password: give --srk-password-file or answer the prompt")
         }
         guard family == .tpm20 else {
             try sealTPM12(values: values, selection: selection, layout: layout, record: record, writer: writer)
@@ -201,7 +201,7 @@ struct Seal: ParsableCommand {
         }
         for pcr in pcrs where pcr != 13 {
             guard p.log.banks.contains(bank) else {
-                throw SealError(.refused, "PCR\(pcr) \(bank) is not predicted: \(p.log.source) has no \(bank) digests, so the next \(bank) values are unknown; nothing is sealed")
+                throw CodedError(.sealRefused, "PCR\(pcr) \(bank) is not predicted: \(p.log.source) has no \(bank) digests, so the next \(bank) values are unknown; nothing is sealed")
             }
             values[bank, pcr] = p.predicted[bank, pcr] ?? .zeros(bank)
         }
@@ -226,13 +226,13 @@ struct Seal: ParsableCommand {
     func currentPCR13(bank: HashAlgorithm, tpm: (PCRValues, String)?) throws -> (Digest, String) {
         if let (values, source) = tpm {
             guard let v = values[bank, 13] else {
-                throw SealError(.refused, "\(source) gave no PCR13 \(bank), which the seal keeps as it is now (is the \(bank) bank active?); nothing is sealed")
+                throw CodedError(.sealRefused, "\(source) gave no PCR13 \(bank), which the seal keeps as it is now (is the \(bank) bank active?); nothing is sealed")
             }
             return (v, source)
         }
         let path = log.pcrs!
         guard let v = try PCRValuesFile.read(path: path)[bank, 13] else {
-            throw SealError(.refused, "\(path) has no PCR13 \(bank), which the seal keeps as it is now: add it (\(bank == .sha1 ? "the TPM 1.2's /sys/class/tpm/tpm0/pcrs has it" : "tpm2_pcrread \(bank):13,17,18,19"))")
+            throw CodedError(.sealRefused, "\(path) has no PCR13 \(bank), which the seal keeps as it is now: add it (\(bank == .sha1 ? "the TPM 1.2's /sys/class/tpm/tpm0/pcrs has it" : "tpm2_pcrread \(bank):13,17,18,19"))")
         }
         return (v, path)
     }
