@@ -62,7 +62,8 @@ struct AEMPCRCommand: ParsableCommand {
                 Glibc.exit(0)
             }
             // The argument parser's own usage errors, as the one line every usage error is. It
-            // reports a missing option before an unknown one, so a mistyped option comes first.
+            // reports a missing option or a failed validate() before an unknown option, so a
+            // mistyped option is looked for first (see Usage).
             Terminal.error(Usage.unknownOption(args) ?? Usage.oneLine(message(for: error), args), code: CodedError.Code.usage.rawValue)
             Glibc.exit(failure)
         }
@@ -94,6 +95,14 @@ enum ProgramArguments {
 
 /// Usage errors the argument parser words otherwise (or not at all): unknown commands, `help`
 /// of an unknown command, and a mistyped option, with the name meant when one is close.
+///
+/// Why not the parser's own "Did you mean" (swift-argument-parser 1.8.2): it looks for unknown
+/// options only after decoding and `validate()` succeed (CommandParser.extractLastParsedValue),
+/// and it suggests no subcommand. So a mistyped option is reported as what it left missing:
+/// `predict --grubcfg F` says "name the boot: --grub-cfg FILE …" and `measure --x` says
+/// "missing expected argument '<file>'", neither naming the typo (measured with the scan below
+/// removed). The scan needs each command's option names, which the parser makes public only
+/// as help text (`helpMessage`) or the underscored `_dumpHelp()` JSON; help text it is.
 enum Usage {
     static func name(_ c: ParsableCommand.Type) -> String { c.configuration.commandName ?? c._commandName }
 
