@@ -18,8 +18,8 @@ import Testing
     #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
 
     let new = [SealedFile(name: "key.pcrs", bytes: Array("sha256:17\n".utf8))]
-    #expect(throws: CodedError.self) { try writer.commit(new) }
-    #expect(throws: CodedError.self) { _ = try writer.dropPrevious() }
+    #expect { try writer.commit(new) } throws: { ($0 as? CodedError)?.code == .sealIO }
+    #expect { _ = try writer.dropPrevious() } throws: { ($0 as? CodedError)?.code == .sealIO }
     #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/tpm/aem/key.pcrs")) == Data("sha256:13,17,18,19\n".utf8))
     #expect(!FileManager.default.fileExists(atPath: writer.staging))
 
