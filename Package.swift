@@ -38,8 +38,9 @@ let package = Package(
         .systemLibrary(name: "CTspi", path: "Sources/CTspi"),
         // prctl (variadic) and madvise(MADV_DONTDUMP), for a process that holds secrets; header only.
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
-        // Sealing AEM's secrets to predicted values: AEM's files, TPM 2.0 and TPM 1.2 (trousers).
-        .target(name: "AEMPCRSeal", dependencies: ["AEMPCR", "AEMPCRTPM", "CLibcrypto", "CTspi", "CLinux"]),
+        // Sealing AEM's secrets to predicted values: AEM's files, TPM 2.0 and TPM 1.2 (trousers);
+        // the current boot (its log, from a file or /dev/mem, and one TPM session per command).
+        .target(name: "AEMPCRSeal", dependencies: ["AEMPCR", "AEMPCRHardware", "AEMPCRTPM", "CLibcrypto", "CTspi", "CLinux"]),
         // The command line captured before main (glibc's .init_array arguments): the Swift
         // runtime reads it from /proc/self/cmdline, absent in a rescue chroot.
         .target(name: "CArguments", path: "Sources/CArguments"),

@@ -206,6 +206,11 @@ extension CodedError.Code {
     public static let policyDiffersFromLog = Self("policy-differs-from-log")
     /// A `--replace` that cannot be applied: unknown role, missing file, no such module.
     public static let replacementInvalid = Self("replacement-invalid")
+
+    // The command line, as any layer finds it.
+    /// A usage error: an unknown command or option, a missing or invalid value, options that
+    /// contradict each other, an output that cannot be written where it was named.
+    public static let usage = Self("usage")
 }
 
 extension CodedError.Code {

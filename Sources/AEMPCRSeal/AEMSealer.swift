@@ -24,6 +24,16 @@ public enum AEMSealer {
         AEMLayout.secretExtensions.filter { access(layout.secretPath($0), F_OK) == 0 }
     }
 
+    /// The secrets a seal makes files of: those present, at least one (the one place that
+    /// refuses a layout without any, before a password is asked or the TPM is opened).
+    public static func secretsToSeal(_ layout: AEMLayout) throws -> [String] {
+        let present = presentSecrets(layout)
+        if present.isEmpty {
+            throw CodedError(.sealLayout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first")
+        }
+        return present
+    }
+
     /// One secret, from a directory no other user can change (else a secret could be swapped
     /// for a link to another file mid-run), as a file with one name.
     static func readSecret(_ layout: AEMLayout, _ ext: String) throws -> SecretBuffer {
@@ -51,13 +61,10 @@ public enum AEMSealer {
     /// Makes the files of the new set on a TPM 2.0. Secrets are read here and never leave
     /// this function except encrypted; every secret is decrypted again and compared before
     /// the files are returned.
+    /// `secrets`: `secretsToSeal(layout)`, as the caller checked it before asking a password.
     public static func tpm2Files(device: TPM2Device, srkPassword: SecretBuffer, policy: Digest,
-                                 selection: PCRSelection, layout: AEMLayout,
+                                 selection: PCRSelection, layout: AEMLayout, secrets present: [String],
                                  prediction: SealedPrediction) throws -> (files: [SealedFile], dropping: Set<String>) {
-        let present = presentSecrets(layout)
-        if present.isEmpty {
-            throw CodedError(.sealLayout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first")
-        }
         let secrets = try present.map { ($0, try readSecret(layout, $0)) }
         let key = try SecretBuffer.random(count: 16)
         let object = try srkPassword.withUnsafeBytes { auth in
@@ -89,12 +96,10 @@ public enum AEMSealer {
     /// but for the predicted values. `seal12` seals one secret to the values per PCR and
     /// returns the file (`TPM12Sealer.seal`; a parameter so that tests can watch the calls).
     /// The saved prediction goes beside; `secret.X.sealed` is dropped as AEM drops it.
-    public static func tpm12Files(values: PCRValues, layout: AEMLayout, prediction: SealedPrediction,
+    /// `secrets`: `secretsToSeal(layout)` where the caller checked it already (nil: checked here).
+    public static func tpm12Files(values: PCRValues, layout: AEMLayout, secrets: [String]? = nil, prediction: SealedPrediction,
                                   seal12: (SecretBuffer, [UInt32: [UInt8]]) throws -> [UInt8]) throws -> (files: [SealedFile], dropping: Set<String>) {
-        let present = presentSecrets(layout)
-        if present.isEmpty {
-            throw CodedError(.sealLayout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first")
-        }
+        let present = try secrets ?? secretsToSeal(layout)
         var pcrs = [UInt32: [UInt8]]()
         for pcr in values.pcrs(in: .sha1) { pcrs[pcr.rawValue] = values[.sha1, pcr]!.bytes }
         var files = [SealedFile]()

@@ -234,9 +234,6 @@ enum ExitStatus {
 
 /// The command line's codes.
 extension CodedError.Code {
-    /// A usage error: an unknown command or option, a missing or invalid value, options that
-    /// contradict each other, an output that cannot be written where it was named.
-    static let usage = Self("usage")
     /// The command line cannot be read (no /proc, and a C library that does not pass argv).
     static let noArguments = Self("no-arguments")
     /// An output file or directory (`log dump -o`, `read -o`) could not be written.

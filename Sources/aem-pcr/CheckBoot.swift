@@ -125,14 +125,12 @@ struct CheckBoot: ParsableCommand {
         let selectedBanks = selection?.banks ?? []
         let wanted = Set(record.pcrs.banks.flatMap { record.pcrs.pcrs(in: $0) } + selectedBanks.flatMap(\.pcrs) + [17]).sorted()
         let banks = Array(Set(record.pcrs.banks + selectedBanks.map(\.algorithm))).sorted()
-        let (now, source): (PCRValues, String)
-        if let p = pcrs {
-            (now, source) = (try PCRValuesFile.read(path: p), p)
-        } else if case .tpm12 = enforced {
-            (now, source) = try LiveBoot.readTPM12(pcrs: wanted)
-        } else {
-            (now, source) = try LiveBoot.readTPM2(pcrs: wanted, banks: banks, tcti: live.tcti, verbose: output.verbose, onlyActive: true)
-        }
+        // One session with the TPM that enforces the set (TPM 1.2: tcsd), or the --pcrs file.
+        let current = live.currentBoot(eventLog: eventLog, pcrs: pcrs, verbose: output.verbose, tpm12: .tcsd)
+        let tpm: any PCRSource
+        if case .tpm12 = enforced { tpm = try current.source(family: .tpm12) } else { tpm = try current.source(family: .tpm20) }
+        let now = try tpm.read(wanted, banks: tpm.family == .tpm12 ? [.sha1] : banks, onlyActive: true)
+        let source = tpm.name
         let refusing: [String]
         let currentDigests: [(name: String, hex: String)]
         do {
@@ -179,12 +177,12 @@ struct CheckBoot: ParsableCommand {
         var logNote: String? = nil
         if !allMatch || !unseals {
             do {
-                let log = try live.log(eventLog)
-                let report = Verifier.verify(log, against: now)
-                if !report.verified {
-                    logNote = "\(log.source) does not verify against \(source): its events cannot say what differs"
+                let log = try current.currentLog()
+                // Only a log verified against the PCRs the verdict is from names a component.
+                if let verified = try? Verifier.verified(log, against: now, source: source) {
+                    differences = compare(record, verified.log)
                 } else {
-                    differences = compare(record, log)
+                    logNote = "\(log.source) does not verify against \(source): its events cannot say what differs"
                 }
             } catch let e as AEMPCRError {
                 logNote = "no new DRTM log to name the differing component (\(e))"
@@ -315,32 +313,24 @@ struct CheckBoot: ParsableCommand {
         return out
     }
 
-    /// Per PCR, the predicted and the logged events in order; the first that differs in a
-    /// bank both have names the component.
+    /// Per PCR, the predicted and the logged events in order (the one `EventDiff`); the first
+    /// that differs in a bank both have names the component.
     func compare(_ record: SealedPrediction, _ log: DRTMEventLog) -> [Difference] {
+        let logged = log.events.map { PredictedEvent(logged: $0, what: "") }
         var out = [Difference]()
-        let pcrs = Set(record.events.map(\.pcr)).union(log.events.map(\.pcr)).sorted()
-        for pcr in pcrs {
-            let predicted = record.events.filter { $0.pcr == pcr }
-            let logged = log.events.filter { $0.pcr == pcr }
-            for i in 0..<max(predicted.count, logged.count) {
-                guard i < predicted.count else {
-                    out.append(Difference(pcr: pcr, component: "an event not predicted", detail: "the log has \(logged.count - predicted.count) more event(s) (type \(logged[i].type.hex)) than the prediction"))
-                    break
-                }
-                guard i < logged.count else {
-                    out.append(Difference(pcr: pcr, component: predicted[i].what, detail: "predicted but not in the log"))
-                    break
-                }
-                let p = predicted[i], l = logged[i]
-                let banks = Set(p.digests.keys).intersection(l.digests.keys).sorted()
-                if p.type != l.type || banks.contains(where: { p.digests[$0] != l.digests[$0] }) {
-                    let bank = banks.first { p.digests[$0] != l.digests[$0] }
-                    let detail = bank.map { "predicted \($0) \(p.digests[$0]!.hex), logged \(l.digests[$0]!.hex)" }
-                        ?? "predicted type \(p.type.hex), logged \(l.type.hex)"
-                    out.append(Difference(pcr: pcr, component: p.what, detail: detail))
-                    break
-                }
+        for (pcr, changes) in EventDiff(old: record.events, new: logged).byPCR {
+            // Events with no bank in common are not shown to differ: the next one may be.
+            guard let c = changes.first(where: { $0.reason != .noCommonBank }) else { continue }
+            switch c.reason {
+            case .added:
+                let more = changes.filter { $0.reason == .added }.count
+                out.append(Difference(pcr: pcr, component: "an event not predicted", detail: "the log has \(more) more event(s) (type \(c.new!.type.hex)) than the prediction"))
+            case .removed:
+                out.append(Difference(pcr: pcr, component: c.old!.what, detail: "predicted but not in the log"))
+            case .digest(let bank):
+                out.append(Difference(pcr: pcr, component: c.old!.what, detail: "predicted \(bank) \(c.old!.digests[bank]!.hex), logged \(c.new!.digests[bank]!.hex)"))
+            case .type, .noCommonBank:
+                out.append(Difference(pcr: pcr, component: c.old!.what, detail: "predicted type \(c.old!.type.hex), logged \(c.new!.type.hex)"))
             }
         }
         return out

@@ -27,27 +27,23 @@ struct Diff: ParsableCommand {
     func run() throws {
         Terminal.verbose = output.verbose
         let (p, report) = try log.predict(boot: boot, launch: launch, replace: replace, verbose: output.verbose)
-        let banks = p.files.banks.filter { $0.isComputable && (launch.banks.isEmpty || launch.banks.contains($0)) }
-        let pcrs = Set(p.predicted.banks.flatMap { p.predicted.pcrs(in: $0) }).sorted()
+        let plan = NextBoot(p)
+        let banks = plan.banks(only: launch.banks)
+        let values = plan.values(banks: banks)
         if output.json {
-            var rows = [JSON]()
-            for pcr in pcrs {
-                for bank in banks {
-                    guard let new = p.predicted[bank, pcr] else { continue }
-                    let old = p.current[bank, pcr]
-                    rows.append(.object([
-                        ("pcr", .int(Int(pcr.rawValue))), ("bank", .string(bank.description)),
-                        ("current", old.map { .string($0.hex) } ?? .null), ("predicted", .string(new.hex)),
-                        ("changed", .bool(old != new)),
-                    ]))
-                }
+            let rows = values.map { v in
+                JSON.object([
+                    ("pcr", .int(Int(v.pcr.rawValue))), ("bank", .string(v.bank.description)),
+                    ("current", v.current.map { .string($0.hex) } ?? .null), ("predicted", .string(v.next.hex)),
+                    ("changed", .bool(v.changed)),
+                ])
             }
-            let changes = p.changes.map { c in
+            let changes = plan.changes.map { c in
                 JSON.object([
                     ("pcr", .int(Int(c.pcr.rawValue))), ("type", .string(c.type.hex)), ("component", .string(c.label)),
                     ("what", .string(c.what)),
-                    ("old", c.old.map { JSON.digests($0.values) } ?? .null),
-                    ("new", c.new.map { JSON.digests($0.values) } ?? .null),
+                    ("old", c.old.map { JSON.digests($0.digests.values) } ?? .null),
+                    ("new", c.new.map { JSON.digests($0.digests.values) } ?? .null),
                 ])
             }
             Terminal.output(JSON.object([
@@ -60,27 +56,23 @@ struct Diff: ParsableCommand {
         var out: TerminalText = ""
         func line(_ s: TerminalText = "") { out += s + "\n" }
         line(Terminal.wrap(Terminal.bold("Current boot → next boot") + " (\(p.files.boot.origin))"))
-        for pcr in pcrs {
-            for bank in banks {
-                guard let new = p.predicted[bank, pcr] else { continue }
-                let old = p.current[bank, pcr]
-                if old == new {
-                    line(Terminal.pad("PCR\(pcr)", 6) + Terminal.pad("\(bank)", 7) + " unchanged")
-                } else {
-                    line(Terminal.pad("PCR\(pcr)", 6) + Terminal.pad("\(bank)", 7) + " CHANGES")
-                    line(Terminal.digestLine(indent: 4, label: "now", labelWidth: 5, hex: old?.hex ?? "(none)"))
-                    line(Terminal.digestLine(indent: 4, label: "next", labelWidth: 5, hex: new.hex))
-                }
+        for v in values {
+            if !v.changed {
+                line(Terminal.pad("PCR\(v.pcr)", 6) + Terminal.pad("\(v.bank)", 7) + " unchanged")
+            } else {
+                line(Terminal.pad("PCR\(v.pcr)", 6) + Terminal.pad("\(v.bank)", 7) + " CHANGES")
+                line(Terminal.digestLine(indent: 4, label: "now", labelWidth: 5, hex: v.current?.hex ?? "(none)"))
+                line(Terminal.digestLine(indent: 4, label: "next", labelWidth: 5, hex: v.next.hex))
             }
         }
         line()
-        line(Terminal.bold(p.changes.isEmpty ? "No event changes." : "Events that change"))
-        for c in p.changes {
+        line(Terminal.bold(plan.changes.isEmpty ? "No event changes." : "Events that change"))
+        for c in plan.changes {
             line("PCR\(c.pcr)  \(c.label) (\(c.type.description))")
             line(Terminal.wrap("\(c.what)", indent: 2))
             for bank in banks {
-                if let o = c.old?[bank] { line(Terminal.digestLine(indent: 4, label: "\(bank) now", labelWidth: 12, hex: o.hex)) }
-                if let n = c.new?[bank] { line(Terminal.digestLine(indent: 4, label: "\(bank) next", labelWidth: 12, hex: n.hex)) }
+                if let o = c.old?.digests[bank] { line(Terminal.digestLine(indent: 4, label: "\(bank) now", labelWidth: 12, hex: o.hex)) }
+                if let n = c.new?.digests[bank] { line(Terminal.digestLine(indent: 4, label: "\(bank) next", labelWidth: 12, hex: n.hex)) }
             }
         }
         if !p.notes.isEmpty {

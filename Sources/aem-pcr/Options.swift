@@ -1,4 +1,5 @@
 import AEMPCR
+import AEMPCRSeal
 import AEMPCRTPM
 import ArgumentParser
 #if canImport(Glibc)
@@ -30,14 +31,6 @@ func validateBanks(_ banks: [HashAlgorithm]) throws {
             throw ValidationError("unknown bank '\(b)'; use sha1, sha256, sha384 or sha512")
         }
     }
-}
-
-/// A usage error found while running (after argument parsing): one line, exit 2.
-struct UsageError: AEMPCRError {
-    let message: String
-    init(_ message: String) { self.message = message }
-    var errorCode: String { "usage" }
-    var description: String { message }
 }
 
 /// `--bank` values once each in TCG order; sha1 and sha256 when none is given.
@@ -167,7 +160,7 @@ struct LaunchOptions: ParsableArguments {
     var extpol: ExtendPolicy?
 
     @Option(name: .customLong("tboot-version"), help: ArgumentHelp("The tboot release that will boot (default 1.10.5, Debian 12 and Qubes 4.2).", valueName: "x.y.z"))
-    var tbootVersion = "1.10.5"
+    var tbootVersion = TbootVersion.debian12.description
 
     @Option(help: ArgumentHelp("tboot's verified-launch policy as written by tb_polgen, when the TPM holds one (default: tboot's built-in policy).", valueName: "file"))
     var policy: String?
@@ -186,7 +179,7 @@ struct LaunchOptions: ParsableArguments {
     /// and `extpol=`) describe.
     func configuration(tbootCmdline: String) throws -> LaunchConfiguration {
         let line = try TbootCommandLine(tbootCmdline)
-        let family = try tpm ?? unstatedTPMFamily()
+        let family = try TPMFamilyResolver(stated: tpm).family(for: .nextBoot).family
         let mapping = try TbootCommandLine.merge(pcrMap, family == .tpm12 ? line.pcrMap : nil, name: "pcr_map")
         let policy = try TbootCommandLine.merge(extpol, family == .tpm20 ? line.extendPolicy : nil, name: "extpol")
         return try LaunchConfiguration(tpm: family, mapping: mapping, extendPolicy: policy,
@@ -197,28 +190,25 @@ struct LaunchOptions: ParsableArguments {
     /// The configuration the current boot's log shows, checked against these options.
     func configuration(for log: DRTMEventLog, tbootCmdline: String) throws -> LaunchConfiguration {
         let line = try TbootCommandLine(tbootCmdline)
-        // The log's format tells the family, except SHA-1-only per-algorithm records.
-        let family = try tpm ?? (LogPredictor.facts(of: log).tpm == nil ? unstatedTPMFamily(log: log.source) : nil)
+        let family = try TPMFamilyResolver(stated: tpm).family(log: log, for: .nextBoot).family
         return try LogPredictor.configuration(for: log, tpm: family, mapping: pcrMap, extendPolicy: extpol,
                                        nextBoot: line,
                                        tbootVersion: TbootVersion(tbootVersion)!,
                                        banks: banks.isEmpty ? nil : banks)
     }
 
+    /// The next boot of `spec` predicted from the current boot's log (verified, or not as the
+    /// caller says).
+    func predict(_ current: PredictionLog, boot spec: BootSpec, allowPolicyChange: Bool) throws -> LogPrediction {
+        let predictor = Predictor(configuration: try configuration(for: current.log, tbootCmdline: String(decoding: spec.tbootCmdline, as: UTF8.self)),
+                                  customPolicy: try customPolicy())
+        return try LogPredictor.predict(current, boot: spec, predictor: predictor, allowPolicyChange: allowPolicyChange)
+    }
+
     func customPolicy() throws -> TbootPolicy? {
         guard let p = policy else { return nil }
         return try TbootPolicy(bytes: FileReader.readAll(path: p, limit: 1 << 16), source: p)
     }
-}
-
-/// The TPM family when neither `--tpm` nor the event log's format says it: the one place that
-/// decides. This machine's TPM, as the kernel describes it (sysfs only: no TPM command is sent),
-/// else the user is asked. Never a silent default: a TPM 2.0 user who forgot `--tpm` would
-/// otherwise get TPM 1.2 values.
-func unstatedTPMFamily(log: String? = nil) throws -> TPMFamily {
-    if let family = try? LiveTPM.family() { return family }
-    let why = log.map { "\($0) does not tell the TPM family (SHA-1 records only)" } ?? "the next boot's TPM family is not known"
-    throw CodedError(.usage, "\(why): give --tpm 1.2 or --tpm 2.0 (/sys/class/tpm/tpm0/tpm_version_major says 1 or 2)\(log == nil ? ", or predict from the current boot (--live)" : "")")
 }
 
 /// The current boot's DRTM log and the PCR values it must replay to: files, or the running
@@ -235,37 +225,16 @@ struct EventLogOptions: ParsableArguments {
 
     @OptionGroup var live: LiveOptions
 
-    /// The log (given, or the running boot's) and, unless --force, its verification against the
-    /// PCR values (given, or the TPM's).
-    /// `read`: the log and the values when the caller has read them (seal: from the TPM it seals on).
-    func verifiedLog(verbose: Bool, read: (DRTMEventLog, (PCRValues, String)?)? = nil) throws -> (DRTMEventLog, VerificationReport?) {
-        let log = try read?.0 ?? live.log(eventLog)
-        let values: PCRValues
-        let source: String
-        do {
-            (values, source) = try read?.1 ?? live.pcrs(pcrs, for: log, verbose: verbose)
-        } catch where force {
-            return (log, nil)
-        }
-        let report = Verifier.verify(log, against: values)
-        if !force { try Verifier.checkInputs(report, pcrs: values, log: log, pcrSource: source) }
-        if !report.verified && !force {
-            let bad = report.rows.filter { $0.status == .mismatch }.map { "PCR\($0.pcr) \($0.bank)" }
-            let data = report.dataMismatches.map { "event \($0.eventIndex) \($0.bank) digest is not H(data)" }
-            let what = (bad + data).isEmpty ? ["no PCR in common"] : bad + data
-            throw CodedError(.logNotVerified, "\(log.source) does not verify against \(source) (\(what.joined(separator: ", "))); run 'aem-pcr verify' for details, or --force")
-        }
-        return (log, report)
+    /// The current boot these options name, read once per command.
+    func currentBoot(verbose: Bool) -> CurrentBoot {
+        live.currentBoot(eventLog: eventLog, pcrs: pcrs, verbose: verbose)
     }
 
-    /// Verifies the log, then predicts the next boot from it and the boot's files
-    /// (`predict --event-log`, `diff`).
-    func predict(boot: BootOptions, launch: LaunchOptions, replace: ReplaceOptions, verbose: Bool,
-                 read: (DRTMEventLog, (PCRValues, String)?)? = nil) throws -> (LogPrediction, VerificationReport?) {
-        let (drtm, report) = try verifiedLog(verbose: verbose, read: read)
+    /// Verifies the log (unless --force), then predicts the next boot from it and the boot's
+    /// files (`predict --event-log`, `diff`).
+    func predict(boot: BootOptions, launch: LaunchOptions, replace: ReplaceOptions, verbose: Bool) throws -> (LogPrediction, VerificationReport?) {
+        let current = try currentBoot(verbose: verbose).predictionLog(force: force)
         let spec = try replace.apply(to: boot.bootSpec())
-        let predictor = Predictor(configuration: try launch.configuration(for: drtm, tbootCmdline: String(decoding: spec.tbootCmdline, as: UTF8.self)),
-                                  customPolicy: try launch.customPolicy())
-        return (try LogPredictor.predict(log: drtm, boot: spec, predictor: predictor, allowPolicyChange: force), report)
+        return (try launch.predict(current, boot: spec, allowPolicyChange: force), current.report)
     }
 }

@@ -106,16 +106,9 @@ struct Predict: ParsableCommand {
 
 /// What `predict` prints, from files alone or with the current log.
 struct PredictionView {
-    struct Event {
-        var pcr: PCRIndex
-        var type: EventType
-        var component: String
-        var what: String
-        var digests: [HashAlgorithm: Digest]
-    }
     var files: Prediction
     var pcrs: PCRValues
-    var events: [Event]
+    var events: [PredictedEvent]
     var incomplete: [IncompletePCR]
     var notes: [String]
     /// With a log: its source and format, whether it verified, and the current values.
@@ -124,7 +117,7 @@ struct PredictionView {
     init(_ p: Prediction) {
         files = p
         pcrs = p.pcrs
-        events = p.events.map { Event(pcr: $0.pcr, type: $0.type, component: $0.component.label, what: $0.what, digests: $0.digests) }
+        events = p.events
         incomplete = p.incomplete
         notes = p.notes
         log = nil
@@ -137,15 +130,7 @@ struct PredictionView {
         self.onlyBanks = onlyBanks
         files = p.files
         pcrs = p.predicted
-        events = zip(p.events, zip(p.what, p.origin)).map { e, wo in
-            let component: String
-            switch wo.1 {
-            case .kept: component = "SINIT"
-            case .recomputed: component = Component.mle.label
-            case .predicted(let c): component = c.label
-            }
-            return Event(pcr: e.pcr, type: e.type, component: component, what: wo.0, digests: e.digests)
-        }
+        events = p.events
         incomplete = []
         notes = p.notes + (verified == nil ? ["the event log was used without verification (--force without --pcrs)"] : [])
         log = (p.log.source, p.log.format.rawValue, verified, p.current)
@@ -166,7 +151,7 @@ enum PredictionOutput {
                 guard let d = e.digests[bank] else { continue }
                 events.append(.object([
                     ("pcr", .int(Int(e.pcr.rawValue))), ("bank", .string(bank.description)),
-                    ("type", .string(e.type.hex)), ("component", .string(e.component)),
+                    ("type", .string(e.type.hex)), ("component", .string(e.label)),
                     ("what", .string(e.what)), ("digest", .string(d.hex)),
                 ]))
             }
@@ -247,7 +232,7 @@ enum PredictionOutput {
         line(Terminal.bold("Extends, in order"))
         for (n, e) in v.events.enumerated() {
             let by = e.type == .tbootMeasurement ? "by tboot" : "by SINIT"
-            line("\(Terminal.pad("\(n + 1).", 3)) PCR\(e.pcr)  \(e.component) (\(e.type.description) \(by))")
+            line("\(Terminal.pad("\(n + 1).", 3)) PCR\(e.pcr)  \(e.label) (\(e.type.description) \(by))")
             line(Terminal.wrap("\(e.what)", indent: 6))
             for bank in v.banks {
                 if let d = e.digests[bank] {

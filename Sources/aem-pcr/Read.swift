@@ -1,5 +1,6 @@
 import AEMPCR
 import AEMPCRHardware
+import AEMPCRSeal
 import AEMPCRTPM
 import ArgumentParser
 #if canImport(Glibc)
@@ -70,8 +71,10 @@ struct Read: ParsableCommand {
             dump = bytes
         }
         wanted = Array(Set(wanted)).sorted()
-        let (values, source) = try LiveBoot.read(pcrs: wanted, banks: banks.isEmpty ? nil : Array(Set(banks)).sorted(),
-                                                 tcti: live.tcti, verbose: output.verbose, tpm12File: tpm12Pcrs)
+        let tpm = try live.currentBoot(eventLog: nil, pcrs: nil, verbose: output.verbose, tpm12: .sysfs(path: tpm12Pcrs))
+            .source(family: tpm12Pcrs != nil ? .tpm12 : nil)
+        let values = try tpm.read(wanted, banks: banks.isEmpty ? nil : Array(Set(banks)).sorted(), onlyActive: false)
+        let source = tpm.name
         let notes = ReadNotes.notes(values)
         if let dir = save, let dump {
             // The directory and missing parents are made (0700: it holds a copy of root-only

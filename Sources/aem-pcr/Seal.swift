@@ -95,40 +95,33 @@ struct Seal: ParsableCommand {
         // A TCTI that logs or runs commands is refused before the TPM is opened or a password asked.
         if let refusal = TCTIChoice.resolve(option: log.live.tcti, environment: Environment.variables).refusal { throw refusal }
         let layout = try AEMLayout(label: label, secretsRoot: aemDir, sealedRoot: tpmDir)
-        let drtm = try log.live.log(log.eventLog)
-        // The family the log shows (or --tpm); the machine's only when the log cannot say.
-        let family = try launch.tpm ?? LogPredictor.facts(of: drtm).tpm ?? LiveBoot.family(tcti: log.live.tcti)
-        // The PCRs of the TPM this seals on: the current log must replay to them, and PCR13 is
-        // sealed as it is there. A file (--pcrs) only for a dry run's plan.
-        let tpmPCRs = log.pcrs == nil ? try readTPM(family, for: drtm) : nil
-        let (p, _) = try log.predict(boot: boot, launch: launch, replace: replace, verbose: output.verbose,
-                                     read: (drtm, tpmPCRs))
-        try LiveBoot.checkTCTI(for: family, tcti: log.live.tcti, stated: launch.tpm != nil)
-        let bank: HashAlgorithm = family == .tpm20 ? .sha256 : .sha1
-        let sealPCRs = try AEMConfig.sealPCRs(path: aemConf)
-        let other = sealPCRs.filter { ![13, 17, 18, 19].contains($0.rawValue) }
-        let selection = try PCRSelection(banks: [bank], pcrs: sealPCRs)
-        let known = sealPCRs.filter { [13, 17, 18, 19].contains($0.rawValue) }
-        let (values, refusals) = try checkedValues(p, bank: bank, pcrs: known, tpm: tpmPCRs)
+        // The current boot, through one session with the TPM this seals on (TPM 1.2: tcsd).
+        let current = log.live.currentBoot(eventLog: log.eventLog, pcrs: log.pcrs, verbose: output.verbose,
+                                           stated: launch.tpm, familyFromLog: true, tpm12: .tcsd)
+        // The family of the TPM this seals on, and the log verified against its PCRs (PCR13,
+        // which is sealed as it is, in the same read). A file (--pcrs) only for a dry run's plan.
+        let (family, verified) = try current.forSeal()
+        let p = try launch.predict(.verified(verified), boot: replace.apply(to: boot.bootSpec()), allowPolicyChange: false)
+        // AEM's rules: SEAL's PCRs, PCR13 as now, listbadpcrs.
+        let sealPlan = try AEMSealPlan(prediction: p, family: family, sealPCRs: AEMConfig.sealPCRs(path: aemConf),
+                                       now: verified.pcrs, source: verified.pcrSource, fromTPM: log.pcrs == nil)
+        let (values, refusals, selection) = (sealPlan.values, sealPlan.refusals, sealPlan.selection)
         if !dryRun, let first = refusals.first { throw CodedError(.sealRefused, first + "; nothing is sealed") }
-        if !other.isEmpty {
+        if !sealPlan.unsupported.isEmpty {
             printPlan(values: values, selection: selection, layout: layout,
-                      reason: "SEAL in \(aemConf) names \(other.map { "PCR\($0)" }.joined(separator: ", ")), which this tool does not seal to (it seals PCR13 as now and PCR17-19 predicted)")
+                      reason: "SEAL in \(aemConf) names \(sealPlan.unsupported.map { "PCR\($0)" }.joined(separator: ", ")), which this tool does not seal to (it seals PCR13 as now and PCR17-19 predicted)")
             throw ExitCode(ExitStatus.mismatch)
         }
-        let policy = try PolicyPCR.digest(selection, values: values)
-        var record = SealedPrediction(label: label, sealedAt: "", selection: selection, policyDigest: policy,
-                                      pcrs: values.overridden(by: p.predicted), events: SealedPrediction.events(of: p))
-        record.sealedAt = utcNow()
+        let record = try sealPlan.record(p, label: label, sealedAt: utcNow())
+        let policy = record.policyDigest
         let writer = SealedSetWriter(target: layout.sealedDir)
         let tpm = family == .tpm20 ? "2.0" : "1.2"
         // A directory another user can write: refused before a password is asked.
         let unsafeDirectory = writer.unsafeDirectory()
         if !dryRun, let unsafeDirectory { throw CodedError(.sealRefused, unsafeDirectory) }
 
-        // Checked before a password is asked or the TPM is opened.
-        let secrets = AEMSealer.presentSecrets(layout)
-        if secrets.isEmpty { throw CodedError(.sealLayout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first") }
+        // Checked before a password is asked.
+        let secrets = try AEMSealer.secretsToSeal(layout)
         if dryRun {
             let names = (family == .tpm20 ? ["key.pub", "key.priv", "key.pcrs"] : []) + secrets.map(AEMLayout.sealedName)
                 + [AEMLayout.predictionFile]
@@ -140,16 +133,19 @@ struct Seal: ParsableCommand {
         if family == .tpm20 && srkWellKnown {
             throw CodedError(.usage, "--srk-well-known is for a TPM 1.2 SRK; AEM's TPM 2.0 SRK (0x81000001) has a password: give --srk-password-file or answer the prompt")
         }
-        guard family == .tpm20 else {
-            try sealTPM12(values: values, selection: selection, layout: layout, record: record, writer: writer)
+        // Sealed through the session the PCRs were read in.
+        let session = try current.source(family: family)
+        if let tcsd = session as? TPM12TcsdSource {
+            try sealTPM12(tcsd, values: values, selection: selection, layout: layout, secrets: secrets, record: record, writer: writer)
             return
+        }
+        guard let tpm2 = session as? TPM2PCRSource else {
+            throw CodedError(.usage, "seal reads and seals through one TPM, and \(session.name) is not a TPM \(family.rawValue) it can seal on")
         }
         let password = try srkPasswordFile.map { try AEMSealer.readSRKPassword(path: $0) }
             ?? AEMSealer.promptSRKPassword("TPM SRK password: ")
-        let device = try TPM2Device(tcti: TCTIChoice.resolve(option: log.live.tcti, environment: Environment.variables),
-                                    verbose: output.verbose)
-        let (files, dropping) = try AEMSealer.tpm2Files(device: device, srkPassword: password, policy: policy,
-                                                        selection: selection, layout: layout, prediction: record)
+        let (files, dropping) = try AEMSealer.tpm2Files(device: tpm2.device, srkPassword: password, policy: policy,
+                                                        selection: selection, layout: layout, secrets: secrets, prediction: record)
         let plan = try writer.plan(files, dropping: dropping)
         let outcome = try writer.commit(files, dropping: dropping)
         report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: outcome.previous, dryRun: false,
@@ -159,8 +155,8 @@ struct Seal: ParsableCommand {
 
     /// TPM 1.2: each secret sealed by TPM12Sealer (trousers, through tcsd) to the predicted
     /// values, in tpm_sealdata's file, named secret.X.sealed2 as AEM names it.
-    func sealTPM12(values: PCRValues, selection: PCRSelection, layout: AEMLayout, record: SealedPrediction,
-                   writer: SealedSetWriter) throws {
+    func sealTPM12(_ tcsd: TPM12TcsdSource, values: PCRValues, selection: PCRSelection, layout: AEMLayout, secrets: [String],
+                   record: SealedPrediction, writer: SealedSetWriter) throws {
         let srk: TPM12Sealer.SRKSecret
         if srkWellKnown {
             srk = .wellKnown
@@ -169,8 +165,8 @@ struct Seal: ParsableCommand {
                 ?? AEMSealer.promptSRKPassword("TPM SRK password: ")
             srk = .password(password)
         }
-        let (files, dropping) = try AEMSealer.tpm12Files(values: values, layout: layout, prediction: record) {
-            try TPM12Sealer.seal($0, toPCRs: $1, tcsHost: nil, srk: srk)
+        let (files, dropping) = try AEMSealer.tpm12Files(values: values, layout: layout, secrets: secrets, prediction: record) {
+            try tcsd.seal($0, toPCRs: $1, srk: srk)
         }
         let plan = try writer.plan(files, dropping: dropping)
         let outcome = try writer.commit(files, dropping: dropping)
@@ -185,75 +181,6 @@ struct Seal: ParsableCommand {
         guard !outcome.afterSwapErrors.isEmpty else { return }
         Terminal.warning("the new set is in place in \(layout.sealedDir), sealed; cleaning after the swap failed: " + outcome.afterSwapErrors.joined(separator: "; ") + " (the next seal, or check-boot after a confirmed boot, removes what is left)")
         throw ExitCode(ExitStatus.notCleaned)
-    }
-
-    /// PCR13 as now (AEM's initramfs extends the LUKS header(s) into it; unchanged by the
-    /// update), PCR17-19 as predicted; every one checked as AEM's listbadpcrs checks.
-    /// The values to seal to and, one sentence each, why AEM would refuse them.
-    func checkedValues(_ p: LogPrediction, bank: HashAlgorithm, pcrs: [PCRIndex], tpm: (PCRValues, String)?) throws -> (PCRValues, [String]) {
-        var values = PCRValues()
-        var refusals = [String]()
-        var source = ""
-        if pcrs.contains(13) {
-            let (now, from) = try currentPCR13(bank: bank, tpm: tpm)
-            values[bank, 13] = now
-            source = from
-        }
-        for pcr in pcrs where pcr != 13 {
-            guard p.log.banks.contains(bank) else {
-                throw CodedError(.sealRefused, "PCR\(pcr) \(bank) is not predicted: \(p.log.source) has no \(bank) digests, so the next \(bank) values are unknown; nothing is sealed")
-            }
-            values[bank, pcr] = p.predicted[bank, pcr] ?? .zeros(bank)
-        }
-        for pcr in pcrs {
-            let v = values[bank, pcr]!
-            if v.isAllZero || v.isAllOnes {
-                let what: String
-                if pcr == 13 {
-                    what = "now (\(source)): AEM's initramfs has not extended the LUKS header(s) into it"
-                } else if !p.events.contains(where: { $0.pcr == pcr }) {
-                    what = "after the next launch, which extends nothing into it (tboot's default DA policy measures every module into PCR17)"
-                } else {
-                    what = "in the prediction"
-                }
-                refusals.append("PCR\(pcr) \(bank) would be all \(v.isAllZero ? "00" : "FF") \(what); AEM refuses such a PCR (listbadpcrs)")
-            }
-        }
-        return (values, refusals)
-    }
-
-    /// PCR13 as the TPM this seals on has it (or, for a dry run's plan, as --pcrs says).
-    func currentPCR13(bank: HashAlgorithm, tpm: (PCRValues, String)?) throws -> (Digest, String) {
-        if let (values, source) = tpm {
-            guard let v = values[bank, 13] else {
-                throw CodedError(.sealRefused, "\(source) gave no PCR13 \(bank), which the seal keeps as it is now (is the \(bank) bank active?); nothing is sealed")
-            }
-            return (v, source)
-        }
-        let path = log.pcrs!
-        guard let v = try PCRValuesFile.read(path: path)[bank, 13] else {
-            throw CodedError(.sealRefused, "\(path) has no PCR13 \(bank), which the seal keeps as it is now: add it (\(bank == .sha1 ? "the TPM 1.2's /sys/class/tpm/tpm0/pcrs has it" : "tpm2_pcrread \(bank):13,17,18,19"))")
-        }
-        return (v, path)
-    }
-
-    /// The PCRs of the TPM this seals on, that the current log must replay to: PCR13 and the
-    /// DRTM PCRs the log extends (PCR17 and 18 at least), in the log's banks the TPM keeps
-    /// (TPM 2.0, through the TCTI it seals with), or in SHA-1 from the TPM 1.2 behind tcsd
-    /// (trousers' Tspi_TPM_PcrRead: the TPM that tpm_sealdata and AEM's tpm_unsealdata use).
-    func readTPM(_ family: TPMFamily, for drtm: DRTMEventLog) throws -> (PCRValues, String) {
-        let pcrs = Set(drtm.events.map(\.pcr)).filter(\.isDynamic).union([13, 17, 18]).sorted()
-        do {
-            switch family {
-            case .tpm12:
-                return try LiveBoot.readTPM12(pcrs: pcrs)
-            case .tpm20:
-                return try LiveBoot.readTPM2(pcrs: pcrs, banks: Array(Set(drtm.banks + [.sha256])).sorted(),
-                                             tcti: log.live.tcti, verbose: output.verbose, onlyActive: true)
-            }
-        } catch let e as AEMPCRError {
-            throw LiveError(code: e.errorCode, "seal reads the PCRs of the TPM it seals on, and cannot: \(e)")
-        }
     }
 
     func report(values: PCRValues, selection: PCRSelection, policy: Digest, layout: AEMLayout,

@@ -1,4 +1,5 @@
 import AEMPCR
+import AEMPCRSeal
 import ArgumentParser
 
 struct Verify: ParsableCommand {
@@ -28,8 +29,9 @@ struct Verify: ParsableCommand {
 
     func run() throws {
         Terminal.verbose = output.verbose
-        let log = try live.log(eventLog)
-        let (values, pcrs) = try live.pcrs(pcrs, for: log, verbose: output.verbose)
+        let boot = live.currentBoot(eventLog: eventLog, pcrs: pcrs, verbose: output.verbose)
+        let log = try boot.currentLog()
+        let (values, pcrs) = try boot.currentPCRs(for: log)
         let report = Verifier.verify(log, against: values)
         try Verifier.checkInputs(report, pcrs: values, log: log, pcrSource: pcrs)
         if output.json {

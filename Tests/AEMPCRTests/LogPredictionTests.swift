@@ -295,6 +295,12 @@ import Testing
         let launch = obj["launch"] as! [String: Any]
         // No --tpm: the TPM 1.2 container says the family.
         #expect(launch["tpm"] as? String == "1.2" && launch["pcr_map"] as? String == "legacy")
+        // tboot's NV measurement, kept from the log, is tboot's event: not labelled SINIT's.
+        let nvEvents = (obj["events"] as! [[String: Any]]).filter { $0["pcr"] as? Int == 22 }
+        #expect(nvEvents.map { $0["component"] as? String } == ["tboot event"], "\(nvEvents)")
+        let text = try aemPCR(["predict", "--event-log", dir + "/tpm12.log", "--pcrs", dir + "/pcrs.yaml",
+                               "--boot-dir", "Vectors/example/boot"] + Self.entryArgs)
+        #expect(text.stdout.contains("PCR22  tboot event (0x501 TBOOT by tboot)"), "\(text.stdout)")
 
         // seal on a TPM 1.2, dry run: PCR13 as now, PCR17-19 predicted, secret.X.sealed2 planned.
         let pcr13 = String(repeating: "ab", count: 20)

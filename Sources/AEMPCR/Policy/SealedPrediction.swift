@@ -5,31 +5,21 @@
 ///      "selection": "sha256:13,17,18,19", "policy_digest": "…", "key_pub_sha256": "…",
 ///      "set_files_sha256": {"key.pub": "…", "key.priv": "…", "key.pcrs": "…", "secret.txt.sealed2": "…"},
 ///      "pcrs": {"sha256": {"13": "…", "17": "…"}, "sha1": {…}},
-///      "events": [{"pcr": 17, "type": "0x501", "what": "…", "digests": {"sha256": "…"}}]}
+///      "events": [{"pcr": 17, "type": "0x501", "component": "module 2", "file": "/boot/initramfs-…",
+///                  "cmdline_hex": "", "what": "…", "digests": {"sha256": "…"}}]}
 ///
 /// `pcrs` holds the sealed values and the other banks' predicted PCR17-19; `events` the
-/// predicted DRTM log in order.
+/// predicted DRTM log in order, the events of `LogPrediction` (`PredictedEvent`): `component`,
+/// `file` and `cmdline_hex` for an event measured from the files (absent for one kept from the
+/// log, and in records written before they were saved), its explanation, its digests.
 public struct SealedPrediction: Sendable, Equatable {
-    public struct Event: Sendable, Equatable {
-        public var pcr: PCRIndex
-        public var type: EventType
-        public var what: String
-        public var digests: [HashAlgorithm: Digest]
-        public init(pcr: PCRIndex, type: EventType, what: String, digests: [HashAlgorithm: Digest]) {
-            self.pcr = pcr
-            self.type = type
-            self.what = what
-            self.digests = digests
-        }
-    }
-
     public static let format = "aem-pcr-sealed-prediction/1"
     public var label: String
     public var sealedAt: String
     public var selection: PCRSelection
     public var policyDigest: Digest
     public var pcrs: PCRValues
-    public var events: [Event]
+    public var events: [PredictedEvent]
     /// SHA-256 of the key.pub written with this prediction: a set AEM has resealed since has
     /// another key.
     public var keyPublicSHA256: Digest?
@@ -47,7 +37,7 @@ public struct SealedPrediction: Sendable, Equatable {
     /// unseal needs them as they were. nil in a record written before they were recorded.
     public var setFiles: [SetFile]?
 
-    public init(label: String, sealedAt: String, selection: PCRSelection, policyDigest: Digest, pcrs: PCRValues, events: [Event],
+    public init(label: String, sealedAt: String, selection: PCRSelection, policyDigest: Digest, pcrs: PCRValues, events: [PredictedEvent],
                 keyPublicSHA256: Digest? = nil, setFiles: [SetFile]? = nil) {
         self.keyPublicSHA256 = keyPublicSHA256
         self.setFiles = setFiles
@@ -60,9 +50,7 @@ public struct SealedPrediction: Sendable, Equatable {
     }
 
     /// The predicted log of a `LogPrediction`, with what each event measures.
-    public static func events(of p: LogPrediction) -> [Event] {
-        zip(p.events, p.what).map { Event(pcr: $0.pcr, type: $0.type, what: $1, digests: $0.digests) }
-    }
+    public static func events(of p: LogPrediction) -> [PredictedEvent] { p.events }
 
     public func render() -> String {
         func q(_ s: String) -> String {
@@ -97,7 +85,11 @@ public struct SealedPrediction: Sendable, Equatable {
             "\n    \(q(b.description)): {" + pcrs.pcrs(in: b).map { "\(q(String($0.rawValue))): \(q(pcrs[b, $0]!.hex))" }.joined(separator: ", ") + "}"
         }.joined(separator: ",") + "\n  },\n"
         out += "  \"events\": [" + events.map { e in
-            "\n    {\"pcr\": \(e.pcr.rawValue), \"type\": \(q(e.type.hex)), \"what\": \(q(e.what)), \"digests\": \(digests(e.digests))}"
+            var part = ""
+            if case .measured(let c) = e.part { part += "\"component\": \(q(c.label)), " }
+            if let f = e.file { part += "\"file\": \(q(f)), " }
+            if let c = e.cmdline { part += "\"cmdline_hex\": \(q(Hex.encode(c))), " }
+            return "\n    {\"pcr\": \(e.pcr.rawValue), \"type\": \(q(e.type.hex)), \(part)\"what\": \(q(e.what)), \"digests\": \(digests(e.digests))}"
         }.joined(separator: ",") + "\n  ]\n}\n"
         return out
     }
@@ -116,7 +108,7 @@ public struct SealedPrediction: Sendable, Equatable {
         guard let policy = Digest(.sha256, hex: try string("policy_digest")) else { throw bad("'policy_digest' is not a SHA-256 hex digest") }
         let pcrs = try PCRValuesFile.parseJSON(text, source: source)
         guard case .array(let list) = member("events") else { throw bad("'events' missing") }
-        var events = [Event]()
+        var events = [PredictedEvent]()
         for (n, v) in list.enumerated() {
             guard case .object(let o) = v,
                   case .other(let pcrText)? = o.first(where: { $0.0 == "pcr" })?.1, let pcr = UInt32(pcrText), pcr <= 23,
@@ -133,7 +125,24 @@ public struct SealedPrediction: Sendable, Equatable {
                 }
                 digests[bank] = d
             }
-            events.append(Event(pcr: PCRIndex(rawValue: pcr), type: EventType(rawValue: type), what: what, digests: digests))
+            var part = PredictedEvent.Part.logged
+            if let v = o.first(where: { $0.0 == "component" })?.1 {
+                guard case .string(let label) = v, let c = Component(label: label) else {
+                    throw bad("event \(n): 'component' is not MLE hash, policy or module N")
+                }
+                part = .measured(c)
+            }
+            var file: String? = nil, cmdline: [UInt8]? = nil
+            if let v = o.first(where: { $0.0 == "file" })?.1 {
+                guard case .string(let f) = v else { throw bad("event \(n): 'file' is not a string") }
+                file = f
+            }
+            if let v = o.first(where: { $0.0 == "cmdline_hex" })?.1 {
+                guard case .string(let h) = v, let bytes = Hex.decode(h) else { throw bad("event \(n): 'cmdline_hex' is not hex") }
+                cmdline = bytes
+            }
+            events.append(PredictedEvent(pcr: PCRIndex(rawValue: pcr), type: EventType(rawValue: type), part: part,
+                                         file: file, cmdline: cmdline, what: what, digests: digests))
         }
         var key: Digest? = nil
         if member("key_pub_sha256") != nil {

@@ -41,7 +41,7 @@ public enum LogPredictor {
     /// what the log shows, since SINIT's kept events depend on them.
     public static func configuration(for log: DRTMEventLog, tpm: TPMFamily?, mapping: PCRMapping?,
                                      extendPolicy: ExtendPolicy?, nextBoot: TbootCommandLine = try! TbootCommandLine(""),
-                                     tbootVersion: TbootVersion,
+                                     tbootVersion: TbootVersion = .debian12,
                                      banks: [HashAlgorithm]?) throws -> LaunchConfiguration {
         let f = try facts(of: log)
         if let t = tpm, let ft = f.tpm, t != ft {
@@ -95,7 +95,7 @@ public enum LogPredictor {
     public static func predict(log: DRTMEventLog, boot: BootSpec, predictor: Predictor,
                                allowPolicyChange: Bool = false) throws -> LogPrediction {
         let files = try predictor.predict(boot, alsoMLEBanks: log.banks.filter(\.isComputable))
-        guard let mle = files.events.first(where: { $0.component == .mle }) else {
+        guard let mle = files.events.first(where: { $0.part == .measured(.mle) }) else {
             throw CodedError(.logIncomplete, "no MLE hash predicted")
         }
         let predictedTboot = files.events.filter { $0.type == .tbootMeasurement }
@@ -103,7 +103,7 @@ public enum LogPredictor {
 
         // tboot's first event in the policy event's PCR is its policy event: the log shows which
         // policy this boot used (a log grouped per PCR keeps each PCR's own order).
-        if let predicted = predictedTboot.first(where: { $0.component == .policy }),
+        if let predicted = predictedTboot.first(where: { $0.part == .measured(.policy) }),
            let logged = log.events.first(where: { $0.type == .tbootMeasurement && $0.pcr == predicted.pcr }) {
             let differing = logged.digests.keys.sorted().filter { b in
                 predicted.digests[b].map { $0 != logged.digests[b] } ?? false
@@ -120,63 +120,36 @@ public enum LogPredictor {
         // PCRs of the policy's NV entries that no file measurement goes to (PCR22 by default).
         let nvPCRs = Set(files.policy.entries.filter(\.isNV).compactMap(\.pcrIndex))
             .subtracting(predictedTboot.map(\.pcr))
-        var events = [DRTMEvent]()
-        var what = [String]()
-        var origin = [LogPrediction.Origin]()
-        var changes = [LogPrediction.Change]()
+        var events = [PredictedEvent]()
         var oldTboot = [DRTMEvent]()
-        for (i, e) in log.events.enumerated() {
+        for e in log.events {
             switch e.type {
             case .mleHash:
-                var digests = [Digest]()
+                var n = mle
+                n.pcr = e.pcr
+                n.digests = [:]
                 for bank in e.digests.keys.sorted() {
                     guard let d = mle.digests[bank] else {
                         throw CodedError(.logIncomplete, "\(log.source): the MLE hash event has a \(bank) digest, which cannot be computed")
                     }
-                    digests.append(d)
-                }
-                let n = DRTMEvent(pcr: e.pcr, type: e.type, digests: digests, data: e.data)
-                if n.digests != e.digests {
-                    changes.append(.init(pcr: e.pcr, type: e.type, label: Component.mle.label, what: mle.what, old: e.digests, new: n.digests))
+                    n.digests[bank] = d
                 }
                 events.append(n)
-                what.append(mle.what)
-                origin.append(.recomputed(logIndex: i))
             case .tbootMeasurement where nvPCRs.contains(e.pcr):
                 // tboot's measurement of TPM NV (measure_nv=true, TPM 1.2): NV does not change
                 // with the files, so it is kept.
-                events.append(e)
-                what.append("tboot's measurement of TPM NV, kept from \(log.source)")
-                origin.append(.kept(logIndex: i))
+                events.append(PredictedEvent(logged: e, what: "tboot's measurement of TPM NV, kept from \(log.source)"))
             case .tbootMeasurement:
                 oldTboot.append(e)
             default:
-                events.append(e)
-                what.append("SINIT event kept from \(log.source)")
-                origin.append(.kept(logIndex: i))
+                events.append(PredictedEvent(logged: e, what: "SINIT event kept from \(log.source)"))
             }
         }
-        // A PCR's value depends only on its own sequence of extends: tboot's events are compared
-        // PCR by PCR (the k-th of a PCR in the log with the k-th predicted for it), so a log
-        // written grouped per PCR (rebuilt from Keylime or Intel SecL manifests) compares the same.
-        var oldByPCR = [PCRIndex: [DRTMEvent]]()
-        for e in oldTboot { oldByPCR[e.pcr, default: []].append(e) }
-        var seen = [PCRIndex: Int]()
+        // tboot's events as predicted, in the log's banks.
         for p in predictedTboot {
-            var digests = [HashAlgorithm: Digest]()
-            for (b, d) in p.digests where log.banks.contains(b) { digests[b] = d }
-            let n = DRTMEvent(pcr: p.pcr, type: .tbootMeasurement, digests: digests.keys.sorted().map { digests[$0]! })
-            let k = seen[p.pcr, default: 0]
-            seen[p.pcr] = k + 1
-            let olds = oldByPCR[p.pcr] ?? []
-            let old = k < olds.count ? olds[k] : nil
-            if old == nil || old!.digests != n.digests {
-                changes.append(.init(pcr: p.pcr, type: .tbootMeasurement, label: p.component.label, what: p.what,
-                                     old: old?.digests, new: n.digests))
-            }
+            var n = p
+            n.digests = p.digests.filter { log.banks.contains($0.key) }
             events.append(n)
-            what.append(p.what)
-            origin.append(.predicted(component: p.component))
         }
         // The routing: tboot extends the same PCRs as in the current boot (how many events each
         // gets follows the number of modules, which may change).
@@ -191,13 +164,16 @@ public enum LogPredictor {
             }
             notes.append(message + " (--force)")
         }
-        for (pcr, olds) in oldByPCR.sorted(by: { $0.key < $1.key }) where olds.count > seen[pcr, default: 0] {
-            for e in olds[seen[pcr, default: 0]...] {
-                changes.append(.init(pcr: e.pcr, type: e.type, label: "tboot event", what: "a tboot event of the current log that the next boot will not have", old: e.digests, new: nil))
-            }
-        }
+        // What changes: the one per-PCR comparison of the current log with the predicted one.
+        // SINIT's kept events precede tboot's in each PCR (SINIT runs first), so the k-th tboot
+        // event of a PCR meets the k-th predicted for it.
+        let changes = EventDiff(old: log.events.map { e in
+            PredictedEvent(logged: e, what: e.type == .tbootMeasurement ? "a tboot event of the current log" : "an event of the current log")
+        }, new: events).changes
 
-        let newLog = DRTMEventLog(format: log.format, banks: log.banks, events: events, source: "prediction")
+        let newLog = DRTMEventLog(format: log.format, banks: log.banks,
+                                  events: events.map { DRTMEvent(pcr: $0.pcr, type: $0.type, digests: Array($0.digests.values)) },
+                                  source: "prediction")
         let current = log.replay()
         let replay = newLog.replay()
         var predicted = PCRValues()
@@ -213,41 +189,24 @@ public enum LogPredictor {
             notes.append("tboot or its command line changes (the MLE hash differs): SINIT also measures the capabilities tboot requests (event 0x40f); they are kept from the current boot, which holds only if the new tboot requests the same ones")
         }
         notes.append("SINIT's events are kept from \(log.source): the prediction holds while the SINIT ACM, the platform's LCP/BIOS policy and the TXT configuration stay as in that boot")
-        return LogPrediction(files: files, log: log, events: events, what: what, origin: origin,
+        return LogPrediction(files: files, log: log, events: events,
                              current: currentValues, predicted: predicted, changes: changes, notes: notes)
     }
 }
 
 /// A prediction of every DRTM PCR from the current log and the candidate files.
 public struct LogPrediction: Sendable {
-    public enum Origin: Sendable, Equatable {
-        case kept(logIndex: Int)
-        case recomputed(logIndex: Int)
-        case predicted(component: Component)
-    }
-
-    /// An event that differs between the current log and the prediction.
-    public struct Change: Sendable {
-        public var pcr: PCRIndex
-        public var type: EventType
-        /// "MLE hash (tboot)", "policy", "module 1", …
-        public var label: String
-        public var what: String
-        public var old: [HashAlgorithm: Digest]?
-        public var new: [HashAlgorithm: Digest]?
-    }
-
     /// The prediction from the files alone (modules, policy, MLE).
     public var files: Prediction
     public var log: DRTMEventLog
-    /// The predicted log, in order, with a description and origin per event.
-    public var events: [DRTMEvent]
-    public var what: [String]
-    public var origin: [LogPrediction.Origin]
+    /// The predicted log, in order: the current log's events kept (SINIT's, tboot's TPM NV
+    /// measurement), the MLE hash recomputed in place, then tboot's events predicted.
+    public var events: [PredictedEvent]
     /// Replay of the current log (PCR17–19 and any other it extends).
     public var current: PCRValues
     /// Replay of the predicted log.
     public var predicted: PCRValues
-    public var changes: [Change]
+    /// The events that differ between the current log and the predicted one (`EventDiff`).
+    public var changes: [EventDiff.Change]
     public var notes: [String]
 }

@@ -89,12 +89,14 @@ public struct Predictor: Sendable {
 
         let policy = customPolicy ?? TbootPolicy.defaultPolicy(for: c)
         var events = [PredictedEvent]()
-        func add(_ pcr: PCRIndex, _ type: EventType, _ comp: Component, _ what: String, _ digests: [HashAlgorithm: Digest]) {
-            events.append(PredictedEvent(pcr: pcr, type: type, component: comp, what: what, digests: digests))
+        func add(_ pcr: PCRIndex, _ type: EventType, _ comp: Component, file: String?, cmdline: [UInt8]?,
+                 _ what: String, _ digests: [HashAlgorithm: Digest]) {
+            events.append(PredictedEvent(pcr: pcr, type: type, part: .measured(comp), file: file, cmdline: cmdline,
+                                         what: what, digests: digests))
         }
 
         // SINIT: the MLE hash. Legacy: first extend of PCR18. DA: one of SINIT's PCR17 events.
-        add(c.usesDA ? 17 : 18, .mleHash, .mle, "tboot \(boot.tbootPath) with command line '\(Escape.bytes(tbootLine))' (measured by SINIT)", mleDigests)
+        add(c.usesDA ? 17 : 18, .mleHash, .mle, file: boot.tbootPath, cmdline: tbootLine, "tboot \(boot.tbootPath) with command line '\(Escape.bytes(tbootLine))' (measured by SINIT)", mleDigests)
 
         // tboot: policy event to 17 (and 18 under DA).
         var policyDigests = [HashAlgorithm: Digest]()
@@ -102,12 +104,14 @@ public struct Predictor: Sendable {
             policyDigests[b] = policy.policyEvent(bank: b, current: c.currentAlgorithm, fromNV: customPolicy != nil)
         }
         let policyWhat = "policy: \(policy.source), control \(hex0x(policy.control, width: 8))"
-        add(17, .tbootMeasurement, .policy, policyWhat, policyDigests)
-        if c.usesDA { add(18, .tbootMeasurement, .policy, policyWhat, policyDigests) }
+        let policyFile = customPolicy != nil ? policy.source : nil
+        add(17, .tbootMeasurement, .policy, file: policyFile, cmdline: nil, policyWhat, policyDigests)
+        if c.usesDA { add(18, .tbootMeasurement, .policy, file: policyFile, cmdline: nil, policyWhat, policyDigests) }
 
         // Module 0 always (verify_all_modules), then each module by its policy entry.
         if let m0 = measured.first {
-            add(c.module0PCR, .tbootMeasurement, .module(index: 0), Predictor.describe(m0), m0.measurements)
+            add(c.module0PCR, .tbootMeasurement, .module(index: 0), file: m0.spec.path, cmdline: m0.hashedCmdline,
+                Predictor.describe(m0), m0.measurements)
         } else {
             notes.append("no module after tboot: tboot would not find Xen (an empty boot)")
         }
@@ -123,7 +127,8 @@ public struct Predictor: Sendable {
             }
             try checkImageHashes(entry, module: m, policy: policy, notes: &notes)
             guard let pcr = entry.pcrIndex else { continue }
-            add(pcr, .tbootMeasurement, .module(index: i), Predictor.describe(m), m.measurements)
+            add(pcr, .tbootMeasurement, .module(index: i), file: m.spec.path, cmdline: m.hashedCmdline,
+                Predictor.describe(m), m.measurements)
         }
         if policy.entries.contains(where: \.isNV), c.tpm == .tpm12 {
             notes.append("the policy names TPM NV indices; with measure_nv=true tboot extends them into PCR\(policy.entries.first(where: \.isNV)!.pcr), which this prediction does not cover")

@@ -52,12 +52,20 @@ public enum TPM12Sealer {
     public static func seal(_ plaintext: SecretBuffer, toPCRs: [UInt32: [UInt8]], tcsHost: String? = nil,
                             srk: SRKSecret = .wellKnown) throws -> [UInt8] {
         try check(toPCRs)
-        let library: TSPILibrary
+        return try seal(plaintext, toPCRs: toPCRs, context: Context(library(), host: tcsHost), srk: srk)
+    }
+
+    /// trousers, loaded once per process (`TSPILibrary`), or the one sentence naming the package.
+    static func library() throws -> TSPILibrary {
         switch TSPILibrary.shared {
-        case .success(let l): library = l
+        case .success(let l): return l
         case .failure(let e): throw e
         }
-        let context = try Context(library, host: tcsHost)
+    }
+
+    /// `seal` through an open context (one tcsd connection for a whole set).
+    static func seal(_ plaintext: SecretBuffer, toPCRs: [UInt32: [UInt8]], context: Context, srk: SRKSecret) throws -> [UInt8] {
+        try check(toPCRs)
         // The AES key lives only in SecretBuffers (locked, wiped when freed); no Swift array
         // holds it, so no copy-on-write copy can be left behind unwiped.
         let key = try context.random(32)
@@ -80,12 +88,15 @@ public enum TPM12Sealer {
         for i in pcrs where i >= TPM12Composite.pcrCount {
             throw CodedError(.tpm12BadPCR, "PCR \(i) does not exist on a TPM 1.2 (PCRs 0-23)")
         }
-        let library: TSPILibrary
-        switch TSPILibrary.shared {
-        case .success(let l): library = l
-        case .failure(let e): throw e
+        return try readPCRs(pcrs, context: Context(library(), host: tcsHost))
+    }
+
+    /// `readPCRs` through an open context.
+    static func readPCRs(_ pcrs: [UInt32], context: Context) throws -> [UInt32: [UInt8]] {
+        for i in pcrs where i >= TPM12Composite.pcrCount {
+            throw CodedError(.tpm12BadPCR, "PCR \(i) does not exist on a TPM 1.2 (PCRs 0-23)")
         }
-        let context = try Context(library, host: tcsHost)
+        let library = context.lib
         var tpm: TSS.Handle = 0
         try context.check(context.tcsd { library.contextGetTpmObject(context.handle, &tpm) }, "Tspi_Context_GetTpmObject")
         var out = [UInt32: [UInt8]]()
