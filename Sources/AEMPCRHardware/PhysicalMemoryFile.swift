@@ -27,23 +27,23 @@ public final class PhysicalMemoryFile: PhysicalMemory {
             fd = try RegularFile.open(path, flags: O_RDONLY, allow: .characterDevice) { e in
                 switch e {
                 case ENOENT, ENOTDIR:
-                    return TXTMemoryError(.notFound, source: path,
+                    return CodedError(.memNotFound, source: path,
                         "no such file (a kernel built without CONFIG_DEVMEM has no /dev/mem)")
                 case EACCES:
-                    return TXTMemoryError(.permissionDenied, source: path,
+                    return CodedError(.memPermissionDenied, source: path,
                         "permission denied: run as root (/dev/mem is readable by root only)")
                 case EPERM:
-                    return TXTMemoryError(.permissionDenied, source: path,
+                    return CodedError(.memPermissionDenied, source: path,
                         "operation not permitted: reading /dev/mem needs root with CAP_SYS_RAWIO and a kernel "
                         + "not in lockdown (Secure Boot's lockdown closes /dev/mem)")
                 default:
-                    return TXTMemoryError(.readFailed, source: path, "cannot open: \(String(cString: strerror(e)))")
+                    return CodedError(.memReadFailed, source: path, "cannot open: \(String(cString: strerror(e)))")
                 }
             }
-        } catch let e as FileError where e.code == .isDirectory {
-            throw TXTMemoryError(.readFailed, source: path, "is a directory, not /dev/mem or a memory image")
-        } catch let e as FileError {
-            throw TXTMemoryError(.readFailed, source: path, e.reason)
+        } catch let e as CodedError where e.code == .fileIsDirectory {
+            throw CodedError(.memReadFailed, source: path, "is a directory, not /dev/mem or a memory image")
+        } catch let e as CodedError where e.code.isFile {
+            throw CodedError(.memReadFailed, source: path, e.reason)
         }
         self.fd = fd
     }
@@ -56,17 +56,17 @@ public final class PhysicalMemoryFile: PhysicalMemory {
         let start = address / page * page
         let length = Int(address - start) + count
         guard start <= UInt64(Int64.max) else {
-            throw TXTMemoryError(.readFailed, source: name, address: address, "address out of range")
+            throw CodedError(.memReadFailed, source: name, address: address, "address out of range")
         }
         let p = mmap(nil, length, PROT_READ, MAP_SHARED, fd, off_t(start))
         guard let base = p, base != MAP_FAILED else {
             let e = errno
             if e == EPERM {
-                throw TXTMemoryError(.blocked, source: name, address: address,
+                throw CodedError(.memBlocked, source: name, address: address,
                     "the kernel blocks mapping this range of /dev/mem "
                     + "(CONFIG_IO_STRICT_DEVMEM): boot with iomem=relaxed")
             }
-            throw TXTMemoryError(.readFailed, source: name, address: address,
+            throw CodedError(.memReadFailed, source: name, address: address,
                                  "neither read nor mapped: \(String(cString: strerror(e)))")
         }
         defer { munmap(base, length) }
@@ -77,7 +77,7 @@ public final class PhysicalMemoryFile: PhysicalMemory {
     public func read(at address: UInt64, count: Int) throws -> [UInt8] {
         precondition(count >= 0, "negative read")
         guard address <= UInt64(Int64.max), UInt64(count) <= UInt64(Int64.max) - address else {
-            throw TXTMemoryError(.readFailed, source: name, address: address,
+            throw CodedError(.memReadFailed, source: name, address: address,
                                  "\(count) bytes from here pass the largest file offset")
         }
         var out = [UInt8](repeating: 0, count: count)
@@ -101,15 +101,15 @@ public final class PhysicalMemoryFile: PhysicalMemory {
                     break
                 }
                 if e == EPERM {
-                    throw TXTMemoryError(.blocked, source: name, address: at,
+                    throw CodedError(.memBlocked, source: name, address: at,
                         "the kernel blocks reading this range of /dev/mem "
                         + "(CONFIG_IO_STRICT_DEVMEM): boot with iomem=relaxed")
                 }
-                throw TXTMemoryError(.readFailed, source: name, address: at,
+                throw CodedError(.memReadFailed, source: name, address: at,
                                      "read failed: \(String(cString: strerror(e)))")
             }
             if n == 0 {
-                throw TXTMemoryError(.readFailed, source: name, address: address + UInt64(done),
+                throw CodedError(.memReadFailed, source: name, address: address + UInt64(done),
                     "the file ends here, \(count - done) bytes short of the \(count) needed at "
                     + "0x\(String(address, radix: 16)): not /dev/mem or an image of physical memory that reaches this address")
             }

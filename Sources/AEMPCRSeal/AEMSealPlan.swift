@@ -31,7 +31,7 @@ public struct AEMSealPlan: Sendable {
         var refusals = [String]()
         if known.contains(13) {
             guard let v = now[bank, 13] else {
-                throw SealError(.refused, fromTPM
+                throw CodedError(.sealRefused, fromTPM
                     ? "\(source) gave no PCR13 \(bank), which the seal keeps as it is now (is the \(bank) bank active?); nothing is sealed"
                     : "\(source) has no PCR13 \(bank), which the seal keeps as it is now: add it (\(bank == .sha1 ? "the TPM 1.2's /sys/class/tpm/tpm0/pcrs has it" : "tpm2_pcrread \(bank):13,17,18,19"))")
             }
@@ -39,7 +39,7 @@ public struct AEMSealPlan: Sendable {
         }
         for pcr in known where pcr != 13 {
             guard p.log.banks.contains(bank) else {
-                throw SealError(.refused, "PCR\(pcr) \(bank) is not predicted: \(p.log.source) has no \(bank) digests, so the next \(bank) values are unknown; nothing is sealed")
+                throw CodedError(.sealRefused, "PCR\(pcr) \(bank) is not predicted: \(p.log.source) has no \(bank) digests, so the next \(bank) values are unknown; nothing is sealed")
             }
             values[bank, pcr] = p.predicted[bank, pcr] ?? .zeros(bank)
         }
@@ -88,8 +88,8 @@ extension CurrentBoot {
             (now, source) = try values(for: drtm, also: [13, 17, 18],
                                        banks: family == .tpm20 ? Array(Set(drtm.banks + [.sha256])).sorted() : [.sha1],
                                        family: family)
-        } catch let e as AEMPCRError where inputs.pcrs == nil {
-            throw CurrentBootError(e, "seal reads the PCRs of the TPM it seals on, and cannot: \(e)")
+        } catch let e as CodedError where inputs.pcrs == nil {
+            throw CodedError(e.code, "seal reads the PCRs of the TPM it seals on, and cannot: \(e)")
         }
         return (family, try Verifier.verified(drtm, against: now, source: source))
     }

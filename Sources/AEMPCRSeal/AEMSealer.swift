@@ -29,7 +29,7 @@ public enum AEMSealer {
     public static func secretsToSeal(_ layout: AEMLayout) throws -> [String] {
         let present = presentSecrets(layout)
         if present.isEmpty {
-            throw SealError(.layout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first")
+            throw CodedError(.sealLayout, "no secret to seal in \(layout.secretsDir) (secret.txt, secret.key, secret.otp or secret.fre): set up AEM first")
         }
         return present
     }
@@ -39,10 +39,10 @@ public enum AEMSealer {
     static func readSecret(_ layout: AEMLayout, _ ext: String) throws -> SecretBuffer {
         var st = stat()
         if stat(layout.secretsDir, &st) == 0, let why = SealedSetWriter.otherWriter(st) {
-            throw SealError(.refused, "\(layout.secretsDir) \(why): another user could put someone else's file in place of a secret; make it root's and not writable by group or others (chown root:root, chmod go-w), nothing was sealed")
+            throw CodedError(.sealRefused, "\(layout.secretsDir) \(why): another user could put someone else's file in place of a secret; make it root's and not writable by group or others (chown root:root, chmod go-w), nothing was sealed")
         }
         if let (dir, why) = SealedSetWriter.unsafeAncestor(of: layout.secretsDir) {
-            throw SealError(.refused, "\(dir), above \(layout.secretsDir), \(why): another user could swap the secrets directory for a link to someone else's files; make it root's and not writable by group or others (chown root:root, chmod go-w), nothing was sealed")
+            throw CodedError(.sealRefused, "\(dir), above \(layout.secretsDir), \(why): another user could swap the secrets directory for a link to someone else's files; make it root's and not writable by group or others (chown root:root, chmod go-w), nothing was sealed")
         }
         return try SecretBuffer.read(path: layout.secretPath(ext), limit: AEMLayout.secretSizeLimit, singleLink: true)
     }
@@ -79,7 +79,7 @@ public enum AEMSealer {
         for (ext, secret) in secrets {
             let sealed = try OpenSSLEnc.encrypt(secret, password: password)
             guard try OpenSSLEnc.decrypt(sealed, password: password).constantTimeEquals(secret) else {
-                throw SealError(.crypto, "secret.\(ext) did not decrypt back to itself; nothing was replaced")
+                throw CodedError(.sealCrypto, "secret.\(ext) did not decrypt back to itself; nothing was replaced")
             }
             files.append(SealedFile(name: AEMLayout.sealedName(ext), bytes: sealed))
         }
@@ -124,7 +124,7 @@ public enum AEMSealer {
         // before the TPM is touched (a wrong password counts toward the TPM's lockout).
         let hasNUL = raw.withUnsafeBytes { $0.contains(0) }
         if hasNUL {
-            throw SealError(.io, "\(path): the SRK password file holds a NUL byte, which AEM's $(cat) would drop; remove it (nothing was sent to the TPM)")
+            throw CodedError(.sealIO, "\(path): the SRK password file holds a NUL byte, which AEM's $(cat) would drop; remove it (nothing was sent to the TPM)")
         }
         var n = raw.count
         raw.withUnsafeBytes { b in while n > 0 && b[n - 1] == 0x0A { n -= 1 } }
@@ -141,23 +141,23 @@ public enum AEMSealer {
     public static func promptSRKPassword(_ prompt: String) throws -> SecretBuffer {
         let fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
         if fd < 0 {
-            throw SealError(.io, "no terminal to ask for the SRK password: give it with --srk-password-file FILE")
+            throw CodedError(.sealIO, "no terminal to ask for the SRK password: give it with --srk-password-file FILE")
         }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR, isatty(fd) == 1 else {
-            throw SealError(.io, "/dev/tty is not a terminal, so the SRK password is not asked there: give it with --srk-password-file FILE")
+            throw CodedError(.sealIO, "/dev/tty is not a terminal, so the SRK password is not asked there: give it with --srk-password-file FILE")
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         var old = termios()
-        guard tcgetattr(fd, &old) == 0 else { throw SealError(.io, "cannot set up the terminal: give --srk-password-file FILE") }
+        guard tcgetattr(fd, &old) == 0 else { throw CodedError(.sealIO, "cannot set up the terminal: give --srk-password-file FILE") }
         var quiet = old
         quiet.c_lflag &= ~tcflag_t(ECHO)
         _ = Array(prompt.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         // The handlers first: a signal between the two steps must still find echo restorable.
         let guardian = EchoGuard(fd: fd, normal: old, quiet: quiet)
         defer { guardian.remove() }
-        guard tcsetattr(fd, TCSAFLUSH, &quiet) == 0 else { throw SealError(.io, "cannot turn off echo: give --srk-password-file FILE") }
+        guard tcsetattr(fd, TCSAFLUSH, &quiet) == 0 else { throw CodedError(.sealIO, "cannot turn off echo: give --srk-password-file FILE") }
         defer {
             _ = tcsetattr(fd, TCSAFLUSH, &old)
             _ = write(fd, "\n", 1)
@@ -169,11 +169,11 @@ public enum AEMSealer {
             while n < buf.count {
                 let r = read(fd, buf.baseAddress! + n, 1)
                 if r < 0 && errno == EINTR { continue }
-                if r < 0 { throw SealError(.io, "reading the SRK password: \(String(cString: strerror(errno)))") }
+                if r < 0 { throw CodedError(.sealIO, "reading the SRK password: \(String(cString: strerror(errno)))") }
                 if r == 0 || buf[n] == 0x0A || buf[n] == 0x0D { buf[n] = 0; return }
                 n += 1
             }
-            throw SealError(.io, "the SRK password is longer than 1024 bytes")
+            throw CodedError(.sealIO, "the SRK password is longer than 1024 bytes")
         }
         let out = SecretBuffer(count: n)
         line.withUnsafeBytes { src in out.withUnsafeMutableBytes { dst in if n > 0 { dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[0..<n])) } } }

@@ -114,14 +114,14 @@ public final class CurrentBoot {
         }
         let mem = inputs.mem
         if mem == "/dev/mem" && geteuid() != 0 {
-            throw CurrentBootError(nil, "reading the current DRTM log from /dev/mem needs root: run with sudo, or \(logHint)")
+            throw CodedError(.usage, "reading the current DRTM log from /dev/mem needs root: run with sudo, or \(logHint)")
         }
         do {
             let memory = try PhysicalMemoryFile(path: mem)
             let dump = try TXTHeapDump.capture(from: memory)
             return try DRTMEventLog.parse(bytes: dump, source: mem == "/dev/mem" ? "the TXT heap" : "the TXT heap in \(mem)")
-        } catch let e as AEMPCRError {
-            throw CurrentBootError(e, "the current DRTM log cannot be read (\(e)); \(logHint)")
+        } catch let e as CodedError {
+            throw CodedError(e.code, "the current DRTM log cannot be read (\(e)); \(logHint)")
         }
     }
 
@@ -185,9 +185,9 @@ public final class CurrentBoot {
     public func currentPCRs(for log: DRTMEventLog) throws -> (PCRValues, String) {
         do {
             return try values(for: log)
-        } catch let e as AEMPCRError where inputs.pcrs == nil {
+        } catch let e as CodedError where inputs.pcrs == nil {
             let why = "\(e)"
-            throw CurrentBootError(e, why + (why.hasSuffix("?") ? " Or" : "; or") + " give the PCR values with --pcrs FILE (tpm2_pcrread's output, saved with 'aem-pcr read --save')")
+            throw CodedError(e.code, why + (why.hasSuffix("?") ? " Or" : "; or") + " give the PCR values with --pcrs FILE (tpm2_pcrread's output, saved with 'aem-pcr read --save')")
         }
     }
 
@@ -217,19 +217,4 @@ public final class CurrentBoot {
             return .unverified(log, because: .forced(Verifier.verify(log, against: values)))
         }
     }
-}
-
-/// The current boot could not be read: its cause (whose code it keeps) said with what to do
-/// instead. Without a cause, a usage error (the log in /dev/mem without root).
-public struct CurrentBootError: AEMPCRError {
-    public let cause: (any AEMPCRError)?
-    public let message: String
-
-    public init(_ cause: (any AEMPCRError)?, _ message: String) {
-        self.cause = cause
-        self.message = message
-    }
-
-    public var errorCode: String { cause?.errorCode ?? "usage" }
-    public var description: String { message }
 }

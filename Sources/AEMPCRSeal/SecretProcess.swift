@@ -1,3 +1,4 @@
+import AEMPCR
 internal import CLinux
 #if canImport(Glibc)
 import Glibc
@@ -14,10 +15,10 @@ public enum SecretProcess {
     public static func harden() throws {
         var none = rlimit(rlim_cur: 0, rlim_max: 0)
         guard setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &none) == 0 else {
-            throw SealError(.io, "cannot forbid core dumps (setrlimit RLIMIT_CORE: \(String(cString: strerror(errno)))); nothing is sealed")
+            throw CodedError(.sealIO, "cannot forbid core dumps (setrlimit RLIMIT_CORE: \(String(cString: strerror(errno)))); nothing is sealed")
         }
         guard aempcr_set_dumpable(0) == 0, aempcr_get_dumpable() == 0 else {
-            throw SealError(.io, "cannot make the process undumpable (prctl PR_SET_DUMPABLE: \(String(cString: strerror(errno)))); nothing is sealed")
+            throw CodedError(.sealIO, "cannot make the process undumpable (prctl PR_SET_DUMPABLE: \(String(cString: strerror(errno)))); nothing is sealed")
         }
     }
 

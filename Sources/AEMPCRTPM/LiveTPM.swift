@@ -27,15 +27,15 @@ public enum LiveTPM {
             case "1": return .tpm12
             case "2": return .tpm20
             case let other:
-                throw TPMError(.family, "\(sysfs)/tpm_version_major says '\(other)', neither 1 nor 2")
+                throw CodedError(.tpmFamily, "\(sysfs)/tpm_version_major says '\(other)', neither 1 nor 2")
             }
         }
         if tpm12PCRFiles.contains(where: { access($0, F_OK) == 0 }) { return .tpm12 }
         if access("/dev/tpmrm0", F_OK) == 0 { return .tpm20 }
         if access(sysfs, F_OK) != 0 && access("/dev/tpm0", F_OK) != 0 {
-            throw TPMError(.noDevice, "this machine shows no TPM (\(sysfs) and /dev/tpm0 are missing): is it enabled in the firmware?")
+            throw CodedError(.tpmNoDevice, "this machine shows no TPM (\(sysfs) and /dev/tpm0 are missing): is it enabled in the firmware?")
         }
-        throw TPMError(.family, "the kernel does not say which TPM family \(sysfs) is: give --tpm 1.2 or 2.0")
+        throw CodedError(.tpmFamily, "the kernel does not say which TPM family \(sysfs) is: give --tpm 1.2 or 2.0")
     }
 
     /// A TPM 1.2's PCRs from the kernel's text (`path`, or the first file the kernel has).
@@ -44,12 +44,12 @@ public enum LiveTPM {
         for p in candidates {
             if path == nil && access(p, F_OK) != 0 { continue }
             if access(p, R_OK) != 0 && errno == EACCES {
-                throw TPMError(.permission, "no permission to read \(p): run as root")
+                throw CodedError(.tpmPermission, "no permission to read \(p): run as root")
             }
             let bytes = try FileReader.readAll(path: p, limit: 1 << 16)
             return (try TPM12PCRText.parse(bytes, source: p), p)
         }
-        throw TPMError(.noDevice, "no TPM 1.2 PCR file (\(tpm12PCRFiles.joined(separator: ", "))): is the tpm_tis driver loaded?")
+        throw CodedError(.tpmNoDevice, "no TPM 1.2 PCR file (\(tpm12PCRFiles.joined(separator: ", "))): is the tpm_tis driver loaded?")
     }
 }
 
@@ -110,8 +110,8 @@ public struct TPMFamilyResolver {
             return (try fromKernel.get(), .kernel)
         case .nextBoot:
             let hint = "give --tpm 1.2 or --tpm 2.0 (\(LiveTPM.sysfsDirectory)/tpm_version_major says 1 or 2)"
-            if let log { throw TPMError(.family, "\(log.source) does not tell the TPM family (SHA-1 records only): \(hint)") }
-            throw TPMError(.family, "the next boot's TPM family is not known: \(hint), or predict from the current boot (--live)")
+            if let log { throw CodedError(.tpmFamily, "\(log.source) does not tell the TPM family (SHA-1 records only): \(hint)") }
+            throw CodedError(.tpmFamily, "the next boot's TPM family is not known: \(hint), or predict from the current boot (--live)")
         }
     }
 
@@ -124,7 +124,7 @@ public struct TPMFamilyResolver {
         let choice = TCTIChoice.resolve(option: tcti, environment: environment)
         switch choice.origin {
         case "--tcti":
-            throw TPMError(.refusedTCTI, "--tcti \(choice.configuration) names a TPM 2.0 transport, but \(whose), which is read from sysfs and sealed to through tcsd: drop --tcti")
+            throw CodedError(.tpmTCTIRefused, "--tcti \(choice.configuration) names a TPM 2.0 transport, but \(whose), which is read from sysfs and sealed to through tcsd: drop --tcti")
         case "default":
             return nil
         default:

@@ -32,7 +32,7 @@ extension PCRSource {
         if wanted.isEmpty {
             let asked = (banks ?? HashAlgorithm.computable).map(\.description).joined(separator: ", ")
             let kept = all.isEmpty ? "none" : all.map(\.description).joined(separator: ", ")
-            throw TPMError(.bankNotActive, "the TPM keeps none of the banks \(asked) (active: \(kept))")
+            throw CodedError(.tpmBankNotActive, "the TPM keeps none of the banks \(asked) (active: \(kept))")
         }
         return try readPCRs(pcrs, banks: wanted)
     }
@@ -85,12 +85,12 @@ public final class TPM12SysfsSource: PCRSource {
 
     public func readPCRs(_ pcrs: [PCRIndex], banks: [HashAlgorithm]) throws -> PCRValues {
         if let other = banks.first(where: { $0 != .sha1 }) {
-            throw TPMError(.bankNotActive, "a TPM 1.2 has only the sha1 bank, not \(other)")
+            throw CodedError(.tpmBankNotActive, "a TPM 1.2 has only the sha1 bank, not \(other)")
         }
         let (all, source) = try values()
         var out = PCRValues()
         for p in pcrs {
-            guard let v = all[.sha1, p] else { throw TPMError(.sysfs, "\(source) has no line for PCR\(p)") }
+            guard let v = all[.sha1, p] else { throw CodedError(.tpm12PCRs, "\(source) has no line for PCR\(p)") }
             out[.sha1, p] = v
         }
         return out

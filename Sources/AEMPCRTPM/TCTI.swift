@@ -1,3 +1,5 @@
+import AEMPCR
+
 /// Which TCTI (tpm2-tss transport) to open, and where that choice came from, so every output
 /// that used the TPM can say what it read.
 public struct TCTIChoice: Sendable, Equatable, CustomStringConvertible {
@@ -61,7 +63,7 @@ public struct TCTIChoice: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Why this TCTI is refused, or nil when it is one of `allowedNames`.
-    public var refusal: TPMError? {
+    public var refusal: CodedError? {
         if TCTIChoice.allowedNames.contains(name) { return nil }
         let why: String
         switch name {
@@ -70,7 +72,7 @@ public struct TCTIChoice: Sendable, Equatable, CustomStringConvertible {
         case "": why = "it names no TCTI (the loader would search for one)"
         default: why = "it is not one of them"
         }
-        return TPMError(.refusedTCTI, "refusing TCTI '\(configuration)'\(origin == "default" ? "" : " (from \(origin))"): aem-pcr reaches a TPM 2.0 only through the device, swtpm, mssim or tabrmd TCTI, and \(why)")
+        return CodedError(.tpmTCTIRefused, "refusing TCTI '\(configuration)'\(origin == "default" ? "" : " (from \(origin))"): aem-pcr reaches a TPM 2.0 only through the device, swtpm, mssim or tabrmd TCTI, and \(why)")
     }
 
     /// The transport named in the watchdog's line: `TCTI 'swtpm:path=…' (from --tcti)`.

@@ -30,7 +30,7 @@ public final class TPM2Device {
         var t: OpaquePointer?
         let rc = TPMWatchdog.shared.guarding(tcti.transport) { Tss2_TctiLdr_Initialize(loaderConfiguration, &t) }
         guard rc == 0, let t else {
-            throw TPMError(.unreachable, "cannot open the TPM through TCTI '\(tcti.configuration)'\(tcti.origin == "default" ? "" : " (from \(tcti.origin))"): \(TPM2Device.decode(rc))")
+            throw CodedError(.tpmUnreachable, "cannot open the TPM through TCTI '\(tcti.configuration)'\(tcti.origin == "default" ? "" : " (from \(tcti.origin))"): \(TPM2Device.decode(rc))")
         }
         tctiContext = t
         var e: OpaquePointer?
@@ -72,19 +72,19 @@ public final class TPM2Device {
         var st = stat()
         if stat(path, &st) != 0 {
             if errno == EACCES {
-                throw TPMError(.permission, "no permission to reach \(path): run as root or join the tss group")
+                throw CodedError(.tpmPermission, "no permission to reach \(path): run as root or join the tss group")
             }
             let other = path == "/dev/tpmrm0" && access("/dev/tpm0", F_OK) == 0
                 ? " (/dev/tpm0 exists without a resource manager: is this a TPM 1.2? then aem-pcr reads its PCRs from sysfs)"
                 : named ? " (is the path right, and the TPM 2.0 enabled in the firmware?)"
                 : " (is there a TPM 2.0, enabled in the firmware? to use a software TPM, give --tcti)"
-            throw TPMError(.noDevice, "no TPM 2.0 device \(path)\(other)")
+            throw CodedError(.tpmNoDevice, "no TPM 2.0 device \(path)\(other)")
         }
         if st.st_mode & S_IFMT != S_IFCHR {
-            throw TPMError(.noDevice, "\(path) is not a character device, so not a TPM: a device TCTI names /dev/tpmrm0 or /dev/tpm0")
+            throw CodedError(.tpmNoDevice, "\(path) is not a character device, so not a TPM: a device TCTI names /dev/tpmrm0 or /dev/tpm0")
         }
         if access(path, R_OK | W_OK) != 0 {
-            throw TPMError(.permission, "no permission on \(path): run as root or join the tss group")
+            throw CodedError(.tpmPermission, "no permission on \(path): run as root or join the tss group")
         }
     }
 
@@ -95,24 +95,24 @@ public final class TPM2Device {
     }
 
     /// A sentence for a failed TPM command.
-    static func error(_ rc: UInt32, doing what: String) -> TPMError {
+    static func error(_ rc: UInt32, doing what: String) -> CodedError {
         let layer = aempcr_rc_layer(rc)
         if layer == 0 {
             // The TPM's own response codes (TPM 2.0 Part 2, 6.6). Format-zero codes compare whole.
             switch rc & 0xFFF {
             case 0x921:
-                return TPMError(.lockout, "the TPM is in dictionary-attack lockout while \(what): wait for the lockout to end or clear it with the lockout password (tpm2_dictionarylockout -c)")
+                return CodedError(.tpmLockout, "the TPM is in dictionary-attack lockout while \(what): wait for the lockout to end or clear it with the lockout password (tpm2_dictionarylockout -c)")
             case 0x100:
-                return TPMError(.notStarted, "the TPM has not been started (TPM2_Startup) while \(what): the firmware or kernel normally does this; for a software TPM start it with --flags startup-clear")
+                return CodedError(.tpmNotStarted, "the TPM has not been started (TPM2_Startup) while \(what): the firmware or kernel normally does this; for a software TPM start it with --flags startup-clear")
             case 0x908, 0x90A, 0x922:
-                return TPMError(.busy, "the TPM is busy (\(decode(rc))) while \(what): try again")
+                return CodedError(.tpmBusy, "the TPM is busy (\(decode(rc))) while \(what): try again")
             default: break
             }
         }
         if layer == aempcr_rc_tcti_layer() {
-            return TPMError(.unreachable, "lost the TPM while \(what): \(decode(rc))")
+            return CodedError(.tpmUnreachable, "lost the TPM while \(what): \(decode(rc))")
         }
-        return TPMError(.tpm, "the TPM refused \(what): \(decode(rc)) (response code \(String(format0x: rc)))")
+        return CodedError(.tpmError, "the TPM refused \(what): \(decode(rc)) (response code \(String(format0x: rc)))")
     }
 
     // MARK: PCRs
@@ -155,15 +155,15 @@ public final class TPM2Device {
     public func readPCRs(_ pcrs: [PCRIndex], banks: [HashAlgorithm], active: [HashAlgorithm]? = nil) throws -> PCRValues {
         let active = try active ?? activeBanks()
         for b in banks where !active.contains(b) {
-            throw TPMError(.bankNotActive, "the PCR bank \(b) is not active in this TPM (active: \(active.map(\.description).joined(separator: ", ")))")
+            throw CodedError(.tpmBankNotActive, "the PCR bank \(b) is not active in this TPM (active: \(active.map(\.description).joined(separator: ", ")))")
         }
         for p in pcrs where p.rawValue > 23 {
-            throw TPMError(.tpm, "PCR\(p) does not exist (a PC Client TPM has PCR0–23)")
+            throw CodedError(.tpmError, "PCR\(p) does not exist (a PC Client TPM has PCR0–23)")
         }
         for _ in 0..<3 {
             if let values = try readOnce(pcrs, banks: banks) { return values }
         }
-        throw TPMError(.counterMoved, "the PCRs kept changing while they were read (the update counter moved three times); try again when nothing extends them")
+        throw CodedError(.tpmPCRsChanging, "the PCRs kept changing while they were read (the update counter moved three times); try again when nothing extends them")
     }
 
     /// One consistent read, or nil when the update counter moved between calls.
@@ -207,7 +207,7 @@ public final class TPM2Device {
             var list = digests.pointee
             let count = Int(list.count)
             guard count == returned.count, count > 0 else {
-                throw TPMError(.tpm, "the TPM answered a PCR read with \(count) digests for \(returned.count) selected PCRs")
+                throw CodedError(.tpmError, "the TPM answered a PCR read with \(count) digests for \(returned.count) selected PCRs")
             }
             withUnsafeBytes(of: &list.digests) { raw in
                 let all = raw.bindMemory(to: TPM2B_DIGEST.self)
@@ -220,12 +220,12 @@ public final class TPM2Device {
             let before = wanted.count
             wanted.removeAll { w in returned.contains { $0.0 == w.0 && $0.1 == w.1 } }
             if wanted.count == before {
-                throw TPMError(.tpm, "the TPM returned none of the PCRs asked for")
+                throw CodedError(.tpmError, "the TPM returned none of the PCRs asked for")
             }
         }
         for b in banks {
             for p in pcrs where values[b, p] == nil {
-                throw TPMError(.tpm, "the TPM returned no value for PCR\(p) in \(b)")
+                throw CodedError(.tpmError, "the TPM returned no value for PCR\(p) in \(b)")
             }
         }
         return values

@@ -42,13 +42,13 @@ extension TPM2Device {
     public func createSealedObject(parent: UInt32 = TPM2Device.aemSRKHandle, parentAuth: UnsafeRawBufferPointer,
                                    data: UnsafeRawBufferPointer, authPolicy: Digest) throws -> TPM2SealedObject {
         guard authPolicy.algorithm == .sha256 else {
-            throw TPMError(.tpm, "the sealing object's policy must be a SHA-256 digest, not \(authPolicy.algorithm)")
+            throw CodedError(.tpmError, "the sealing object's policy must be a SHA-256 digest, not \(authPolicy.algorithm)")
         }
         guard parentAuth.count <= 64 else {
-            throw TPMError(.tpm, "the SRK password is longer than a TPM accepts (64 bytes)")
+            throw CodedError(.tpmError, "the SRK password is longer than a TPM accepts (64 bytes)")
         }
         guard data.count > 0 && data.count <= 128 else {
-            throw TPMError(.tpm, "sealed data must be 1 to 128 bytes, not \(data.count)")
+            throw CodedError(.tpmError, "sealed data must be 1 to 128 bytes, not \(data.count)")
         }
         let hex = String(parent, radix: 16)
         var parentTR: UInt32 = 0
@@ -57,7 +57,7 @@ extension TPM2Device {
         }
         guard rc == 0 else {
             if TPM2Device.formatOne(rc, is: 0x0B) {  // TPM_RC_HANDLE
-                throw TPMError(.tpm, "there is no persistent key at 0x\(hex) (AEM's SRK): set up AEM first (anti-evil-maid-tpm-setup)")
+                throw CodedError(.tpmError, "there is no persistent key at 0x\(hex) (AEM's SRK): set up AEM first (anti-evil-maid-tpm-setup)")
             }
             throw TPM2Device.error(rc, doing: "finding the SRK at 0x\(hex)")
         }
@@ -120,7 +120,7 @@ extension TPM2Device {
         }
         guard rc == 0, let outPrivate, let outPublic else {
             if TPM2Device.formatOne(rc, is: 0x0E) || TPM2Device.formatOne(rc, is: 0x22) {  // TPM_RC_AUTH_FAIL, _BAD_AUTH
-                throw TPMError(.tpm, "the SRK password is wrong (the TPM counts this failure against its dictionary-attack limit)")
+                throw CodedError(.tpmError, "the SRK password is wrong (the TPM counts this failure against its dictionary-attack limit)")
             }
             throw TPM2Device.error(rc, doing: "creating the sealing object under 0x\(hex)")
         }
@@ -172,7 +172,7 @@ extension TPM2Device {
         var buffer = [UInt8](repeating: 0, count: MemoryLayout<T>.size + 16)
         var offset = 0
         let rc = buffer.withUnsafeMutableBufferPointer { f(value, $0.baseAddress, $0.count, &offset) }
-        guard rc == 0 else { throw TPMError(.tpm, "tpm2-tss could not marshal the \(name) the TPM returned: \(decode(rc))") }
+        guard rc == 0 else { throw CodedError(.tpmError, "tpm2-tss could not marshal the \(name) the TPM returned: \(decode(rc))") }
         return Array(buffer.prefix(offset))
     }
 }

@@ -25,7 +25,7 @@ struct AEMPCRCommand: ParsableCommand {
     static func main() {
         guard let args = ProgramArguments.read() else {
             // Without them every command would run as a bare `aem-pcr`: the help, exit 0.
-            Terminal.error("the command line cannot be read: the Swift runtime takes it from /proc/self/cmdline, and /proc is not mounted (mount -t proc proc /proc)", code: "no-arguments")
+            Terminal.error("the command line cannot be read: the Swift runtime takes it from /proc/self/cmdline, and /proc is not mounted (mount -t proc proc /proc)", code: CodedError.Code.noArguments.rawValue)
             Glibc.exit(ExitStatus.badInput)
         }
         // `notice` runs from package hooks: it never fails the transaction, even on bad usage.
@@ -38,7 +38,7 @@ struct AEMPCRCommand: ParsableCommand {
             signal(SIGXFSZ, SIG_IGN)
         }
         if let message = Usage.commandError(args) {
-            Terminal.error(message, code: "usage")
+            Terminal.error(message, code: CodedError.Code.usage.rawValue)
             Glibc.exit(failure)
         }
         // Every wait on a TPM is bounded: one line, exit status 2 (0 for notice; see TPMWatchdog).
@@ -62,8 +62,9 @@ struct AEMPCRCommand: ParsableCommand {
                 Glibc.exit(0)
             }
             // The argument parser's own usage errors, as the one line every usage error is. It
-            // reports a missing option before an unknown one, so a mistyped option comes first.
-            Terminal.error(Usage.unknownOption(args) ?? Usage.oneLine(message(for: error), args), code: "usage")
+            // reports a missing option or a failed validate() before an unknown option, so a
+            // mistyped option is looked for first (see Usage).
+            Terminal.error(Usage.unknownOption(args) ?? Usage.oneLine(message(for: error), args), code: CodedError.Code.usage.rawValue)
             Glibc.exit(failure)
         }
     }
@@ -94,6 +95,14 @@ enum ProgramArguments {
 
 /// Usage errors the argument parser words otherwise (or not at all): unknown commands, `help`
 /// of an unknown command, and a mistyped option, with the name meant when one is close.
+///
+/// Why not the parser's own "Did you mean" (swift-argument-parser 1.8.2): it looks for unknown
+/// options only after decoding and `validate()` succeed (CommandParser.extractLastParsedValue),
+/// and it suggests no subcommand. So a mistyped option is reported as what it left missing:
+/// `predict --grubcfg F` says "name the boot: --grub-cfg FILE …" and `measure --x` says
+/// "missing expected argument '<file>'", neither naming the typo (measured with the scan below
+/// removed). The scan needs each command's option names, which the parser makes public only
+/// as help text (`helpMessage`) or the underscored `_dumpHelp()` JSON; help text it is.
 enum Usage {
     static func name(_ c: ParsableCommand.Type) -> String { c.configuration.commandName ?? c._commandName }
 
@@ -221,4 +230,12 @@ enum ExitStatus {
     /// Done, but cleaning after it failed: seal's new set is in place (or check-boot's verdict
     /// stands) and something after the swap (a sync, the removal of the old set) failed.
     static let notCleaned: Int32 = 3
+}
+
+/// The command line's codes.
+extension CodedError.Code {
+    /// The command line cannot be read (no /proc, and a C library that does not pass argv).
+    static let noArguments = Self("no-arguments")
+    /// An output file or directory (`log dump -o`, `read -o`) could not be written.
+    static let outputWriteFailed = Self("output-write-failed")
 }

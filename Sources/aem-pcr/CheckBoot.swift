@@ -88,8 +88,8 @@ struct CheckBoot: ParsableCommand {
         let recordBytes: [UInt8]
         do {
             recordBytes = try FileReader.readAll(path: recordPath, limit: 1 << 22, noFollow: true)
-        } catch let e as FileError where e.code == .notFound {
-            throw UsageError("\(recordPath) is missing: \(dir) was not sealed by 'aem-pcr seal' (or AEM has resealed it since), so there is no prediction to check")
+        } catch let e as CodedError where e.code == .fileNotFound {
+            throw CodedError(.usage, "\(recordPath) is missing: \(dir) was not sealed by 'aem-pcr seal' (or AEM has resealed it since), so there is no prediction to check")
         }
         let record = try SealedPrediction.parse(String(decoding: recordBytes, as: UTF8.self), source: recordPath)
         // The verdict comes from what the TPM will enforce: the sealed objects themselves
@@ -121,7 +121,7 @@ struct CheckBoot: ParsableCommand {
         // A prediction of this set must give what the sealed objects hold; one that does not
         // (rewritten, or of another set) explains nothing and is said so, nothing removed.
         if !resealed, let why = enforced.disagreement(of: record.pcrs) {
-            throw UsageError("\(recordPath) disagrees with the sealed object (\(enforced.objectNames.joined(separator: ", "))): \(why); it cannot explain this boot, and nothing is removed")
+            throw CodedError(.usage, "\(recordPath) disagrees with the sealed object (\(enforced.objectNames.joined(separator: ", "))): \(why); it cannot explain this boot, and nothing is removed")
         }
 
         // The PCRs now: the sealed selection and every one the record has, in their banks.
@@ -140,8 +140,8 @@ struct CheckBoot: ParsableCommand {
         do {
             currentDigests = try enforced.currentDigests(now)
             refusing = try enforced.refusing(now)
-        } catch let e as PolicyError {
-            throw UsageError("\(source) cannot give the verdict: \(e.reason)")
+        } catch let e as CodedError {
+            throw CodedError(.usage, "\(source) cannot give the verdict: \(e.reason)")
         }
         let unseals = refusing.isEmpty
         var rows = [Row]()
@@ -315,7 +315,7 @@ struct CheckBoot: ParsableCommand {
             do {
                 let bytes = try FileReader.readAll(path: dir + "/" + f.name, limit: AEMLayout.secretSizeLimit * 2 + (1 << 20), noFollow: true)
                 if MultiHasher.hash(.sha256, bytes) != f.sha256 { out.append(SetFileState(name: f.name, state: "changed")) }
-            } catch let e as FileError where e.code == .notFound {
+            } catch let e as CodedError where e.code == .fileNotFound {
                 out.append(SetFileState(name: f.name, state: "missing"))
             } catch {
                 out.append(SetFileState(name: f.name, state: "unreadable"))

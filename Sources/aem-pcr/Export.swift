@@ -40,7 +40,7 @@ enum Export {
         }
         let unique = Array(Set(requested)).sorted()
         if unique.count > 1 {
-            throw UsageError("--format \(format.rawValue) exports one bank; give one --bank (got \(unique.map(\.description).joined(separator: ", ")))")
+            throw CodedError(.usage, "--format \(format.rawValue) exports one bank; give one --bank (got \(unique.map(\.description).joined(separator: ", ")))")
         }
         return unique.first ?? .sha256
     }
@@ -51,7 +51,7 @@ enum Export {
         var out = [AcceptedBoot]()
         for word in value.split(separator: ",", omittingEmptySubsequences: false) {
             guard let a = AcceptedBoot(rawValue: String(word)) else {
-                throw UsageError("--accept '\(value)': '\(word)' is neither current nor predicted (give current,predicted or one of them)")
+                throw CodedError(.usage, "--accept '\(value)': '\(word)' is neither current nor predicted (give current,predicted or one of them)")
             }
             if !out.contains(a) { out.append(a) }
         }
@@ -64,7 +64,7 @@ enum Export {
         let known = drtmPCRs.filter { pcrs[bank, $0] != nil }
         if known.isEmpty {
             let have = pcrs.banks.filter { !pcrs.pcrs(in: $0).isEmpty }.map(\.description)
-            throw UsageError("the prediction fixes no DRTM PCR in the \(bank) bank\(have.isEmpty ? "" : " (it has \(have.joined(separator: ", ")); choose with --bank)")")
+            throw CodedError(.usage, "the prediction fixes no DRTM PCR in the \(bank) bank\(have.isEmpty ? "" : " (it has \(have.joined(separator: ", ")); choose with --bank)")")
         }
         return known
     }
@@ -84,7 +84,7 @@ enum Export {
                 case .current: v = current?[bank, pcr]
                 }
                 guard let v else {
-                    throw UsageError("--accept current: the current boot's PCR\(pcr) \(bank) is not in the event log")
+                    throw CodedError(.usage, "--accept current: the current boot's PCR\(pcr) \(bank) is not in the event log")
                 }
                 if !values.contains(v.hex) { values.append(v.hex) }
             }

@@ -36,7 +36,7 @@ struct LogInputOptions: ParsableArguments {
     var lenient = false
 
     /// The log, strictly or leniently, with the problems a lenient read let through.
-    func read() throws -> (DRTMEventLog, [EventLogError]) {
+    func read() throws -> (DRTMEventLog, [CodedError]) {
         if lenient {
             let log = try DRTMEventLog.parse(path: file, checks: [])
             return (log, log.problems(.all))
@@ -96,7 +96,7 @@ enum LogOutput {
     }
 
     /// The problems of a lenient read, for `--json`.
-    static func problemsJSON(_ problems: [EventLogError]) -> JSON {
+    static func problemsJSON(_ problems: [CodedError]) -> JSON {
         .array(problems.map { p in
             .object([("code", .string(p.errorCode)), ("offset", p.offset.map { .int($0) } ?? .null),
                      ("line", p.line.map { .int($0) } ?? .null), ("message", .string(p.reason))])

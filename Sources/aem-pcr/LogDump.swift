@@ -134,14 +134,14 @@ final class AtomicOutputFile {
             name = String(path[path.index(after: slash)...])
         }
         guard !name.isEmpty, name != ".", name != ".." else {
-            throw OutputFileError(path: path, "names a directory, not a file to write")
+            throw CodedError(.outputWriteFailed, source: path, "names a directory, not a file to write")
         }
         // The file is renamed over `path`, never opened; still, a FIFO, socket or device there is
         // refused rather than replaced (the user named something that is not a file).
         do {
             try RegularFile.checkReplaceable(path)
-        } catch let e as FileError {
-            throw OutputFileError(path: path, e.reason)
+        } catch let e as CodedError where e.code.isFile {
+            throw CodedError(.outputWriteFailed, source: path, e.reason)
         }
         var template = Array("\(dir)/.\(name).XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
@@ -154,7 +154,7 @@ final class AtomicOutputFile {
             case EROFS: why = "directory \(dir) is on a read-only file system"
             default: why = "cannot create a file in \(dir): \(String(cString: strerror(e)))"
             }
-            throw OutputFileError(path: path, why)
+            throw CodedError(.outputWriteFailed, source: path, why)
         }
         self.fd = fd
         self.tempPath = String(cString: template.map { UInt8(bitPattern: $0) } + [0])
@@ -169,7 +169,7 @@ final class AtomicOutputFile {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw OutputFileError(path: path, "write failed: \(String(cString: strerror(errno)))")
+                throw CodedError(.outputWriteFailed, source: path, "write failed: \(String(cString: strerror(errno)))")
             }
             done += n
         }
@@ -178,15 +178,15 @@ final class AtomicOutputFile {
     /// Flushes, closes and renames the temporary file to `path`.
     func commit() throws {
         if fsync(fd) != 0 {
-            throw OutputFileError(path: path, "write failed: \(String(cString: strerror(errno)))")
+            throw CodedError(.outputWriteFailed, source: path, "write failed: \(String(cString: strerror(errno)))")
         }
         let c = close(fd)
         fd = -1
         if c != 0 {
-            throw OutputFileError(path: path, "write failed: \(String(cString: strerror(errno)))")
+            throw CodedError(.outputWriteFailed, source: path, "write failed: \(String(cString: strerror(errno)))")
         }
         if rename(tempPath, path) != 0 {
-            throw OutputFileError(path: path, "cannot rename \(tempPath) to it: \(String(cString: strerror(errno)))")
+            throw CodedError(.outputWriteFailed, source: path, "cannot rename \(tempPath) to it: \(String(cString: strerror(errno)))")
         }
         committed = true
     }
@@ -196,16 +196,4 @@ final class AtomicOutputFile {
         if fd >= 0 { close(fd); fd = -1 }
         if !committed { unlink(tempPath); committed = true }
     }
-}
-
-/// An output file that could not be written.
-struct OutputFileError: AEMPCRError {
-    let path: String
-    let reason: String
-    init(path: String, _ reason: String) {
-        self.path = path
-        self.reason = reason
-    }
-    var errorCode: String { "output-write-failed" }
-    var description: String { "\(path): \(reason)" }
 }

@@ -58,7 +58,7 @@ struct LogReplay: ParsableCommand {
     }
 
     static func json(_ log: DRTMEventLog, _ r: ReplayResult, mismatches: [DataDigestMismatch],
-                     problems: [EventLogError]) -> JSON {
+                     problems: [CodedError]) -> JSON {
         let pcrs = JSON.pcrs(r.values, banks: r.values.banks)
         let partial = r.partialEntries.map { e in
             JSON.object([

@@ -42,7 +42,7 @@ struct LogShow: ParsableCommand {
     static let shownWhole = 64
     static let shownPrefix = 32
 
-    static func json(_ log: DRTMEventLog, problems: [EventLogError]) -> JSON {
+    static func json(_ log: DRTMEventLog, problems: [CodedError]) -> JSON {
         let events = log.events.enumerated().map { (i, e) -> JSON in
             .object([
                 ("index", .int(i)),

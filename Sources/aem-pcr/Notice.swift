@@ -146,7 +146,7 @@ struct Notice: ParsableCommand {
 
     static func defaultGrubCfg() throws -> String {
         for p in ["/boot/grub2/grub.cfg", "/boot/grub/grub.cfg"] where access(p, F_OK) == 0 { return p }
-        throw UsageError("no /boot/grub2/grub.cfg or /boot/grub/grub.cfg; give --grub-cfg")
+        throw CodedError(.usage, "no /boot/grub2/grub.cfg or /boot/grub/grub.cfg; give --grub-cfg")
     }
 
     /// GRUB's environment block beside grub.cfg (`$prefix/grubenv`), for `saved_entry`; empty

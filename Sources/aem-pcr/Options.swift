@@ -33,14 +33,6 @@ func validateBanks(_ banks: [HashAlgorithm]) throws {
     }
 }
 
-/// A usage error found while running (after argument parsing): one line, exit 2.
-struct UsageError: AEMPCRError {
-    let message: String
-    init(_ message: String) { self.message = message }
-    var errorCode: String { "usage" }
-    var description: String { message }
-}
-
 /// `--bank` values once each in TCG order; sha1 and sha256 when none is given.
 func requestedBanks(_ banks: [HashAlgorithm]) -> [HashAlgorithm] {
     banks.isEmpty ? [.sha1, .sha256] : Array(Set(banks)).sorted()
@@ -107,7 +99,7 @@ struct BootOptions: ParsableArguments {
             if access(path, F_OK) == 0 { continue }
             let parent = base == "/boot" ? "/" : String(base.dropLast("/boot".count))
             let named = "/" + path.dropFirst(base.count + 1)
-            throw UsageError("\(origin): \(named) resolves to \(path), no such file: grub.cfg's paths begin with /boot/ (a /boot that is not its own partition), so give --boot-dir \(parent)")
+            throw CodedError(.usage, "\(origin): \(named) resolves to \(path), no such file: grub.cfg's paths begin with /boot/ (a /boot that is not its own partition), so give --boot-dir \(parent)")
         }
     }
 
@@ -133,7 +125,7 @@ struct BootOptions: ParsableArguments {
             if word().elementsEqual("--nounzip".utf8) { noUnzip = true; rest = rest.dropFirst("--nounzip".count) }
             let file = word()
             guard !file.isEmpty else {
-                throw UsageError("--module '\(Escape.text(line, limit: 100))' names no file")
+                throw CodedError(.usage, "--module '\(Escape.text(line, limit: 100))' names no file")
             }
             rest = rest.dropFirst(file.count)
             if rest.first == space { rest = rest.dropFirst() }

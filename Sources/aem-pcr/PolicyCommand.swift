@@ -55,7 +55,7 @@ struct PolicyCommand: ParsableCommand {
     func validate() throws {
         try validateBanks(banks)
         if values.isEmpty { throw ValidationError("give the PCR values: --values FILE (repeatable)") }
-        do { _ = try PCRSelection.indices(pcr) } catch let e as PolicyError {
+        do { _ = try PCRSelection.indices(pcr) } catch let e as CodedError {
             throw ValidationError("--pcr: \(e.reason)")
         }
         if json && format == .binary && output == nil {
@@ -76,8 +76,8 @@ struct PolicyCommand: ParsableCommand {
         let digest: Digest
         do {
             digest = try PolicyPCR.digest(selection, values: merged)
-        } catch let e as PolicyError where e.code == .missingValue {
-            throw PolicyError(.missingValue, "\(e.reason) in \(values.joined(separator: ", "))")
+        } catch let e as CodedError where e.code == .policyMissingValue {
+            throw CodedError(.policyMissingValue, "\(e.reason) in \(values.joined(separator: ", "))")
         }
         // AEM's listbadpcrs refuses PCR13 and PCR17-19 all 00 (never extended) or all FF (no
         // measured launch), and so does seal: a digest over such a value is said to be one.
@@ -125,11 +125,11 @@ func writeOutputFile(_ path: String, _ bytes: [UInt8]) throws {
     do {
         fd = try RegularFile.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644) { e in
             e == ELOOP
-                ? UsageError("-o \(path) is a symbolic link: refused, it would write through to the file it names (nothing was written); remove it or give another name")
-                : UsageError("-o \(path): \(String(cString: strerror(e)))")
+                ? CodedError(.usage, "-o \(path) is a symbolic link: refused, it would write through to the file it names (nothing was written); remove it or give another name")
+                : CodedError(.usage, "-o \(path): \(String(cString: strerror(e)))")
         }
-    } catch let e as FileError {
-        throw UsageError("-o \(e.description)")
+    } catch let e as CodedError where e.code.isFile {
+        throw CodedError(.usage, "-o \(e.description)")
     }
     defer { close(fd) }
     try writeAll(fd, bytes, what: "-o \(path)")
@@ -142,9 +142,9 @@ func writeAll(_ fd: Int32, _ bytes: [UInt8], what: String) throws {
         let n = bytes[done...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         if n < 0 {
             if errno == EINTR { continue }
-            throw UsageError("\(what): \(String(cString: strerror(errno)))")
+            throw CodedError(.usage, "\(what): \(String(cString: strerror(errno)))")
         }
-        if n == 0 { throw UsageError("\(what): nothing could be written") }
+        if n == 0 { throw CodedError(.usage, "\(what): nothing could be written") }
         done += n
     }
 }

@@ -92,7 +92,7 @@ struct Predict: ParsableCommand {
         case .keylime:
             let accepted = try Export.accepted(accept)
             if accepted.contains(.current) && view.log == nil {
-                throw UsageError("--accept current needs the current boot's values: give --live (or --event-log FILE --pcrs FILE)")
+                throw CodedError(.usage, "--accept current needs the current boot's values: give --live (or --event-log FILE --pcrs FILE)")
             }
             let bank = try Export.bank(launch.banks, tpm: view.files.configuration.tpm, format: format)
             Terminal.output(try Export.keylime(predicted: view.pcrs, current: view.log?.current, bank: bank, accept: accepted))

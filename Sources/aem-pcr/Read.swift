@@ -83,7 +83,7 @@ struct Read: ParsableCommand {
             for part in dir.split(separator: "/") {
                 path += "/" + part
                 if mkdir(path, 0o700) != 0 && errno != EEXIST {
-                    throw OutputFileError(path: path, "cannot create the directory: \(String(cString: strerror(errno)))")
+                    throw CodedError(.outputWriteFailed, source: path, "cannot create the directory: \(String(cString: strerror(errno)))")
                 }
             }
             try SavedSet.write(dir: dir, files: [

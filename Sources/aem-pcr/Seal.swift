@@ -113,7 +113,7 @@ struct Seal: ParsableCommand {
         let sealPlan = try AEMSealPlan(prediction: p, family: family, sealPCRs: AEMConfig.sealPCRs(path: aemConf),
                                        now: verified.pcrs, source: verified.pcrSource, fromTPM: log.pcrs == nil, conf: aemConf)
         let (values, refusals, selection) = (sealPlan.values, sealPlan.refusals, sealPlan.selection)
-        if !dryRun, let first = refusals.first { throw SealError(.refused, first + "; nothing is sealed") }
+        if !dryRun, let first = refusals.first { throw CodedError(.sealRefused, first + "; nothing is sealed") }
         if !sealPlan.unsupported.isEmpty {
             printPlan(values: values, selection: selection, layout: layout,
                       reason: "SEAL in \(aemConf) names \(sealPlan.unsupported.map { "PCR\($0)" }.joined(separator: ", ")), which this tool does not seal to (it seals PCR13 as now and PCR17-19 predicted)")
@@ -125,8 +125,8 @@ struct Seal: ParsableCommand {
         let tpm = family == .tpm20 ? "2.0" : "1.2"
         // A directory another user can write: refused before a password is asked.
         let unsafeDirectory = writer.unsafeDirectory()
-        if !dryRun, let unsafeDirectory { throw SealError(.refused, unsafeDirectory) }
-        if !dryRun, let why = deviceCopy?.writer.unsafeDirectory() { throw SealError(.refused, why) }
+        if !dryRun, let unsafeDirectory { throw CodedError(.sealRefused, unsafeDirectory) }
+        if !dryRun, let why = deviceCopy?.writer.unsafeDirectory() { throw CodedError(.sealRefused, why) }
 
         // Checked before a password is asked.
         let secrets = try AEMSealer.secretsToSeal(layout)
@@ -140,7 +140,7 @@ struct Seal: ParsableCommand {
             return
         }
         if family == .tpm20 && srkWellKnown {
-            throw UsageError("--srk-well-known is for a TPM 1.2 SRK; AEM's TPM 2.0 SRK (0x81000001) has a password: give --srk-password-file or answer the prompt")
+            throw CodedError(.usage, "--srk-well-known is for a TPM 1.2 SRK; AEM's TPM 2.0 SRK (0x81000001) has a password: give --srk-password-file or answer the prompt")
         }
         // Sealed through the session the PCRs were read in.
         let session = try current.source(family: family)
@@ -149,7 +149,7 @@ struct Seal: ParsableCommand {
             return
         }
         guard let tpm2 = session as? TPM2PCRSource else {
-            throw UsageError("seal reads and seals through one TPM, and \(session.name) is not a TPM \(family.rawValue) it can seal on")
+            throw CodedError(.usage, "seal reads and seals through one TPM, and \(session.name) is not a TPM \(family.rawValue) it can seal on")
         }
         let password = try srkPasswordFile.map { try AEMSealer.readSRKPassword(path: $0) }
             ?? AEMSealer.promptSRKPassword("TPM SRK password: ")

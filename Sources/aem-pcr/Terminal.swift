@@ -82,7 +82,7 @@ enum Terminal {
 
     /// Binary output (a PCR file, a digest) on standard output, never on a terminal.
     static func outputBinary(_ bytes: [UInt8], refusing message: String) throws {
-        if isatty(1) != 0 { throw UsageError(message) }
+        if isatty(1) != 0 { throw CodedError(.usage, message) }
         try writeAll(1, bytes, what: "standard output")
     }
 

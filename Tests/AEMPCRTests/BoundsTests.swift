@@ -13,8 +13,8 @@ import Testing
         text += "menuentry 'E' {\n multiboot /t $a $a $a $a\n}\n"
         let cfg = try GrubConfig(text: text, path: "d.cfg")
         #expect { try cfg.entry("E") } throws: { e in
-            guard let g = e as? GrubError else { return false }
-            return g.code == .unsupported && !g.description.contains("\n")
+            guard let g = e as? CodedError else { return false }
+            return g.code == .grubUnsupported && !g.description.contains("\n")
                 && (g.description.contains("MiB of text") || g.description.contains("longer than"))
         }
     }
@@ -29,8 +29,8 @@ import Testing
             text += "function f\(levels) { true; }\nmenuentry 'E' {\n f0 \(arg)\n multiboot /t\n}\n"
             let cfg = try GrubConfig(text: text, path: "p.cfg")
             #expect { try cfg.entry("E") } throws: { e in
-                guard let g = e as? GrubError else { return false }
-                return g.code == .unsupported && !g.description.contains("\n")
+                guard let g = e as? CodedError else { return false }
+                return g.code == .grubUnsupported && !g.description.contains("\n")
                     && (g.description.contains("MiB of text") || g.description.contains("arguments"))
             }
         }
@@ -41,14 +41,14 @@ import Testing
         let text = "function f {\n f\n f\n}\nmenuentry 'E' {\n f\n multiboot /t\n}\n"
         let cfg = try GrubConfig(text: text, path: "f.cfg")
         #expect { try cfg.entry("E") } throws: { e in
-            (e as? GrubError)?.description == "f.cfg:2: function 'f' recurses too deep"
+            (e as? CodedError)?.description == "f.cfg:2: function 'f' recurses too deep"
         }
         // Wide, not deep: many short functions each called many times also stop.
         var wide = "function g { true; true; true; true; }\n"
         for k in 0..<8 { wide += "function h\(k) { " + String(repeating: (k == 0 ? "g" : "h\(k - 1)") + "; ", count: 8) + "}\n" }
         wide += "h7\nmenuentry 'E' {\n multiboot /t\n}\n"
         #expect { try GrubConfig(text: wide, path: "w.cfg").entry("E") } throws: { e in
-            (e as? GrubError)?.description == "w.cfg:1: evaluation stopped after 500000 steps (a loop of functions?); no real grub.cfg needs that many"
+            (e as? CodedError)?.description == "w.cfg:1: evaluation stopped after 500000 steps (a loop of functions?); no real grub.cfg needs that many"
         }
     }
 
@@ -116,7 +116,7 @@ import Testing
         }
         // An unknown name lists the first entries and counts the rest, never all 200,000.
         #expect { try cfg.entry("nope") } throws: { e in
-            (e as? GrubError)?.description.hasSuffix("; 9: Entry 9; … and 199991 more") == true
+            (e as? CodedError)?.description.hasSuffix("; 9: Entry 9; … and 199991 more") == true
         }
     }
     /// Entry bodies are kept as text, as GRUB keeps them, and parsed again when they run:
@@ -127,7 +127,7 @@ import Testing
         #expect(ok.loaderCommands.map(\.file) == ["/f2"] && ok.loaderCommands[0].argumentStrings == ["}"])
         #expect(ok.loaderCommands[0].line == 3)
         let bad = try GrubConfig(text: "set x=1\n" + body + "  configfile /other.cfg\n}\n", path: "b.cfg")
-        #expect { try bad.entry("A") } throws: { e in (e as? GrubError)?.line == 7 }
+        #expect { try bad.entry("A") } throws: { e in (e as? CodedError)?.line == 7 }
     }
 
     /// One run of aem-pcr and its peak resident memory in KiB, as GNU time measures it (`%M`).
@@ -159,7 +159,7 @@ import Testing
         #expect(isize == 1 << 28)
         var passed: UInt64 = 0
         #expect { try ModuleImage.stream(path: bomb, unzip: true) { passed += UInt64($0.count) } } throws: { e in
-            guard let f = e as? FileError else { return false }
+            guard let f = e as? CodedError else { return false }
             return f.code == .imageTooLarge && f.description == "\(bomb): decompresses to more than 4 GiB: GRUB takes the size from the gzip trailer (32 bits) and would load only part of it, below 4 GiB; stopped at 4 GiB"
         }
         // Everything up to the limit was passed on, nothing beyond it.

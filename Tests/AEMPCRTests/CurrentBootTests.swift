@@ -77,7 +77,7 @@ final class FakeTPM: PCRSource {
         #expect(try LogPredictor.facts(of: sha1Only).tpm == nil, "the SHA-1 per-algorithm log must not tell")
         func resolver(_ stated: TPMFamily?, kernel: TPMFamily?, tcti: Bool = false) -> TPMFamilyResolver {
             TPMFamilyResolver(stated: stated, tctiNamed: tcti) {
-                guard let kernel else { throw TPMError(.noDevice, "no TPM here") }
+                guard let kernel else { throw CodedError(.tpmNoDevice, "no TPM here") }
                 return kernel
             }
         }
@@ -103,19 +103,19 @@ final class FakeTPM: PCRSource {
         }
         // nothing tells this machine's: the kernel's own reason
         #expect { try resolver(nil, kernel: nil).family(for: .machine) } throws: { e in
-            (e as? TPMError)?.code == .noDevice && "\(e)" == "no TPM here"
+            (e as? CodedError)?.code == .tpmNoDevice && "\(e)" == "no TPM here"
         }
         // a log that is not a complete launch's is refused as the predictor refuses it
         let partial = DRTMEventLog(format: .tpm20TCG, banks: [.sha1], events: [], source: "empty.log")
         #expect { try resolver(nil, kernel: .tpm20).family(log: partial, for: .machine) } throws: { e in
-            (e as? PredictionError)?.code == .logIncomplete
+            (e as? CodedError)?.code == .logIncomplete
         }
     }
 
     /// A TCTI contradicts a TPM 1.2: refused on the command line, a note from the environment.
     @Test func aTCTIOnATPM12() throws {
         #expect { try TPMFamilyResolver.checkTCTI(for: .tpm12, origin: .stated, tcti: "swtpm:path=/x", environment: [:]) } throws: { e in
-            (e as? TPMError)?.code == .refusedTCTI && "\(e)".contains("--tpm 1.2 names a TPM 1.2")
+            (e as? CodedError)?.code == .tpmTCTIRefused && "\(e)".contains("--tpm 1.2 names a TPM 1.2")
         }
         let note = try TPMFamilyResolver.checkTCTI(for: .tpm12, origin: .kernel, tcti: nil, environment: ["TCTI": "swtpm:path=/x"])
         #expect(note == "TCTI=swtpm:path=/x is ignored: this machine's TPM is a TPM 1.2 (/sys/class/tpm/tpm0/tpm_version_major), which tpm2-tss cannot reach")
@@ -151,16 +151,16 @@ final class FakeTPM: PCRSource {
         other[.sha256, 17] = Digest(.sha256, hex: try pyHash("sha256", "another launch"))
         let tpm = FakeTPM(.tpm20, values: other)
         #expect { try Self.currentBoot(log: log, tpm: tpm).verifiedLog() } throws: { e in
-            (e as? PredictionError)?.code == .logNotVerified
+            (e as? CodedError)?.code == .logNotVerified
                 && "\(e)" == "\(log) does not verify against the fake TPM (PCR17 sha256); run 'aem-pcr verify' for details, or --force"
         }
         let forced = try Self.currentBoot(log: log, tpm: tpm).predictionLog(force: true)
         guard case .unverified(_, because: .forced(let report?)) = forced else { Issue.record("\(forced)"); return }
         #expect(!report.verified && report.rows.filter { $0.status == .mismatch }.map { "\($0.pcr) \($0.bank)" } == ["17 sha256"])
 
-        tpm.failure = TPMError(.busy, "the TPM is busy")
+        tpm.failure = CodedError(.tpmBusy, "the TPM is busy")
         #expect { try Self.currentBoot(log: log, tpm: tpm).verifiedLog() } throws: { e in
-            (e as? CurrentBootError)?.errorCode == "tpm-busy"
+            (e as? CodedError)?.errorCode == "tpm-busy"
                 && "\(e)" == "the TPM is busy; or give the PCR values with --pcrs FILE (tpm2_pcrread's output, saved with 'aem-pcr read --save')"
         }
         guard case .unverified(_, because: .forced(nil)) = try Self.currentBoot(log: log, tpm: tpm).predictionLog(force: true) else {
@@ -178,7 +178,7 @@ final class FakeTPM: PCRSource {
         #expect(read.banks == [.sha1])
         let none = FakeTPM(.tpm20, values: values, banks: [.sha384])
         #expect { try Self.currentBoot(log: log, tpm: none).currentPCRs(for: DRTMEventLog.parse(path: log)) } throws: { e in
-            (e as? CurrentBootError)?.errorCode == "tpm-bank-not-active" && "\(e)".hasPrefix("the TPM keeps none of the banks sha1, sha256 (active: sha384)")
+            (e as? CodedError)?.errorCode == "tpm-bank-not-active" && "\(e)".hasPrefix("the TPM keeps none of the banks sha1, sha256 (active: sha384)")
         }
     }
 
@@ -226,7 +226,7 @@ final class FakeTPM: PCRSource {
         let dir2 = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir2) }
         #expect { try Self.plan(dir2, now: { var v = $0; v[.sha256, 13] = nil; return v }) } throws: { e in
-            (e as? SealError)?.code == .refused && "\(e)" == "the fake TPM gave no PCR13 sha256, which the seal keeps as it is now (is the sha256 bank active?); nothing is sealed"
+            (e as? CodedError)?.code == .sealRefused && "\(e)" == "the fake TPM gave no PCR13 sha256, which the seal keeps as it is now (is the sha256 bank active?); nothing is sealed"
         }
         let dir3 = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir3) }

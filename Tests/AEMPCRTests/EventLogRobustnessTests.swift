@@ -2,24 +2,24 @@ import Foundation
 import Testing
 @testable import AEMPCR
 
-/// Bad input gets a precise `EventLogError` — never a crash, a hang, or a partial log accepted
+/// Bad input gets a precise `CodedError` — never a crash, a hang, or a partial log accepted
 /// silently: every truncated prefix of the real logs, annotated malformed inputs, seeded fuzzing.
 @Suite("DRTM event log: bad input")
 struct EventLogRobustnessTests {
-    /// Parses; any error other than `EventLogError` fails the test.
+    /// Parses; any error other than `CodedError` fails the test.
     static func outcome(_ bytes: ArraySlice<UInt8>, checks: DRTMEventLog.Checks = .all,
-                        sourceLocation: SourceLocation = #_sourceLocation) -> Result<DRTMEventLog, EventLogError> {
+                        sourceLocation: SourceLocation = #_sourceLocation) -> Result<DRTMEventLog, CodedError> {
         do {
             return .success(try DRTMEventLog.parse(bytes: bytes, source: "t", checks: checks))
-        } catch let e as EventLogError {
+        } catch let e as CodedError {
             return .failure(e)
         } catch {
-            Issue.record("not an EventLogError: \(error)", sourceLocation: sourceLocation)
-            return .failure(EventLogError(.unknownFormat, source: "t", "?"))
+            Issue.record("not a CodedError: \(error)", sourceLocation: sourceLocation)
+            return .failure(CodedError(.logUnknownFormat, source: "t", "?"))
         }
     }
 
-    static func expectError(_ bytes: [UInt8], _ code: EventLogError.Code, _ comment: Comment,
+    static func expectError(_ bytes: [UInt8], _ code: CodedError.Code, _ comment: Comment,
                             sourceLocation: SourceLocation = #_sourceLocation) {
         switch outcome(bytes[...], sourceLocation: sourceLocation) {
         case .success(let log):
@@ -48,9 +48,9 @@ struct EventLogRobustnessTests {
             case .failure(let e):
                 #expect(!(n == 69 || ends.contains(n) || n >= 1634), "prefix \(n): \(e)")
                 if n < 8 {
-                    #expect(e.code == .unknownFormat, "prefix \(n): \(e)")
+                    #expect(e.code == .logUnknownFormat, "prefix \(n): \(e)")
                 } else {
-                    #expect([.truncated, .sizePastEnd].contains(e.code), "prefix \(n): \(e)")
+                    #expect([.logTruncated, .logSizePastEnd].contains(e.code), "prefix \(n): \(e)")
                     #expect((e.offset ?? .max) <= n, "prefix \(n): \(e)")
                 }
             }
@@ -66,7 +66,7 @@ struct EventLogRobustnessTests {
             switch Self.outcome(dump[..<n]) {
             case .success: Issue.record("heap dump prefix \(n) accepted")
             case .failure(let e):
-                #expect(n < 16 ? e.code == .unknownFormat : [.heapTruncated, .heapLoop].contains(e.code), "prefix \(n): \(e)")
+                #expect(n < 16 ? e.code == .logUnknownFormat : [.heapTruncated, .heapLoop].contains(e.code), "prefix \(n): \(e)")
             }
         }
         // Element 8's next_record_offset set to every value up to the real one: a record boundary
@@ -83,7 +83,7 @@ struct EventLogRobustnessTests {
                 #expect(log.events.count == max(0, ends.filter { $0 <= k }.count - 1), "next_record_offset \(k)")
             case .failure(let e):
                 #expect(!(k == 0 || ends.contains(k)), "next_record_offset \(k): \(e)")
-                #expect([.truncated, .sizePastEnd].contains(e.code), "next_record_offset \(k): \(e)")
+                #expect([.logTruncated, .logSizePastEnd].contains(e.code), "next_record_offset \(k): \(e)")
                 #expect((e.offset ?? .max) <= logStart + k, "next_record_offset \(k): \(e)")
             }
         }
@@ -94,7 +94,7 @@ struct EventLogRobustnessTests {
             dump.replaceSubrange((logStart + cut)..<logEnd, with: [UInt8](repeating: 0, count: logEnd - logStart - cut))
             switch Self.outcome(dump[...]) {
             case .success: Issue.record("log zeroed from \(cut) accepted")
-            case .failure(let e): #expect(e.code == .badDigestList && e.offset == logStart + cut + 8, "\(e)")
+            case .failure(let e): #expect(e.code == .logBadDigestList && e.offset == logStart + cut + 8, "\(e)")
             }
             dump.replaceSubrange((logStart + cut)..<logEnd, with: saved)
         }
@@ -112,7 +112,7 @@ struct EventLogRobustnessTests {
                     #expect(n >= next && log.events.count == events.count, "container prefix \(n)")
                 case .failure(let e):
                     #expect(n < next, "container prefix \(n): \(e)")
-                    #expect(n == 0 ? e.code == .unknownFormat : [.truncated, .sizePastEnd].contains(e.code), "prefix \(n): \(e)")
+                    #expect(n == 0 ? e.code == .logUnknownFormat : [.logTruncated, .logSizePastEnd].contains(e.code), "prefix \(n): \(e)")
                 }
             }
         }
@@ -143,26 +143,26 @@ struct EventLogRobustnessTests {
 
     @Test func malformedTCGLogs() {
         let h = Self.header, r = Self.record()
-        Self.expectError(LogWriter.tcgHeader([]) + r, .badHeader, "Spec ID header declaring no algorithm")
-        Self.expectError(LogWriter.tcgHeader([(0x0004, 20), (0x000B, 20)]) + r, .badHeader, "sha256 declared with 20-byte digests")
-        Self.expectError(LogWriter.tcgHeader([(0x0027, 32)]) + r, .unknownAlgorithm, "algorithm 0x0027 (SHA3-256) in the header")
-        Self.expectError(LogWriter.tcgHeader([(0x0004, 20), (0x0004, 20)]) + r, .badHeader, "sha1 declared twice")
-        Self.expectError(LogWriter.tcgHeader([(0x0004, 20)], count: 1000) + r, .countTooLarge, "numberOfAlgorithms 1000")
-        Self.expectError(LogWriter.tcgHeader([(0x0004, 20)], vendor: [1, 2]).dropLast(2) + [9, 9, 0xFF], .truncated,
+        Self.expectError(LogWriter.tcgHeader([]) + r, .logBadHeader, "Spec ID header declaring no algorithm")
+        Self.expectError(LogWriter.tcgHeader([(0x0004, 20), (0x000B, 20)]) + r, .logBadHeader, "sha256 declared with 20-byte digests")
+        Self.expectError(LogWriter.tcgHeader([(0x0027, 32)]) + r, .logUnknownAlgorithm, "algorithm 0x0027 (SHA3-256) in the header")
+        Self.expectError(LogWriter.tcgHeader([(0x0004, 20), (0x0004, 20)]) + r, .logBadHeader, "sha1 declared twice")
+        Self.expectError(LogWriter.tcgHeader([(0x0004, 20)], count: 1000) + r, .logCountTooLarge, "numberOfAlgorithms 1000")
+        Self.expectError(LogWriter.tcgHeader([(0x0004, 20)], vendor: [1, 2]).dropLast(2) + [9, 9, 0xFF], .logTruncated,
                          "vendorInfoSize past the header record's data")
         var nonzero = h + r; nonzero[8] = 1
-        Self.expectError(nonzero, .badHeader, "header record with a nonzero digest")
-        Self.expectError(h + Self.record(count: 3), .countTooLarge, "3 digests when the header declared 2")
-        Self.expectError(h + Self.record(digests: [], count: 0), .badDigestList, "no digest")
-        Self.expectError(h + Self.record(digests: [(0x000C, [UInt8](repeating: 3, count: 48))]), .undeclaredAlgorithm, "sha384 digest, sha384 not declared")
-        Self.expectError(h + Self.record(digests: [(0x0004, Self.d20), (0x0004, Self.d20)]), .badDigestList, "sha1 digest twice")
+        Self.expectError(nonzero, .logBadHeader, "header record with a nonzero digest")
+        Self.expectError(h + Self.record(count: 3), .logCountTooLarge, "3 digests when the header declared 2")
+        Self.expectError(h + Self.record(digests: [], count: 0), .logBadDigestList, "no digest")
+        Self.expectError(h + Self.record(digests: [(0x000C, [UInt8](repeating: 3, count: 48))]), .logUndeclaredAlgorithm, "sha384 digest, sha384 not declared")
+        Self.expectError(h + Self.record(digests: [(0x0004, Self.d20), (0x0004, Self.d20)]), .logBadDigestList, "sha1 digest twice")
         var huge = h + r
         huge.replaceSubrange((huge.count - 7)..<(huge.count - 3), with: LogWriter.le32(0xFFFF_FFFF))
-        Self.expectError(huge, .sizePastEnd, "event data size 0xFFFFFFFF")
-        Self.expectError(h + r.prefix(20), .truncated, "record cut inside its SHA-1 digest")
-        Self.expectError(h + Self.record(pcr: 24), .invalidPCR, "PCR 24")
-        Self.expectError(h + Self.record(pcr: 255, type: 0x401), .invalidPCR, "PCR 255")
-        Self.expectError(h + r + r, .duplicateEvent, "SINIT record twice in a row")
+        Self.expectError(huge, .logSizePastEnd, "event data size 0xFFFFFFFF")
+        Self.expectError(h + r.prefix(20), .logTruncated, "record cut inside its SHA-1 digest")
+        Self.expectError(h + Self.record(pcr: 24), .logPCRInvalid, "PCR 24")
+        Self.expectError(h + Self.record(pcr: 255, type: 0x401), .logPCRInvalid, "PCR 255")
+        Self.expectError(h + r + r, .logDuplicateEvent, "SINIT record twice in a row")
         // Not errors: the same tboot measurement twice (two identical modules), and the same SINIT
         // record in two PCRs (CPU S-CRTM status goes to 17 and 18).
         let tboot = Self.record(type: 0x501, data: [])
@@ -170,24 +170,24 @@ struct EventLogRobustnessTests {
         #expect((try? DRTMEventLog.parse(bytes: h + Self.record(pcr: 17) + Self.record(pcr: 18)))?.events.count == 2)
         // Left out of the checks, the records are read and the problems listed.
         let lenient = try? DRTMEventLog.parse(bytes: h + r + r + Self.record(pcr: 255), checks: [])
-        #expect(lenient?.problems().map(\.code) == [.duplicateEvent, .invalidPCR])
-        #expect(lenient?.problems(.pcrRange).map(\.code) == [.invalidPCR])
+        #expect(lenient?.problems().map(\.code) == [.logDuplicateEvent, .logPCRInvalid])
+        #expect(lenient?.problems(.pcrRange).map(\.code) == [.logPCRInvalid])
         // Garbage is not a log.
-        Self.expectError(Array("hello, world".utf8), .unknownFormat, "text without a log")
-        Self.expectError([0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0], .unknownFormat, "random bytes")
+        Self.expectError(Array("hello, world".utf8), .logUnknownFormat, "text without a log")
+        Self.expectError([0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0], .logUnknownFormat, "random bytes")
     }
 
     @Test func malformedContainers() {
         let events = EventLogRoundTripTests.events([.sha1], tbootBanks: [.sha1])
-        Self.expectError(LogWriter.container(events, size: 0x100, next: 0x101), .badHeader, "events past the container size")
-        Self.expectError(LogWriter.container(events, first: 40), .badHeader, "events inside the header")
+        Self.expectError(LogWriter.container(events, size: 0x100, next: 0x101), .logBadHeader, "events past the container size")
+        Self.expectError(LogWriter.container(events, first: 40), .logBadHeader, "events inside the header")
         let short = LogWriter.container(events, padToSize: false)
-        Self.expectError(LogWriter.container(events, padToSize: false, next: UInt32(short.count + 100)), .sizePastEnd,
+        Self.expectError(LogWriter.container(events, padToSize: false, next: UInt32(short.count + 100)), .logSizePastEnd,
                          "next_event_offset past the end of the file")
-        Self.expectError(LogWriter.container(events, next: UInt32(short.count - 1)), .truncated,
+        Self.expectError(LogWriter.container(events, next: UInt32(short.count - 1)), .logTruncated,
                          "last record crossing next_event_offset")
         var sig = short; sig[3] = UInt8(ascii: "x")
-        Self.expectError(sig, .unknownFormat, "signature misspelt")
+        Self.expectError(sig, .logUnknownFormat, "signature misspelt")
     }
 
     @Test func malformedHeaps() throws {
@@ -202,9 +202,9 @@ struct EventLogRobustnessTests {
         Self.expectError(LogWriter.heapDump(.tcg(tcg), mutateElement: { $0.replaceSubrange(8..<16, with: LogWriter.le64(0x10)) }),
                          .heapOverrun, "log pointer below the heap")
         Self.expectError(LogWriter.heapDump(.tcg(tcg), mutateElement: { $0.replaceSubrange(24..<28, with: LogWriter.le32(0x3000)) }),
-                         .badHeader, "next_record_offset beyond the allocated size")
+                         .logBadHeader, "next_record_offset beyond the allocated size")
         Self.expectError(LogWriter.heapDump(.tcg(tcg), mutateElement: { $0.replaceSubrange(8..<16, with: LogWriter.le64(0x7BF2_0000)) }),
-                         .badHeader, "log pointer at the heap's start, where no log is")
+                         .logBadHeader, "log pointer at the heap's start, where no log is")
         var loop = LogWriter.heapDump(.tcg(tcg)); loop.replaceSubrange(16..<24, with: LogWriter.le64(0))
         Self.expectError(loop, .heapLoop, "BiosData of size 0")
         var over = LogWriter.heapDump(.tcg(tcg)); over.replaceSubrange(16..<24, with: LogWriter.le64(0x20000))
@@ -218,24 +218,24 @@ struct EventLogRobustnessTests {
         var b = a; b[2].data = [9]
         Self.expectError(LogWriter.heapDump(.legacy([(.sha1, LogWriter.legacyLog(a, algorithm: .sha1)),
                                                     (.sha256, LogWriter.legacyLog(b, algorithm: .sha256))])),
-                         .legacyMismatch, "SHA-1 and SHA-256 logs list different data for record 2")
+                         .logLegacyMismatch, "SHA-1 and SHA-256 logs list different data for record 2")
         Self.expectError(LogWriter.heapDump(.legacy([(.sha1, LogWriter.legacyLog(a, algorithm: .sha1))]),
                                             mutateElement: { $0.replaceSubrange(12..<14, with: LogWriter.le16(0x27)) }),
-                         .unknownAlgorithm, "descriptor for algorithm 0x0027")
+                         .logUnknownAlgorithm, "descriptor for algorithm 0x0027")
         Self.expectError(LogWriter.heapDump(.legacy([(.sha256, Array(LogWriter.legacyLog(a, algorithm: .sha256).dropFirst(60)))])),
-                         .badHeader, "SHA-256 log without its SHA-1-format header record")
+                         .logBadHeader, "SHA-256 log without its SHA-1-format header record")
     }
 
     @Test func malformedText() {
         let events = EventLogRoundTripTests.events([.sha1], tbootBanks: [.sha1])
         let good = TextWriter.legacyLog(events, banks: [.sha1])
         #expect((try? DRTMEventLog.parse(text: good))?.events.count == events.count)
-        func bad(_ text: String, _ code: EventLogError.Code, _ comment: Comment, line: Int? = nil,
+        func bad(_ text: String, _ code: CodedError.Code, _ comment: Comment, line: Int? = nil,
                  sourceLocation: SourceLocation = #_sourceLocation) {
             do {
                 let log = try DRTMEventLog.parse(text: text, source: "t")
                 Issue.record("\(comment): accepted \(log.events.count) events", sourceLocation: sourceLocation)
-            } catch let e as EventLogError {
+            } catch let e as CodedError {
                 #expect(e.code == code, "\(comment): \(e)", sourceLocation: sourceLocation)
                 if let line { #expect(e.line == line, "\(comment): \(e)", sourceLocation: sourceLocation) }
                 #expect(e.description.contains("line "), sourceLocation: sourceLocation)
@@ -248,20 +248,20 @@ struct EventLogRobustnessTests {
         let digestLine = lines.firstIndex { $0.contains("Digest:") }!
         let typeLine = lines.firstIndex { $0.contains("Type:") }!
         let dataLine = lines.firstIndex { $0.contains("Data: 36 bytes") }!
-        bad(edit(digestLine) { String($0.dropLast(3)) }, .malformedText, "digest of 19 bytes", line: digestLine + 3)
-        bad(edit(digestLine) { $0 + "ff " }, .malformedText, "digest of 21 bytes", line: digestLine + 2)
-        bad(edit(typeLine) { $0.replacingOccurrences(of: "0x402", with: "0xg02") }, .malformedText, "type not hex", line: typeLine + 1)
-        bad(edit(dataLine) { $0.replacingOccurrences(of: "36 bytes", with: "37 bytes") }, .malformedText, "one data byte missing")
-        bad(edit(dataLine + 1) { $0.replacingOccurrences(of: "00 01", with: "00 1") }, .malformedText, "a one-digit byte", line: dataLine + 2)
-        bad(edit(typeLine) { _ in "TBOOT: \t\t\t       Kind: 0x402" }, .malformedText, "a field out of place", line: typeLine + 1)
-        bad(edit(typeLine - 1) { $0.replacingOccurrences(of: "PCRIndex: 17", with: "PCRIndex: +17") }, .malformedText,
+        bad(edit(digestLine) { String($0.dropLast(3)) }, .logTextMalformed, "digest of 19 bytes", line: digestLine + 3)
+        bad(edit(digestLine) { $0 + "ff " }, .logTextMalformed, "digest of 21 bytes", line: digestLine + 2)
+        bad(edit(typeLine) { $0.replacingOccurrences(of: "0x402", with: "0xg02") }, .logTextMalformed, "type not hex", line: typeLine + 1)
+        bad(edit(dataLine) { $0.replacingOccurrences(of: "36 bytes", with: "37 bytes") }, .logTextMalformed, "one data byte missing")
+        bad(edit(dataLine + 1) { $0.replacingOccurrences(of: "00 01", with: "00 1") }, .logTextMalformed, "a one-digit byte", line: dataLine + 2)
+        bad(edit(typeLine) { _ in "TBOOT: \t\t\t       Kind: 0x402" }, .logTextMalformed, "a field out of place", line: typeLine + 1)
+        bad(edit(typeLine - 1) { $0.replacingOccurrences(of: "PCRIndex: 17", with: "PCRIndex: +17") }, .logTextMalformed,
             "a signed PCR index", line: typeLine)
-        bad(edit(dataLine) { $0.replacingOccurrences(of: "36 bytes", with: "-36 bytes") }, .malformedText, "a negative data size",
+        bad(edit(dataLine) { $0.replacingOccurrences(of: "36 bytes", with: "-36 bytes") }, .logTextMalformed, "a negative data size",
             line: dataLine + 1)
-        bad(lines.prefix(dataLine + 1).joined(separator: "\n"), .truncated, "text ending after \"Data: 36 bytes\"")
+        bad(lines.prefix(dataLine + 1).joined(separator: "\n"), .logTruncated, "text ending after \"Data: 36 bytes\"")
         bad(TextWriter.tcgLog(EventLogRoundTripTests.events([.sha1], tbootBanks: [.sha256]), banks: [.sha1]),
-            .undeclaredAlgorithm, "SHA256 digest when the header declared only sha1")
-        bad(good + TextWriter.tcgLog(events, banks: [.sha1]), .malformedText, "legacy and TCG records mixed")
+            .logUndeclaredAlgorithm, "SHA256 digest when the header declared only sha1")
+        bad(good + TextWriter.tcgLog(events, banks: [.sha1]), .logTextMalformed, "legacy and TCG records mixed")
     }
 
     // MARK: Fuzzing (bounded, seeded)
@@ -292,7 +292,7 @@ struct EventLogRobustnessTests {
         }
     }
 
-    /// Whatever the bytes, parse returns a log or an EventLogError, and a returned log replays.
+    /// Whatever the bytes, parse returns a log or a CodedError, and a returned log replays.
     static func exercise(_ b: [UInt8]) {
         if case .success(let log) = outcome(b[...], checks: []) {
             _ = log.replay()

@@ -229,17 +229,17 @@ struct EventLogRealTests {
         #expect(eventLines.count == 4)
 
         // The whole excerpt: it ends in the middle of the fourth record's digest.
-        let cut = #expect(throws: EventLogError.self) { try DRTMEventLog.parse(text: text, source: "issue63") }
-        #expect(cut?.code == .truncated)
+        let cut = #expect(throws: CodedError.self) { try DRTMEventLog.parse(text: text, source: "issue63") }
+        #expect(cut?.code == .logTruncated)
         #expect(cut?.line == lines.lastIndex { !$0.isEmpty }.map { $0 + 1 })
         // Detected as text by content, too.
-        let viaBytes = #expect(throws: EventLogError.self) { try DRTMEventLog.parse(bytes: Array(text.utf8), source: "issue63") }
-        #expect(viaBytes?.code == .truncated)
+        let viaBytes = #expect(throws: CodedError.self) { try DRTMEventLog.parse(bytes: Array(text.utf8), source: "issue63") }
+        #expect(viaBytes?.code == .logTruncated)
 
         // Up to the last complete record: the duplicate is the first problem, then PCR 255.
         let complete = lines[..<(eventLines[3] - 1)].joined(separator: "\n") + "\n"
-        let dup = #expect(throws: EventLogError.self) { try DRTMEventLog.parse(text: complete, source: "issue63") }
-        #expect(dup?.code == .duplicateEvent)
+        let dup = #expect(throws: CodedError.self) { try DRTMEventLog.parse(text: complete, source: "issue63") }
+        #expect(dup?.code == .logDuplicateEvent)
         #expect(dup?.line == eventLines[1])
         #expect(dup?.description.contains("line \(eventLines[0])") == true)
 
@@ -250,7 +250,7 @@ struct EventLogRealTests {
         #expect(log.events.map(\.line) == [eventLines[0], eventLines[1], eventLines[2]])
         #expect(log.events[0].data.count == 36)
         let problems = log.problems()
-        #expect(problems.map(\.code) == [.duplicateEvent, .invalidPCR])
+        #expect(problems.map(\.code) == [.logDuplicateEvent, .logPCRInvalid])
         #expect(problems.map(\.line) == [eventLines[1], eventLines[2]])
 
         // Digest e0644217… is not SHA-1 of the 36 data bytes (24edd516…); nor is the PCR 255 record's.
@@ -267,13 +267,13 @@ struct EventLogRealTests {
     /// A failed launch prints "No Event Log.": no records, so not a log.
     @Test func failedLaunchSerialLogHasNoEvents() throws {
         let text = try LogVectors.text("tbootdevel_2019_R730_failed_launch_serial_log.txt")
-        let e = #expect(throws: EventLogError.self) { try DRTMEventLog.parse(text: text, source: "r730") }
-        #expect(e?.code == .unknownFormat)
-        let b = #expect(throws: EventLogError.self) { try DRTMEventLog.parse(path: LogVectors.path("tbootdevel_2019_R730_failed_launch_serial_log.txt")) }
-        #expect(b?.code == .unknownFormat)
+        let e = #expect(throws: CodedError.self) { try DRTMEventLog.parse(text: text, source: "r730") }
+        #expect(e?.code == .logUnknownFormat)
+        let b = #expect(throws: CodedError.self) { try DRTMEventLog.parse(path: LogVectors.path("tbootdevel_2019_R730_failed_launch_serial_log.txt")) }
+        #expect(b?.code == .logUnknownFormat)
     }
 
     @Test func missingFileIsAFileError() {
-        #expect(throws: FileError.self) { try DRTMEventLog.parse(path: LogVectors.path("no-such-log.bin")) }
+        #expect { try DRTMEventLog.parse(path: LogVectors.path("no-such-log.bin")) } throws: { ($0 as? CodedError)?.code.isFile == true }
     }
 }

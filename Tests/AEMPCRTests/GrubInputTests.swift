@@ -36,7 +36,7 @@ import Testing
         if let expected = try Self.grubEmu(dir + "/main.cfg", "S") { #expect(Self.render(e) == expected) }
         // Without a boot directory the file cannot be found: refused, naming it.
         #expect { try GrubConfig(path: dir + "/main.cfg").entry("S") } throws: { e in
-            (e as? GrubError)?.description.contains("'source \(dir)/inc.cfg'") == true
+            (e as? CodedError)?.description.contains("'source \(dir)/inc.cfg'") == true
         }
         // Relative to the boot directory: /inc.cfg under dir.
         let rel = try GrubConfig(text: "source /inc.cfg\nmenuentry 'S' {\n multiboot /t $extra\n}\n", path: "r.cfg")
@@ -49,13 +49,13 @@ import Testing
         // configfile replaces the menu: refused, naming the file.
         let cf = try GrubConfig(text: "configfile /other.cfg\nmenuentry 'S' {\n multiboot /t\n}\n", path: "c.cfg")
         #expect { try cf.entry("S", bootDir: dir) } throws: { e in
-            (e as? GrubError)?.description == "c.cfg:1: 'configfile /other.cfg' shows another file's menu; predict from that file (--grub-cfg /other.cfg)"
+            (e as? CodedError)?.description == "c.cfg:1: 'configfile /other.cfg' shows another file's menu; predict from that file (--grub-cfg /other.cfg)"
         }
         // A file that sources itself stops at the depth cap with one line.
         try "source /loop.cfg\n".write(toFile: dir + "/loop.cfg", atomically: true, encoding: .utf8)
         let loop = try GrubConfig(text: "source /loop.cfg\nmenuentry 'S' {\n multiboot /t\n}\n", path: "l.cfg")
         #expect { try loop.entry("S", bootDir: dir) } throws: { e in
-            (e as? GrubError)?.description.contains("nests too deep") == true
+            (e as? CodedError)?.description.contains("nests too deep") == true
         }
     }
 
@@ -102,8 +102,8 @@ import Testing
         ]
         for (entry, message) in refused {
             #expect { try cfg.entry(entry, bootDir: dir) } throws: { e in
-                guard let g = e as? GrubError else { return false }
-                return g.code == .unsupported && g.description.contains(message)
+                guard let g = e as? CodedError else { return false }
+                return g.code == .grubUnsupported && g.description.contains(message)
             }
         }
     }
@@ -120,7 +120,7 @@ import Testing
         #expect(try GrubPath.resolve(e.loaderCommands[1].fileBytes, bootDir: dir, config: "dd.cfg", line: 3) == dir + "/x/y.gz")
         try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: "/etc/hostname")
         #expect { try BootSpec(entry: e, config: cfg, bootDir: dir) } throws: { e in
-            (e as? GrubError)?.description.contains("outside the boot directory") == true
+            (e as? CodedError)?.description.contains("outside the boot directory") == true
         }
     }
 
@@ -128,10 +128,10 @@ import Testing
     /// in grub-emu), an option without its value defines no entry.
     @Test func braceMustBeOnTheLine() throws {
         #expect { try GrubConfig(text: "menuentry 'I'\n{\n multiboot /t\n}\n", path: "b.cfg") } throws: { e in
-            (e as? GrubError)?.description == "b.cfg:1: menuentry without '{' on its line"
+            (e as? CodedError)?.description == "b.cfg:1: menuentry without '{' on its line"
         }
         let cfg = try GrubConfig(text: "menuentry 'I' --class {\n multiboot /t\n}\n", path: "c.cfg")
-        #expect { try cfg.entry("I") } throws: { e in (e as? GrubError)?.code == .entryNotFound }
+        #expect { try cfg.entry("I") } throws: { e in (e as? CodedError)?.code == .grubEntryNotFound }
     }
 
     /// GRUB's `test`, as `commands/test.c` reads it (the same cases run in grub-emu through

@@ -93,11 +93,11 @@ import Testing
         let byIndex = try cfg.entry("0", bootDir: Repo.path("Vectors/example/boot"))
         #expect(byTitle.loaderCommands == byIndex.loaderCommands)
         #expect { try cfg.entry("No such entry", bootDir: Repo.path("Vectors/example/boot")) } throws: { e in
-            guard let g = e as? GrubError else { return false }
-            return g.code == .entryNotFound && g.description.contains("No such entry") && g.description.contains("0: AEM Qubes")
+            guard let g = e as? CodedError else { return false }
+            return g.code == .grubEntryNotFound && g.description.contains("No such entry") && g.description.contains("0: AEM Qubes")
         }
         #expect { try cfg.entry("Advanced options with AEM boot for Qubes (with Xen hypervisor)", bootDir: Repo.path("Vectors/example/boot")) } throws: { e in
-            (e as? GrubError)?.description.contains("is a submenu") == true
+            (e as? CodedError)?.description.contains("is a submenu") == true
         }
         #expect(GrubConfig.splitEntryPath("a>b>>c>d") == ["a", "b>c", "d"])
     }
@@ -118,7 +118,7 @@ import Testing
         ]
         for (text, line, message) in bad {
             #expect { try GrubConfig(text: text, path: "bad.cfg") } throws: { e in
-                guard let g = e as? GrubError else { return false }
+                guard let g = e as? CodedError else { return false }
                 return g.line == line && g.description.contains(message) && g.description.hasPrefix("bad.cfg:\(line): ")
             }
         }

@@ -82,8 +82,8 @@ import Testing
     }
 
     /// The error `body` throws, as code and offset.
-    static func failure(_ body: () throws -> Void) -> (FileError.Code, UInt64?)? {
-        do { try body() } catch let e as FileError { return (e.code, e.offset) } catch { return nil }
+    static func failure(_ body: () throws -> Void) -> (CodedError.Code, UInt64?)? {
+        do { try body() } catch let e as CodedError { return (e.code, e.offset.map { UInt64($0) }) } catch { return nil }
         return nil
     }
 
@@ -115,7 +115,7 @@ import Testing
             var bad = [Int]()
             for n in stride(from: 1, to: gz.count, by: name == "stored" ? 97 : 1) {
                 let f = Self.failure { _ = try Self.inflate(Array(gz.prefix(n)), engine: engine, piece: 1 << 20) }
-                if f?.0 != .truncatedGzip || f?.1 != UInt64(n) { bad.append(n) }
+                if f?.0 != .gzipTruncated || f?.1 != UInt64(n) { bad.append(n) }
             }
             #expect(bad.isEmpty, "\(name): prefixes not reported as truncated at their end: \(bad.prefix(10))")
         }
@@ -131,7 +131,7 @@ import Testing
             for tail in [gz, [0, 0, 0, 0], [0x1F]] {
                 for piece in [gz.count, 1 << 20, 1000] {
                     let f = Self.failure { _ = try Self.inflate(gz + tail, engine: engine, piece: piece) }
-                    #expect(f?.0 == .trailingGzipData && f?.1 == UInt64(gz.count), "\(name) + \(tail.count) bytes, pieces of \(piece): \(String(describing: f))")
+                    #expect(f?.0 == .gzipTrailingData && f?.1 == UInt64(gz.count), "\(name) + \(tail.count) bytes, pieces of \(piece): \(String(describing: f))")
                 }
             }
         }
@@ -146,7 +146,7 @@ import Testing
             var bad = gz
             bad[at] ^= 0x55
             let f = Self.failure { _ = try Self.inflate(bad, engine: engine, piece: 1 << 20) }
-            #expect(f?.0 == .corruptGzip && f?.1 != nil, "\(what): \(String(describing: f))")
+            #expect(f?.0 == .gzipCorrupt && f?.1 != nil, "\(what): \(String(describing: f))")
         }
         // The trailer damaged and fed a byte at a time or cut inside it: still checked.
         let small = try Self.bytes(Self.streams.dir + "/small.gz")
@@ -155,7 +155,7 @@ import Testing
             bad[at] ^= 0x01
             for piece in [1, 3, small.count - 4, small.count - 1] {
                 let f = Self.failure { _ = try Self.inflate(bad, engine: engine, piece: piece) }
-                #expect(f?.0 == .corruptGzip, "trailer byte \(at), pieces of \(piece): \(String(describing: f))")
+                #expect(f?.0 == .gzipCorrupt, "trailer byte \(at), pieces of \(piece): \(String(describing: f))")
             }
         }
     }

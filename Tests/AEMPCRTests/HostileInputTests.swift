@@ -77,7 +77,7 @@ private func expectOneLineRefusal(_ r: ProcessResult, naming path: String, _ wha
         do {
             let got = try AEMConfig.sealPCRs(path: path)
             Issue.record("accepted as \(got)")
-        } catch let e as SealError {
+        } catch let e as CodedError {
             #expect(e.description.hasPrefix("\(path):1: a command starting 'root', not an assignment"), "\(e.description)")
             #expect(!e.description.contains("Zq8wX1yv") && !e.description.contains(String(hash.suffix(20))) && !e.description.contains("19700"),
                     "\(e.description)")
@@ -111,7 +111,7 @@ private func expectOneLineRefusal(_ r: ProcessResult, naming path: String, _ wha
         do {
             let got = try AEMConfig.sealPCRs(path: path)
             Issue.record("accepted as \(got) (bash says SEAL=\(try Self.bashSEAL(path)))")
-        } catch let e as SealError {
+        } catch let e as CodedError {
             #expect(e.description.hasPrefix("\(path):\(line): ") && !e.description.contains("\n"), "\(e.description)")
         }
     }
@@ -216,7 +216,7 @@ private func expectOneLineRefusal(_ r: ProcessResult, naming path: String, _ wha
             do {
                 _ = try SealedPrediction.parse(bad, source: "p")
                 Issue.record("accepted: \(bad)")
-            } catch let e as PCRFileError {
+            } catch let e as CodedError {
                 #expect(e.description.hasPrefix("p:\(line): "), "\(e.description)")
             }
         }

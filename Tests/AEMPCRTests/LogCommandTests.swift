@@ -338,19 +338,19 @@ import Glibc
     }
 
     @Test(arguments: [
-        (UInt64(0xFFFF_FFFF_FFFF_F000), UInt64(0x2000), "passes the end of the address space", TXTMemoryError.Code.badRegisters),
-        (0x9000_0000, 0x100800, "not page-aligned", .badRegisters),
-        (0x9000_0800, 0x100000, "not page-aligned", .badRegisters),
-        (0, 0x100000, "TXT.HEAP.BASE is 0", .badRegisters),
-        (0x9000_0000, 64 << 20 + 4096, "more than 64 MiB", .badRegisters),
-        (0xFFFF_FFFF_FFFF_FFFF, 0xFFFF_FFFF_FFFF_FFFF, "read all FF", .noTXT),
+        (UInt64(0xFFFF_FFFF_FFFF_F000), UInt64(0x2000), "passes the end of the address space", CodedError.Code.txtHeapRegistersBad),
+        (0x9000_0000, 0x100800, "not page-aligned", .txtHeapRegistersBad),
+        (0x9000_0800, 0x100000, "not page-aligned", .txtHeapRegistersBad),
+        (0, 0x100000, "TXT.HEAP.BASE is 0", .txtHeapRegistersBad),
+        (0x9000_0000, 64 << 20 + 4096, "more than 64 MiB", .txtHeapRegistersBad),
+        (0xFFFF_FFFF_FFFF_FFFF, 0xFFFF_FFFF_FFFF_FFFF, "read all FF", .txtAbsent),
     ])
-    func badRegisters(base: UInt64, size: UInt64, message: String, code: TXTMemoryError.Code) {
+    func badRegisters(base: UInt64, size: UInt64, message: String, code: CodedError.Code) {
         let memory = FakeMemory(regions: [0xFED3_0300: Self.registers(base: base, size: size)])
         #expect {
             try TXTHeapDump.capture(from: memory)
         } throws: { error in
-            guard let e = error as? TXTMemoryError else { return false }
+            guard let e = error as? CodedError else { return false }
             return e.code == code && e.description.hasPrefix("fake at physical 0xfed3030") && e.reason.contains(message)
         }
     }
@@ -359,7 +359,7 @@ import Glibc
         var heap = try Self.realHeap()
         heap[0..<8] = [4, 0, 0, 0, 0, 0, 0, 0]  // BiosData size 4: smaller than its own size field
         let memory = FakeMemory(regions: [0xFED3_0300: Self.registers(base: 0x9000_0000, size: 0x100000), 0x9000_0000: heap])
-        #expect(throws: EventLogError.self) { try TXTHeapDump.capture(from: memory) }
+        #expect(throws: CodedError.self) { try TXTHeapDump.capture(from: memory) }
     }
 
     // MARK: help

@@ -59,13 +59,13 @@ import Testing
         let (multi, cut2) = image.effectiveCmdline(String(repeating: "a", count: 510) + "é")
         #expect(cut2 && multi.count == 511 && multi.last == 0xC3)
         #expect(throws: Never.self) { try image.hash(cmdline: multi, banks: [.sha1]) }
-        #expect(throws: TbootError.self) { try image.hash(cmdline: long, banks: [.sha1]) }
+        #expect(throws: CodedError.self) { try image.hash(cmdline: long, banks: [.sha1]) }
     }
 
     @Test func notATbootImage() throws {
         let dir = try tempDir()
         try write(Array("just text, no ELF".utf8), to: dir + "/t")
-        #expect { try MLEImage(path: dir + "/t") } throws: { ($0 as? TbootError)?.code == .notELF32 }
+        #expect { try MLEImage(path: dir + "/t") } throws: { ($0 as? CodedError)?.code == .tbootNotELF32 }
         // A valid ELF32 with a PT_LOAD but no MLE header.
         var elf = [UInt8](repeating: 0, count: 4096)
         elf[0...3] = [0x7F, 0x45, 0x4C, 0x46]; elf[4] = 1; elf[5] = 1; elf[6] = 1
@@ -78,8 +78,8 @@ import Testing
         elf[ph + 21] = 0x0E                           // memsz 0xE00
         try write(elf, to: dir + "/elf")
         #expect { try MLEImage(path: dir + "/elf") } throws: { e in
-            guard let t = e as? TbootError else { return false }
-            return t.code == .noMLEHeader && t.description.contains("/elf")
+            guard let t = e as? CodedError else { return false }
+            return t.code == .tbootNoMLEHeader && t.description.contains("/elf")
         }
     }
 

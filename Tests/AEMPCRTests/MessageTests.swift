@@ -33,7 +33,7 @@ import Testing
         #expect(Self.oneLine(missing) && missing.stderr.contains("no\\nsuch\\x07"), "\(missing.stderr)")
         try #"{"sha1\u0001\n": {"17": "00"}}"#.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
         #expect { try PCRValuesFile.read(path: dir + "/p.json") } throws: { e in
-            (e as? PCRFileError)?.description == "\(dir)/p.json: unknown bank 'sha1\\x01\\x0a'"
+            (e as? CodedError)?.description == "\(dir)/p.json: unknown bank 'sha1\\x01\\x0a'"
         }
     }
 

@@ -52,24 +52,24 @@ import Testing
         let gz = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/x.gz")))
         try write(Array(gz.prefix(gz.count / 2)), to: dir + "/trunc.gz")
         #expect { try ModuleImage.hash(path: dir + "/trunc.gz", unzip: true, banks: [.sha1]) } throws: { e in
-            guard let f = e as? FileError else { return false }
-            return f.code == .truncatedGzip && f.path.hasSuffix("trunc.gz") && f.offset != nil
+            guard let f = e as? CodedError else { return false }
+            return f.code == .gzipTruncated && f.source?.hasSuffix("trunc.gz") == true && f.offset != nil
         }
         var corrupt = gz
         for i in 200..<260 { corrupt[i] ^= 0x5A }
         try write(corrupt, to: dir + "/bad.gz")
         #expect { try ModuleImage.hash(path: dir + "/bad.gz", unzip: true, banks: [.sha1]) } throws: { e in
-            (e as? FileError)?.code == .corruptGzip
+            (e as? CodedError)?.code == .gzipCorrupt
         }
         try write(gz + gz, to: dir + "/two.gz")
         #expect { try ModuleImage.hash(path: dir + "/two.gz", unzip: true, banks: [.sha1]) } throws: { e in
-            (e as? FileError)?.code == .trailingGzipData
+            (e as? CodedError)?.code == .gzipTrailingData
         }
         #expect { try ModuleImage.hash(path: dir + "/missing", unzip: true, banks: [.sha1]) } throws: { e in
-            (e as? FileError)?.code == .notFound
+            (e as? CodedError)?.code == .fileNotFound
         }
         #expect { try ModuleImage.hash(path: dir, unzip: true, banks: [.sha1]) } throws: { e in
-            (e as? FileError)?.code == .isDirectory
+            (e as? CodedError)?.code == .fileIsDirectory
         }
         // With --nounzip the same truncated file is just bytes.
         #expect(try ModuleImage.hash(path: dir + "/trunc.gz", unzip: false, banks: [.sha1]).encoding == .raw)
@@ -82,7 +82,7 @@ import Testing
         #expect(try ModuleImage.hash(path: dir + "/odd", unzip: true, banks: [.sha1]).encoding == .raw)
         try write([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00] + Self.sample(100), to: dir + "/x.xz")
         #expect { try ModuleImage.hash(path: dir + "/x.xz", unzip: true, banks: [.sha1]) } throws: { e in
-            (e as? FileError)?.code == .unsupportedCompression
+            (e as? CodedError)?.code == .compressionUnsupported
         }
     }
 

@@ -55,7 +55,7 @@ import Testing
     ])
     func badFiles(text: String, message: String) {
         #expect { try PCRValuesFile.parse(text, source: "p.yaml") } throws: { e in
-            (e as? PCRFileError)?.description.hasPrefix(message) == true || (e as? PCRFileError)?.description.contains(message) == true
+            (e as? CodedError)?.description.hasPrefix(message) == true || (e as? CodedError)?.description.contains(message) == true
         }
     }
 }

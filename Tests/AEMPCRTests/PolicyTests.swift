@@ -71,8 +71,8 @@ import Testing
         do {
             _ = try TbootPolicy(bytes: Hex.decode(hex)!, source: "bad.pol")
             Issue.record("accepted \(hex)")
-        } catch let e as TbootError {
-            #expect(e.code == .badPolicy)
+        } catch let e as CodedError {
+            #expect(e.code == .policyMalformed)
             #expect(e.offset == offset, "\(e)")
             #expect(e.description.contains(message), "\(e)")
             #expect(e.description.hasPrefix("bad.pol at byte \(offset): "))

@@ -28,8 +28,8 @@ import Testing
             do {
                 _ = try SealedObjectPublic(parsing: bytes, source: "/x/key.pub")
                 Issue.record("accepted: \(text)", sourceLocation: sourceLocation)
-            } catch let e as PolicyError {
-                #expect(e.code == .sealedObject && e.reason.hasPrefix("/x/key.pub: byte ") && e.reason.contains(text),
+            } catch let e as CodedError {
+                #expect(e.code == .sealedObjectInvalid && e.reason.hasPrefix("/x/key.pub: byte ") && e.reason.contains(text),
                         "\(e.reason)", sourceLocation: sourceLocation)
             } catch {
                 Issue.record("\(error)", sourceLocation: sourceLocation)
@@ -70,8 +70,8 @@ import Testing
             do {
                 _ = try PCRSelection(keyPCRsFile: Array(bad.utf8), source: "/t/key.pcrs")
                 Issue.record("accepted \(bad.debugDescription)")
-            } catch let e as PolicyError {
-                #expect(e.code == .sealedObject && e.reason.hasPrefix("/t/key.pcrs: "), "\(e.reason)")
+            } catch let e as CodedError {
+                #expect(e.code == .sealedObjectInvalid && e.reason.hasPrefix("/t/key.pcrs: "), "\(e.reason)")
             }
         }
     }

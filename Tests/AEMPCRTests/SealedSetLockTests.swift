@@ -1,3 +1,4 @@
+import AEMPCR
 import AEMPCRSeal
 import Foundation
 import Testing
@@ -17,8 +18,8 @@ import Testing
     #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
 
     let new = [SealedFile(name: "key.pcrs", bytes: Array("sha256:17\n".utf8))]
-    #expect(throws: SealError.self) { try writer.commit(new) }
-    #expect(throws: SealError.self) { _ = try writer.dropPrevious() }
+    #expect { try writer.commit(new) } throws: { ($0 as? CodedError)?.code == .sealIO }
+    #expect { _ = try writer.dropPrevious() } throws: { ($0 as? CodedError)?.code == .sealIO }
     #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/tpm/aem/key.pcrs")) == Data("sha256:13,17,18,19\n".utf8))
     #expect(!FileManager.default.fileExists(atPath: writer.staging))
 

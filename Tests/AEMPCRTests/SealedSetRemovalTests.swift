@@ -1,3 +1,4 @@
+import AEMPCR
 import AEMPCRSeal
 import Foundation
 import Synchronization
@@ -210,7 +211,7 @@ import Testing
                 var message: String? = nil
                 do {
                     if run == "commit" { try writer.commit(Self.set(3)) } else { _ = try writer.dropPrevious() }
-                } catch let e as SealError {
+                } catch let e as CodedError {
                     message = e.reason
                 } catch {
                     message = "\(error)"
@@ -231,7 +232,7 @@ import Testing
         #expect(symlink(tpm + "/aem", dir + "/other/aem") == 0 && symlink(tpm, dir + "/linked") == 0)
         for (w, link) in [(SealedSetWriter(target: dir + "/other/aem"), dir + "/other/aem"), (SealedSetWriter(target: dir + "/linked/aem"), dir + "/linked")] {
             var message: String? = nil
-            do { try w.commit(Self.set(4)) } catch let e as SealError { message = e.reason } catch { message = "\(error)" }
+            do { try w.commit(Self.set(4)) } catch let e as CodedError { message = e.reason } catch { message = "\(error)" }
             #expect(message?.contains(link + " is a symbolic link") == true, "\(message ?? "not refused")")
             #expect(Self.names(tpm) == before)
             #expect((try? Data(contentsOf: URL(fileURLWithPath: tpm + "/aem/key.pcrs"))) == Data("key.pcrs of set 2\n".utf8))

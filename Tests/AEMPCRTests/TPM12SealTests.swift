@@ -76,13 +76,13 @@ typealias CTspiUUIDProbe = CTspi_UUID
 
     @Test func badPCRsAreRefusedBeforeAnyTPMAccess() {
         let v = [UInt8](repeating: 1, count: 20)
-        #expect(throws: TPM12Error(.badPCR, "no PCR to seal to: name at least one PCR and its value")) {
+        #expect(throws: CodedError(.tpm12BadPCR, "no PCR to seal to: name at least one PCR and its value")) {
             _ = try TPM12Sealer.seal([1], toPCRs: [:])
         }
-        #expect(throws: TPM12Error(.badPCR, "PCR 24 does not exist on a TPM 1.2 (PCRs 0-23)")) {
+        #expect(throws: CodedError(.tpm12BadPCR, "PCR 24 does not exist on a TPM 1.2 (PCRs 0-23)")) {
             _ = try TPM12Sealer.seal([1], toPCRs: [17: v, 24: v])
         }
-        #expect(throws: TPM12Error(.badPCR, "PCR 18: a TPM 1.2 value is 20 bytes (SHA-1), not 32")) {
+        #expect(throws: CodedError(.tpm12BadPCR, "PCR 18: a TPM 1.2 value is 20 bytes (SHA-1), not 32")) {
             _ = try TPM12Sealer.seal([1], toPCRs: [17: v, 18: v + [UInt8](repeating: 0, count: 12)])
         }
     }
@@ -176,10 +176,10 @@ typealias CTspiUUIDProbe = CTspi_UUID
         do {
             _ = try TSPILibrary("libtspi-not-installed.so.1")
             Issue.record("a missing library loaded")
-        } catch let e as TPM12Error {
-            #expect(e.code == .libraryMissing)
-            #expect(e.message.contains("libtspi1") && e.message.contains("trousers-lib"))
-            #expect(!e.message.contains("\n"))
+        } catch let e as CodedError {
+            #expect(e.code == .tpm12LibtspiMissing)
+            #expect(e.reason.contains("libtspi1") && e.reason.contains("trousers-lib"))
+            #expect(!e.reason.contains("\n"))
         } catch { Issue.record("\(error)") }
     }
 
@@ -218,7 +218,7 @@ typealias CTspiUUIDProbe = CTspi_UUID
     /// Every truncated sealed key up to the end of its PCR info is refused with an offset.
     @Test func sealedFileTruncationsAreRefused() {
         for n in 0..<62 {
-            #expect(throws: TPM12Error.self, "prefix \(n)") {
+            #expect(throws: CodedError.self, "prefix \(n)") {
                 _ = try TPM12SealedFile(parsing: Self.frame(Array(Self.storedData12.prefix(n))))
             }
         }
@@ -237,9 +237,9 @@ typealias CTspiUUIDProbe = CTspi_UUID
         do {
             _ = try TPM12SealedFile(parsing: Self.frame(blob))
             Issue.record("accepted a garbled byte \(offset)")
-        } catch let e as TPM12Error {
-            #expect(e.code == .sealedFile)
-            #expect(e.message.contains(message), "\(e.message)")
+        } catch let e as CodedError {
+            #expect(e.code == .tpm12SealedFileInvalid)
+            #expect(e.reason.contains(message), "\(e.reason)")
         } catch { Issue.record("\(error)") }
     }
 
@@ -253,9 +253,9 @@ typealias CTspiUUIDProbe = CTspi_UUID
             (text.replacingOccurrences(of: "ABYAAAAA", with: "ABYA*AAA"), "base64"),
         ]
         for (input, message) in cases {
-            #expect(throws: TPM12Error.self) { _ = try TPM12SealedFile(parsing: Array(input.utf8)) }
-            do { _ = try TPM12SealedFile(parsing: Array(input.utf8)) } catch let e as TPM12Error {
-                #expect(e.message.contains(message), "\(e.message)")
+            #expect(throws: CodedError.self) { _ = try TPM12SealedFile(parsing: Array(input.utf8)) }
+            do { _ = try TPM12SealedFile(parsing: Array(input.utf8)) } catch let e as CodedError {
+                #expect(e.reason.contains(message), "\(e.reason)")
             } catch {}
         }
     }
@@ -346,14 +346,14 @@ typealias CTspiUUIDProbe = CTspi_UUID
         for (name, _) in secrets { #expect(try unsealed(name) == nil, "opened after tampering: \(name)") }
 
         // The SRK of this TPM takes the well-known secret; a password is refused, by name.
-        #expect(throws: TPM12Error.self) {
+        #expect(throws: CodedError.self) {
             _ = try TPM12Sealer.seal([1], toPCRs: toPCRs, srk: .password(SecretBuffer(copying: Array("wrong".utf8))))
         }
         do {
             _ = try TPM12Sealer.seal([1], toPCRs: toPCRs, srk: .password(SecretBuffer(copying: Array("wrong".utf8))))
-        } catch let e as TPM12Error {
-            #expect(e.code == .srkAuthFailed)
-            #expect(!e.message.contains("wrong"))
+        } catch let e as CodedError {
+            #expect(e.code == .tpm12SRKAuthFailed)
+            #expect(!e.reason.contains("wrong"))
         }
 
         // No tcsd: one sentence that says to start it.
@@ -361,10 +361,10 @@ typealias CTspiUUIDProbe = CTspi_UUID
         do {
             _ = try TPM12Sealer.seal([1], toPCRs: toPCRs)
             Issue.record("sealed without tcsd")
-        } catch let e as TPM12Error {
-            #expect(e.code == .tcsdUnreachable)
-            #expect(e.message.contains("start tcsd (trousers)"))
-            #expect(!e.message.contains("\n"))
+        } catch let e as CodedError {
+            #expect(e.code == .tpm12TcsdUnreachable)
+            #expect(e.reason.contains("start tcsd (trousers)"))
+            #expect(!e.reason.contains("\n"))
         }
     }
 
@@ -410,9 +410,9 @@ typealias CTspiUUIDProbe = CTspi_UUID
         do {
             _ = try TPM12Sealer.seal(plain, toPCRs: toPCRs)
             Issue.record("sealed with the well-known secret on a TPM whose SRK has a password")
-        } catch let e as TPM12Error {
-            #expect(e.code == .srkAuthFailed)
-            #expect(e.message.contains("SRK password"))
+        } catch let e as CodedError {
+            #expect(e.code == .tpm12SRKAuthFailed)
+            #expect(e.reason.contains("SRK password"))
         }
     }
 
@@ -424,9 +424,9 @@ typealias CTspiUUIDProbe = CTspi_UUID
         do {
             _ = try TPM12Sealer.seal([1], toPCRs: [17: [UInt8](repeating: 0, count: 20)])
             Issue.record("sealed on a TPM without owner")
-        } catch let e as TPM12Error {
-            #expect(e.code == .noOwner, "\(e.message)")
-            #expect(e.message.contains("anti-evil-maid-tpm-setup"))
+        } catch let e as CodedError {
+            #expect(e.code == .tpm12NoOwner, "\(e.reason)")
+            #expect(e.reason.contains("anti-evil-maid-tpm-setup"))
         }
     }
 }

@@ -60,7 +60,7 @@ import Testing
         let config = "pcap:" + tpm.tcti
         let choice = TCTIChoice(configuration: config, origin: "test")
         // the public door refuses pcap
-        #expect(throws: TPMError.self) { _ = try TPM2Device(tcti: choice) }
+        #expect { _ = try TPM2Device(tcti: choice) } throws: { ($0 as? CodedError)?.code == .tpmTCTIRefused }
         #expect(!FileManager.default.fileExists(atPath: capture))
 
         let password = Array(Self.srkPassword.utf8)

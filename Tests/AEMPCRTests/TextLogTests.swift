@@ -21,14 +21,14 @@ import Testing
     @Test func twoContainersAreRefused() {
         let text = Self.container(Self.events) + Self.container(Self.events)
         #expect { try DRTMEventLog.parse(text: text, source: "two.txt") } throws: { e in
-            (e as? EventLogError)?.description.contains("second printed sha1 log") == true
+            (e as? CodedError)?.description.contains("second printed sha1 log") == true
         }
     }
 
     @Test func garbledRecordStartIsRefused() {
         let text = Self.container(Self.events).replacingOccurrences(of: "Event:", with: "Evnt:", options: [], range: nil)
         #expect { try DRTMEventLog.parse(text: text, source: "garbled.txt") } throws: { e in
-            guard let l = e as? EventLogError else { return false }
+            guard let l = e as? CodedError else { return false }
             return l.line == 3 && l.description.contains("outside any \"Event:\" record")
         }
     }

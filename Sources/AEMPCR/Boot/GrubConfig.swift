@@ -222,19 +222,19 @@ public struct GrubConfig: Sendable {
                     "\($0.offset): \(Escape.bytes($0.element.title.grubBytes, limit: 100))\($0.element.isSubmenu ? " >" : "")"
                 }
                 let inWhat = titlePath.isEmpty ? "" : " in submenu '\(shown.joined(separator: ">"))'"
-                throw GrubError(.entryNotFound, path: path,
+                throw CodedError(.grubEntryNotFound, source: path,
                                 "no menu entry '\(Escape.bytes(comp.grubBytes, limit: 100))'\(inWhat); entries: \(known.isEmpty ? "none" : known.joined(separator: "; "))\(level.items.count > 10 ? "; … and \(level.items.count - 10) more" : "")")
             }
             titlePath.append(item.title)
             if item.isSubmenu {
                 if last {
-                    throw GrubError(.entryNotFound, path: path, line: item.line,
+                    throw CodedError(.grubEntryNotFound, source: path, line: item.line,
                                     "'\(shown.joined(separator: ">"))' is a submenu; name an entry inside it with '>'")
                 }
                 level = try ev.runMenu(item.body.nodes(), env: level.env.forSubmenu())
             } else {
                 if !last {
-                    throw GrubError(.entryNotFound, path: path, line: item.line,
+                    throw CodedError(.grubEntryNotFound, source: path, line: item.line,
                                     "'\(shown.joined(separator: ">"))' is an entry, not a submenu")
                 }
                 let commands = try ev.runEntry(item, env: level.env)
@@ -242,6 +242,6 @@ public struct GrubConfig: Sendable {
                                  loaderCommands: commands, notes: ev.notes)
             }
         }
-        throw GrubError(.entryNotFound, path: path, "empty entry name")
+        throw CodedError(.grubEntryNotFound, source: path, "empty entry name")
     }
 }

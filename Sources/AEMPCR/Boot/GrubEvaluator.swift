@@ -164,7 +164,7 @@ struct GrubEvaluator {
     private mutating func step(line: Int) throws {
         steps += 1
         if steps > GrubEvaluator.maxSteps {
-            throw GrubError(.unsupported, path: path, line: line,
+            throw CodedError(.grubUnsupported, source: path, line: line,
                             "evaluation stopped after \(GrubEvaluator.maxSteps) steps (a loop of functions?); no real grub.cfg needs that many")
         }
     }
@@ -212,7 +212,7 @@ struct GrubEvaluator {
                 i += 1
             }
             guard let t = title else {
-                throw GrubError(.syntax, path: path, line: line, "\(isSub ? "submenu" : "menuentry") without a title")
+                throw CodedError(.grubSyntax, source: path, line: line, "\(isSub ? "submenu" : "menuentry") without a title")
             }
             menuItems?.append(MenuItemDef(title: t, id: id, line: line, isSubmenu: isSub, body: body, args: rest))
             return 0
@@ -280,14 +280,14 @@ struct GrubEvaluator {
              "extract_legacy_entries_source", "extract_legacy_entries_configfile", "legacy_configfile",
              "legacy_source", "syslinux_source", "syslinux_configfile":
             let file = args.first.map { " \($0.grubDisplay)" } ?? ""
-            throw GrubError(.unsupported, path: path, line: line,
+            throw CodedError(.grubUnsupported, source: path, line: line,
                             "'\(cmd)\(file)' shows another file's menu; predict from that file (--grub-cfg\(file))")
         default:
             if let body = functions[cmd] {
                 depth += 1
                 defer { depth -= 1 }
                 guard depth < GrubEvaluator.maxCallDepth else {
-                    throw GrubError(.unsupported, path: path, line: line, "function '\(cmd.grubDisplay)' recurses too deep")
+                    throw CodedError(.grubUnsupported, source: path, line: line, "function '\(cmd.grubDisplay)' recurses too deep")
                 }
                 let saved = env.positional
                 env.positional = Array(args)
@@ -306,7 +306,7 @@ struct GrubEvaluator {
         let known = GrubEvaluator.loaderOptions
         while let a = rest.first, known.contains(a) { options.append(a); rest = rest.dropFirst() }
         guard let file = rest.first else {
-            throw GrubError(.badLoaderLine, path: path, line: line, "'\(cmd)' without a file name")
+            throw CodedError(.grubBadLoaderLine, source: path, line: line, "'\(cmd)' without a file name")
         }
         let device = try GrubPath.checkDevice(file.grubBytes, loopDevices: loopDevices, path: path, line: line)
         return LoaderCommand(command: cmd, options: options, fileBytes: file.grubBytes, device: device,
@@ -317,10 +317,10 @@ struct GrubEvaluator {
     /// read from the boot directory; one GRUB cannot open is skipped as GRUB skips it (a note).
     private mutating func source(_ args: [String], line: Int, _ env: Environment) throws -> Int {
         guard let name = args.first else {
-            throw GrubError(.syntax, path: path, line: line, "'source' without a file name")
+            throw CodedError(.grubSyntax, source: path, line: line, "'source' without a file name")
         }
         guard let bootDir else {
-            throw GrubError(.unsupported, path: path, line: line,
+            throw CodedError(.grubUnsupported, source: path, line: line,
                             "'source \(name.grubDisplay)' reads a file from the boot device; give the boot directory")
         }
         _ = try GrubPath.checkDevice(name.grubBytes, loopDevices: loopDevices, path: path, line: line)
@@ -333,7 +333,7 @@ struct GrubEvaluator {
         depth += 1
         defer { depth -= 1 }
         guard depth < GrubEvaluator.maxCallDepth else {
-            throw GrubError(.unsupported, path: path, line: line, "'source \(name.grubDisplay)' nests too deep")
+            throw CodedError(.grubUnsupported, source: path, line: line, "'source \(name.grubDisplay)' nests too deep")
         }
         let nodes: [GrubScript.Node]
         if let n = parsedSources[file] {
@@ -490,7 +490,7 @@ struct GrubEvaluator {
     private mutating func count(_ n: Int, line: Int) throws {
         expandedBytes += n
         if expandedBytes > GrubEvaluator.maxExpandedBytes {
-            throw GrubError(.unsupported, path: path, line: line,
+            throw CodedError(.grubUnsupported, source: path, line: line,
                             "expansion stopped after \(GrubEvaluator.maxExpandedBytes >> 20) MiB of text (a variable doubled again and again?)")
         }
     }
@@ -558,7 +558,7 @@ struct GrubEvaluator {
                 }
                 if added > GrubEvaluator.maxValueBytes { try tooLong(line) }
                 if out.count > GrubEvaluator.maxArguments {
-                    throw GrubError(.unsupported, path: path, line: line,
+                    throw CodedError(.grubUnsupported, source: path, line: line,
                                     "a command with more than \(GrubEvaluator.maxArguments) arguments; no real grub.cfg makes one")
                 }
             }
@@ -568,7 +568,7 @@ struct GrubEvaluator {
     }
 
     private func tooLong(_ line: Int) throws -> Never {
-        throw GrubError(.unsupported, path: path, line: line,
+        throw CodedError(.grubUnsupported, source: path, line: line,
                         "a word longer than \(GrubEvaluator.maxValueBytes >> 20) MiB; no real grub.cfg makes one")
     }
 

@@ -16,12 +16,12 @@ public enum GrubPath {
         guard name.first == UInt8(ascii: "(") else { return nil }
         let display = Escape.bytes(name, limit: 200)
         guard let close = name.firstIndex(of: UInt8(ascii: ")")) else {
-            throw GrubError(.badLoaderLine, path: path, line: line, "'\(display)': '(' without ')'")
+            throw CodedError(.grubBadLoaderLine, source: path, line: line, "'\(display)': '(' without ')'")
         }
         let device = String(decoding: name[1..<close], as: UTF8.self)
         let disk = device.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
         func refuse(_ why: String) throws -> Never {
-            throw GrubError(.unsupported, path: path, line: line,
+            throw CodedError(.grubUnsupported, source: path, line: line,
                             "'\(display)' is \(why); it cannot be predicted from the boot directory")
         }
         if device.isEmpty { try refuse("on an empty device '()' (an unset $root?)") }
@@ -53,11 +53,11 @@ public enum GrubPath {
         }
         let display = Escape.bytes(name, limit: 200)
         guard rest.first == UInt8(ascii: "/") else {
-            throw GrubError(.badLoaderLine, path: config, line: line,
+            throw CodedError(.grubBadLoaderLine, source: config, line: line,
                             "GRUB cannot open '\(display)': the path after the device must start with '/'")
         }
         guard Escape.isUTF8(Array(rest)), !rest.contains(0) else {
-            throw GrubError(.unsupported, path: config, line: line, "file name '\(display)' is not UTF-8 text")
+            throw CodedError(.grubUnsupported, source: config, line: line, "file name '\(display)' is not UTF-8 text")
         }
         var parts = [Substring]()
         for c in String(decoding: rest, as: UTF8.self).split(separator: "/") {
@@ -69,7 +69,7 @@ public enum GrubPath {
         let file = base + "/" + parts.joined(separator: "/")
         if let real = realPath(file), let root = realPath(bootDir),
            !(real == root || real.hasPrefix(root == "/" ? "/" : root + "/")) {
-            throw GrubError(.unsupported, path: config, line: line,
+            throw CodedError(.grubUnsupported, source: config, line: line,
                             "'\(display)' is \(file), a link to \(real) outside the boot directory \(bootDir)")
         }
         return file

@@ -138,7 +138,7 @@ public enum GrubScript {
                     name.unicodeScalars.append(s[i]); i += 1
                 }
                 guard i < s.count, s[i] == "}" else {
-                    throw GrubError(.syntax, path: path, line: startLine, "unterminated ${…}")
+                    throw CodedError(.grubSyntax, source: path, line: startLine, "unterminated ${…}")
                 }
                 i += 1
                 return .variable(name, quoted: quoted)
@@ -207,7 +207,7 @@ public enum GrubScript {
                         if s.bytes[i] == 0x0A { line += 1 }
                         i += 1
                     }
-                    guard i < s.count else { throw GrubError(.syntax, path: path, line: startLine, "unterminated single quote") }
+                    guard i < s.count else { throw CodedError(.grubSyntax, source: path, line: startLine, "unterminated single quote") }
                     parts.append(.quoted(s.text(start, i)))
                     i += 1
                 case "\"":
@@ -236,7 +236,7 @@ public enum GrubScript {
                         if s[i] == "\n" { line += 1 }
                         q.unicodeScalars.append(s[i]); i += 1
                     }
-                    guard i < s.count else { throw GrubError(.syntax, path: path, line: startLine, "unterminated double quote") }
+                    guard i < s.count else { throw CodedError(.grubSyntax, source: path, line: startLine, "unterminated double quote") }
                     i += 1
                     if !q.isEmpty || !sawAny { parts.append(.quoted(q)) }
                 case "$":
@@ -268,11 +268,11 @@ public enum GrubScript {
         let nodes = try p.parseList(until: [])
         switch p.peek {
         case .word(let w, let line):
-            throw GrubError(.syntax, path: path, line: line, "unexpected '\(Escape.text(w.plainText ?? "…", limit: 40))'")
+            throw CodedError(.grubSyntax, source: path, line: line, "unexpected '\(Escape.text(w.plainText ?? "…", limit: 40))'")
         case .openBrace(let line):
-            throw GrubError(.syntax, path: path, line: line, "unexpected '{'")
+            throw CodedError(.grubSyntax, source: path, line: line, "unexpected '{'")
         case .closeBrace(let line):
-            throw GrubError(.syntax, path: path, line: line, "'}' without a matching '{'")
+            throw CodedError(.grubSyntax, source: path, line: line, "'}' without a matching '{'")
         default:
             return nodes
         }
@@ -333,17 +333,17 @@ public enum GrubScript {
             // Whatever comes next: a body that starts on a new line begins with a separator.
             try skipSeparators()
             if depth > Parser.maxDepth {
-                throw GrubError(.unsupported, path: path, line: currentLine, "blocks nested more than \(Parser.maxDepth) deep")
+                throw CodedError(.grubUnsupported, source: path, line: currentLine, "blocks nested more than \(Parser.maxDepth) deep")
             }
             var nodes = [Node]()
             while true {
                 try skipSeparators()
                 if case .closeBrace(let line) = peek {
                     if terminators.contains("}") { return nodes }
-                    throw GrubError(.syntax, path: path, line: line, "'}' without a matching '{'")
+                    throw CodedError(.grubSyntax, source: path, line: line, "'}' without a matching '{'")
                 }
                 if case .openBrace(let line) = peek {
-                    throw GrubError(.syntax, path: path, line: line, "'{' outside a menuentry, submenu or function")
+                    throw CodedError(.grubSyntax, source: path, line: line, "'{' outside a menuentry, submenu or function")
                 }
                 guard case .word(let first, let line) = peek else { return nodes }
                 if let t = first.plainText, terminators.contains(t) { return nodes }
@@ -355,9 +355,9 @@ public enum GrubScript {
                 case "function":
                     nodes.append(try parseFunction(line: line))
                 case "then", "elif", "else", "fi":
-                    throw GrubError(.syntax, path: path, line: line, "'\(first.plainText!)' outside an if block")
+                    throw CodedError(.grubSyntax, source: path, line: line, "'\(first.plainText!)' outside an if block")
                 case "for", "while", "until":
-                    throw GrubError(.unsupported, path: path, line: line, "'\(first.plainText!)' loops are not supported in grub.cfg by this tool")
+                    throw CodedError(.grubUnsupported, source: path, line: line, "'\(first.plainText!)' loops are not supported in grub.cfg by this tool")
                 default:
                     let words = try readCommandWords()
                     if building { nodes.append(.command(words, line: line)) }
@@ -378,7 +378,7 @@ public enum GrubScript {
         mutating func expectKeyword(_ k: String, context: String, line: Int) throws {
             try skipSeparators()
             guard case .word(let w, _) = peek, w.plainText == k else {
-                throw GrubError(.syntax, path: path, line: line, "'\(k)' expected in \(context) begun here")
+                throw CodedError(.grubSyntax, source: path, line: line, "'\(k)' expected in \(context) begun here")
             }
             try advance()
         }
@@ -394,7 +394,7 @@ public enum GrubScript {
             while true {
                 try skipSeparators()
                 guard case .word(let w, _) = peek else {
-                    throw GrubError(.syntax, path: path, line: line, "'fi' missing for the if begun here")
+                    throw CodedError(.grubSyntax, source: path, line: line, "'fi' missing for the if begun here")
                 }
                 try advance()
                 switch w.plainText {
@@ -408,7 +408,7 @@ public enum GrubScript {
                 case "fi":
                     return .ifChain(branches, otherwise: otherwise, line: line)
                 default:
-                    throw GrubError(.syntax, path: path, line: line, "'fi' missing for the if begun here")
+                    throw CodedError(.grubSyntax, source: path, line: line, "'fi' missing for the if begun here")
                 }
             }
         }
@@ -418,7 +418,7 @@ public enum GrubScript {
         /// may share the line: `menuentry 'X' { echo x; halt; }` (all checked with grub-emu).
         mutating func parseBraced(kind: String, line: Int) throws -> (nodes: [Node], text: Block) {
             guard case .openBrace = peek else {
-                throw GrubError(.syntax, path: path, line: line, "\(kind) without '{' on its line")
+                throw CodedError(.grubSyntax, source: path, line: line, "\(kind) without '{' on its line")
             }
             // The lexer stands just after the `{`: the body's text starts there.
             let start = lexer.i, startLine = lexer.line
@@ -430,7 +430,7 @@ public enum GrubScript {
             defer { building = wasBuilding }
             let body = try parseList(until: Parser.closeBrace)
             guard case .closeBrace = peek else {
-                throw GrubError(.syntax, path: path, line: line, "'}' missing for the \(kind) begun here")
+                throw CodedError(.grubSyntax, source: path, line: line, "'}' missing for the \(kind) begun here")
             }
             let text = Block(source: source, start: start, end: lexer.i - 1, line: startLine)
             try advance()
@@ -449,7 +449,7 @@ public enum GrubScript {
             try advance()
             let words = try readCommandWords(keep: true)
             guard words.count == 1, let name = words[0].plainText else {
-                throw GrubError(.syntax, path: path, line: line, "function NAME { expected")
+                throw CodedError(.grubSyntax, source: path, line: line, "function NAME { expected")
             }
             let body = try parseBraced(kind: "function", line: line).nodes
             return .function(name, body: body, line: line)

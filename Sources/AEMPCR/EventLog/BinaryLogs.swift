@@ -23,7 +23,7 @@ enum BinaryLogs {
     static func eventData(_ r: inout ByteReader, size: UInt32, recordAt start: Int) throws -> ArraySlice<UInt8> {
         let n = Int(size)
         guard n <= r.remaining else {
-            throw EventLogError(.sizePastEnd, source: r.source, offset: r.position - 4,
+            throw CodedError(.logSizePastEnd, source: r.source, offset: r.position - 4,
                 "the record at byte \(start) declares \(n) bytes of event data but only \(r.remaining) "
                 + "bytes of the log remain (a corrupt size field or a truncated log)")
         }
@@ -39,7 +39,7 @@ enum BinaryLogs {
         while !r.isAtEnd {
             if zeroTail && r.restIsZero { break }
             guard out.count < EventLogLimits.maxRecords else {
-                throw EventLogError(.countTooLarge, source: r.source, offset: r.position,
+                throw CodedError(.logCountTooLarge, source: r.source, offset: r.position,
                     "more than \(EventLogLimits.maxRecords) records; no DRTM log is that long")
             }
             out.append(try next(&r))
@@ -61,7 +61,7 @@ enum BinaryLogs {
         let start = r.position
         let sig = try r.take(20, "the container signature", recordAt: start)
         guard Array(sig) == containerSignature else {
-            throw EventLogError(.badHeader, source: r.source, offset: start,
+            throw CodedError(.logBadHeader, source: r.source, offset: start,
                 "no \"TXT Event Container\" signature where the TPM 1.2 log should start")
         }
         try r.skip(12, "the container's reserved bytes", recordAt: start)
@@ -70,13 +70,13 @@ enum BinaryLogs {
         let first = Int(try r.u32("pcr_events_offset", recordAt: start))
         let next = Int(try r.u32("next_event_offset", recordAt: start))
         guard first >= containerHeaderSize, first <= next, next <= size else {
-            throw EventLogError(.badHeader, source: r.source, offset: start + 36,
+            throw CodedError(.logBadHeader, source: r.source, offset: start + 36,
                 "the container's events range [\(first), \(next)) does not fit a container of \(size) bytes "
                 + "with a \(containerHeaderSize)-byte header")
         }
         let available = r.end - start
         guard next <= available else {
-            throw EventLogError(.sizePastEnd, source: r.source, offset: start + 44,
+            throw CodedError(.logSizePastEnd, source: r.source, offset: start + 44,
                 "the container declares events up to byte \(start + next), but the data ends at byte "
                 + "\(r.end) (a truncated copy of the log)")
         }
@@ -104,13 +104,13 @@ enum BinaryLogs {
         // otherwise be misread.
         if let pcr = r.peekU32(at: start), let type = r.peekU32(at: start + 4),
            pcr != 0 || type != EventType.noAction.rawValue {
-            throw EventLogError(.badHeader, source: r.source, offset: start,
+            throw CodedError(.logBadHeader, source: r.source, offset: start,
                 "a non-SHA-1 per-algorithm log must start with a PCR 0 EV_NO_ACTION header record; "
                 + "found PCR \(pcr), type \(hex0x(type, width: 3))")
         }
         let rec = try fixedRecord(&r, algorithm: .sha1, digestSize: 20)
         guard rec.pcr == 0, rec.type == EventType.noAction.rawValue, rec.data.count == Int(legacyDescriptorSize) else {
-            throw EventLogError(.badHeader, source: r.source, offset: start,
+            throw CodedError(.logBadHeader, source: r.source, offset: start,
                 "a non-SHA-1 per-algorithm log must start with a PCR 0 EV_NO_ACTION record of "
                 + "\(legacyDescriptorSize) bytes (found PCR \(rec.pcr), type \(hex0x(rec.type, width: 3)), "
                 + "\(rec.data.count) bytes)")
@@ -152,7 +152,7 @@ enum BinaryLogs {
                 let rec = log.records[i]
                 if let f = first {
                     guard f.pcr == rec.pcr, f.type == rec.type, f.data == rec.data else {
-                        throw EventLogError(.legacyMismatch, source: source, offset: rec.offset, line: rec.line,
+                        throw CodedError(.logLegacyMismatch, source: source, offset: rec.offset, line: rec.line,
                             "record \(i) of the \(log.algorithm) log (PCR \(rec.pcr), type \(hex0x(rec.type, width: 3))) "
                             + "differs from record \(i) of the \(firstAlg) log at \(f.line.map { "line \($0)" } ?? "byte \(f.offset)") "
                             + "(PCR \(f.pcr), type \(hex0x(f.type, width: 3))); the per-algorithm logs must list the same events")
@@ -187,12 +187,12 @@ enum BinaryLogs {
         let start = r.position
         let rec = try fixedRecord(&r, algorithm: .sha1, digestSize: 20)
         guard rec.pcr == 0, rec.type == EventType.noAction.rawValue else {
-            throw EventLogError(.badHeader, source: r.source, offset: start,
+            throw CodedError(.logBadHeader, source: r.source, offset: start,
                 "a TCG log starts with a PCR 0 EV_NO_ACTION header record; found PCR \(rec.pcr), "
                 + "type \(hex0x(rec.type, width: 3))")
         }
         guard rec.digests.allSatisfy({ $0.bytes.allSatisfy { $0 == 0 } }) else {
-            throw EventLogError(.badHeader, source: r.source, offset: start + 8,
+            throw CodedError(.logBadHeader, source: r.source, offset: start + 8,
                 "the digest of the TCG header record must be 20 zero bytes")
         }
         // The Spec ID structure, read inside the record's own data.
@@ -200,13 +200,13 @@ enum BinaryLogs {
         var h = ByteReader(r.bytes, source: r.source, start: dataStart, end: dataStart + rec.data.count)
         let sig = try h.take(16, "the Spec ID signature", recordAt: start)
         guard Array(sig) == specIDSignature else {
-            throw EventLogError(.badHeader, source: r.source, offset: dataStart,
+            throw CodedError(.logBadHeader, source: r.source, offset: dataStart,
                 "the header record's data is not a \"Spec ID Event03\" structure")
         }
         try h.skip(4 + 4, "the Spec ID platform class and version", recordAt: start)
         let n = try h.u32("numberOfAlgorithms", recordAt: start)
         guard n >= 1, n <= UInt32(EventLogLimits.maxAlgorithms) else {
-            throw EventLogError(n == 0 ? .badHeader : .countTooLarge, source: r.source, offset: h.position - 4,
+            throw CodedError(n == 0 ? .logBadHeader : .logCountTooLarge, source: r.source, offset: h.position - 4,
                 "the Spec ID header declares \(n) algorithms; a log has 1 to \(EventLogLimits.maxAlgorithms)")
         }
         var algs = [(algorithm: HashAlgorithm, size: Int)]()
@@ -216,18 +216,18 @@ enum BinaryLogs {
             let size = Int(try h.u16("a digest size", recordAt: start))
             let known = try alg.requireSize(source: r.source, offset: at)
             guard known == size else {
-                throw EventLogError(.badHeader, source: r.source, offset: at,
+                throw CodedError(.logBadHeader, source: r.source, offset: at,
                     "the header declares \(size)-byte digests for \(alg), whose digests have \(known) bytes")
             }
             guard !algs.contains(where: { $0.algorithm == alg }) else {
-                throw EventLogError(.badHeader, source: r.source, offset: at, "the header declares \(alg) twice")
+                throw CodedError(.logBadHeader, source: r.source, offset: at, "the header declares \(alg) twice")
             }
             algs.append((alg, size))
         }
         let vendor = Int(try h.u8("vendorInfoSize", recordAt: start))
         try h.skip(vendor, "the vendor info", recordAt: start)
         guard h.isAtEnd else {
-            throw EventLogError(.badHeader, source: r.source, offset: h.position,
+            throw CodedError(.logBadHeader, source: r.source, offset: h.position,
                 "\(h.remaining) unexplained bytes after the Spec ID structure in the header record")
         }
         return algs
@@ -241,7 +241,7 @@ enum BinaryLogs {
         let type = try r.u32("the event type", recordAt: start)
         let count = try r.u32("the digest count", recordAt: start)
         guard count >= 1 else {
-            throw EventLogError(.badDigestList, source: r.source, offset: r.position - 4,
+            throw CodedError(.logBadDigestList, source: r.source, offset: r.position - 4,
                 "the record at byte \(start) has no digest (count 0)")
         }
         // TrenchBoot's secure-kernel-loader writes SHA-1 and SHA-256 into every 0x502 record
@@ -249,7 +249,7 @@ enum BinaryLogs {
         // algorithm the header left out is read there, and `DRTMLaunch` reports it.
         let undeclaredAllowed = type == EventType.secureLaunch.rawValue
         guard count <= UInt32(undeclaredAllowed ? EventLogLimits.maxAlgorithms : algorithms.count) else {
-            throw EventLogError(.countTooLarge, source: r.source, offset: r.position - 4,
+            throw CodedError(.logCountTooLarge, source: r.source, offset: r.position - 4,
                 "the record at byte \(start) lists \(count) digests; the header declared \(algorithms.count) algorithms")
         }
         var digests = [(algorithm: HashAlgorithm, bytes: ArraySlice<UInt8>)]()
@@ -258,12 +258,12 @@ enum BinaryLogs {
             let alg = HashAlgorithm(rawValue: try r.u16("a digest's algorithm id", recordAt: start))
             let known = undeclaredAllowed ? alg.digestSize.map { (algorithm: alg, size: $0) } : nil
             guard let declared = algorithms.first(where: { $0.algorithm == alg }) ?? known else {
-                throw EventLogError(.undeclaredAlgorithm, source: r.source, offset: at,
+                throw CodedError(.logUndeclaredAlgorithm, source: r.source, offset: at,
                     "the record at byte \(start) has a digest of algorithm \(alg) (\(hex0x(alg.rawValue, width: 4))), "
                     + "which the log header did not declare (declared: \(algorithms.map { "\($0.algorithm)" }.joined(separator: ", ")))")
             }
             guard !digests.contains(where: { $0.algorithm == alg }) else {
-                throw EventLogError(.badDigestList, source: r.source, offset: at,
+                throw CodedError(.logBadDigestList, source: r.source, offset: at,
                     "the record at byte \(start) lists its \(alg) digest twice")
             }
             digests.append((alg, try r.take(declared.size, "the \(alg) digest", recordAt: start)))

@@ -29,9 +29,9 @@ struct ByteReader {
         return bytes[(base + position)..<(base + end)].allSatisfy { $0 == 0 }
     }
 
-    func truncated(_ what: String, needs n: Int, recordAt record: Int? = nil) -> EventLogError {
+    func truncated(_ what: String, needs n: Int, recordAt record: Int? = nil) -> CodedError {
         let rec = record.map { " of the record at byte \($0)" } ?? ""
-        return EventLogError(.truncated, source: source, offset: position,
+        return CodedError(.logTruncated, source: source, offset: position,
                              "the log ends inside \(what)\(rec): \(n) bytes needed, \(remaining) left "
                              + "(a truncated file or dump: copy the whole log again)")
     }

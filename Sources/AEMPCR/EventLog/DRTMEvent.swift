@@ -86,17 +86,17 @@ public struct DRTMEventLog: Sendable {
 
     /// Every semantic problem of the log, in log order: duplicated SINIT records and PCRs outside
     /// 0–23. `parse` throws the first one of the checks it applies.
-    public func problems(_ checks: Checks = .all) -> [EventLogError] {
-        var out = [EventLogError]()
+    public func problems(_ checks: Checks = .all) -> [CodedError] {
+        var out = [CodedError]()
         for (i, e) in events.enumerated() {
             if checks.contains(.pcrRange), e.pcr.rawValue > 23 {
-                out.append(EventLogError(.invalidPCR, source: source, offset: e.offset, line: e.line,
+                out.append(CodedError(.logPCRInvalid, source: source, offset: e.offset, line: e.line,
                     "event \(i) (type \(e.type)) names PCR \(e.pcr); a TPM has PCRs 0–23, so this record "
                     + "was never extended as logged and the log cannot be replayed"))
             }
             if checks.contains(.duplicates), i > 0, e.isSINITEvent, e.isSameRecord(as: events[i - 1]) {
                 let prev = events[i - 1]
-                out.append(EventLogError(.duplicateEvent, source: source, offset: e.offset, line: e.line,
+                out.append(CodedError(.logDuplicateEvent, source: source, offset: e.offset, line: e.line,
                     "event \(i) (PCR \(e.pcr), type \(e.type)) repeats event \(i - 1) at \(prev.location) "
                     + "byte for byte; SINIT logs each measurement once, so this log is corrupt"))
             }
@@ -126,7 +126,7 @@ struct RawRecord {
         var list = [Digest]()
         for d in digests {
             guard let digest = Digest(d.algorithm, bytes: Array(d.bytes)) else {
-                throw EventLogError(.badDigestList, source: source, offset: offset, line: line,
+                throw CodedError(.logBadDigestList, source: source, offset: offset, line: line,
                     "the \(d.algorithm) digest of this record has \(d.bytes.count) bytes, not \(d.algorithm.digestSize ?? 0)")
             }
             list.append(digest)
@@ -150,7 +150,7 @@ extension HashAlgorithm {
     /// The digest size, or an `unknownAlgorithm` error naming where the id was found.
     func requireSize(source: String, offset: Int, line: Int? = nil) throws -> Int {
         guard let size = digestSize else {
-            throw EventLogError(.unknownAlgorithm, source: source, offset: offset, line: line,
+            throw CodedError(.logUnknownAlgorithm, source: source, offset: offset, line: line,
                 "hash algorithm \(hex0x(rawValue, width: 4)) is not one this tool knows "
                 + "(sha1 0x0004, sha256 0x000b, sha384 0x000c, sha512 0x000d, sm3_256 0x0012)")
         }

@@ -52,10 +52,10 @@ extension DRTMEventLog {
     /// - Parameter checks: semantic checks applied after framing (default: all).
     public static func parse(bytes: ArraySlice<UInt8>, source: String = "<bytes>", checks: Checks = .all) throws -> DRTMEventLog {
         guard !bytes.isEmpty else {
-            throw EventLogError(.unknownFormat, source: source, offset: 0, "the file is empty")
+            throw CodedError(.logUnknownFormat, source: source, offset: 0, "the file is empty")
         }
         guard let input = detect(bytes) else {
-            throw EventLogError(.unknownFormat, source: source, offset: 0, notALog)
+            throw CodedError(.logUnknownFormat, source: source, offset: 0, notALog)
         }
         var r = ByteReader(bytes, source: source)
         switch input {
@@ -68,7 +68,7 @@ extension DRTMEventLog {
         case .legacyLogWithHeader:
             var h = r
             guard let alg = try BinaryLogs.legacyHeader(&h) else {
-                throw EventLogError(.badHeader, source: source, offset: 52,
+                throw CodedError(.logBadHeader, source: source, offset: 52,
                     "the per-algorithm log header names no known algorithm (digest_id 1–5 with its digest size)")
             }
             let raw = try BinaryLogs.legacyLog(&r, algorithm: alg, zeroTail: true)
@@ -106,9 +106,9 @@ extension DRTMEventLog {
             let more = reader.size > UInt64(bytes.count)
             switch detect(bytes[...]) {
             case nil where more:
-                throw EventLogError(.unknownFormat, source: path, offset: 0, notALog)
+                throw CodedError(.logUnknownFormat, source: path, offset: 0, notALog)
             case .text? where reader.size > UInt64(maxTextSize):
-                throw EventLogError(.unknownFormat, source: path, offset: 0,
+                throw CodedError(.logUnknownFormat, source: path, offset: 0,
                     "text of \(reader.size) bytes: no printed DRTM log is larger than \(maxTextSize >> 20) MiB (txt-stat prints tens of KiB)")
             default: break
             }
@@ -117,7 +117,7 @@ extension DRTMEventLog {
             chunk = try reader.next()
             bytes.append(contentsOf: chunk)
             if bytes.count > maxFileSize {
-                throw EventLogError(.unknownFormat, source: path, offset: 0,
+                throw CodedError(.logUnknownFormat, source: path, offset: 0,
                     "larger than \(maxFileSize >> 20) MiB: no DRTM log or TXT heap dump is (the heap read from memory is at most \(TXTHeapDump.maxHeapSize >> 20) MiB)")
             }
         }

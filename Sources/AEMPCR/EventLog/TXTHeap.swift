@@ -50,7 +50,7 @@ enum TXTHeap {
         let base = try r.u64("TXT.HEAP.BASE")
         let size64 = try r.u64("TXT.HEAP.SIZE")
         guard size64 >= 8, size64 <= maxHeapSize, let size = Int(exactly: size64) else {
-            throw EventLogError(.heapBadSection, source: r.source, offset: 8,
+            throw CodedError(.heapBadSection, source: r.source, offset: 8,
                 "TXT.HEAP.SIZE \(hex0x(size64, width: 1)) is not a heap size this tool reads (8 bytes to 256 MiB)")
         }
         let fileSize = r.bytes.count
@@ -60,7 +60,7 @@ enum TXTHeap {
         if fileSize - 16 == size {
             return Heap(base: base, size: size, fileOffset: 16)
         }
-        throw EventLogError(.heapTruncated, source: r.source, offset: fileSize,
+        throw CodedError(.heapTruncated, source: r.source, offset: fileSize,
             "the dump declares a heap of \(size) bytes at \(hex0x(base, width: 1)), but the file has "
             + "\(fileSize) bytes: neither \(16 + size) (heap after the two registers) nor at least "
             + "base + size (memory image); copy the whole dump again")
@@ -82,17 +82,17 @@ enum TXTHeap {
         for name in sectionNames {
             var r = ByteReader(bytes, source: source, start: at, end: heapEnd)
             guard r.remaining >= 8 else {
-                throw EventLogError(.heapOverrun, source: source, offset: at,
+                throw CodedError(.heapOverrun, source: source, offset: at,
                     "the heap ends before the size field of \(name) (\(r.remaining) bytes left)")
             }
             let size = try r.u64("the size of \(name)")
             guard size >= 8 else {
-                throw EventLogError(.heapLoop, source: source, offset: at,
+                throw CodedError(.heapLoop, source: source, offset: at,
                     "\(name) declares a size of \(size) bytes, less than its own 8-byte size field; the "
                     + "section chain would not advance")
             }
             guard size <= UInt64(heapEnd - at) else {
-                throw EventLogError(.heapOverrun, source: source, offset: at,
+                throw CodedError(.heapOverrun, source: source, offset: at,
                     "\(name) declares \(size) bytes, past the end of the heap (\(heapEnd - at) bytes left)")
             }
             let end = at + Int(size)
@@ -114,12 +114,12 @@ enum TXTHeap {
         var r = ByteReader(bytes, source: source, start: s.dataStart, end: s.end)
         let version = try r.u32("the OsSinitData version")
         guard version >= 6 else {
-            throw EventLogError(.heapNoLog, source: source, offset: s.dataStart,
+            throw CodedError(.heapNoLog, source: source, offset: s.dataStart,
                 "OsSinitData version \(version) has no extended data elements, so no event-log pointer "
                 + "(version 6 or later is needed: a TPM 2.0-capable tboot and SINIT)")
         }
         guard s.end - s.dataStart >= osSinitFixedSize else {
-            throw EventLogError(.heapBadSection, source: source, offset: s.start,
+            throw CodedError(.heapBadSection, source: source, offset: s.start,
                 "OsSinitData has \(s.end - s.dataStart) bytes, fewer than its \(osSinitFixedSize) fixed bytes")
         }
         var at = s.dataStart + osSinitFixedSize
@@ -127,23 +127,23 @@ enum TXTHeap {
         while true {
             var e = ByteReader(bytes, source: source, start: at, end: s.end)
             guard e.remaining >= 8 else {
-                throw EventLogError(.heapOverrun, source: source, offset: at,
+                throw CodedError(.heapOverrun, source: source, offset: at,
                     "OsSinitData's extended elements run to the end of the section without an END element")
             }
             guard seen.count < EventLogLimits.maxHeapElements else {
-                throw EventLogError(.heapLoop, source: source, offset: at,
+                throw CodedError(.heapLoop, source: source, offset: at,
                     "more than \(EventLogLimits.maxHeapElements) extended elements in OsSinitData")
             }
             let type = try e.u32("an element type")
             let size = try e.u32("an element size")
             if type == endElement { break }
             guard size >= 8 else {
-                throw EventLogError(.heapLoop, source: source, offset: at + 4,
+                throw CodedError(.heapLoop, source: source, offset: at + 4,
                     "element type \(type) declares \(size) bytes, less than its 8-byte header; the element "
                     + "chain would not advance")
             }
             guard Int(size) <= s.end - at else {
-                throw EventLogError(.heapOverrun, source: source, offset: at + 4,
+                throw CodedError(.heapOverrun, source: source, offset: at + 4,
                     "element type \(type) declares \(size) bytes, past the end of OsSinitData (\(s.end - at) left)")
             }
             seen.append(type)
@@ -153,7 +153,7 @@ enum TXTHeap {
             }
             at += Int(size)
         }
-        throw EventLogError(.heapNoLog, source: source, offset: s.dataStart,
+        throw CodedError(.heapNoLog, source: source, offset: s.dataStart,
             "OsSinitData has no event-log pointer element (types 5, 7 or 8); elements found: "
             + (seen.isEmpty ? "none" : seen.map(String.init).joined(separator: ", "))
             + ". tboot did not ask SINIT for a log")
@@ -175,7 +175,7 @@ enum TXTHeap {
         if let s = standard, isLog(s) { return s }
         if let rel = inHeap(address), isLog(rel) { return rel }
         if let s = standard { return s }  // parsed there, so that the error says what is wrong
-        throw EventLogError(.heapOverrun, source: source, offset: elementOffset,
+        throw CodedError(.heapOverrun, source: source, offset: elementOffset,
             "the log pointer \(hex0x(address, width: 1)) (+\(length) bytes) lies outside the heap "
             + "[\(hex0x(heap.base, width: 1)), \(hex0x(heap.base &+ UInt64(heap.size), width: 1))); "
             + "the log must be in the dump")
@@ -198,7 +198,7 @@ enum TXTHeap {
             let first = Int(try e.u32("first_record_offset"))
             let next = Int(try e.u32("next_record_offset"))
             guard first <= next, UInt32(next) <= allocated else {
-                throw EventLogError(.badHeader, source: source, offset: element.offset + 8,
+                throw CodedError(.logBadHeader, source: source, offset: element.offset + 8,
                     "the TCG log element's records range [\(first), \(next)) does not fit its \(allocated) allocated bytes")
             }
             if first == next {  // SINIT logged nothing
@@ -215,7 +215,7 @@ enum TXTHeap {
             // heap_event_log_ptr_elt2_t: u32 count; count × heap_event_log_descr_t (24 bytes).
             let count = try e.u32("the number of log descriptors")
             guard count <= UInt32(EventLogLimits.maxAlgorithms) else {
-                throw EventLogError(.countTooLarge, source: source, offset: element.offset + 8,
+                throw CodedError(.logCountTooLarge, source: source, offset: element.offset + 8,
                     "the element lists \(count) per-algorithm logs; at most \(EventLogLimits.maxAlgorithms) exist")
             }
             var logs = [(algorithm: HashAlgorithm, records: [RawRecord])]()
@@ -229,10 +229,10 @@ enum TXTHeap {
                 let next = Int(try e.u32("next_event_offset"))
                 _ = try alg.requireSize(source: source, offset: at)
                 guard !logs.contains(where: { $0.algorithm == alg }) else {
-                    throw EventLogError(.badHeader, source: source, offset: at, "two per-algorithm logs for \(alg)")
+                    throw CodedError(.logBadHeader, source: source, offset: at, "two per-algorithm logs for \(alg)")
                 }
                 guard first <= next, UInt32(next) <= size else {
-                    throw EventLogError(.badHeader, source: source, offset: at + 16,
+                    throw CodedError(.logBadHeader, source: source, offset: at + 16,
                         "the \(alg) log's events range [\(first), \(next)) does not fit its \(size) bytes")
                 }
                 if first == next { logs.append((alg, [])); continue }

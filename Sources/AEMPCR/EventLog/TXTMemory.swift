@@ -15,43 +15,6 @@ public protocol PhysicalMemory {
     func read(at address: UInt64, count: Int) throws -> [UInt8]
 }
 
-/// Physical memory or TXT registers that cannot be read, or read as no TXT launch.
-public struct TXTMemoryError: AEMPCRError {
-    public enum Code: String, Sendable, CaseIterable {
-        /// The memory device (or image) does not exist.
-        case notFound = "mem-not-found"
-        /// Not allowed to open it: not root, no CAP_SYS_RAWIO, or kernel lockdown.
-        case permissionDenied = "mem-permission-denied"
-        /// The kernel refuses to show a range (CONFIG_STRICT_DEVMEM / CONFIG_IO_STRICT_DEVMEM).
-        case blocked = "mem-blocked"
-        /// A read failed or the image ends early.
-        case readFailed = "mem-read-failed"
-        /// The TXT heap registers read all FF or all zero: no TXT, so no measured launch.
-        case noTXT = "txt-absent"
-        /// TXT.HEAP.BASE / TXT.HEAP.SIZE hold values no TXT heap has.
-        case badRegisters = "txt-heap-registers-bad"
-    }
-
-    public let code: Code
-    /// The memory's name (`/dev/mem` or the image's path).
-    public let source: String
-    /// The physical address concerned, where there is one.
-    public let address: UInt64?
-    public let reason: String
-
-    public init(_ code: Code, source: String, address: UInt64? = nil, _ reason: String) {
-        self.code = code
-        self.source = source
-        self.address = address
-        self.reason = reason
-    }
-
-    public var errorCode: String { code.rawValue }
-    public var description: String {
-        "\(source)\(address.map { " at physical " + hex0x($0, width: 1) } ?? ""): \(reason)"
-    }
-}
-
 /// Captures the TXT heap of the running machine into a heap dump file that `DRTMEventLog.parse`
 /// reads (SPEC.md §5): the *compact* layout of `TXTHeap`, u64 TXT.HEAP.BASE, u64 TXT.HEAP.SIZE
 /// (little-endian), then the heap bytes.
@@ -79,30 +42,30 @@ public enum TXTHeapDump {
         let regs = Registers(base: le64(b, 0), size: le64(b, 8))
         let source = memory.name
         if b.allSatisfy({ $0 == 0xFF }) || b.allSatisfy({ $0 == 0 }) {
-            throw TXTMemoryError(.noTXT, source: source, address: heapBaseRegister,
+            throw CodedError(.txtAbsent, source: source, address: heapBaseRegister,
                 "no TXT: the heap registers TXT.HEAP.BASE and TXT.HEAP.SIZE read all "
                 + (b[0] == 0 ? "zero" : "FF") + ", so this machine has no TXT (or the firmware disabled it) "
                 + "and no measured launch happened")
         }
         let base = hex0x(regs.base, width: 1), size = hex0x(regs.size, width: 1)
         guard regs.size != 0 else {
-            throw TXTMemoryError(.badRegisters, source: source, address: heapSizeRegister,
+            throw CodedError(.txtHeapRegistersBad, source: source, address: heapSizeRegister,
                 "TXT.HEAP.SIZE is 0 (TXT.HEAP.BASE \(base)): the firmware set up no TXT heap, so no measured launch happened")
         }
         guard regs.base != 0 else {
-            throw TXTMemoryError(.badRegisters, source: source, address: heapBaseRegister,
+            throw CodedError(.txtHeapRegistersBad, source: source, address: heapBaseRegister,
                 "TXT.HEAP.BASE is 0 (TXT.HEAP.SIZE \(size)): the firmware set up no TXT heap, so no measured launch happened")
         }
         guard regs.size <= maxHeapSize else {
-            throw TXTMemoryError(.badRegisters, source: source, address: heapSizeRegister,
+            throw CodedError(.txtHeapRegistersBad, source: source, address: heapSizeRegister,
                 "TXT.HEAP.SIZE \(size) is more than 64 MiB (real heaps are 1 MiB or less): these are not TXT registers")
         }
         guard regs.base <= UInt64.max - regs.size else {
-            throw TXTMemoryError(.badRegisters, source: source, address: heapBaseRegister,
+            throw CodedError(.txtHeapRegistersBad, source: source, address: heapBaseRegister,
                 "TXT.HEAP.BASE \(base) + TXT.HEAP.SIZE \(size) passes the end of the address space: these are not TXT registers")
         }
         guard regs.base % 4096 == 0, regs.size % 4096 == 0 else {
-            throw TXTMemoryError(.badRegisters, source: source, address: heapBaseRegister,
+            throw CodedError(.txtHeapRegistersBad, source: source, address: heapBaseRegister,
                 "TXT.HEAP.BASE \(base) or TXT.HEAP.SIZE \(size) is not page-aligned: these are not TXT registers")
         }
         return regs
@@ -123,7 +86,7 @@ public enum TXTHeapDump {
         dump.append(contentsOf: heap)
         let source = "the TXT heap read from \(memory.name) (\(hex0x(regs.size, width: 1)) bytes at \(hex0x(regs.base, width: 1)))"
         guard DRTMEventLog.detect(dump[...]) == .heapDump else {
-            throw TXTMemoryError(.badRegisters, source: memory.name, address: heapBaseRegister,
+            throw CodedError(.txtHeapRegistersBad, source: memory.name, address: heapBaseRegister,
                 "TXT.HEAP.BASE \(hex0x(regs.base, width: 1)) makes a dump this tool would not read back as one")
         }
         _ = try DRTMEventLog.parse(bytes: dump, source: source, checks: [])

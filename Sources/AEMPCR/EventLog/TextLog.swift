@@ -84,13 +84,13 @@ enum TextLog {
 
         var atEnd: Bool { index >= lines.count }
 
-        func malformed(_ line: Line, _ reason: String) -> EventLogError {
-            EventLogError(.malformedText, source: source, offset: line.offset, line: line.number, reason)
+        func malformed(_ line: Line, _ reason: String) -> CodedError {
+            CodedError(.logTextMalformed, source: source, offset: line.offset, line: line.number, reason)
         }
 
-        func truncated(_ what: String) -> EventLogError {
+        func truncated(_ what: String) -> CodedError {
             let last = lines.last
-            return EventLogError(.truncated, source: source, offset: last.map { $0.offset + $0.text.utf8.count },
+            return CodedError(.logTruncated, source: source, offset: last.map { $0.offset + $0.text.utf8.count },
                                  line: last?.number, "the text ends inside \(what)")
         }
 
@@ -127,7 +127,7 @@ enum TextLog {
                 guard tok.utf8.count == 2, let b = UInt8(tok, radix: 16) else {
                     let isLastOfText = line.number == lastContentLine && k == tokens.count - 1
                     if isLastOfText {
-                        throw EventLogError(.truncated, source: source, offset: line.offset, line: line.number,
+                        throw CodedError(.logTruncated, source: source, offset: line.offset, line: line.number,
                             "the text ends in the middle of \(what) (\"\(Escape.text(String(tok), limit: 20))\" is a cut-off byte)")
                     }
                     throw malformed(line, "\"\(Escape.text(String(tok), limit: 20))\" in \(what) is not a byte in hex")
@@ -191,11 +191,11 @@ enum TextLog {
         let (cl, cv) = try c.field("count:", in: what)
         let count = try decimal(cv, cl, c, "count")
         guard count >= 1 else {
-            throw EventLogError(.badDigestList, source: c.source, offset: cl.offset, line: cl.number, "\(what) has no digest (count 0)")
+            throw CodedError(.logBadDigestList, source: c.source, offset: cl.offset, line: cl.number, "\(what) has no digest (count 0)")
         }
         let limit = declared.isEmpty ? EventLogLimits.maxAlgorithms : declared.count
         guard count <= UInt32(limit) else {
-            throw EventLogError(.countTooLarge, source: c.source, offset: cl.offset, line: cl.number,
+            throw CodedError(.logCountTooLarge, source: c.source, offset: cl.offset, line: cl.number,
                 "\(what) lists \(count) digests; \(declared.isEmpty ? "at most \(limit) algorithms exist" : "the header declared \(limit) algorithms")")
         }
         var digests = [(algorithm: HashAlgorithm, bytes: ArraySlice<UInt8>)]()
@@ -209,11 +209,11 @@ enum TextLog {
             c.index += 1
             let size = try alg.requireSize(source: c.source, offset: line.offset, line: line.number)
             if !declared.isEmpty, !declared.contains(where: { $0.algorithm == alg }) {
-                throw EventLogError(.undeclaredAlgorithm, source: c.source, offset: line.offset, line: line.number,
+                throw CodedError(.logUndeclaredAlgorithm, source: c.source, offset: line.offset, line: line.number,
                     "\(what) has a \(alg) digest, which the log header did not declare")
             }
             guard !digests.contains(where: { $0.algorithm == alg }) else {
-                throw EventLogError(.badDigestList, source: c.source, offset: line.offset, line: line.number,
+                throw CodedError(.logBadDigestList, source: c.source, offset: line.offset, line: line.number,
                     "\(what) lists its \(alg) digest twice")
             }
             let rest = line.text.dropFirst(label.count + 1).drop { $0 == " " || $0 == "\t" }
@@ -269,7 +269,7 @@ enum TextLog {
             } else if t == "Event:" || t == "TCG Event:" {
                 total += 1
                 guard total <= EventLogLimits.maxRecords else {
-                    throw EventLogError(.countTooLarge, source: source, offset: line.offset, line: line.number,
+                    throw CodedError(.logCountTooLarge, source: source, offset: line.offset, line: line.number,
                         "more than \(EventLogLimits.maxRecords) records; no DRTM log is that long")
                 }
                 if t == "Event:" {
@@ -308,7 +308,7 @@ enum TextLog {
             return try DRTMEventLog(format: .txtStatText, banks: banks, raw: tcgRecords, source: source, checks: checks)
         }
         guard sections.contains(where: { !$0.records.isEmpty }) else {
-            throw EventLogError(.unknownFormat, source: source, offset: 0,
+            throw CodedError(.logUnknownFormat, source: source, offset: 0,
                 "no event records (\"Event:\" or \"TCG Event:\") in this text; tboot prints \"No Event Log.\" "
                 + "when the launch measured nothing")
         }
@@ -320,7 +320,7 @@ enum TextLog {
             let alg = section.algorithm ?? .sha1
             if let k = logs.firstIndex(where: { $0.algorithm == alg }) {
                 guard logs[k].records.isEmpty || section.records.isEmpty else {
-                    throw EventLogError(.badHeader, source: source, offset: section.records[0].offset,
+                    throw CodedError(.logBadHeader, source: source, offset: section.records[0].offset,
                         line: section.records[0].line, "a second printed \(alg) log; give one print of the log")
                 }
                 if logs[k].records.isEmpty { logs[k].records = section.records }

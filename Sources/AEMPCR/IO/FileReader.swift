@@ -44,7 +44,7 @@ public final class FileReader {
             let n = read(fd, buffer.baseAddress! + filled, buffer.count - filled)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw FileError(.readFailed, path: path, offset: offset + UInt64(filled),
+                throw CodedError(.fileReadFailed, source: path, offset: Int(clamping: offset + UInt64(filled)),
                                 "read failed: \(String(cString: strerror(errno)))")
             }
             if n == 0 { break }
@@ -65,7 +65,7 @@ public final class FileReader {
             if chunk.isEmpty { return out }
             out.append(contentsOf: chunk)
             if out.count > limit {
-                throw FileError(.readFailed, path: path, "larger than \(limit >= 1 << 20 ? "\(limit >> 20) MiB" : "\(limit >> 10) KiB"); this is not the file expected here")
+                throw CodedError(.fileReadFailed, source: path, "larger than \(limit >= 1 << 20 ? "\(limit >> 20) MiB" : "\(limit >> 10) KiB"); this is not the file expected here")
             }
         }
     }

@@ -124,7 +124,7 @@ public final class GzipInflater {
     public func feed(_ input: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard !input.isEmpty else { return }
         if finished {
-            throw FileError(.trailingGzipData, path: path, offset: consumed,
+            throw CodedError(.gzipTrailingData, source: path, offset: Int(clamping: consumed),
                             "data after the end of the gzip stream; GRUB's handling of concatenated gzip members is not modelled, so no prediction is made")
         }
         var rest = input
@@ -144,12 +144,12 @@ public final class GzipInflater {
             if produced == output.count { continue }
             if rest.isEmpty { break }
             if used == 0 && produced == 0 {
-                throw FileError(.corruptGzip, path: path, offset: consumed,
+                throw CodedError(.gzipCorrupt, source: path, offset: Int(clamping: consumed),
                                 "gzip inflate (\(engine.rawValue)) made no progress; GRUB would fail to load it")
             }
         }
         if finished && !rest.isEmpty {
-            throw FileError(.trailingGzipData, path: path, offset: consumed,
+            throw CodedError(.gzipTrailingData, source: path, offset: Int(clamping: consumed),
                             "\(rest.count) bytes after the end of the gzip stream; GRUB's handling of concatenated gzip members is not modelled, so no prediction is made")
         }
     }
@@ -157,7 +157,7 @@ public final class GzipInflater {
     /// Call at the end of the compressed input.
     public func finish() throws {
         if !finished {
-            throw FileError(.truncatedGzip, path: path, offset: consumed,
+            throw CodedError(.gzipTruncated, source: path, offset: Int(clamping: consumed),
                             "gzip stream ends early (file truncated?); GRUB would fail to load it")
         }
     }
@@ -185,7 +185,7 @@ public final class GzipInflater {
                 let msg = s.pointee.msg.map { String(cString: $0) } ?? "invalid data"
                 throw corrupt(after: used, msg)
             case Z_MEM_ERROR:
-                throw FileError(.readFailed, path: path, "zlib ran out of memory")
+                throw CodedError(.fileReadFailed, source: path, "zlib ran out of memory")
             default:
                 throw corrupt(after: used, "zlib error \(rc)")
             }
@@ -227,8 +227,8 @@ public final class GzipInflater {
         }
     }
 
-    private func corrupt(after used: Int, _ message: String) -> FileError {
-        FileError(.corruptGzip, path: path, offset: consumed + UInt64(used),
+    private func corrupt(after used: Int, _ message: String) -> CodedError {
+        CodedError(.gzipCorrupt, source: path, offset: Int(clamping: consumed + UInt64(used)),
                   "corrupt gzip data (\(message)); GRUB would fail to load it")
     }
 }

@@ -17,7 +17,7 @@ public enum ModuleImage {
             return .gzip
         }
         if p.count >= 6, p[0] == 0xFD, p[1] == 0x37, p[2] == 0x7A, p[3] == 0x58, p[4] == 0x5A, p[5] == 0 {
-            throw FileError(.unsupportedCompression, path: path, offset: 0,
+            throw CodedError(.compressionUnsupported, source: path, offset: 0,
                             "xz-compressed: GRUB decompresses it only if its xzio module is loaded, which this tool cannot know; give the line --nounzip if GRUB loads it raw")
         }
         return .raw
@@ -81,8 +81,8 @@ public enum ModuleImage {
     /// whose original size is over 4GB"), so of a larger image GRUB would load only a part.
     public static let maxImageSize: UInt64 = (1 << 32) - 1
 
-    static func tooLarge(_ path: String, _ encoding: Encoding) -> FileError {
-        FileError(.imageTooLarge, path: path, encoding == .gzip
+    static func tooLarge(_ path: String, _ encoding: Encoding) -> CodedError {
+        CodedError(.imageTooLarge, source: path, encoding == .gzip
             ? "decompresses to more than 4 GiB: GRUB takes the size from the gzip trailer (32 bits) and would load only part of it, below 4 GiB; stopped at 4 GiB"
             : "is larger than 4 GiB: GRUB places a multiboot module below 4 GiB, so it cannot boot; stopped at 4 GiB")
     }

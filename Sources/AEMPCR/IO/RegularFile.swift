@@ -24,7 +24,7 @@ public enum RegularFile {
 
     /// A descriptor of the regular file at `path`, opened with `flags` (`O_RDONLY`, or `O_WRONLY |
     /// O_CREAT | O_TRUNC`, with `O_NOFOLLOW` where a link must not be followed). Throws a
-    /// `FileError` naming `path`.
+    /// `CodedError` naming `path`.
     /// `openError`, when given, makes the error for a failed `open` (its errno) instead of the
     /// generic one, where the caller can say more (run as root, the kernel's lockdown).
     public static func open(_ path: String, flags: Int32, mode: mode_t = 0o644, allow: Allow = .regularOnly,
@@ -32,7 +32,7 @@ public enum RegularFile {
         var pre = stat()
         if stat(path, &pre) == 0 {
             let kind = pre.st_mode & S_IFMT
-            if kind == S_IFDIR { throw FileError(.isDirectory, path: path, "is a directory, not a file") }
+            if kind == S_IFDIR { throw CodedError(.fileIsDirectory, source: path, "is a directory, not a file") }
             if !acceptable(kind, allow) { throw refusal(path, kind) }
         }
         let fd = systemOpen(path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode)
@@ -41,30 +41,30 @@ public enum RegularFile {
             if e != ENXIO, let openError { throw openError(e) }
             switch e {
             case ENOENT, ENOTDIR:
-                throw FileError(.notFound, path: path, "no such file")
+                throw CodedError(.fileNotFound, source: path, "no such file")
             case EACCES, EPERM:
-                throw FileError(.notReadable, path: path, "permission denied (run as a user who can \(flags & O_ACCMODE == O_RDONLY ? "read" : "write") it)")
+                throw CodedError(.fileNotReadable, source: path, "permission denied (run as a user who can \(flags & O_ACCMODE == O_RDONLY ? "read" : "write") it)")
             case ENXIO:
                 // A FIFO with no reader, opened for writing without waiting.
                 throw refusal(path, S_IFIFO)
             case ELOOP where flags & O_NOFOLLOW != 0:
-                throw FileError(.notReadable, path: path, "is a symbolic link, not followed here")
+                throw CodedError(.fileNotReadable, source: path, "is a symbolic link, not followed here")
             case EISDIR:
-                throw FileError(.isDirectory, path: path, "is a directory, not a file")
+                throw CodedError(.fileIsDirectory, source: path, "is a directory, not a file")
             default:
-                throw FileError(.notReadable, path: path, "cannot open: \(String(cString: strerror(e)))")
+                throw CodedError(.fileNotReadable, source: path, "cannot open: \(String(cString: strerror(e)))")
             }
         }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             let e = errno
             close(fd)
-            throw FileError(.notReadable, path: path, "cannot stat: \(String(cString: strerror(e)))")
+            throw CodedError(.fileNotReadable, source: path, "cannot stat: \(String(cString: strerror(e)))")
         }
         let kind = st.st_mode & S_IFMT
         if kind == S_IFDIR {
             close(fd)
-            throw FileError(.isDirectory, path: path, "is a directory, not a file")
+            throw CodedError(.fileIsDirectory, source: path, "is a directory, not a file")
         }
         if !acceptable(kind, allow) {
             close(fd)
@@ -81,7 +81,7 @@ public enum RegularFile {
         var st = stat()
         guard lstat(path, &st) == 0 else { return }
         let kind = st.st_mode & S_IFMT
-        if kind == S_IFDIR { throw FileError(.isDirectory, path: path, "is a directory; give the name of the file to write") }
+        if kind == S_IFDIR { throw CodedError(.fileIsDirectory, source: path, "is a directory; give the name of the file to write") }
         if kind != S_IFREG && kind != S_IFLNK { throw refusal(path, kind) }
         if kind == S_IFLNK, stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG, st.st_mode & S_IFMT != S_IFDIR {
             throw refusal(path, st.st_mode & S_IFMT)
@@ -92,7 +92,7 @@ public enum RegularFile {
         kind == S_IFREG || (allow == .characterDevice && kind == S_IFCHR)
     }
 
-    private static func refusal(_ path: String, _ kind: mode_t) -> FileError {
+    private static func refusal(_ path: String, _ kind: mode_t) -> CodedError {
         let what: String
         switch kind {
         case S_IFIFO: what = "a FIFO"
@@ -102,7 +102,7 @@ public enum RegularFile {
         default: what = "not a regular file"
         }
         let head = what == "not a regular file" ? "is not a regular file" : "is \(what), not a regular file"
-        return FileError(.notReadable, path: path, head + ": refused before it is opened (opening a FIFO waits forever)")
+        return CodedError(.fileNotReadable, source: path, head + ": refused before it is opened (opening a FIFO waits forever)")
     }
 }
 

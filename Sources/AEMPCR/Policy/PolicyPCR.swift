@@ -18,18 +18,18 @@ public struct PCRSelection: Equatable, Sendable, CustomStringConvertible {
         var out = [Bank]()
         for (algorithm, pcrs) in selection {
             guard algorithm.isComputable else {
-                throw PolicyError(.selection, "bank \(algorithm): not a bank this tool can hash (sha1, sha256, sha384, sha512)")
+                throw CodedError(.policySelection, "bank \(algorithm): not a bank this tool can hash (sha1, sha256, sha384, sha512)")
             }
             if out.contains(where: { $0.algorithm == algorithm }) {
-                throw PolicyError(.selection, "bank \(algorithm) selected twice")
+                throw CodedError(.policySelection, "bank \(algorithm) selected twice")
             }
-            if pcrs.isEmpty { throw PolicyError(.selection, "bank \(algorithm): no PCR selected") }
+            if pcrs.isEmpty { throw CodedError(.policySelection, "bank \(algorithm): no PCR selected") }
             for p in pcrs where p.rawValue > 23 {
-                throw PolicyError(.selection, "PCR\(p.rawValue) does not exist (a PC TPM has PCR0–23)")
+                throw CodedError(.policySelection, "PCR\(p.rawValue) does not exist (a PC TPM has PCR0–23)")
             }
             out.append(Bank(algorithm: algorithm, pcrs: Array(Set(pcrs)).sorted()))
         }
-        if out.isEmpty { throw PolicyError(.selection, "no bank selected") }
+        if out.isEmpty { throw CodedError(.policySelection, "no bank selected") }
         banks = out
     }
 
@@ -39,7 +39,7 @@ public struct PCRSelection: Equatable, Sendable, CustomStringConvertible {
         for part in text.split(separator: "+", omittingEmptySubsequences: false) {
             let fields = part.split(separator: ":", omittingEmptySubsequences: false)
             guard fields.count == 2, let bank = HashAlgorithm(name: String(fields[0])) else {
-                throw PolicyError(.selection, "'\(printable(String(part)))' is not 'bank:pcr,pcr,…' (e.g. sha256:13,17,18,19)")
+                throw CodedError(.policySelection, "'\(printable(String(part)))' is not 'bank:pcr,pcr,…' (e.g. sha256:13,17,18,19)")
             }
             selection.append((bank, try PCRSelection.indices(String(fields[1]))))
         }
@@ -50,7 +50,7 @@ public struct PCRSelection: Equatable, Sendable, CustomStringConvertible {
     public static func indices(_ text: String) throws -> [PCRIndex] {
         try text.split(separator: ",", omittingEmptySubsequences: false).map { field in
             guard let n = UInt32(String(field).trimmingBlanks()), n <= 23 else {
-                throw PolicyError(.selection, "'\(printable(String(field)))' is not a PCR index (0–23)")
+                throw CodedError(.policySelection, "'\(printable(String(field)))' is not a PCR index (0–23)")
             }
             return PCRIndex(rawValue: n)
         }
@@ -91,7 +91,7 @@ public enum PolicyPCR {
         for bank in selection.banks {
             for pcr in bank.pcrs {
                 guard let v = values[bank.algorithm, pcr] else {
-                    throw PolicyError(.missingValue, "no value for PCR\(pcr) in bank \(bank.algorithm)")
+                    throw CodedError(.policyMissingValue, "no value for PCR\(pcr) in bank \(bank.algorithm)")
                 }
                 out.append(v)
             }
@@ -103,10 +103,10 @@ public enum PolicyPCR {
     public static func digest(_ selection: PCRSelection, values: PCRValues,
                               policyHash: HashAlgorithm = .sha256, start: Digest? = nil) throws -> Digest {
         guard policyHash.isComputable else {
-            throw PolicyError(.selection, "policy hash \(policyHash) is not one this tool can compute")
+            throw CodedError(.policySelection, "policy hash \(policyHash) is not one this tool can compute")
         }
         if let s = start, s.algorithm != policyHash {
-            throw PolicyError(.selection, "the starting policy digest is \(s.algorithm), the policy hash \(policyHash)")
+            throw CodedError(.policySelection, "the starting policy digest is \(s.algorithm), the policy hash \(policyHash)")
         }
         let selected = try selectedValues(selection, values: values)
         let pcrDigest = MultiHasher.hash(policyHash, selected.flatMap(\.bytes))
@@ -125,26 +125,6 @@ extension PCRValues {
         }
         return out
     }
-}
-
-/// A policy that cannot be computed, with what is wrong.
-public struct PolicyError: AEMPCRError {
-    public enum Code: String, Sendable {
-        case selection = "policy-selection"
-        case missingValue = "policy-missing-value"
-        /// key.pub or key.pcrs of a sealed set is malformed.
-        case sealedObject = "sealed-object-invalid"
-    }
-    public let code: Code
-    public let reason: String
-
-    public init(_ code: Code, _ reason: String) {
-        self.code = code
-        self.reason = reason
-    }
-
-    public var errorCode: String { code.rawValue }
-    public var description: String { reason }
 }
 
 func bigEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] {

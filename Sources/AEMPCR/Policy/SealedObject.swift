@@ -77,7 +77,7 @@ extension PCRSelection {
     /// `sha256:13,17,18,19`): tpm2-tools' selection, then one newline, nothing else — no blank,
     /// no empty field, decimal indices. `tpm2_unseal -p pcr:$(cat key.pcrs)` selects these PCRs.
     public init(keyPCRsFile bytes: [UInt8], source: String) throws {
-        func bad(_ why: String) -> PolicyError { PolicyError(.sealedObject, "\(source): \(why)") }
+        func bad(_ why: String) -> CodedError { CodedError(.sealedObjectInvalid, "\(source): \(why)") }
         guard bytes.last == 0x0A else { throw bad("does not end in a newline (AEM writes it with echo)") }
         let body = bytes.dropLast()
         for (i, b) in body.enumerated() {
@@ -93,7 +93,7 @@ extension PCRSelection {
         }
         do {
             try self.init(parsing: text)
-        } catch let e as PolicyError {
+        } catch let e as CodedError {
             throw bad(e.reason)
         }
     }
@@ -105,8 +105,8 @@ struct SealedObjectReader {
     let source: String
     var offset = 0
 
-    func bad(at offset: Int, _ why: String) -> PolicyError {
-        PolicyError(.sealedObject, "\(source): byte \(offset): \(why)")
+    func bad(at offset: Int, _ why: String) -> CodedError {
+        CodedError(.sealedObjectInvalid, "\(source): byte \(offset): \(why)")
     }
 
     mutating func bytes(_ n: Int, _ what: String) throws -> [UInt8] {

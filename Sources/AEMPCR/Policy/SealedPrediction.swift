@@ -95,7 +95,7 @@ public struct SealedPrediction: Sendable, Equatable {
     }
 
     public static func parse(_ text: String, source: String) throws -> SealedPrediction {
-        func bad(_ why: String) -> PCRFileError { PCRFileError(.syntax, source: source, why) }
+        func bad(_ why: String) -> CodedError { CodedError(.pcrFileSyntax, source: source, why) }
         var p = MiniJSON(text: Array(text.utf8), source: source)
         guard case .object(let top) = try p.parseDocument() else { throw bad("expected a JSON object") }
         func member(_ name: String) -> MiniJSON.Value? { top.first { $0.0 == name }?.1 }

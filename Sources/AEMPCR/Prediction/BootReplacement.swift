@@ -27,7 +27,7 @@ public struct BootReplacement: Sendable, Equatable {
     /// Parses `ROLE=FILE`: ROLE is tboot, xen, kernel, initramfs or a module index.
     public init(parsing argument: String) throws {
         guard let eq = argument.firstIndex(of: "="), eq != argument.startIndex else {
-            throw ReplacementError(argument, "not ROLE=FILE (ROLE: tboot, xen, kernel, initramfs or a module index)")
+            throw CodedError.replacement(argument, "not ROLE=FILE (ROLE: tboot, xen, kernel, initramfs or a module index)")
         }
         let name = String(argument[..<eq])
         let path = String(argument[argument.index(after: eq)...])
@@ -38,9 +38,9 @@ public struct BootReplacement: Sendable, Equatable {
         } else if let n = Int(name), n >= 0, name.allSatisfy(\.isASCII) {
             role = .module(index: n)
         } else {
-            throw ReplacementError(argument, "unknown role '\(printable(name))'; use tboot, xen, kernel, initramfs or a module index")
+            throw CodedError.replacement(argument, "unknown role '\(printable(name))'; use tboot, xen, kernel, initramfs or a module index")
         }
-        guard !path.isEmpty else { throw ReplacementError(argument, "names no file after '='") }
+        guard !path.isEmpty else { throw CodedError.replacement(argument, "names no file after '='") }
         self.path = path
         self.argument = argument
     }
@@ -64,13 +64,13 @@ extension BootSpec {
         var seen = [BootReplacement.Role]()
         for r in replacements {
             if seen.contains(r.role) {
-                throw ReplacementError(r.argument, "\(r.role.name) is replaced twice")
+                throw CodedError.replacement(r.argument, "\(r.role.name) is replaced twice")
             }
             seen.append(r.role)
             do {
                 _ = try FileReader(path: r.path, chunkSize: 1)
-            } catch let e as FileError {
-                throw ReplacementError(r.argument, "\(printable(r.path)): \(e.reason)")
+            } catch let e as CodedError where e.code.isFile {
+                throw CodedError.replacement(r.argument, "\(printable(r.path)): \(e.reason)")
             }
             switch r.role {
             case .tboot:
@@ -78,14 +78,14 @@ extension BootSpec {
             case .module(let i):
                 guard i < spec.modules.count else {
                     let has = spec.modules.count == 1 ? "1 module" : "\(spec.modules.count) modules"
-                    throw ReplacementError(r.argument, "the boot has \(has) (\(spec.origin)), no module \(i)")
+                    throw CodedError.replacement(r.argument, "the boot has \(has) (\(spec.origin)), no module \(i)")
                 }
                 // "kernel" means module 1, as AEM orders its entries; both files must be Linux
                 // boot images, else the role named another file than the user meant.
                 if r.argument.hasPrefix("kernel=") {
                     for (path, what) in [(spec.modules[i].path, "module 1 of the entry"), (r.path, "the replacement")]
                     where !BootReplacement.isLinuxKernel(path: path) {
-                        throw ReplacementError(r.argument, "\(what), \(printable(path)), is not a Linux kernel (no 'HdrS' boot header at byte 0x202): name the kernel's module by its index (--replace N=FILE)")
+                        throw CodedError.replacement(r.argument, "\(what), \(printable(path)), is not a Linux kernel (no 'HdrS' boot header at byte 0x202): name the kernel's module by its index (--replace N=FILE)")
                     }
                 }
                 spec.modules[i].path = r.path
@@ -110,14 +110,9 @@ extension BootReplacement {
     }
 }
 
-/// A `--replace` that cannot be applied: unknown role, missing file, no such module.
-public struct ReplacementError: AEMPCRError {
-    public let argument: String
-    public let reason: String
-    public init(_ argument: String, _ reason: String) {
-        self.argument = argument
-        self.reason = reason
+extension CodedError {
+    /// `--replace ARG: reason`.
+    static func replacement(_ argument: String, _ reason: String) -> CodedError {
+        CodedError(.replacementInvalid, source: "--replace " + printable(argument), reason)
     }
-    public var errorCode: String { "replacement-invalid" }
-    public var description: String { "--replace \(printable(argument)): \(reason)" }
 }

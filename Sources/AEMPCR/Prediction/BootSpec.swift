@@ -61,12 +61,12 @@ public struct BootSpec: Sendable, Equatable {
         let cmds = entry.loaderCommands
         guard let kernelIndex = cmds.firstIndex(where: { $0.isMultibootKernel }) else {
             let what = cmds.first.map { "its first loader command is '\($0.command)'" } ?? "it loads nothing"
-            throw GrubError(.entryWithoutTboot, path: config.path, line: entry.line,
+            throw CodedError(.grubEntryWithoutTboot, source: config.path, line: entry.line,
                             "entry '\(title)' does not boot tboot (no multiboot/multiboot2 line; \(what)); pick an AEM entry")
         }
         let kernel = cmds[kernelIndex]
         if let other = cmds.first(where: { !$0.isMultibootKernel && !$0.isModule }) {
-            throw GrubError(.entryWithoutTboot, path: config.path, line: other.line,
+            throw CodedError(.grubEntryWithoutTboot, source: config.path, line: other.line,
                             "entry '\(title)' mixes '\(other.command)' with multiboot; not a tboot entry")
         }
         var notes = entry.notes

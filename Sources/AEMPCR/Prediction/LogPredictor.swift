@@ -17,15 +17,15 @@ public enum LogPredictor {
     public static func facts(of log: DRTMEventLog) throws -> LaunchFacts {
         let launch = DRTMLaunch.recognise(log)
         if launch.isTrenchBoot {
-            throw PredictionError(.secureLaunchNotPredicted, "\(log.source): \(launch.description): "
+            throw CodedError(.secureLaunchNotPredicted, "\(log.source): \(launch.description): "
                 + SecureLaunchPrediction.refusal(SecureLaunchPrediction.assess(log, changed: nil)))
         }
         guard let mle = log.events.first(where: { $0.type == .mleHash }) else {
-            throw PredictionError(.logIncomplete, "\(log.source): no MLE_HASH event (0x404); not the log of a complete TXT launch")
+            throw CodedError(.logIncomplete, "\(log.source): no MLE_HASH event (0x404); not the log of a complete TXT launch")
         }
         let tbootEvents = log.events.filter { $0.type == .tbootMeasurement }
         guard !tbootEvents.isEmpty else {
-            throw PredictionError(.logIncomplete, "\(log.source): no tboot event (0x501); tboot did not measure in this boot")
+            throw CodedError(.logIncomplete, "\(log.source): no tboot event (0x501); tboot did not measure in this boot")
         }
         var banks = Set<HashAlgorithm>()
         for e in tbootEvents { banks.formUnion(e.digests.keys) }
@@ -50,25 +50,25 @@ public enum LogPredictor {
                                      banks: [HashAlgorithm]?) throws -> LaunchConfiguration {
         let f = try facts(of: log)
         if let t = tpm, let ft = f.tpm, t != ft {
-            throw PredictionError(.optionsContradictLog, "\(log.source) is a TPM \(ft.rawValue) log but --tpm \(t.rawValue) was given")
+            throw CodedError(.optionsContradictLog, "\(log.source) is a TPM \(ft.rawValue) log but --tpm \(t.rawValue) was given")
         }
         guard let family = tpm ?? f.tpm else {
-            throw PredictionError(.optionsContradictLog, "\(log.source) does not tell the TPM family (SHA-1 records only): give --tpm 1.2 or --tpm 2.0")
+            throw CodedError(.optionsContradictLog, "\(log.source) does not tell the TPM family (SHA-1 records only): give --tpm 1.2 or --tpm 2.0")
         }
         if let m = mapping, m != f.mapping {
-            throw PredictionError(.optionsContradictLog, "\(log.source) shows the \(f.mapping.rawValue) PCR mapping (MLE hash in PCR\(f.mlePCR)) but --pcr-map \(m.rawValue) was given")
+            throw CodedError(.optionsContradictLog, "\(log.source) shows the \(f.mapping.rawValue) PCR mapping (MLE hash in PCR\(f.mlePCR)) but --pcr-map \(m.rawValue) was given")
         }
         if family == .tpm12, let m = nextBoot.pcrMap, m != f.mapping {
-            throw PredictionError(.optionsContradictLog, "the next boot's tboot command line has pcr_map=\(m.rawValue), but \(log.source) shows the \(f.mapping.rawValue) mapping: SINIT measures differently under another mapping, so this log cannot predict that boot")
+            throw CodedError(.optionsContradictLog, "the next boot's tboot command line has pcr_map=\(m.rawValue), but \(log.source) shows the \(f.mapping.rawValue) mapping: SINIT measures differently under another mapping, so this log cannot predict that boot")
         }
         let logBanks = log.banks.filter(\.isComputable)
         if let b = banks, let extra = b.first(where: { !log.banks.contains($0) }) {
-            throw PredictionError(.optionsContradictLog, "\(log.source) has no \(extra) bank; its banks: \(log.banks.map(\.description).joined(separator: ", "))")
+            throw CodedError(.optionsContradictLog, "\(log.source) has no \(extra) bank; its banks: \(log.banks.map(\.description).joined(separator: ", "))")
         }
         var extpol = extendPolicy
         if family == .tpm20, let e = nextBoot.extendPolicy {
             if let o = extendPolicy, o != e {
-                throw PredictionError(.optionsContradictLog, "--extpol \(o.rawValue) contradicts extpol=\(e.rawValue) on the next boot's tboot command line")
+                throw CodedError(.optionsContradictLog, "--extpol \(o.rawValue) contradicts extpol=\(e.rawValue) on the next boot's tboot command line")
             }
             extpol = e
         }
@@ -82,14 +82,14 @@ public enum LogPredictor {
             let source = implicit
                 ? "the next boot's tboot command line has no extpol=, so tboot \(tbootVersion) uses its default extpol=\(c.extendPolicy.rawValue), which"
                 : "extpol=\(c.extendPolicy.rawValue)"
-            throw PredictionError(.optionsContradictLog,
+            throw CodedError(.optionsContradictLog,
                 "\(log.source) shows tboot extending \(f.tbootBanks.map(\.description).joined(separator: "+")), but \(source) would extend \(c.extendedBanks.map(\.description).joined(separator: "+")); SINIT's kept events and tboot's differ in banks under another extend policy, so this log cannot predict that boot (keep the current boot's extpol= on the next boot's tboot command line)")
         }
         // Every tboot event of the log must carry the same banks: otherwise the log is not one
         // extend policy's.
         let tbootEvents = log.events.filter { $0.type == .tbootMeasurement }
         if let odd = tbootEvents.first(where: { Set($0.digests.keys) != Set(f.tbootBanks) }) {
-            throw PredictionError(.logIncomplete, "\(log.source): tboot's event at \(odd.location) carries \(odd.digests.keys.sorted().map(\.description).joined(separator: "+")), others \(f.tbootBanks.map(\.description).joined(separator: "+")); not one extend policy's log")
+            throw CodedError(.logIncomplete, "\(log.source): tboot's event at \(odd.location) carries \(odd.digests.keys.sorted().map(\.description).joined(separator: "+")), others \(f.tbootBanks.map(\.description).joined(separator: "+")); not one extend policy's log")
         }
         return c
     }
@@ -101,7 +101,7 @@ public enum LogPredictor {
                                allowPolicyChange: Bool = false) throws -> LogPrediction {
         let files = try predictor.predict(boot, alsoMLEBanks: log.banks.filter(\.isComputable))
         guard let mle = files.events.first(where: { $0.part == .measured(.mle) }) else {
-            throw PredictionError(.logIncomplete, "no MLE hash predicted")
+            throw CodedError(.logIncomplete, "no MLE hash predicted")
         }
         let predictedTboot = files.events.filter { $0.type == .tbootMeasurement }
         var notes = files.notes
@@ -116,7 +116,7 @@ public enum LogPredictor {
             if let b = differing.first {
                 let message = "\(log.source): the policy event of the current boot (\(b) \(logged.digests[b]!.hex)) is not that of \(files.policy.source) (\(predicted.digests[b]!.hex)): tboot ran with another policy (a custom one in TPM NV, or another tboot release)"
                 if !allowPolicyChange {
-                    throw PredictionError(.policyDiffers, message + "; give that policy with --policy FILE (as tb_polgen writes it) or the right --tboot-version, or --force if the policy changes at this reboot")
+                    throw CodedError(.policyDiffersFromLog, message + "; give that policy with --policy FILE (as tb_polgen writes it) or the right --tboot-version, or --force if the policy changes at this reboot")
                 }
                 notes.append(message + "; predicting with the new policy as asked (--force)")
             }
@@ -135,7 +135,7 @@ public enum LogPredictor {
                 n.digests = [:]
                 for bank in e.digests.keys.sorted() {
                     guard let d = mle.digests[bank] else {
-                        throw PredictionError(.logIncomplete, "\(log.source): the MLE hash event has a \(bank) digest, which cannot be computed")
+                        throw CodedError(.logIncomplete, "\(log.source): the MLE hash event has a \(bank) digest, which cannot be computed")
                     }
                     n.digests[bank] = d
                 }
@@ -165,7 +165,7 @@ public enum LogPredictor {
             }
             let message = "tboot's events go to other PCRs than in the current boot (now \(counts(oldTboot.map(\.pcr))); next \(counts(predictedTboot.map(\.pcr)))): the policy's routing differs from the one this boot used"
             if !allowPolicyChange {
-                throw PredictionError(.policyDiffers, "\(log.source): " + message + "; give the policy in TPM NV with --policy FILE, or --force if it changes at this reboot")
+                throw CodedError(.policyDiffersFromLog, "\(log.source): " + message + "; give the policy in TPM NV with --policy FILE, or --force if it changes at this reboot")
             }
             notes.append(message + " (--force)")
         }
@@ -214,28 +214,4 @@ public struct LogPrediction: Sendable {
     /// The events that differ between the current log and the predicted one (`EventDiff`).
     public var changes: [EventDiff.Change]
     public var notes: [String]
-}
-
-/// A prediction that cannot be made from the inputs given.
-public struct PredictionError: AEMPCRError {
-    public enum Code: String, Sendable {
-        case logIncomplete = "log-incomplete"
-        case optionsContradictLog = "options-contradict-log"
-        case logNotVerified = "log-not-verified"
-        case unlaunchedPCRs = "pcr-not-launched"
-        case pcrsIncomplete = "pcrs-incomplete"
-        case policyDiffers = "policy-differs-from-log"
-        /// A TrenchBoot Secure Launch log: `SecureLaunchPrediction` says per PCR why not.
-        case secureLaunchNotPredicted = "secure-launch-not-predicted"
-    }
-    public let code: Code
-    public let reason: String
-
-    public init(_ code: Code, _ reason: String) {
-        self.code = code
-        self.reason = reason
-    }
-
-    public var errorCode: String { code.rawValue }
-    public var description: String { reason }
 }

@@ -61,9 +61,9 @@ public struct Predictor: Sendable {
         let mle: MLEImage, tbootLine: [UInt8], truncated: Bool, mleDigests: [HashAlgorithm: Digest]
         do {
             (mle, tbootLine, truncated, mleDigests) = try mleJob.result!.get()
-        } catch let e as TbootError where boot.grubEntry != nil && [.notELF32, .noMLEHeader].contains(e.code) {
+        } catch let e as CodedError where boot.grubEntry != nil && [.tbootNotELF32, .tbootNoMLEHeader].contains(e.code) {
             let g = boot.grubEntry!
-            throw GrubError(.entryWithoutTboot, path: g.config, line: g.line,
+            throw CodedError(.grubEntryWithoutTboot, source: g.config, line: g.line,
                             "entry '\(g.title)' boots \(boot.tbootPath), which is not tboot (\(e.reason)); pick an AEM entry")
         }
         if truncated {
@@ -122,7 +122,7 @@ public struct Predictor: Sendable {
                     notes.append("module \(i) (\(m.spec.path)) has no policy entry; the nonfatal policy lets it boot unmeasured")
                     continue
                 }
-                throw TbootError(.missingPolicyEntry, path: policy.source,
+                throw CodedError(.policyNoEntryForModule, source: policy.source,
                                  "module \(i) (\(m.spec.path)) has no entry in the policy and the policy type halts: tboot would stop the boot")
             }
             try checkImageHashes(entry, module: m, policy: policy, notes: &notes)
@@ -181,7 +181,7 @@ public struct Predictor: Sendable {
         if entry.hashes.contains(d.bytes) { return }
         let msg = "module \(m.index!) (\(m.spec.path)) measures \(d.hex), which is not among the policy's \(entry.hashes.count) allowed hash(es)"
         if policy.policyType == .halt {
-            throw TbootError(.missingPolicyEntry, path: policy.source, msg + "; the policy halts: tboot would stop the boot")
+            throw CodedError(.policyNoEntryForModule, source: policy.source, msg + "; the policy halts: tboot would stop the boot")
         }
         notes.append(msg + "; tboot continues (policy type \(policy.policyType == .continueNonFatal ? "nonfatal" : "continue")) and extends it anyway")
     }

@@ -18,26 +18,26 @@ public struct LaunchConfiguration: Sendable, Equatable {
         case .tpm12:
             self.mapping = mapping ?? .legacy
             if let e = extendPolicy, e != .sha1 {
-                throw TbootError(.unsupportedBank, "extpol=\(e.rawValue) is a TPM 2.0 option; tboot on TPM 1.2 always extends SHA-1")
+                throw CodedError(.bankUnsupported, "extpol=\(e.rawValue) is a TPM 2.0 option; tboot on TPM 1.2 always extends SHA-1")
             }
             self.extendPolicy = .sha1
             let banks = activeBanks ?? [.sha1]
             if let other = banks.first(where: { $0 != .sha1 }) {
-                throw TbootError(.unsupportedBank, "bank \(other) does not exist on TPM 1.2 (SHA-1 only)")
+                throw CodedError(.bankUnsupported, "bank \(other) does not exist on TPM 1.2 (SHA-1 only)")
             }
             self.activeBanks = [.sha1]
         case .tpm20:
             if mapping == .legacy {
-                throw TbootError(.unsupportedBank, "TPM 2.0 always uses the DA mapping; --pcr-map legacy is TPM 1.2 only")
+                throw CodedError(.bankUnsupported, "TPM 2.0 always uses the DA mapping; --pcr-map legacy is TPM 1.2 only")
             }
             self.mapping = .da
             var e = extendPolicy ?? tbootVersion.defaultExtendPolicy
             if e == .agile && !tbootVersion.supportsAgile { e = .sha256 }
             if e == .sm3 {
-                throw TbootError(.unsupportedBank, "extpol=sm3 is broken in tboot (modules are not measured); no prediction is possible")
+                throw CodedError(.bankUnsupported, "extpol=sm3 is broken in tboot (modules are not measured); no prediction is possible")
             }
             if (e == .sha384 || e == .sha512) && !tbootVersion.supportsSHA384And512 {
-                throw TbootError(.unsupportedBank, "extpol=\(e.rawValue) needs tboot ≥ 1.9.12; tboot \(tbootVersion) does not know it")
+                throw CodedError(.bankUnsupported, "extpol=\(e.rawValue) needs tboot ≥ 1.9.12; tboot \(tbootVersion) does not know it")
             }
             self.extendPolicy = e
             let defaultBanks: [HashAlgorithm]

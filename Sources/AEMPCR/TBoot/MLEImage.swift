@@ -50,7 +50,7 @@ public struct MLEImage: Sendable {
             lastTry = buffer.count
             found = try MLEImage(elf: buffer, path: path, complete: false)
             if buffer.count > 128 << 20 {
-                throw TbootError(.badELF, path: path, "no complete MLE within the first 128 MiB; not a tboot image")
+                throw CodedError(.tbootBadELF, source: path, "no complete MLE within the first 128 MiB; not a tboot image")
             }
         }
         self = try found ?? MLEImage(elf: buffer, path: path, complete: true)!
@@ -70,16 +70,16 @@ public struct MLEImage: Sendable {
         func u32(_ o: Int) -> Int { Int(elf[o]) | Int(elf[o + 1]) << 8 | Int(elf[o + 2]) << 16 | Int(elf[o + 3]) << 24 }
 
         guard elf.count >= 52, elf[0] == 0x7F, elf[1] == 0x45, elf[2] == 0x4C, elf[3] == 0x46 else {
-            throw TbootError(.notELF32, path: path, offset: 0, "not an ELF image (is this tboot.gz?)")
+            throw CodedError(.tbootNotELF32, source: path, offset: 0, "not an ELF image (is this tboot.gz?)")
         }
         guard elf[4] == 1, elf[5] == 1 else {
-            throw TbootError(.notELF32, path: path, offset: 4, "not a little-endian ELF32 image; tboot is built as ELF32")
+            throw CodedError(.tbootNotELF32, source: path, offset: 4, "not a little-endian ELF32 image; tboot is built as ELF32")
         }
         let phoff = u32(28), phentsize = u16(42), phnum = u16(44)
         guard phnum > 0, phnum <= 64, phentsize >= 32,
               phoff <= elf.count, phnum * phentsize <= elf.count - phoff else {
             if !complete { return nil }
-            throw TbootError(.badELF, path: path, offset: 28, "program headers (offset \(phoff), \(phnum) × \(phentsize) bytes) lie outside the file")
+            throw CodedError(.tbootBadELF, source: path, offset: 28, "program headers (offset \(phoff), \(phnum) × \(phentsize) bytes) lie outside the file")
         }
         var loads = [(paddr: Int, off: Int, filesz: Int, memsz: Int, at: Int)]()
         for i in 0..<phnum {
@@ -91,29 +91,29 @@ public struct MLEImage: Sendable {
                     loads.append((paddr, off, filesz, memsz, p))
                     continue
                 }
-                throw TbootError(.badELF, path: path, offset: p, "PT_LOAD segment \(i) (offset \(off), \(filesz) bytes) runs past the end of the image")
+                throw CodedError(.tbootBadELF, source: path, offset: p, "PT_LOAD segment \(i) (offset \(off), \(filesz) bytes) runs past the end of the image")
             }
             guard memsz >= filesz else {
-                throw TbootError(.badELF, path: path, offset: p, "PT_LOAD segment \(i) has p_memsz < p_filesz")
+                throw CodedError(.tbootBadELF, source: path, offset: p, "PT_LOAD segment \(i) has p_memsz < p_filesz")
             }
             loads.append((paddr, off, filesz, memsz, p))
         }
         guard let base = loads.map(\.paddr).min() else {
-            throw TbootError(.badELF, path: path, offset: phoff, "no PT_LOAD segment")
+            throw CodedError(.tbootBadELF, source: path, offset: phoff, "no PT_LOAD segment")
         }
         var segs = [Segment]()
         var end = 0
         for l in loads.sorted(by: { $0.paddr < $1.paddr }) {
             let at = l.paddr - base
             guard at >= end else {
-                throw TbootError(.badELF, path: path, offset: l.at, "PT_LOAD segments overlap in memory")
+                throw CodedError(.tbootBadELF, source: path, offset: l.at, "PT_LOAD segments overlap in memory")
             }
             segs.append(Segment(imageOffset: at, fileOffset: l.off, fileSize: l.filesz, memSize: l.memsz,
                                 available: max(0, min(l.filesz, elf.count - l.off))))
             end = at + l.memsz
         }
         guard end <= 256 << 20 else {
-            throw TbootError(.badELF, path: path, "laid-out image would be \(end >> 20) MiB; not a tboot image")
+            throw CodedError(.tbootBadELF, source: path, "laid-out image would be \(end >> 20) MiB; not a tboot image")
         }
         segments = segs
         imageSize = end
@@ -134,13 +134,13 @@ public struct MLEImage: Sendable {
         }
         guard let h = found else {
             if !complete { return nil }
-            throw TbootError(.noMLEHeader, path: path, "no MLE header (UUID 5aac8290-6f47-a774-0f5c-55a2cb51b642) in the image; not a tboot image")
+            throw CodedError(.tbootNoMLEHeader, source: path, "no MLE header (UUID 5aac8290-6f47-a774-0f5c-55a2cb51b642) in the image; not a tboot image")
         }
         var fieldBytes = [UInt8](repeating: 0, count: 52)
         guard Self.copy(image: (elf, segs), from: h, into: &fieldBytes) else {
             // Part of the header's file bytes is not in memory yet (only with a prefix).
             if !complete { return nil }
-            throw TbootError(.badMLEHeader, path: path, offset: h, "the MLE header is cut off by the end of the image")
+            throw CodedError(.tbootBadMLEHeader, source: path, offset: h, "the MLE header is cut off by the end of the image")
         }
         func f(_ i: Int) -> UInt32 {
             let o = 16 + 4 * i
@@ -149,7 +149,7 @@ public struct MLEImage: Sendable {
         header = Header(offset: h, length: f(0), version: f(1), entryPoint: f(2), firstValidPage: f(3),
                         mleStart: f(4), mleEnd: f(5), capabilities: f(6), cmdlineStart: f(7), cmdlineEnd: f(8))
         guard header.mleStart < header.mleEnd, Int(header.mleEnd) <= imageSize else {
-            throw TbootError(.badMLEHeader, path: path, offset: h,
+            throw CodedError(.tbootBadMLEHeader, source: path, offset: h,
                              "MLE range [\(hex0x(header.mleStart, width: 1)), \(hex0x(header.mleEnd, width: 1))) is empty or outside the \(imageSize)-byte image")
         }
         // A prefix is enough once every file byte of the MLE range is in memory.
@@ -161,7 +161,7 @@ public struct MLEImage: Sendable {
         }
         if header.cmdlineEnd != 0 || header.cmdlineStart != 0 {
             guard header.cmdlineStart <= header.cmdlineEnd, Int(header.cmdlineEnd) <= imageSize else {
-                throw TbootError(.badMLEHeader, path: path, offset: h,
+                throw CodedError(.tbootBadMLEHeader, source: path, offset: h,
                                  "command-line slot [\(hex0x(header.cmdlineStart, width: 1)), \(hex0x(header.cmdlineEnd, width: 1))) lies outside the image")
             }
         }
@@ -206,7 +206,7 @@ public struct MLEImage: Sendable {
 
     public func hash(cmdline line: [UInt8], banks: [HashAlgorithm]) throws -> [HashAlgorithm: Digest] {
         if line.count > max(0, min(511, cmdlineCapacity)) {
-            throw TbootError(.cmdlineTooLong, path: path,
+            throw CodedError(.tbootCmdlineTooLong, source: path,
                              "tboot command line is \(line.count) bytes; this tboot keeps \(max(0, min(511, cmdlineCapacity)))")
         }
         // Overlay: the command-line slot is zeroed and the line copied to its start.

@@ -12,12 +12,12 @@ public struct TbootCommandLine: Sendable, Equatable {
             switch name {
             case "pcr_map":
                 guard let m = PCRMapping(rawValue: value) else {
-                    throw TbootError(.unsupportedBank, "tboot's command line has pcr_map=\(value); tboot knows legacy and da")
+                    throw CodedError(.bankUnsupported, "tboot's command line has pcr_map=\(value); tboot knows legacy and da")
                 }
                 pcrMap = m
             case "extpol":
                 guard let e = ExtendPolicy(rawValue: value) else {
-                    throw TbootError(.unsupportedBank, "tboot's command line has extpol=\(value); tboot knows sha1, sha256, sha384, sha512, sm3, agile and embedded")
+                    throw CodedError(.bankUnsupported, "tboot's command line has extpol=\(value); tboot knows sha1, sha256, sha384, sha512, sm3, agile and embedded")
                 }
                 extendPolicy = e
             default:
@@ -29,7 +29,7 @@ public struct TbootCommandLine: Sendable, Equatable {
     /// Merges with what the user said: a setting given both ways must agree.
     public static func merge<T: Equatable & RawRepresentable>(_ option: T?, _ fromLine: T?, name: String) throws -> T? where T.RawValue == String {
         if let o = option, let l = fromLine, o != l {
-            throw TbootError(.unsupportedBank, "--\(name == "pcr_map" ? "pcr-map" : name) \(o.rawValue) contradicts \(name)=\(l.rawValue) on the next boot's tboot command line")
+            throw CodedError(.bankUnsupported, "--\(name == "pcr_map" ? "pcr-map" : name) \(o.rawValue) contradicts \(name)=\(l.rawValue) on the next boot's tboot command line")
         }
         return option ?? fromLine
     }

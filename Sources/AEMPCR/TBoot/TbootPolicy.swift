@@ -55,8 +55,8 @@ public struct TbootPolicy: Sendable, Equatable {
     /// the exact size must match; errors name the byte offset.
     public init(bytes: [UInt8], source: String) throws {
         self.source = source
-        func fail(_ at: Int, _ why: String) -> TbootError {
-            TbootError(.badPolicy, path: source, offset: at, why)
+        func fail(_ at: Int, _ why: String) -> CodedError {
+            CodedError(.policyMalformed, source: source, offset: at, why)
         }
         guard bytes.count >= 12 else {
             throw fail(bytes.count, "policy is \(bytes.count) bytes; the header alone is 12 (is this a tb_polgen file?)")

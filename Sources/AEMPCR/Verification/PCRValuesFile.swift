@@ -1,28 +1,3 @@
-/// A file of PCR values that cannot be used, with the line concerned.
-public struct PCRFileError: AEMPCRError {
-    public enum Code: String, Sendable {
-        case syntax = "pcr-file-syntax"
-        case badDigest = "pcr-file-bad-digest"
-        case duplicate = "pcr-file-duplicate"
-        case unlaunched = "pcr-not-launched"
-        case empty = "pcr-file-empty"
-    }
-    public let code: Code
-    public let source: String
-    public let line: Int?
-    public let reason: String
-
-    public init(_ code: Code, source: String, line: Int? = nil, _ reason: String) {
-        self.code = code
-        self.source = source
-        self.line = line
-        self.reason = reason
-    }
-
-    public var errorCode: String { code.rawValue }
-    public var description: String { "\(source)\(line.map { ":\($0)" } ?? ""): \(reason)" }
-}
-
 /// Reads PCR values from `tpm2_pcrread`'s YAML output, or from the JSON this tool prints
 /// (`{"pcrs": {"sha1": {"17": "hex"}}}`, or the inner object alone), or a TPM 1.2's sysfs `pcrs` text. Values of an SM3 bank are
 /// left out: nothing this tool predicts or verifies is in that bank.
@@ -37,7 +12,7 @@ public enum PCRValuesFile {
         if trimmed.hasPrefix("PCR-") { return try TPM12PCRText.parse(Array(text.utf8), source: source) }
         // The whole text, not the trimmed one, so errors name the file's own line numbers.
         let values = trimmed.hasPrefix("{") ? try parseJSON(text, source: source) : try parseYAML(text, source: source)
-        if values.banks.isEmpty { throw PCRFileError(.empty, source: source, "no PCR values found") }
+        if values.banks.isEmpty { throw CodedError(.pcrFileEmpty, source: source, "no PCR values found") }
         return values
     }
 
@@ -55,29 +30,29 @@ public enum PCRValuesFile {
             let line = String(raw).trimmingBlanks()
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard let colon = line.firstIndex(of: ":") else {
-                throw PCRFileError(.syntax, source: source, line: lineNo, "expected 'bank:' or 'index: 0xHEX', found '\(printable(line))'")
+                throw CodedError(.pcrFileSyntax, source: source, line: lineNo, "expected 'bank:' or 'index: 0xHEX', found '\(printable(line))'")
             }
             let key = String(line[..<colon]).trimmingBlanks()
             let value = String(line[line.index(after: colon)...]).trimmingBlanks()
             if value.isEmpty {
                 guard let b = HashAlgorithm(name: key) else {
-                    throw PCRFileError(.syntax, source: source, line: lineNo, "unknown bank '\(printable(key))'")
+                    throw CodedError(.pcrFileSyntax, source: source, line: lineNo, "unknown bank '\(printable(key))'")
                 }
                 if let first = banksSeen[b] {
-                    throw PCRFileError(.duplicate, source: source, line: lineNo, "bank \(b) given twice (first on line \(first))")
+                    throw CodedError(.pcrFileDuplicate, source: source, line: lineNo, "bank \(b) given twice (first on line \(first))")
                 }
                 banksSeen[b] = lineNo
                 bank = b
                 continue
             }
             guard let b = bank else {
-                throw PCRFileError(.syntax, source: source, line: lineNo, "a PCR value before any 'bank:' line")
+                throw CodedError(.pcrFileSyntax, source: source, line: lineNo, "a PCR value before any 'bank:' line")
             }
             guard let index = UInt32(key), index <= 23 else {
-                throw PCRFileError(.syntax, source: source, line: lineNo, "'\(printable(key))' is not a PCR index (0–23)")
+                throw CodedError(.pcrFileSyntax, source: source, line: lineNo, "'\(printable(key))' is not a PCR index (0–23)")
             }
             guard pcrsSeen.insert("\(b):\(index)").inserted else {
-                throw PCRFileError(.duplicate, source: source, line: lineNo, "PCR\(index) \(b) given twice")
+                throw CodedError(.pcrFileDuplicate, source: source, line: lineNo, "PCR\(index) \(b) given twice")
             }
             try store(&values, bank: b, index: index, hex: value, source: source, line: lineNo)
         }
@@ -89,12 +64,12 @@ public enum PCRValuesFile {
         // A bank this tool never computes (SM3, which tboot cannot extend) is left out.
         if !bank.isComputable { return }
         guard let d = Digest(bank, hex: hex) else {
-            throw PCRFileError(.badDigest, source: source, line: line,
+            throw CodedError(.pcrFileBadDigest, source: source, line: line,
                                "PCR\(index) \(bank): '\(printable(hex))' is not a \(bank.digestSize.map { "\($0)-byte" } ?? "known") hex digest")
         }
         let pcr = PCRIndex(rawValue: index)
         if values[bank, pcr] != nil {
-            throw PCRFileError(.duplicate, source: source, line: line, "PCR\(index) \(bank) given twice")
+            throw CodedError(.pcrFileDuplicate, source: source, line: line, "PCR\(index) \(bank) given twice")
         }
         values[bank, pcr] = d
     }
@@ -104,20 +79,20 @@ public enum PCRValuesFile {
         var p = MiniJSON(text: Array(text.utf8), source: source)
         let root = try p.parseDocument()
         guard case .object(var top) = root else {
-            throw PCRFileError(.syntax, source: source, "expected a JSON object")
+            throw CodedError(.pcrFileSyntax, source: source, "expected a JSON object")
         }
         if let inner = top.first(where: { $0.0 == "pcrs" }), case .object(let o) = inner.1 { top = o }
         var values = PCRValues()
         for (bankName, v) in top {
             guard let bank = HashAlgorithm(name: bankName) else {
-                throw PCRFileError(.syntax, source: source, "unknown bank '\(printable(bankName))'")
+                throw CodedError(.pcrFileSyntax, source: source, "unknown bank '\(printable(bankName))'")
             }
             guard case .object(let pcrs) = v else {
-                throw PCRFileError(.syntax, source: source, "bank \(bank): expected an object of PCR values")
+                throw CodedError(.pcrFileSyntax, source: source, "bank \(bank): expected an object of PCR values")
             }
             for (k, hv) in pcrs {
                 guard let idx = UInt32(k), idx <= 23, case .string(let hex) = hv else {
-                    throw PCRFileError(.syntax, source: source, "bank \(bank): '\(printable(k))' must be a PCR index (0–23) with a hex string")
+                    throw CodedError(.pcrFileSyntax, source: source, "bank \(bank): '\(printable(k))' must be a PCR index (0–23) with a hex string")
                 }
                 try store(&values, bank: bank, index: idx, hex: hex, source: source, line: nil)
             }
@@ -152,11 +127,11 @@ struct MiniJSON {
         self.source = source
     }
 
-    func fail(_ why: String, at offset: Int? = nil) -> PCRFileError {
+    func fail(_ why: String, at offset: Int? = nil) -> CodedError {
         let at = min(offset ?? i, text.count)
         var line = 1
         for b in text[..<at] where b == 0x0A { line += 1 }
-        return PCRFileError(.syntax, source: source, line: line, "JSON at byte \(at): \(why)")
+        return CodedError(.pcrFileSyntax, source: source, line: line, "JSON at byte \(at): \(why)")
     }
 
     /// One whole document: a value, then only blanks to the end (no second document, no

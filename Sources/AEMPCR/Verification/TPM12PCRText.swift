@@ -13,8 +13,8 @@ public enum TPM12PCRText {
             if line.last == UInt8(ascii: "\r") { line.removeLast() }
             if line.isEmpty { continue }
             let text = String(decoding: line, as: UTF8.self)
-            func bad(_ why: String) -> PCRFileError {
-                PCRFileError(.syntax, source: source, line: lineNo, "\(why) in '\(printable(text))' (expected 'PCR-17: AA BB … ' with 20 bytes)")
+            func bad(_ why: String) -> CodedError {
+                CodedError(.pcrFileSyntax, source: source, line: lineNo, "\(why) in '\(printable(text))' (expected 'PCR-17: AA BB … ' with 20 bytes)")
             }
             // "PCR-" two decimal digits ": "
             guard line.count >= 8, Array(line[0..<4]) == Array("PCR-".utf8),
@@ -24,7 +24,7 @@ public enum TPM12PCRText {
             let index = UInt32(line[4] - 48) * 10 + UInt32(line[5] - 48)
             guard index < 24 else { throw bad("PCR\(index) does not exist on a TPM 1.2") }
             guard seen.insert(index).inserted else {
-                throw PCRFileError(.duplicate, source: source, line: lineNo, "PCR-\(index) appears twice")
+                throw CodedError(.pcrFileDuplicate, source: source, line: lineNo, "PCR-\(index) appears twice")
             }
             var rest = line[8...]
             if rest.last == UInt8(ascii: " ") { rest.removeLast() }
@@ -39,7 +39,7 @@ public enum TPM12PCRText {
             }
             values[.sha1, PCRIndex(rawValue: index)] = Digest(.sha1, bytes: digest)!
         }
-        if values.banks.isEmpty { throw PCRFileError(.empty, source: source, "no PCR lines found") }
+        if values.banks.isEmpty { throw CodedError(.pcrFileEmpty, source: source, "no PCR lines found") }
         return values
     }
 }

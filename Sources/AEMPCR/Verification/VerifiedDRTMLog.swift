@@ -29,7 +29,7 @@ extension Verifier {
             let bad = report.rows.filter { $0.status == .mismatch }.map { "PCR\($0.pcr) \($0.bank)" }
             let data = report.dataMismatches.map { "event \($0.eventIndex) \($0.bank) digest is not H(data)" }
             let what = (bad + data).isEmpty ? ["no PCR in common"] : bad + data
-            throw PredictionError(.logNotVerified, "\(log.source) does not verify against \(source) (\(what.joined(separator: ", "))); run 'aem-pcr verify' for details, or --force")
+            throw CodedError(.logNotVerified, "\(log.source) does not verify against \(source) (\(what.joined(separator: ", "))); run 'aem-pcr verify' for details, or --force")
         }
         return VerifiedDRTMLog(log: log, report: report, pcrs: pcrs, pcrSource: source)
     }

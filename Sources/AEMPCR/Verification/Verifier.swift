@@ -91,7 +91,7 @@ public enum Verifier {
             for pcr in pcrs.pcrs(in: bank) { covered[bank, pcr] = pcrs[bank, pcr] }
         }
         if let (pcr, bank, why) = unlaunched(covered) {
-            throw PredictionError(.unlaunchedPCRs, "\(pcrSource): PCR\(pcr) \(bank) \(why)")
+            throw CodedError(.pcrNotLaunched, "\(pcrSource): PCR\(pcr) \(bank) \(why)")
         }
         let missing = report.missing
         if !missing.isEmpty {
@@ -101,10 +101,10 @@ public enum Verifier {
                 let list = Set(missing.filter { $0.bank == b }.map(\.pcr.rawValue)).sorted().map(String.init)
                 banks.append("\(b):\(list.joined(separator: ","))")
             }
-            throw PredictionError(.pcrsIncomplete, "\(pcrSource) lacks \(names), which \(log.source) extends; read them too (tpm2_pcrread \(banks.joined(separator: "+")))")
+            throw CodedError(.pcrsIncomplete, "\(pcrSource) lacks \(names), which \(log.source) extends; read them too (tpm2_pcrread \(banks.joined(separator: "+")))")
         }
         if !report.rows.contains(where: { $0.observed != nil }) {
-            throw PredictionError(.pcrsIncomplete, "\(pcrSource) has no PCR of \(log.source)'s banks and PCRs 17–22")
+            throw CodedError(.pcrsIncomplete, "\(pcrSource) has no PCR of \(log.source)'s banks and PCRs 17–22")
         }
     }
 

@@ -32,7 +32,7 @@ public enum AEMConfig {
         guard access(path, F_OK) == 0 else { return defaultPCRs }
         let bytes = try FileReader.readAll(path: path, limit: 1 << 16)
         guard let (value, line) = try sealValue(bytes, source: path) else {
-            throw SealError(.layout, "\(path) has no SEAL=\"--pcr N …\" line: which PCRs AEM seals to is unknown")
+            throw CodedError(.sealLayout, "\(path) has no SEAL=\"--pcr N …\" line: which PCRs AEM seals to is unknown")
         }
         return try pcrs(ofSEAL: value, source: "\(path):\(line)")
     }
@@ -46,8 +46,8 @@ public enum AEMConfig {
         for raw in bytes.split(separator: 0x0A, omittingEmptySubsequences: false) {
             lineNo += 1
             let line = Array(raw)
-            func refuse(_ why: String) -> SealError {
-                SealError(.layout, "\(source):\(lineNo): \(why); only blank lines, comments and SEAL=\"--pcr N …\" assignments are evaluated as AEM's bash would (refused rather than read otherwise)")
+            func refuse(_ why: String) -> CodedError {
+                CodedError(.sealLayout, "\(source):\(lineNo): \(why); only blank lines, comments and SEAL=\"--pcr N …\" assignments are evaluated as AEM's bash would (refused rather than read otherwise)")
             }
             if line.contains(0) { throw refuse("a NUL byte") }
             var i = 0
@@ -135,8 +135,8 @@ public enum AEMConfig {
     /// `tpm_sealdata $SEAL` and `grep -Eo '\b[0-9]+\b'` both take from it. Anything else is
     /// refused, naming `source`.
     public static func pcrs(ofSEAL value: String, source: String) throws -> [PCRIndex] {
-        func refuse(_ why: String) -> SealError {
-            SealError(.layout, "\(source): SEAL=\"\(Escape.text(value, limit: 80))\": \(why); write SEAL=\"--pcr 13 --pcr 17 …\"")
+        func refuse(_ why: String) -> CodedError {
+            CodedError(.sealLayout, "\(source): SEAL=\"\(Escape.text(value, limit: 80))\": \(why); write SEAL=\"--pcr 13 --pcr 17 …\"")
         }
         guard value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { throw refuse("a byte that is not printable ASCII") }
         let words = value.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)

@@ -32,7 +32,7 @@ public struct AEMLayout: Sendable {
     /// AEM's own paths for `label` (such as `aem` or `aem1`).
     public init(label: String, secretsRoot: String? = nil, sealedRoot: String? = nil) throws {
         guard AEMLayout.isValidLabel(label) else {
-            throw SealError(.layout, "label '\(label.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? String($0) : "?" }.joined())' must be letters, digits, '.', '_' or '-' (AEM's labels are aem plus a suffix)")
+            throw CodedError(.sealLayout, "label '\(label.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? String($0) : "?" }.joined())' must be letters, digits, '.', '_' or '-' (AEM's labels are aem plus a suffix)")
         }
         self.init(secretsDir: (secretsRoot ?? AEMLayout.defaultSecretsRoot) + "/" + label,
                   sealedDir: (sealedRoot ?? AEMLayout.defaultSealedRoot) + "/" + label)

@@ -1,3 +1,4 @@
+import AEMPCR
 import CLibcrypto
 
 /// The file format of `openssl enc -aes-256-ctr -pbkdf2 -e -kfile FILE` (OpenSSL 3, apps/enc.c),
@@ -19,16 +20,16 @@ public enum OpenSSLEnc {
     public static func encrypt(_ plaintext: SecretBuffer, password: SecretBuffer, salt: [UInt8]? = nil) throws -> [UInt8] {
         var s = salt ?? [UInt8](repeating: 0, count: saltLength)
         if salt == nil {
-            guard RAND_bytes(&s, Int32(saltLength)) == 1 else { throw SealError(.crypto, "libcrypto's RAND_bytes failed") }
+            guard RAND_bytes(&s, Int32(saltLength)) == 1 else { throw CodedError(.sealCrypto, "libcrypto's RAND_bytes failed") }
         }
-        guard s.count == saltLength else { throw SealError(.crypto, "salt must be \(saltLength) bytes") }
+        guard s.count == saltLength else { throw CodedError(.sealCrypto, "salt must be \(saltLength) bytes") }
         return magic + s + (try ctr(plaintext, password: password, salt: s).withUnsafeBytes { Array($0) })
     }
 
     /// Decrypts a file in this format (to check what was written before it replaces anything).
     public static func decrypt(_ file: [UInt8], password: SecretBuffer) throws -> SecretBuffer {
         guard file.count >= 16, Array(file.prefix(8)) == magic else {
-            throw SealError(.crypto, "not an 'openssl enc' file with a salt (no 'Salted__' header)")
+            throw CodedError(.sealCrypto, "not an 'openssl enc' file with a salt (no 'Salted__' header)")
         }
         let body = SecretBuffer(copying: Array(file.dropFirst(16)))
         return try ctr(body, password: password, salt: Array(file[8..<16]))
@@ -44,8 +45,8 @@ public enum OpenSSLEnc {
                                   48, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
             }
         }
-        guard ok == 1 else { throw SealError(.crypto, "libcrypto's PKCS5_PBKDF2_HMAC failed") }
-        guard let ctx = EVP_CIPHER_CTX_new() else { throw SealError(.crypto, "libcrypto: out of memory") }
+        guard ok == 1 else { throw CodedError(.sealCrypto, "libcrypto's PKCS5_PBKDF2_HMAC failed") }
+        guard let ctx = EVP_CIPHER_CTX_new() else { throw CodedError(.sealCrypto, "libcrypto: out of memory") }
         defer { EVP_CIPHER_CTX_free(ctx) }
         let output = SecretBuffer(count: input.count)
         let status: Int32 = keyIV.withUnsafeBytes { kiv in
@@ -66,7 +67,7 @@ public enum OpenSSLEnc {
             guard EVP_CipherFinal_ex(ctx, &tail, &produced) == 1, produced == 0 else { return 0 }
             return total == input.count ? 1 : 0
         }
-        guard status == 1 else { throw SealError(.crypto, "libcrypto's AES-256-CTR failed") }
+        guard status == 1 else { throw CodedError(.sealCrypto, "libcrypto's AES-256-CTR failed") }
         return output
     }
 }

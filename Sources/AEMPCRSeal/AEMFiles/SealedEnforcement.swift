@@ -28,11 +28,11 @@ public enum SealedEnforcement: Sendable {
             let selection: PCRSelection
             do {
                 selection = try PCRSelection(keyPCRsFile: FileReader.readAll(path: pcrsPath, limit: 1 << 12, noFollow: true), source: pcrsPath)
-            } catch let e as FileError where e.code == .notFound {
-                throw SealError(.layout, "\(pcrsPath) is missing: AEM's unseal needs it beside key.pub")
+            } catch let e as CodedError where e.code == .fileNotFound {
+                throw CodedError(.sealLayout, "\(pcrsPath) is missing: AEM's unseal needs it beside key.pub")
             }
             if object.authPolicy.isEmpty {
-                throw SealError(.layout, "\(pubPath) has no authPolicy: not AEM's sealing object")
+                throw CodedError(.sealLayout, "\(pubPath) has no authPolicy: not AEM's sealing object")
             }
             return .tpm2(object: object, selection: selection)
         }
@@ -44,12 +44,12 @@ public enum SealedEnforcement: Sendable {
             let bytes = try FileReader.readAll(path: path, limit: 1 << 20, noFollow: true)
             do {
                 files.append((name, try TPM12SealedFile(parsing: bytes)))
-            } catch let e as TPM12Error {
-                throw TPM12Error(e.code, "\(path): \(e.message) (no key.pub: a TPM 1.2 set is tpm_sealdata's files)")
+            } catch let e as CodedError {
+                throw CodedError(e.code, "\(path): \(e.reason) (no key.pub: a TPM 1.2 set is tpm_sealdata's files)")
             }
         }
         if files.isEmpty {
-            throw SealError(.layout, "\(dir) has neither key.pub (TPM 2.0) nor secret.X.sealed2 (TPM 1.2): no sealed set to check")
+            throw CodedError(.sealLayout, "\(dir) has neither key.pub (TPM 2.0) nor secret.X.sealed2 (TPM 1.2): no sealed set to check")
         }
         return .tpm12(files: files)
     }
@@ -87,7 +87,7 @@ public enum SealedEnforcement: Sendable {
 
     /// The digest these values give where the TPM compares: the PolicyPCR over key.pcrs's
     /// selection (hashed with key.pub's nameAlg), or per file the TPM_COMPOSITE_HASH over its
-    /// release selection. Throws a PolicyError naming the first value missing.
+    /// release selection. Throws a CodedError naming the first value missing.
     public func currentDigests(_ values: PCRValues) throws -> [(name: String, hex: String)] {
         switch self {
         case .tpm2(let o, let selection):
@@ -99,12 +99,12 @@ public enum SealedEnforcement: Sendable {
                 var selected = [UInt32: [UInt8]]()
                 for i in f.info.releasePCRs {
                     guard let v = values[.sha1, PCRIndex(rawValue: i)] else {
-                        throw PolicyError(.missingValue, "no value for PCR\(i) in bank sha1, which \(f.name) is sealed to")
+                        throw CodedError(.policyMissingValue, "no value for PCR\(i) in bank sha1, which \(f.name) is sealed to")
                     }
                     selected[i] = v.bytes
                 }
                 guard let d = TPM12Composite.digest(selected) else {
-                    throw PolicyError(.missingValue, "the PCR values for \(f.name) are not 20-byte SHA-1 values")
+                    throw CodedError(.policyMissingValue, "the PCR values for \(f.name) are not 20-byte SHA-1 values")
                 }
                 return (f.name, Hex.encode(d))
             }
@@ -139,7 +139,7 @@ public enum SealedEnforcement: Sendable {
         let now: [(name: String, hex: String)]
         do {
             now = try currentDigests(predicted)
-        } catch let e as PolicyError {
+        } catch let e as CodedError {
             return "it does not cover the sealed selection \(selectionDescription) (\(e.reason))"
         } catch {
             return "\(error)"

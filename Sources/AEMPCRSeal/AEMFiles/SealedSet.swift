@@ -155,12 +155,12 @@ public struct SealedSetWriter {
         let oldUmask = umask(0o077)
         defer { umask(oldUmask) }
         for f in files where !AEMLayout.isValidLabel(f.name) {
-            throw SealError(.layout, "'\(f.name)' is not a plain file name")
+            throw CodedError(.sealLayout, "'\(f.name)' is not a plain file name")
         }
-        if let why = ancestorRefusal() { throw SealError(.refused, why) }
+        if let why = ancestorRefusal() { throw CodedError(.sealRefused, why) }
         try makeParents(parent)  // as AEM's `mkdir -p "$TPM_DIR/$LABEL"`
         guard let p = try openDirectory(AT_FDCWD, parent, display: parent) else {
-            throw SealError(.io, "open \(parent): \(String(cString: strerror(ENOENT)))")
+            throw CodedError(.sealIO, "open \(parent): \(String(cString: strerror(ENOENT)))")
         }
         defer { close(p.fd) }
         let old = try checkedSet(in: p)
@@ -171,9 +171,9 @@ public struct SealedSetWriter {
         for name in [stagingName, tmpPrevName] {
             let r = removeOwnDirectory(p, name, setFD: name == stagingName ? old?.fd : nil)
             outcome.kept += r.moved
-            if let first = r.errors.first { throw SealError(.io, first + "; nothing was changed") }
+            if let first = r.errors.first { throw CodedError(.sealIO, first + "; nothing was changed") }
             if let k = r.kept.first {
-                throw SealError(.refused, "\(path(name)), left by an earlier run, holds \(k.path) (\(k.reason)), which aem-pcr did not write: move it away and seal again; nothing was changed")
+                throw CodedError(.sealRefused, "\(path(name)), left by an earlier run, holds \(k.path) (\(k.reason)), which aem-pcr did not write: move it away and seal again; nothing was changed")
             }
         }
         let current = try old.map { try entries($0.fd, display: target) } ?? Entries()
@@ -181,7 +181,7 @@ public struct SealedSetWriter {
 
         try check(mkdirat(p.fd, stagingName, 0o700), "create \(staging)")
         guard let new = try openDirectory(p.fd, stagingName, display: staging) else {
-            throw SealError(.io, "open \(staging): \(String(cString: strerror(ENOENT)))")
+            throw CodedError(.sealIO, "open \(staging): \(String(cString: strerror(ENOENT)))")
         }
         defer { close(new.fd) }
         let abandonStaging = { _ = self.removeOwnDirectory(p, self.stagingName, setFD: nil, expected: new.st) }
@@ -232,7 +232,7 @@ public struct SealedSetWriter {
             // The name still holds the directory written above.
             var st = stat()
             guard fstatat(p.fd, stagingName, &st, AT_SYMLINK_NOFOLLOW) == 0, same(st, new.st) else {
-                throw SealError(.io, "\(staging) was replaced while it was written; nothing was replaced")
+                throw CodedError(.sealIO, "\(staging) was replaced while it was written; nothing was replaced")
             }
             try exchange(p.fd, stagingName, label)
         } catch {
@@ -244,7 +244,7 @@ public struct SealedSetWriter {
                 abandonStaging()
                 throw error
             }
-            throw SealError(.io, "\(error); \(notBack.joined(separator: ", ")) could not be moved back from \(staging) into \(target): move them by hand")
+            throw CodedError(.sealIO, "\(error); \(notBack.joined(separator: ", ")) could not be moved back from \(staging) into \(target): move them by hand")
         }
         afterSwap(p.fd, &outcome)
         // The old set, now at the staging name (its files are also in .prev).
@@ -319,7 +319,7 @@ public struct SealedSetWriter {
         let tmp = path(tmpPrevName)
         try check(mkdirat(p.fd, tmpPrevName, 0o700), "create \(tmp)")
         guard let h = try openDirectory(p.fd, tmpPrevName, display: tmp) else {
-            throw SealError(.io, "open \(tmp): \(String(cString: strerror(ENOENT)))")
+            throw CodedError(.sealIO, "open \(tmp): \(String(cString: strerror(ENOENT)))")
         }
         defer { close(h.fd) }
         do {
@@ -365,16 +365,16 @@ public struct SealedSetWriter {
             var st = stat()
             // O_NOFOLLOW|O_DIRECTORY on a symbolic link: ELOOP, or ENOTDIR on Linux
             if e == ELOOP || (e == ENOTDIR && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & S_IFMT) == S_IFLNK) {
-                throw SealError(.refused, "\(display) is a symbolic link: aem-pcr writes the sealed set only in a directory named as it is (give its real path); nothing was changed")
+                throw CodedError(.sealRefused, "\(display) is a symbolic link: aem-pcr writes the sealed set only in a directory named as it is (give its real path); nothing was changed")
             }
-            if e == ENOTDIR { throw SealError(.layout, "\(display) is not a directory") }
-            throw SealError(.io, "open \(display): \(String(cString: strerror(e)))")
+            if e == ENOTDIR { throw CodedError(.sealLayout, "\(display) is not a directory") }
+            throw CodedError(.sealIO, "open \(display): \(String(cString: strerror(e)))")
         }
         var st = stat()
         if fstat(fd, &st) != 0 {
             let e = errno
             close(fd)
-            throw SealError(.io, "stat \(display): \(String(cString: strerror(e)))")
+            throw CodedError(.sealIO, "stat \(display): \(String(cString: strerror(e)))")
         }
         return Opened(fd: fd, st: st)
     }
@@ -587,11 +587,11 @@ public struct SealedSetWriter {
     /// it does not exist yet) can be written by another user; then the parent is locked. The
     /// caller closes the set's descriptor.
     private func checkedSet(in p: Opened) throws -> Opened? {
-        if let why = SealedSetWriter.otherWriter(p.st) { throw SealError(.refused, refusal(parent, why)) }
-        if let why = ancestorRefusal() { throw SealError(.refused, why) }
+        if let why = SealedSetWriter.otherWriter(p.st) { throw CodedError(.sealRefused, refusal(parent, why)) }
+        if let why = ancestorRefusal() { throw CodedError(.sealRefused, why) }
         let set = try openDirectory(p.fd, label, display: target)
         do {
-            if let set, let why = SealedSetWriter.otherWriter(set.st) { throw SealError(.refused, refusal(target, why)) }
+            if let set, let why = SealedSetWriter.otherWriter(set.st) { throw CodedError(.sealRefused, refusal(target, why)) }
             try lock(p.fd)
         } catch {
             if let set { close(set.fd) }
@@ -632,25 +632,25 @@ public struct SealedSetWriter {
             let e = errno
             if e == EINTR { continue }
             if e == EWOULDBLOCK {
-                throw SealError(.io, "another aem-pcr seal or check-boot is changing \(parent) (it holds a lock on the directory); nothing was changed, run again once it has finished")
+                throw CodedError(.sealIO, "another aem-pcr seal or check-boot is changing \(parent) (it holds a lock on the directory); nothing was changed, run again once it has finished")
             }
-            throw SealError(.io, "lock \(parent): \(String(cString: strerror(e)))")
+            throw CodedError(.sealIO, "lock \(parent): \(String(cString: strerror(e)))")
         }
     }
 
     private func check(_ status: Int32, _ what: String) throws {
-        if status != 0 { throw SealError(.io, "\(what): \(String(cString: strerror(errno)))") }
+        if status != 0 { throw CodedError(.sealIO, "\(what): \(String(cString: strerror(errno)))") }
     }
 
     private func writeDurably(_ dirfd: Int32, _ name: String, _ bytes: [UInt8], display: String) throws {
         let fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        if fd < 0 { throw SealError(.io, "create \(display)/\(name): \(String(cString: strerror(errno)))") }
+        if fd < 0 { throw CodedError(.sealIO, "create \(display)/\(name): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var done = 0
         while done < bytes.count {
             let n = bytes[done...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw SealError(.io, "write \(display)/\(name): \(String(cString: strerror(errno)))") }
+            if n < 0 { throw CodedError(.sealIO, "write \(display)/\(name): \(String(cString: strerror(errno)))") }
             done += n
         }
         try check(fsync(fd), "fsync \(display)/\(name)")
@@ -660,21 +660,21 @@ public struct SealedSetWriter {
     /// non-blocking and checked).
     private func readRegular(_ dirfd: Int32, _ name: String, display: String, limit: Int = 1 << 24) throws -> [UInt8] {
         let fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-        if fd < 0 { throw SealError(.io, "read \(display)/\(name): \(String(cString: strerror(errno)))") }
+        if fd < 0 { throw CodedError(.sealIO, "read \(display)/\(name): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw SealError(.io, "read \(display)/\(name): not a regular file")
+            throw CodedError(.sealIO, "read \(display)/\(name): not a regular file")
         }
         var out = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw SealError(.io, "read \(display)/\(name): \(String(cString: strerror(errno)))") }
+            if n < 0 { throw CodedError(.sealIO, "read \(display)/\(name): \(String(cString: strerror(errno)))") }
             if n == 0 { return out }
             out += chunk[0..<n]
-            if out.count > limit { throw SealError(.io, "\(display)/\(name): larger than \(limit >> 10) KiB, not an AEM file") }
+            if out.count > limit { throw CodedError(.sealIO, "\(display)/\(name): larger than \(limit >> 10) KiB, not an AEM file") }
         }
     }
 
@@ -691,11 +691,11 @@ public struct SealedSetWriter {
     /// Names in the directory open as `fd`, without `.` and `..`, sorted.
     static func names(_ fd: Int32, display: String) throws -> [String] {
         let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
-        guard copy >= 0 else { throw SealError(.io, "list \(display): \(String(cString: strerror(errno)))") }
+        guard copy >= 0 else { throw CodedError(.sealIO, "list \(display): \(String(cString: strerror(errno)))") }
         guard let d = fdopendir(copy) else {
             let e = errno
             close(copy)
-            throw SealError(.io, "list \(display): \(String(cString: strerror(e)))")
+            throw CodedError(.sealIO, "list \(display): \(String(cString: strerror(e)))")
         }
         defer { closedir(d) }
         rewinddir(d)  // the copy shares the offset of `fd`
@@ -706,7 +706,7 @@ public struct SealedSetWriter {
         while true {
             errno = 0
             guard let e = readdir(d) else {
-                if errno != 0 { throw SealError(.io, "list \(display): \(String(cString: strerror(errno)))") }
+                if errno != 0 { throw CodedError(.sealIO, "list \(display): \(String(cString: strerror(errno)))") }
                 break
             }
             let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
@@ -726,7 +726,7 @@ public struct SealedSetWriter {
             if fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
                 out.append((name, st))
             } else if errno != ENOENT {
-                throw SealError(.io, "stat \(display)/\(name): \(String(cString: strerror(errno)))")
+                throw CodedError(.sealIO, "stat \(display)/\(name): \(String(cString: strerror(errno)))")
             }
         }
         return out
@@ -736,7 +736,7 @@ public struct SealedSetWriter {
         if path.isEmpty || access(path, F_OK) == 0 { return }
         if let slash = path.lastIndex(of: "/"), slash != path.startIndex { try makeParents(String(path[..<slash])) }
         if mkdir(path, 0o755) != 0 && errno != EEXIST {
-            throw SealError(.io, "create \(path): \(String(cString: strerror(errno)))")
+            throw CodedError(.sealIO, "create \(path): \(String(cString: strerror(errno)))")
         }
     }
 
@@ -749,15 +749,15 @@ public struct SealedSetWriter {
 
     private func exchange(_ pfd: Int32, _ a: String, _ b: String) throws {
         guard let f = SealedSetWriter.renameat2 else {
-            throw SealError(.io, "this C library has no renameat2 (glibc 2.28 or later), needed to swap \(target) atomically")
+            throw CodedError(.sealIO, "this C library has no renameat2 (glibc 2.28 or later), needed to swap \(target) atomically")
         }
         let RENAME_EXCHANGE: UInt32 = 1 << 1  // linux/fs.h
         if f(pfd, a, pfd, b, RENAME_EXCHANGE) != 0 {
             let e = errno
             if e == EINVAL || e == ENOSYS || e == EOPNOTSUPP {
-                throw SealError(.io, "the filesystem of \(target) cannot exchange two directories in one step (renameat2 RENAME_EXCHANGE: \(String(cString: strerror(e)))); nothing was replaced")
+                throw CodedError(.sealIO, "the filesystem of \(target) cannot exchange two directories in one step (renameat2 RENAME_EXCHANGE: \(String(cString: strerror(e)))); nothing was replaced")
             }
-            throw SealError(.io, "swap \(path(a)) with \(target): \(String(cString: strerror(e)))")
+            throw CodedError(.sealIO, "swap \(path(a)) with \(target): \(String(cString: strerror(e)))")
         }
     }
 }

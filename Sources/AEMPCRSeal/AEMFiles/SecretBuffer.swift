@@ -69,7 +69,7 @@ public final class SecretBuffer {
     public static func random(count: Int) throws -> SecretBuffer {
         let b = SecretBuffer(count: count)
         guard RAND_bytes(b.base.assumingMemoryBound(to: UInt8.self), Int32(count)) == 1 else {
-            throw SealError(.crypto, "libcrypto's RAND_bytes failed")
+            throw CodedError(.sealCrypto, "libcrypto's RAND_bytes failed")
         }
         return b
     }
@@ -100,22 +100,22 @@ public final class SecretBuffer {
     public static func read(path: String, limit: Int, singleLink: Bool = false) throws -> SecretBuffer {
         // A FIFO is refused before it is opened (opening it would wait for a writer forever).
         let fd = try RegularFile.open(path, flags: O_RDONLY | O_NOFOLLOW) { e in
-            SealError(.io, "\(path): \(String(cString: strerror(e)))")
+            CodedError(.sealIO, "\(path): \(String(cString: strerror(e)))")
         }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw SealError(.io, "\(path): \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &st) == 0 else { throw CodedError(.sealIO, "\(path): \(String(cString: strerror(errno)))") }
         if singleLink && st.st_nlink != 1 {
-            throw SealError(.refused, "\(path) has \(st.st_nlink) hard links: a secret is a file of its own (another name may be someone else's file, which would be sealed and shown at boot); copy it, nothing was sealed")
+            throw CodedError(.sealRefused, "\(path) has \(st.st_nlink) hard links: a secret is a file of its own (another name may be someone else's file, which would be sealed and shown at boot); copy it, nothing was sealed")
         }
-        guard st.st_size <= limit else { throw SealError(.io, "\(path): larger than \(limit) bytes") }
+        guard st.st_size <= limit else { throw CodedError(.sealIO, "\(path): larger than \(limit) bytes") }
         let b = SecretBuffer(count: Int(st.st_size))
         var done = 0
         while done < b.count {
             let n = Glibc.read(fd, b.base + done, b.count - done)
             if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw SealError(.io, "\(path): \(String(cString: strerror(errno)))") }
-            if n == 0 { throw SealError(.io, "\(path): changed size while read") }
+            if n < 0 { throw CodedError(.sealIO, "\(path): \(String(cString: strerror(errno)))") }
+            if n == 0 { throw CodedError(.sealIO, "\(path): changed size while read") }
             done += n
         }
         return b

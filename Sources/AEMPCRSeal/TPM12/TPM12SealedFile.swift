@@ -68,7 +68,7 @@ public struct TPM12SealedFile: Sendable, Equatable {
         return TPM12Composite.digest(selected) == digestAtRelease
     }
 
-    static func bad(_ reason: String) -> TPM12Error { TPM12Error(.sealedFile, reason) }
+    static func bad(_ reason: String) -> CodedError { CodedError(.tpm12SealedFileInvalid, reason) }
 
     /// The ENC KEY section's bytes, after checking the frame line by line.
     static func sealedKeyBlob(_ file: [UInt8]) throws -> [UInt8] {

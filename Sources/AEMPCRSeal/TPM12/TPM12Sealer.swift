@@ -86,7 +86,7 @@ public enum TPM12Sealer {
     /// `tcsHost` as for `seal`.
     public static func readPCRs(_ pcrs: [UInt32], tcsHost: String? = nil) throws -> [UInt32: [UInt8]] {
         for i in pcrs where i >= TPM12Composite.pcrCount {
-            throw TPM12Error(.badPCR, "PCR \(i) does not exist on a TPM 1.2 (PCRs 0-23)")
+            throw CodedError(.tpm12BadPCR, "PCR \(i) does not exist on a TPM 1.2 (PCRs 0-23)")
         }
         return try readPCRs(pcrs, context: Context(library(), host: tcsHost))
     }
@@ -94,7 +94,7 @@ public enum TPM12Sealer {
     /// `readPCRs` through an open context.
     static func readPCRs(_ pcrs: [UInt32], context: Context) throws -> [UInt32: [UInt8]] {
         for i in pcrs where i >= TPM12Composite.pcrCount {
-            throw TPM12Error(.badPCR, "PCR \(i) does not exist on a TPM 1.2 (PCRs 0-23)")
+            throw CodedError(.tpm12BadPCR, "PCR \(i) does not exist on a TPM 1.2 (PCRs 0-23)")
         }
         let library = context.lib
         var tpm: TSS.Handle = 0
@@ -104,11 +104,11 @@ public enum TPM12Sealer {
             var n: UInt32 = 0
             var p: UnsafeMutablePointer<UInt8>? = nil
             try context.check(context.tcsd { library.tpmPcrRead(tpm, i, &n, &p) }, "Tspi_TPM_PcrRead(PCR \(i))")
-            guard let p else { throw TPM12Error(.tss, "Tspi_TPM_PcrRead(PCR \(i)) returned no data") }
+            guard let p else { throw CodedError(.tpm12TSSFailed, "Tspi_TPM_PcrRead(PCR \(i)) returned no data") }
             let value = Array(UnsafeBufferPointer(start: p, count: Int(n)))
             _ = library.contextFreeMemory(context.handle, p)
             guard value.count == 20 else {
-                throw TPM12Error(.tss, "Tspi_TPM_PcrRead(PCR \(i)) returned \(value.count) bytes, not a 20-byte SHA-1 value")
+                throw CodedError(.tpm12TSSFailed, "Tspi_TPM_PcrRead(PCR \(i)) returned \(value.count) bytes, not a 20-byte SHA-1 value")
             }
             out[i] = value
         }
@@ -118,14 +118,14 @@ public enum TPM12Sealer {
     /// PCR indices below 24, 20-byte values, at least one PCR.
     static func check(_ pcrs: [UInt32: [UInt8]]) throws {
         guard !pcrs.isEmpty else {
-            throw TPM12Error(.badPCR, "no PCR to seal to: name at least one PCR and its value")
+            throw CodedError(.tpm12BadPCR, "no PCR to seal to: name at least one PCR and its value")
         }
         for (i, v) in pcrs.sorted(by: { $0.key < $1.key }) {
             guard i < TPM12Composite.pcrCount else {
-                throw TPM12Error(.badPCR, "PCR \(i) does not exist on a TPM 1.2 (PCRs 0-23)")
+                throw CodedError(.tpm12BadPCR, "PCR \(i) does not exist on a TPM 1.2 (PCRs 0-23)")
             }
             guard v.count == 20 else {
-                throw TPM12Error(.badPCR, "PCR \(i): a TPM 1.2 value is 20 bytes (SHA-1), not \(v.count)")
+                throw CodedError(.tpm12BadPCR, "PCR \(i): a TPM 1.2 value is 20 bytes (SHA-1), not \(v.count)")
             }
         }
     }
@@ -142,14 +142,14 @@ public enum TPM12Sealer {
     }
 
     static func encrypt(_ plaintext: UnsafeRawBufferPointer, key: SecretBuffer) throws -> [UInt8] {
-        guard key.count == 32 else { throw TPM12Error(.crypto, "an AES-256 key is 32 bytes, not \(key.count)") }
-        guard let ctx = EVP_CIPHER_CTX_new() else { throw TPM12Error(.crypto, "libcrypto: out of memory") }
+        guard key.count == 32 else { throw CodedError(.tpm12CryptoFailed, "an AES-256 key is 32 bytes, not \(key.count)") }
+        guard let ctx = EVP_CIPHER_CTX_new() else { throw CodedError(.tpm12CryptoFailed, "libcrypto: out of memory") }
         defer { EVP_CIPHER_CTX_free(ctx) }  // cleanses the key schedule
         let started = key.withUnsafeBytes { k in
             EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), nil, k.baseAddress!.assumingMemoryBound(to: UInt8.self), iv)
         }
         guard started == 1 else {
-            throw TPM12Error(.crypto, "libcrypto refused AES-256-CBC encryption")
+            throw CodedError(.tpm12CryptoFailed, "libcrypto refused AES-256-CBC encryption")
         }
         var out = [UInt8](repeating: 0, count: plaintext.count + 16)
         var total = 0
@@ -162,12 +162,12 @@ public enum TPM12Sealer {
             let ok = out.withUnsafeMutableBufferPointer { dst in
                 EVP_EncryptUpdate(ctx, dst.baseAddress! + total, &n, src + offset, Int32(chunk))
             }
-            guard ok == 1 else { throw TPM12Error(.crypto, "libcrypto AES-256-CBC encryption failed") }
+            guard ok == 1 else { throw CodedError(.tpm12CryptoFailed, "libcrypto AES-256-CBC encryption failed") }
             total += Int(n)
             offset += chunk
         }
         let ok = out.withUnsafeMutableBufferPointer { EVP_EncryptFinal_ex(ctx, $0.baseAddress! + total, &n) }
-        guard ok == 1 else { throw TPM12Error(.crypto, "libcrypto AES-256-CBC padding failed") }
+        guard ok == 1 else { throw CodedError(.tpm12CryptoFailed, "libcrypto AES-256-CBC padding failed") }
         total += Int(n)
         return Array(out.prefix(total))
     }
@@ -231,7 +231,7 @@ public enum TPM12Sealer {
             var h: TSS.Handle = 0
             let r = lib.contextCreate(&h)
             guard r == 0 else {
-                throw TPM12Error(.tss, "Tspi_Context_Create failed: \(Context.hex(r)) (\(lib.describe(r)))")
+                throw CodedError(.tpm12TSSFailed, "Tspi_Context_Create failed: \(Context.hex(r)) (\(lib.describe(r)))")
             }
             handle = h
             var wide: [UInt16]? = host.map { Array($0.utf16) + [0] }
@@ -255,19 +255,19 @@ public enum TPM12Sealer {
             let code = TSS.code(r), layer = TSS.layer(r)
             if [TSS.eCommFailure, TSS.eNoConnection, TSS.eConnectionFailed, TSS.eConnectionBroken]
                 .contains(code) && layer != 0 {
-                throw TPM12Error(.tcsdUnreachable, "cannot reach tcsd on \(host) (\(function): "
+                throw CodedError(.tpm12TcsdUnreachable, "cannot reach tcsd on \(host) (\(function): "
                     + "\(lib.describe(r))): start tcsd (trousers), as AEM does with `systemctl start tcsd`")
             }
             if layer == 0 && code == TSS.tpmNoSRK
                 || function == "Tspi_Context_LoadKeyByUUID" && code == TSS.ePSKeyNotFound {
-                throw TPM12Error(.noOwner, "the TPM has no owner (or tcsd lost its SRK): take "
+                throw CodedError(.tpm12NoOwner, "the TPM has no owner (or tcsd lost its SRK): take "
                     + "ownership as AEM does, with anti-evil-maid-tpm-setup")
             }
             if layer == 0 && (code == TSS.tpmDisabled || code == TSS.tpmDeactivated) {
-                throw TPM12Error(.tpmDisabled, "the TPM is disabled or deactivated (\(function)): "
+                throw CodedError(.tpm12Disabled, "the TPM is disabled or deactivated (\(function)): "
                     + "enable and activate it in the firmware setup")
             }
-            throw TPM12Error(.tss, "\(function) failed: \(Context.hex(r)) (\(lib.describe(r)))")
+            throw CodedError(.tpm12TSSFailed, "\(function) failed: \(Context.hex(r)) (\(lib.describe(r)))")
         }
 
         func object(_ type: UInt32, _ flags: UInt32, _ what: String) throws -> TSS.Handle {
@@ -307,7 +307,7 @@ public enum TPM12Sealer {
             try check(tcsd { lib.contextGetTpmObject(handle, &tpm) }, "Tspi_Context_GetTpmObject")
             var p: UnsafeMutablePointer<UInt8>? = nil
             try check(tcsd { lib.tpmGetRandom(tpm, count, &p) }, "Tspi_TPM_GetRandom")
-            guard let p else { throw TPM12Error(.tss, "Tspi_TPM_GetRandom returned no data") }
+            guard let p else { throw CodedError(.tpm12TSSFailed, "Tspi_TPM_GetRandom returned no data") }
             let bytes = SecretBuffer(count: Int(count))
             bytes.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: p, byteCount: Int(count)) }
             OPENSSL_cleanse(p, Int(count))
@@ -320,7 +320,7 @@ public enum TPM12Sealer {
             var n: UInt32 = 0
             var p: UnsafeMutablePointer<UInt8>? = nil
             try check(lib.getAttribData(object, flag, sub, &n, &p), "Tspi_GetAttribData(\(what))")
-            guard let p, n > 0 else { throw TPM12Error(.tss, "Tspi_GetAttribData(\(what)) returned no data") }
+            guard let p, n > 0 else { throw CodedError(.tpm12TSSFailed, "Tspi_GetAttribData(\(what)) returned no data") }
             let bytes = Array(UnsafeBufferPointer(start: p, count: Int(n)))
             _ = lib.contextFreeMemory(handle, p)
             return bytes
@@ -364,10 +364,10 @@ public enum TPM12Sealer {
             if TSS.layer(created) == 0 && TSS.code(created) == TSS.tpmAuthFail {
                 switch srk {
                 case .wellKnown:
-                    throw TPM12Error(.srkAuthFailed, "the TPM's SRK does not take the well-known secret "
+                    throw CodedError(.tpm12SRKAuthFailed, "the TPM's SRK does not take the well-known secret "
                         + "(AEM's tpm_z_srk prints no -z): give the SRK password AEM asks for at boot")
                 case .password:
-                    throw TPM12Error(.srkAuthFailed, "the TPM's SRK refused the SRK password given "
+                    throw CodedError(.tpm12SRKAuthFailed, "the TPM's SRK refused the SRK password given "
                         + "(AEM runs tpm_z_srk: with -z the SRK takes the well-known secret)")
                 }
             }

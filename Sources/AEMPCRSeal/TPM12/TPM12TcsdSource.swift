@@ -19,7 +19,7 @@ public final class TPM12TcsdSource: PCRSource {
 
     public func readPCRs(_ pcrs: [PCRIndex], banks: [HashAlgorithm]) throws -> PCRValues {
         if let other = banks.first(where: { $0 != .sha1 }) {
-            throw TPMError(.bankNotActive, "a TPM 1.2 has only the sha1 bank, not \(other)")
+            throw CodedError(.tpmBankNotActive, "a TPM 1.2 has only the sha1 bank, not \(other)")
         }
         var values = PCRValues()
         for (i, v) in try TPM12Sealer.readPCRs(pcrs.map(\.rawValue), context: context) {

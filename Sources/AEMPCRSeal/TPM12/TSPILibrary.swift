@@ -1,6 +1,7 @@
 // trousers' TSP library (libtspi.so.1), loaded at run time so that aem-pcr starts and predicts
 // on a host without trousers. One type opens it and resolves every symbol it uses at once
 // (as systemd's dlopen_tpm2() does); a missing library or symbol is one error naming the package.
+import AEMPCR
 internal import CTspi
 #if canImport(Glibc)
 import Glibc
@@ -141,15 +142,15 @@ final class TSPILibrary: @unchecked Sendable {
     private let handle: UnsafeMutableRawPointer
 
     /// The library, opened once per process.
-    static let shared: Result<TSPILibrary, TPM12Error> = {
-        do { return .success(try TSPILibrary(soname)) } catch let e as TPM12Error { return .failure(e) }
-        catch { return .failure(.libraryMissing(String(describing: error))) }
+    static let shared: Result<TSPILibrary, CodedError> = {
+        do { return .success(try TSPILibrary(soname)) } catch let e as CodedError { return .failure(e) }
+        catch { return .failure(.tpm12LibtspiMissing(String(describing: error))) }
     }()
 
     /// Opens `soname` (tests name a missing one to see the error).
     init(_ soname: String) throws {
         guard let h = dlopen(soname, RTLD_NOW | RTLD_LOCAL) else {
-            throw TPM12Error.libraryMissing(soname)
+            throw CodedError.tpm12LibtspiMissing(soname)
         }
         handle = h
         var missing = [String]()
@@ -179,7 +180,7 @@ final class TSPILibrary: @unchecked Sendable {
         guard let a, let b, let c, let d, let e, let f, let g, let i, let j, let k, let l, let m,
               let n, let o, let p, let q, let r, let s, let t else {
             dlclose(h)
-            throw TPM12Error.libraryMissing("\(soname) without \(missing.joined(separator: ", "))")
+            throw CodedError.tpm12LibtspiMissing("\(soname) without \(missing.joined(separator: ", "))")
         }
         (contextCreate, contextClose, contextConnect, contextCreateObject, contextFreeMemory) = (a, b, c, d, e)
         (contextGetTpmObject, contextLoadKeyByUUID, getPolicyObject, policySetSecret) = (f, g, i, j)
