@@ -38,7 +38,7 @@ struct AEMDeviceOptions: ParsableArguments {
         let tpm = try AEMTPMDirectory.resolve(tpmDir)
         do {
             return (tpm, try AEMDeviceCopy.prepare(label: label, tpm: tpm, choice: choice, readOnly: false), nil)
-        } catch let e as SealError {
+        } catch let e as CodedError where [.sealIO, .sealRefused, .sealLayout].contains(e.code) {
             return (tpm, nil, "the copy on the AEM device is not checked, nor its previous set removed: \(e.reason.hasSuffix("; nothing was changed") ? String(e.reason.dropLast("; nothing was changed".count)) : e.reason)")
         }
     }
@@ -60,7 +60,7 @@ struct AEMDeviceOptions: ParsableArguments {
             let (plan, outcome) = try copy.copy(from: primary)
             return Report(copy: copy, plan: plan, previous: outcome.previous, kept: outcome.kept, errors: outcome.afterSwapErrors)
         } catch let e as AEMPCRError {
-            throw SealError(.io, "the new set is sealed in \(primary), but its copy on the AEM device, \(Report.show(copy, copy.setDir)), failed: \(e); AEM's unseal reads the device's (old) set: fix that and seal again, or copy \(primary) to \(Report.show(copy, copy.setDir)) yourself")
+            throw CodedError(.sealIO, "the new set is sealed in \(primary), but its copy on the AEM device, \(Report.show(copy, copy.setDir)), failed: \(e); AEM's unseal reads the device's (old) set: fix that and seal again, or copy \(primary) to \(Report.show(copy, copy.setDir)) yourself")
         }
     }
 

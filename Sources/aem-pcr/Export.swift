@@ -36,7 +36,7 @@ enum Export {
         if tpm == .tpm12 {
             let user = format == .keylime ? "Keylime supports TPM 2.0 only (it dropped TPM 1.2)"
                 : "tpm2_policypcr builds TPM 2.0 policies only"
-            throw UsageError("--format \(format.rawValue) is for a TPM 2.0 and this prediction is for a TPM 1.2: \(user); use --format json or text")
+            throw CodedError(.usage, "--format \(format.rawValue) is for a TPM 2.0 and this prediction is for a TPM 1.2: \(user); use --format json or text")
         }
         let unique = Array(Set(requested)).sorted()
         if unique.count > 1 {
@@ -100,7 +100,7 @@ enum Export {
     static func tpm2PCRFile(predicted: PCRValues, bank: HashAlgorithm) throws -> (bytes: [UInt8], selection: String) {
         let missing = drtmPCRs.filter { predicted[bank, $0] == nil }
         if !missing.isEmpty {
-            throw UsageError("--format tpm2-pcr writes PCR17, PCR18 and PCR19 and the prediction does not fix \(missing.map { "PCR\($0)" }.joined(separator: ", ")) in the \(bank) bank (SINIT's events): predict from the current boot (--live, or --event-log FILE --pcrs FILE)")
+            throw CodedError(.usage, "--format tpm2-pcr writes PCR17, PCR18 and PCR19 and the prediction does not fix \(missing.map { "PCR\($0)" }.joined(separator: ", ")) in the \(bank) bank (SINIT's events): predict from the current boot (--live, or --event-log FILE --pcrs FILE)")
         }
         let bytes = drtmPCRs.flatMap { predicted[bank, $0]!.bytes }
         return (bytes, "\(bank):" + drtmPCRs.map { String($0.rawValue) }.joined(separator: ","))

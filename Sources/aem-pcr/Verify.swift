@@ -43,9 +43,9 @@ struct Verify: ParsableCommand {
         Terminal.verbose = output.verbose
         let boot = live.currentBoot(eventLog: eventLog, pcrs: pcrs, verbose: output.verbose, xenDmesg: xenDmesg)
         let log: DRTMEventLog
-        do { log = try boot.currentLog() } catch let e as CurrentBootError where eventLog == nil && xenDmesg == nil {
+        do { log = try boot.currentLog() } catch let e as CodedError where eventLog == nil && xenDmesg == nil {
             // No TXT heap log: an AMD machine has no TXT, TrenchBoot keeps its log elsewhere.
-            throw CurrentBootError(e, "\(e); on a TrenchBoot boot give --xen-dmesg FILE ('xl dmesg' saved to a file) "
+            throw CodedError(e.code, "\(e); on a TrenchBoot boot give --xen-dmesg FILE ('xl dmesg' saved to a file) "
                 + "or --event-log \(SecureLaunchLog.securityfsPath)")
         }
         let (values, pcrs) = try boot.currentPCRs(for: log)

@@ -59,8 +59,8 @@ import Testing
         #expect(try AEMTPMDirectory.resolve(dir + "/absent").tpmID == nil)
         // a link elsewhere is no TPM ID: refused, naming what to do
         #expect(try run("/bin/ln", ["-s", "/etc", dir + "/other"]).status == 0)
-        #expect(throws: SealError.self) { try AEMTPMDirectory.resolve(dir + "/other") }
-        do { _ = try AEMTPMDirectory.resolve(dir + "/other") } catch let e as SealError {
+        #expect(throws: CodedError.self) { try AEMTPMDirectory.resolve(dir + "/other") }
+        do { _ = try AEMTPMDirectory.resolve(dir + "/other") } catch let e as CodedError {
             #expect(e.reason.contains("not AEM's 'others/ID'") && e.reason.contains("--tpm-dir"))
         }
     }
@@ -104,7 +104,7 @@ import Testing
         #expect(c?.setDir == dir + "/mnt point/aem/tpms/\(Self.id)/aem")
         // mounted read-only only: refused for a seal, named
         let ro = MountInfoEntry.parse(Array("71 46 \(major):\(minor) / /ro ro,relatime - ext4 /dev/loop0 rw\n".utf8))
-        #expect(throws: SealError.self) {
+        #expect(throws: CodedError.self) {
             try AEMDeviceCopy.prepare(label: "aem", tpm: tpm, choice: .automatic, readOnly: false, cmdline: "", diskDir: dir + "/disk", mountInfo: ro)
         }
         #expect(try AEMDeviceCopy.prepare(label: "aem", tpm: tpm, choice: .automatic, readOnly: true, cmdline: "", diskDir: dir + "/disk", mountInfo: ro)?.mountPoint == "/ro")
@@ -118,7 +118,7 @@ import Testing
         // no TPM ID (a plain --tpm-dir): no copy unless one was asked for
         let plain = AEMTPMDirectory(given: dir + "/tpm", real: dir + "/tpm", tpmID: nil)
         #expect(try AEMDeviceCopy.prepare(label: "aem", tpm: plain, choice: .automatic, readOnly: false, cmdline: "", diskDir: dir + "/disk", mountInfo: mounts) == nil)
-        #expect(throws: SealError.self) {
+        #expect(throws: CodedError.self) {
             try AEMDeviceCopy.prepare(label: "aem", tpm: plain, choice: .mount(dir), readOnly: false, cmdline: "", diskDir: dir + "/disk", mountInfo: mounts)
         }
         #expect(try AEMDeviceCopy.prepare(label: "aem", tpm: tpm, choice: .none, readOnly: false) == nil)
@@ -133,8 +133,8 @@ import Testing
             do {
                 _ = try AEMDeviceCopy.prepare(label: "aem", tpm: tpm, choice: .automatic, readOnly: false, cmdline: cmdline, diskDir: dir, mountInfo: [])
                 Issue.record("found a device in an empty \(dir)")
-            } catch let e as SealError {
-                #expect(e.code == .refused && !e.reason.contains("\n"))
+            } catch let e as CodedError {
+                #expect(e.code == .sealRefused && !e.reason.contains("\n"))
                 #expect(e.reason.contains("no AEM device for aem (\(dir)/by-label/aem does not exist)") || e.reason.contains("aem.uuid= on the kernel command line) does not exist"), "\(e.reason)")
                 for way in ["--aem-device DEVICE|UUID", "--aem-mount DIR", "--no-aem-device", "nothing was changed"] {
                     #expect(e.reason.contains(way), "\(e.reason)")
@@ -142,7 +142,7 @@ import Testing
             }
         }
         // a named device that is not a block device
-        #expect(throws: SealError.self) {
+        #expect(throws: CodedError.self) {
             try AEMDeviceCopy.prepare(label: "aem", tpm: tpm, choice: .device("/dev/null"), readOnly: false, cmdline: "", diskDir: dir, mountInfo: [])
         }
     }

@@ -167,8 +167,8 @@ import Testing
         // Library: both range formats, the last line wins, the end must follow the start.
         let two = "(XEN) SLAUNCH: reserving event log (0x1000 - 0x2000)\n(XEN) SLAUNCH: reserving event log [0x3000, 0x5000)\n"
         #expect(try SecureLaunchLog.xenRange(in: two, source: "t") == .init(start: 0x3000, end: 0x5000, line: 2))
-        #expect(throws: EventLogError.self) { try SecureLaunchLog.xenRange(in: "SLAUNCH: reserving event log [0x3000, 0x2000)", source: "t") }
-        #expect(throws: EventLogError.self) { try SecureLaunchLog.xenRange(in: "SLAUNCH: reserving event log (0x3000, 0x5000)", source: "t") }
+        #expect(throws: CodedError.self) { try SecureLaunchLog.xenRange(in: "SLAUNCH: reserving event log [0x3000, 0x2000)", source: "t") }
+        #expect(throws: CodedError.self) { try SecureLaunchLog.xenRange(in: "SLAUNCH: reserving event log (0x3000, 0x5000)", source: "t") }
     }
 
     /// A patched SKL declaring the TPM's one bank (SHA-256) still writes its fixed SHA-1 +
@@ -188,7 +188,7 @@ import Testing
         var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: log)))
         #expect(bytes[85 + 4] == 0x02 && bytes[85 + 5] == 0x05)
         bytes[85 + 4] = 0x01  // 0x502 → 0x501: no longer a Secure Launch record
-        #expect(throws: EventLogError.self) { try DRTMEventLog.parse(bytes: bytes) }
+        #expect(throws: CodedError.self) { try DRTMEventLog.parse(bytes: bytes) }
     }
 
     @Test func placeholderDigestsAndBanksMissingFromRecordsAreNotes() throws {

@@ -28,12 +28,12 @@ public enum SecureLaunchLog {
             if let after = Self.after(xenMarker, in: line) { found = (n, after) }
         }
         guard let (line, rest) = found else {
-            throw EventLogError(.xenRangeMissing, source: source,
+            throw CodedError(.slaunchNoLogRange, source: source,
                 "no \"\(xenMarker)\" line: Xen did not boot through a TrenchBoot Secure Launch, or its console "
                 + "ring lost its early lines (save 'xl dmesg' soon after boot, or raise conring_size=)")
         }
-        func bad(_ why: String) -> EventLogError {
-            EventLogError(.xenRangeBad, source: source, line: line,
+        func bad(_ why: String) -> CodedError {
+            CodedError(.slaunchLogRangeBad, source: source, line: line,
                 "the \"\(xenMarker)\" line does not give a range as Xen prints it, (0xA - 0xB) or [0xA, 0xB): \(why)")
         }
         var s = rest.drop { $0 == " " }
@@ -82,7 +82,7 @@ public enum SecureLaunchLog {
         let bytes = try memory.read(at: range.start, count: Int(range.size))
         let source = "the event log Xen reserved (\(range.size) bytes at \(hex0x(range.start, width: 1)) in \(memory.name))"
         if bytes.allSatisfy({ $0 == 0 }) || bytes.allSatisfy({ $0 == 0xFF }) {
-            throw TXTMemoryError(.readFailed, source: memory.name, address: range.start,
+            throw CodedError(.memReadFailed, source: memory.name, address: range.start,
                 "the \(range.size) bytes Xen reserved for the event log read all \(bytes[0] == 0 ? "zero" : "FF"): "
                 + "no log there (a kernel that hides the range, or the wrong boot's console text)")
         }

@@ -171,7 +171,7 @@ public struct NoticeState: Sendable, Equatable {
         let bytes: [UInt8]
         do {
             bytes = try FileReader.readAll(path: path, limit: sizeLimit)
-        } catch let e as FileError where e.code == .notFound {
+        } catch let e as CodedError where e.code == .fileNotFound {
             return .absent
         } catch {
             return .unusable(reason: "\(error)")

@@ -25,7 +25,7 @@ public struct NoticeTarget: Sendable {
     public var chosen: String
 
     /// Chooses the entry and boot directory. `entry`, `bootDir`: the options, nil when not
-    /// given. `environmentBlock`: grubenv's variables. Throws a `GrubError` naming the option
+    /// given. `environmentBlock`: grubenv's variables. Throws a `CodedError` naming the option
     /// to give when it cannot tell.
     public static func choose(config: GrubConfig, entry selector: String?, bootDir: String?,
                               environmentBlock: [String: String] = [:]) throws -> NoticeTarget {
@@ -38,7 +38,7 @@ public struct NoticeTarget: Sendable {
             return NoticeTarget(entry: aem, bootDir: try bootDir ?? directory(of: aem, config: config),
                                 chosen: "the first entry whose title starts with 'AEM'")
         }
-        var unresolved: GrubError?
+        var unresolved: CodedError?
         /// The boot directory when `e` boots tboot; nil otherwise.
         func bootsTboot(_ e: GrubEntry) -> String? {
             guard let kernel = e.loaderCommands.first(where: \.isMultibootKernel) else { return nil }
@@ -65,7 +65,7 @@ public struct NoticeTarget: Sendable {
         }
         if let found { return found }
         if let unresolved { throw unresolved }
-        throw GrubError(.entryNotFound, path: config.path,
+        throw CodedError(.grubEntryNotFound, source: config.path,
                         "no entry starts with 'AEM' or boots tboot (multiboot or multiboot2 of a tboot image); give --entry (and --boot-dir)")
     }
 
@@ -87,10 +87,10 @@ public struct NoticeTarget: Sendable {
     }
 
     /// "Cannot tell where the files are": the option to give, and where they were looked for.
-    static func notFound(_ e: GrubEntry, config: GrubConfig, dirs: [String]) -> GrubError {
+    static func notFound(_ e: GrubEntry, config: GrubConfig, dirs: [String]) -> CodedError {
         let c = missing(e, in: dirs[0]) ?? e.loaderCommands[0]
         let tried = dirs.map { d in (try? GrubPath.resolve(c.fileBytes, bootDir: d, config: c.config, line: c.line)) ?? d }
-        return GrubError(.entryNotFound, path: config.path, line: c.line,
+        return CodedError(.grubEntryNotFound, source: config.path, line: c.line,
                          "entry '\(e.titlePath.joined(separator: ">"))' loads '\(c.file)', \(tried.count == 1 ? "not found at" : "found neither as") \(tried.joined(separator: " nor ")); give --boot-dir (the directory GRUB reads it from)")
     }
 

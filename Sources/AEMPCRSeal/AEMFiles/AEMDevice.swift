@@ -31,12 +31,12 @@ public struct AEMTPMDirectory: Sendable, Equatable {
         var st = stat()
         guard lstat(p, &st) == 0 else {
             if errno == ENOENT { return AEMTPMDirectory(given: p, real: p, tpmID: idBelowTPMs(p)) }
-            throw SealError(.io, "stat \(p): \(String(cString: strerror(errno)))")
+            throw CodedError(.sealIO, "stat \(p): \(String(cString: strerror(errno)))")
         }
         guard st.st_mode & S_IFMT == S_IFLNK else { return AEMTPMDirectory(given: p, real: p, tpmID: idBelowTPMs(p)) }
         var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlink(p, &buf, buf.count - 1)
-        guard n >= 0 else { throw SealError(.io, "readlink \(p): \(String(cString: strerror(errno)))") }
+        guard n >= 0 else { throw CodedError(.sealIO, "readlink \(p): \(String(cString: strerror(errno)))") }
         let target = String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         // trousers_changer_identify: ln -s "${TPM_DIR##*/}s/$1" "$TPM_DIR"
         let relative = base + "s/"
@@ -47,7 +47,7 @@ public struct AEMTPMDirectory: Sendable, Equatable {
                 return AEMTPMDirectory(given: p, real: absolute + id, tpmID: id)
             }
         }
-        throw SealError(.refused, "\(p) is a symbolic link to '\(TerminalSafe.text(target))', not AEM's '\(relative)ID' (the link qubes-trousers-changer's trousers_changer_identify makes): name the sealed set's directory itself with --tpm-dir; nothing was changed")
+        throw CodedError(.sealRefused, "\(p) is a symbolic link to '\(TerminalSafe.text(target))', not AEM's '\(relative)ID' (the link qubes-trousers-changer's trousers_changer_identify makes): name the sealed set's directory itself with --tpm-dir; nothing was changed")
     }
 
     /// `/x/tpms/ID` names TPM ID (a path given as AEM's real directory).
@@ -184,19 +184,19 @@ public final class AEMDeviceCopy {
         if choice == .none { return nil }
         guard let id = tpm.tpmID else {
             if choice == .automatic { return nil }
-            throw SealError(.refused, "\(tpm.given) is not AEM's tpms/ID directory (a link made by trousers_changer_identify, or a directory below tpms/), so the TPM ID that names the copy on the AEM device (aem/tpms/ID/\(label)) is unknown: give --tpm-dir /var/lib/tpm as AEM has it; nothing was changed")
+            throw CodedError(.sealRefused, "\(tpm.given) is not AEM's tpms/ID directory (a link made by trousers_changer_identify, or a directory below tpms/), so the TPM ID that names the copy on the AEM device (aem/tpms/ID/\(label)) is unknown: give --tpm-dir /var/lib/tpm as AEM has it; nothing was changed")
         }
         if case .mount(let dir) = choice {
             var st = stat()
             guard stat(dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
-                throw SealError(.refused, "--aem-mount \(dir) is not a directory (the mounted AEM device); nothing was changed")
+                throw CodedError(.sealRefused, "--aem-mount \(dir) is not a directory (the mounted AEM device); nothing was changed")
             }
             return AEMDeviceCopy(label: label, tpmID: id, device: nil, found: "--aem-mount", mountPoint: dir, mountedHere: false)
         }
         let (node, found) = try locate(label: label, tpm: tpm, choice: choice, cmdline: cmdline, diskDir: diskDir)
         var st = stat()
         guard stat(node, &st) == 0, st.st_mode & S_IFMT == S_IFBLK else {
-            throw SealError(.refused, "\(node) (\(found)) is not a block device: \(wayOut(tpm))")
+            throw CodedError(.sealRefused, "\(node) (\(found)) is not a block device: \(wayOut(tpm))")
         }
         let mounts = try mountInfo ?? MountInfoEntry.parse(FileReader.readAll(path: "/proc/self/mountinfo", limit: 16 << 20))
         let here = mounts.filter { $0.root == "/" && MountInfoEntry.makedev($0.major, $0.minor) == UInt64(st.st_rdev) }
@@ -204,7 +204,7 @@ public final class AEMDeviceCopy {
             return AEMDeviceCopy(label: label, tpmID: id, device: node, found: found, mountPoint: rw.mountPoint, mountedHere: false)
         }
         if let ro = here.first {
-            throw SealError(.refused, "the AEM device \(node) is mounted read-only at \(ro.mountPoint): mount it read-write (mount -o remount,rw \(ro.mountPoint)) and seal again, or give --no-aem-device; nothing was changed")
+            throw CodedError(.sealRefused, "the AEM device \(node) is mounted read-only at \(ro.mountPoint): mount it read-write (mount -o remount,rw \(ro.mountPoint)) and seal again, or give --no-aem-device; nothing was changed")
         }
         let dir = try mountPrivately(node, readOnly: readOnly)
         return AEMDeviceCopy(label: label, tpmID: id, device: node, found: found, mountPoint: dir, mountedHere: true)
@@ -214,7 +214,7 @@ public final class AEMDeviceCopy {
     static func locate(label: String, tpm: AEMTPMDirectory, choice: Choice, cmdline: String?, diskDir: String) throws -> (String, String) {
         if case .device(let d) = choice {
             if d.hasPrefix("/") { return (d, "--aem-device") }
-            guard AEMLayout.isValidLabel(d) else { throw SealError(.refused, "--aem-device '\(TerminalSafe.text(d))' is neither a path nor a file system UUID; nothing was changed") }
+            guard AEMLayout.isValidLabel(d) else { throw CodedError(.sealRefused, "--aem-device '\(TerminalSafe.text(d))' is neither a path nor a file system UUID; nothing was changed") }
             return (diskDir + "/by-uuid/" + d, "--aem-device \(d)")
         }
         // anti-evil-maid-seal: DEV=/dev/disk/by-uuid/$(getparams aem.uuid), or by-label/$LABEL.
@@ -235,7 +235,7 @@ public final class AEMDeviceCopy {
         let byLabel = diskDir + "/by-label/" + label
         if access(byLabel, F_OK) == 0 { return (byLabel, byLabel) }
         notes.append("\(byLabel) does not exist")
-        throw SealError(.refused, "no AEM device for \(label) (\(notes.joined(separator: "; "))): \(wayOut(tpm))")
+        throw CodedError(.sealRefused, "no AEM device for \(label) (\(notes.joined(separator: "; "))): \(wayOut(tpm))")
     }
 
     /// The volume label of the ext4 file system on `path` (superblock at byte 1024: magic
@@ -255,19 +255,19 @@ public final class AEMDeviceCopy {
     /// directory under /run; returns that directory.
     static func mountPrivately(_ node: String, readOnly: Bool) throws -> String {
         guard geteuid() == 0 else {
-            throw SealError(.refused, "the AEM device \(node) is not mounted, and mounting it needs root: run as root, or mount it and give --aem-mount DIR; nothing was changed")
+            throw CodedError(.sealRefused, "the AEM device \(node) is not mounted, and mounting it needs root: run as root, or mount it and give --aem-mount DIR; nothing was changed")
         }
         guard aempcr_unshare_mount_namespace() == 0 else {
-            throw SealError(.io, "a private mount namespace for the AEM device \(node) (unshare): \(String(cString: strerror(errno))); mount it yourself and give --aem-mount DIR; nothing was changed")
+            throw CodedError(.sealIO, "a private mount namespace for the AEM device \(node) (unshare): \(String(cString: strerror(errno))); mount it yourself and give --aem-mount DIR; nothing was changed")
         }
         // No mount made below propagates to the system's namespace.
         guard mount("none", "/", nil, UInt(MS_REC | MS_PRIVATE), nil) == 0 else {
-            throw SealError(.io, "make the private mount namespace private (mount --make-rprivate /): \(String(cString: strerror(errno))); nothing was changed")
+            throw CodedError(.sealIO, "make the private mount namespace private (mount --make-rprivate /): \(String(cString: strerror(errno))); nothing was changed")
         }
         let base = access("/run", W_OK) == 0 ? "/run" : "/tmp"
         var template = Array((base + "/aem-pcr-device.XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else {
-            throw SealError(.io, "create a mount point under \(base): \(String(cString: strerror(errno))); nothing was changed")
+            throw CodedError(.sealIO, "create a mount point under \(base): \(String(cString: strerror(errno))); nothing was changed")
         }
         let dir = String(cString: made)
         var flags = UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -275,7 +275,7 @@ public final class AEMDeviceCopy {
         guard mount(node, dir, "ext4", flags, nil) == 0 else {
             let e = errno
             rmdir(dir)
-            throw SealError(.io, "mount the AEM device \(node) (ext4, as AEM's unseal mounts it) on \(dir): \(String(cString: strerror(e))); nothing was changed")
+            throw CodedError(.sealIO, "mount the AEM device \(node) (ext4, as AEM's unseal mounts it) on \(dir): \(String(cString: strerror(e))); nothing was changed")
         }
         return dir
     }
