@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "aem-pcr",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "aem-pcr", targets: ["aem-pcr"]),
         .library(name: "AEMPCR", targets: ["AEMPCR"]),

@@ -1,13 +1,7 @@
 // The hardware layer: reads the machine (physical memory through /dev/mem). The AEMPCR library
 // computes and explains from what this layer reads, and never touches hardware itself.
 import AEMPCR
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// `/dev/mem` (or a file laid out like physical memory) read with `pread` at the physical address.
 ///

@@ -1,8 +1,6 @@
 import AEMPCR
 import AEMPCRTPM
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The files of a new sealed set for predicted PCR values, made as AEM's `tpmsealprepare` and
 /// `tpmsealdata` (qubes-antievilmaid 4.2.0, `sbin/anti-evil-maid-lib-tpm2`) make them, except

@@ -1,7 +1,5 @@
 internal import CLinux
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// What `seal` does to the process before it reads a secret (the SRK password, AEM's secrets,
 /// the sealing key and its hex): no core dump and no ptrace or /proc/PID/mem by another

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A bound on every wait for a TPM. tpm2-tss's synchronous `Esys_*` calls wait for the answer
 /// without end (they set the ESYS timeout to -1 around their `_Finish` loop), the device

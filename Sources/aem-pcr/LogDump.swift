@@ -1,11 +1,7 @@
 import AEMPCR
 import AEMPCRHardware
 import ArgumentParser
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 struct LogDump: ParsableCommand {
     static let configuration = CommandConfiguration(

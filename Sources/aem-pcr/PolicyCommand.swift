@@ -1,8 +1,6 @@
 import AEMPCR
 import ArgumentParser
-#if canImport(Glibc)
 import Glibc
-#endif
 
 struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

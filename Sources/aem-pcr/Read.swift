@@ -2,11 +2,7 @@ import AEMPCR
 import AEMPCRHardware
 import AEMPCRTPM
 import ArgumentParser
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 struct Read: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,9 +1,5 @@
 import AEMPCR
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Text on its way to the terminal, safe by construction: its literal parts are the tool's own
 /// words (newlines and the bold sequences included), and every value interpolated into it — a

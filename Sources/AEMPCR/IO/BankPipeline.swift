@@ -1,10 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Hashes one byte stream in several banks at once, each bank on its own thread, while the
 /// caller's thread produces the stream (reads, gunzips). Chunks go through a small ring of

@@ -1,12 +1,6 @@
 internal import CISAL
 import CZlib
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Streaming gunzip: compressed chunks in, decompressed chunks out to a callback. One gzip
 /// member only, checked against its CRC-32 and length trailer; bytes after it, a second member

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Opens a file named by the user, never waiting on it: opening a FIFO blocks (for reading, until a
 /// writer comes; for writing, until a reader comes), so a FIFO, socket or device is refused before

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 private final class MLEJob: @unchecked Sendable {
     var result: Result<(MLEImage, [UInt8], Bool, [HashAlgorithm: Digest]), Error>?

@@ -1,7 +1,5 @@
 import AEMPCR
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// One file of a sealed set: ciphertexts, TPM blobs, `key.pcrs`, the saved prediction. None
 /// of these is a secret in clear; they are still written 0600 as AEM's are.

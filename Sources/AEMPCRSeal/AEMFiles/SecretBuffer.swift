@@ -1,9 +1,7 @@
 import AEMPCR
 import CLibcrypto
 internal import CLinux
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Bytes of a secret (an AEM secret file, the SRK password, the 16-byte sealed key, its hex
 /// password, PBKDF2's key and IV): in pages of their own, never copied into Swift arrays or

@@ -2,9 +2,7 @@
 // on a host without trousers. One type opens it and resolves every symbol it uses at once
 // (as systemd's dlopen_tpm2() does); a missing library or symbol is one error naming the package.
 internal import CTspi
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// TSS 1.2 types and constants used here, with the names and values of trousers' headers
 /// (`<tss/tss_defines.h>`, `<tss/tpm.h>`, `<tss/tss_error.h>` from libtspi-dev 0.3.15), declared
