@@ -1,4 +1,5 @@
 import AEMPCR
+import AEMPCRSystem
 import AEMPCRTPM
 import Glibc
 
@@ -162,7 +163,7 @@ public enum AEMSealer {
             while n < buf.count {
                 let r = read(fd, buf.baseAddress! + n, 1)
                 if r < 0 && errno == EINTR { continue }
-                if r < 0 { throw SealError(.io, "reading the SRK password: \(String(cString: strerror(errno)))") }
+                if r < 0 { throw SealError(.io, "reading the SRK password: \(Errno.current)") }
                 if r == 0 || buf[n] == 0x0A || buf[n] == 0x0D { buf[n] = 0; return }
                 n += 1
             }

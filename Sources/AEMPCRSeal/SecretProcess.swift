@@ -1,3 +1,4 @@
+import AEMPCRSystem
 internal import CLinux
 import Glibc
 
@@ -12,10 +13,10 @@ public enum SecretProcess {
     public static func harden() throws {
         var none = rlimit(rlim_cur: 0, rlim_max: 0)
         guard setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &none) == 0 else {
-            throw SealError(.io, "cannot forbid core dumps (setrlimit RLIMIT_CORE: \(String(cString: strerror(errno)))); nothing is sealed")
+            throw SealError(.io, "cannot forbid core dumps (setrlimit RLIMIT_CORE: \(Errno.current)); nothing is sealed")
         }
         guard aempcr_set_dumpable(0) == 0, aempcr_get_dumpable() == 0 else {
-            throw SealError(.io, "cannot make the process undumpable (prctl PR_SET_DUMPABLE: \(String(cString: strerror(errno)))); nothing is sealed")
+            throw SealError(.io, "cannot make the process undumpable (prctl PR_SET_DUMPABLE: \(Errno.current)); nothing is sealed")
         }
     }
 

@@ -1,4 +1,5 @@
 import AEMPCR
+import AEMPCRSystem
 import ArgumentParser
 import Glibc
 
@@ -113,7 +114,7 @@ func writeOutputFile(_ path: String, _ bytes: [UInt8]) throws {
         fd = try RegularFile.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644) { e in
             e == ELOOP
                 ? UsageError("-o \(path) is a symbolic link: refused, it would write through to the file it names (nothing was written); remove it or give another name")
-                : UsageError("-o \(path): \(String(cString: strerror(e)))")
+                : UsageError("-o \(path): \(Errno(e))")
         }
     } catch let e as FileError {
         throw UsageError("-o \(e.description)")
@@ -129,7 +130,7 @@ func writeAll(_ fd: Int32, _ bytes: [UInt8], what: String) throws {
         let n = bytes[done...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         if n < 0 {
             if errno == EINTR { continue }
-            throw UsageError("\(what): \(String(cString: strerror(errno)))")
+            throw UsageError("\(what): \(Errno.current)")
         }
         if n == 0 { throw UsageError("\(what): nothing could be written") }
         done += n

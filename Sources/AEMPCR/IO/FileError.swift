@@ -1,3 +1,5 @@
+import AEMPCRSystem
+
 /// Something wrong with an input file: it is missing, unreadable, or not what GRUB would load.
 public struct FileError: AEMPCRError {
     public enum Code: String, Sendable {
@@ -38,3 +40,6 @@ public protocol AEMPCRError: Error, CustomStringConvertible, Sendable {
     /// A stable, documented identifier such as `gzip-truncated`.
     var errorCode: String { get }
 }
+
+/// An output the CLI could not write (`AEMPCRSystem`'s atomic file and set of files).
+extension OutputFileError: AEMPCRError {}

@@ -1,3 +1,4 @@
+import AEMPCRSystem
 import Glibc
 
 /// Reads a file sequentially in fixed-size chunks into one reused buffer: bounded memory whatever
@@ -39,7 +40,7 @@ public final class FileReader {
             if n < 0 {
                 if errno == EINTR { continue }
                 throw FileError(.readFailed, path: path, offset: offset + UInt64(filled),
-                                "read failed: \(String(cString: strerror(errno)))")
+                                "read failed: \(Errno.current)")
             }
             if n == 0 { break }
             filled += n

@@ -1,3 +1,4 @@
+import AEMPCRSystem
 import Glibc
 
 /// Opens a file named by the user, never waiting on it: opening a FIFO blocks (for reading, until a
@@ -46,14 +47,14 @@ public enum RegularFile {
             case EISDIR:
                 throw FileError(.isDirectory, path: path, "is a directory, not a file")
             default:
-                throw FileError(.notReadable, path: path, "cannot open: \(String(cString: strerror(e)))")
+                throw FileError(.notReadable, path: path, "cannot open: \(Errno(e))")
             }
         }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             let e = errno
             close(fd)
-            throw FileError(.notReadable, path: path, "cannot stat: \(String(cString: strerror(e)))")
+            throw FileError(.notReadable, path: path, "cannot stat: \(Errno(e))")
         }
         let kind = st.st_mode & S_IFMT
         if kind == S_IFDIR {
@@ -69,34 +70,12 @@ public enum RegularFile {
         return fd
     }
 
-    /// Refuses an existing `path` that is not a regular file, without opening it: for outputs
-    /// written beside their name and renamed over it.
-    public static func checkReplaceable(_ path: String) throws {
-        var st = stat()
-        guard lstat(path, &st) == 0 else { return }
-        let kind = st.st_mode & S_IFMT
-        if kind == S_IFDIR { throw FileError(.isDirectory, path: path, "is a directory; give the name of the file to write") }
-        if kind != S_IFREG && kind != S_IFLNK { throw refusal(path, kind) }
-        if kind == S_IFLNK, stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG, st.st_mode & S_IFMT != S_IFDIR {
-            throw refusal(path, st.st_mode & S_IFMT)
-        }
-    }
-
     private static func acceptable(_ kind: mode_t, _ allow: Allow) -> Bool {
         kind == S_IFREG || (allow == .characterDevice && kind == S_IFCHR)
     }
 
     private static func refusal(_ path: String, _ kind: mode_t) -> FileError {
-        let what: String
-        switch kind {
-        case S_IFIFO: what = "a FIFO"
-        case S_IFSOCK: what = "a socket"
-        case S_IFCHR: what = "a character device"
-        case S_IFBLK: what = "a block device"
-        default: what = "not a regular file"
-        }
-        let head = what == "not a regular file" ? "is not a regular file" : "is \(what), not a regular file"
-        return FileError(.notReadable, path: path, head + ": refused before it is opened (opening a FIFO waits forever)")
+        FileError(.notReadable, path: path, FileKind.refusal(kind))
     }
 }
 
