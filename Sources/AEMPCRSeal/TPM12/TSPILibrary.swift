@@ -86,9 +86,8 @@ enum TSS {
 }
 
 /// libtspi.so.1 opened with `dlopen`, every function used resolved up front.
-final class TSPILibrary: @unchecked Sendable {
-    // @unchecked Sendable: every stored property is a constant (the handle and function
-    // pointers); the library's own thread safety is trousers' (one context per use here).
+final class TSPILibrary: @unchecked Sendable {  // every stored property is a constant: the dlopen handle and C function pointers (not Sendable types)
+    // The library's own thread safety is trousers' (one context per use here).
 
     typealias H = TSS.Handle
     typealias R = TSS.Result
