@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "aem-pcr",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "aem-pcr", targets: ["aem-pcr"]),
         .library(name: "AEMPCR", targets: ["AEMPCR"]),
@@ -25,14 +24,17 @@ let package = Package(
         // loads libisal.so.2 at run time and falls back to zlib, so the binary never needs it.
         .systemLibrary(name: "CISAL", path: "Sources/CISAL",
                        providers: [.apt(["libisal-dev"]), .yum(["isa-l-devel"])]),
-        .target(name: "AEMPCR", dependencies: ["CZlib", "CISAL", "CLibcrypto"]),
+        // The POSIX layer every target's files go through: errno messages, the atomic file and
+        // set of files, `mkdir -p`, directory listing, threads. Linux (glibc) only.
+        .target(name: "AEMPCRSystem"),
+        .target(name: "AEMPCR", dependencies: ["AEMPCRSystem", "CZlib", "CISAL", "CLibcrypto"]),
         // Reads the machine (/dev/mem): kept out of the library.
-        .target(name: "AEMPCRHardware", dependencies: ["AEMPCR"]),
+        .target(name: "AEMPCRHardware", dependencies: ["AEMPCR", "AEMPCRSystem"]),
         // tpm2-tss (Debian: libtss2-dev): ESYS, the TCTI loader, marshaling, response codes.
         .systemLibrary(name: "CTSS2", path: "Sources/CTSS2", pkgConfig: "tss2-esys",
                        providers: [.apt(["libtss2-dev"])]),
         // The live TPM (TPM 2.0 through tpm2-tss, TPM 1.2 PCRs from sysfs): the only importer of CTSS2.
-        .target(name: "AEMPCRTPM", dependencies: ["AEMPCR", "CTSS2"]),
+        .target(name: "AEMPCRTPM", dependencies: ["AEMPCR", "AEMPCRSystem", "CTSS2"]),
         // trousers' TSS_UUID for a by-value argument; header only: libtspi itself is loaded at run
         // time, so neither libtspi-dev nor libtspi1 is needed to build or to predict.
         .systemLibrary(name: "CTspi", path: "Sources/CTspi"),
@@ -40,18 +42,19 @@ let package = Package(
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
         // Sealing AEM's secrets to predicted values: AEM's files, TPM 2.0 and TPM 1.2 (trousers);
         // the current boot (its log, from a file or /dev/mem, and one TPM session per command).
-        .target(name: "AEMPCRSeal", dependencies: ["AEMPCR", "AEMPCRHardware", "AEMPCRTPM", "CLibcrypto", "CTspi", "CLinux"]),
+        .target(name: "AEMPCRSeal", dependencies: ["AEMPCR", "AEMPCRSystem", "AEMPCRHardware", "AEMPCRTPM", "CLibcrypto", "CTspi", "CLinux"]),
         // The command line captured before main (glibc's .init_array arguments): the Swift
         // runtime reads it from /proc/self/cmdline, absent in a rescue chroot.
         .target(name: "CArguments", path: "Sources/CArguments"),
         .executableTarget(name: "aem-pcr", dependencies: [
             "AEMPCR",
+            "AEMPCRSystem",
             "CArguments",
             "AEMPCRHardware",
             "AEMPCRTPM",
             "AEMPCRSeal",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "AEMPCRTests", dependencies: ["AEMPCR", "AEMPCRTPM", "AEMPCRSeal"]),
+        .testTarget(name: "AEMPCRTests", dependencies: ["AEMPCR", "AEMPCRSystem", "AEMPCRTPM", "AEMPCRSeal"]),
     ]
 )

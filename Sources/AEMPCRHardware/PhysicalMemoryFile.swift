@@ -1,13 +1,8 @@
 // The hardware layer: reads the machine (physical memory through /dev/mem). The AEMPCR library
 // computes and explains from what this layer reads, and never touches hardware itself.
 import AEMPCR
-#if canImport(Glibc)
+import AEMPCRSystem
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// `/dev/mem` (or a file laid out like physical memory) read with `pread` at the physical address.
 ///
@@ -37,7 +32,7 @@ public final class PhysicalMemoryFile: PhysicalMemory {
                         "operation not permitted: reading /dev/mem needs root with CAP_SYS_RAWIO and a kernel "
                         + "not in lockdown (Secure Boot's lockdown closes /dev/mem)")
                 default:
-                    return CodedError(.memReadFailed, source: path, "cannot open: \(String(cString: strerror(e)))")
+                    return CodedError(.memReadFailed, source: path, "cannot open: \(Errno(e))")
                 }
             }
         } catch let e as CodedError where e.code == .fileIsDirectory {
@@ -67,7 +62,7 @@ public final class PhysicalMemoryFile: PhysicalMemory {
                     + "(CONFIG_IO_STRICT_DEVMEM): boot with iomem=relaxed")
             }
             throw CodedError(.memReadFailed, source: name, address: address,
-                                 "neither read nor mapped: \(String(cString: strerror(e)))")
+                                 "neither read nor mapped: \(Errno(e))")
         }
         defer { munmap(base, length) }
         let from = UnsafeRawPointer(base) + Int(address - start)
@@ -106,7 +101,7 @@ public final class PhysicalMemoryFile: PhysicalMemory {
                         + "(CONFIG_IO_STRICT_DEVMEM): boot with iomem=relaxed")
                 }
                 throw CodedError(.memReadFailed, source: name, address: at,
-                                     "read failed: \(String(cString: strerror(e)))")
+                                     "read failed: \(Errno(e))")
             }
             if n == 0 {
                 throw CodedError(.memReadFailed, source: name, address: address + UInt64(done),

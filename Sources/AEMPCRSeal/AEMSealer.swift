@@ -1,8 +1,7 @@
 import AEMPCR
+import AEMPCRSystem
 import AEMPCRTPM
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The files of a new sealed set for predicted PCR values, made as AEM's `tpmsealprepare` and
 /// `tpmsealdata` (qubes-antievilmaid 4.2.0, `sbin/anti-evil-maid-lib-tpm2`) make them, except
@@ -169,7 +168,7 @@ public enum AEMSealer {
             while n < buf.count {
                 let r = read(fd, buf.baseAddress! + n, 1)
                 if r < 0 && errno == EINTR { continue }
-                if r < 0 { throw CodedError(.sealIO, "reading the SRK password: \(String(cString: strerror(errno)))") }
+                if r < 0 { throw CodedError(.sealIO, "reading the SRK password: \(Errno.current)") }
                 if r == 0 || buf[n] == 0x0A || buf[n] == 0x0D { buf[n] = 0; return }
                 n += 1
             }

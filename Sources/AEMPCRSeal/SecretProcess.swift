@@ -1,8 +1,7 @@
 import AEMPCR
+import AEMPCRSystem
 internal import CLinux
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// What `seal` does to the process before it reads a secret (the SRK password, AEM's secrets,
 /// the sealing key and its hex): no core dump and no ptrace or /proc/PID/mem by another
@@ -15,10 +14,10 @@ public enum SecretProcess {
     public static func harden() throws {
         var none = rlimit(rlim_cur: 0, rlim_max: 0)
         guard setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &none) == 0 else {
-            throw CodedError(.sealIO, "cannot forbid core dumps (setrlimit RLIMIT_CORE: \(String(cString: strerror(errno)))); nothing is sealed")
+            throw CodedError(.sealIO, "cannot forbid core dumps (setrlimit RLIMIT_CORE: \(Errno.current)); nothing is sealed")
         }
         guard aempcr_set_dumpable(0) == 0, aempcr_get_dumpable() == 0 else {
-            throw CodedError(.sealIO, "cannot make the process undumpable (prctl PR_SET_DUMPABLE: \(String(cString: strerror(errno)))); nothing is sealed")
+            throw CodedError(.sealIO, "cannot make the process undumpable (prctl PR_SET_DUMPABLE: \(Errno.current)); nothing is sealed")
         }
     }
 

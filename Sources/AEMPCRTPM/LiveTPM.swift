@@ -1,9 +1,5 @@
 import AEMPCR
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// The running machine's TPM: which family it is, and its PCR values, from tpm2-tss (TPM 2.0)
 /// or the kernel's sysfs text (TPM 1.2, which tpm2-tss cannot reach).

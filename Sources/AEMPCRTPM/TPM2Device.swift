@@ -1,10 +1,6 @@
 internal import CTSS2
 import AEMPCR
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A TPM 2.0 reached through tpm2-tss: owns the TCTI and ESYS contexts and frees them on every
 /// path (`deinit`). Not thread-safe: one command at a time, as ESYS requires.

@@ -1,8 +1,6 @@
 internal import CTSS2
 import AEMPCR
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A sealed data object as `tpm2_create -C PARENT -L POLICY -i DATA -u key.pub -r key.priv`
 /// makes it (tpm2-tools 5, `tools/tpm2_create.c` and `lib/files.c`): the two files are the

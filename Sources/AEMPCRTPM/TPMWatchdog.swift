@@ -1,8 +1,5 @@
-#if canImport(Glibc)
+import AEMPCRSystem
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A bound on every wait for a TPM. tpm2-tss's synchronous `Esys_*` calls wait for the answer
 /// without end (they set the ESYS timeout to -1 around their `_Finish` loop), the device
@@ -15,10 +12,9 @@ import Musl
 ///
 /// The CLI enables it (`enable`); a process that has not (the library's tests) waits as
 /// tpm2-tss and trousers do. One call at a time is guarded: calls do not nest.
-public final class TPMWatchdog: @unchecked Sendable {
-    // @unchecked Sendable: every mutable field is read and written with `mutex` held; the
-    // pthread mutex and condition (heap-allocated: they must not move) because the watchdog
-    // needs a timed wait on a condition, which Synchronization.Mutex does not offer.
+public final class TPMWatchdog: @unchecked Sendable {  // every mutable field is read and written with `mutex` held
+    // A pthread mutex and condition (heap-allocated: they must not move), not
+    // Synchronization.Mutex: the watchdog needs a timed wait on a condition, which Mutex does not offer.
 
     /// The one watchdog of the process.
     public static let shared = TPMWatchdog()
@@ -58,14 +54,7 @@ public final class TPMWatchdog: @unchecked Sendable {
         self.format = format
         if !started {
             started = true
-            let box = Unmanaged.passRetained(self).toOpaque()
-            var tid = pthread_t()
-            let rc = pthread_create(&tid, nil, { arg in
-                Unmanaged<TPMWatchdog>.fromOpaque(arg!).takeRetainedValue().watch()
-                return nil
-            }, box)
-            precondition(rc == 0, "pthread_create failed (\(rc))")
-            pthread_detach(tid)
+            Threads.detach { self.watch() }
         }
     }
 

@@ -2,11 +2,7 @@ import AEMPCR
 import AEMPCRTPM
 import ArgumentParser
 import CArguments
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 @main
 struct AEMPCRCommand: ParsableCommand {

@@ -2,9 +2,7 @@ import AEMPCR
 import AEMPCRSeal
 import AEMPCRTPM
 import ArgumentParser
-#if canImport(Glibc)
 import Glibc
-#endif
 
 struct CheckBoot: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,10 +1,6 @@
 import AEMPCR
 import ArgumentParser
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// What `predict` prints: the report, or values for a remote verifier or a TPM policy.
 enum PredictFormat: String, ExpressibleByArgument, CaseIterable {

@@ -2,11 +2,7 @@ import AEMPCR
 import AEMPCRSeal
 import AEMPCRTPM
 import ArgumentParser
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Where the running machine is read: the TPM's transport and physical memory.
 struct LiveOptions: ParsableArguments {

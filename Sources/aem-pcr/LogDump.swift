@@ -1,11 +1,7 @@
 import AEMPCR
 import AEMPCRHardware
+import AEMPCRSystem
 import ArgumentParser
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 struct LogDump: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -114,86 +110,5 @@ extension LogDump {
         for p in log.problems(.all) {
             LogOutput.warn("\(p) (the dump is kept; read it with --lenient)")
         }
-    }
-}
-
-/// A file that appears at `path` complete or not at all: written to a temporary file in the same
-/// directory, then renamed over `path`.
-final class AtomicOutputFile {
-    let path: String
-    private let tempPath: String
-    private var fd: Int32
-    private var committed = false
-
-    init(path: String) throws {
-        self.path = path
-        var dir = "."
-        var name = path
-        if let slash = path.lastIndex(of: "/") {
-            dir = slash == path.startIndex ? "/" : String(path[..<slash])
-            name = String(path[path.index(after: slash)...])
-        }
-        guard !name.isEmpty, name != ".", name != ".." else {
-            throw CodedError(.outputWriteFailed, source: path, "names a directory, not a file to write")
-        }
-        // The file is renamed over `path`, never opened; still, a FIFO, socket or device there is
-        // refused rather than replaced (the user named something that is not a file).
-        do {
-            try RegularFile.checkReplaceable(path)
-        } catch let e as CodedError where e.code.isFile {
-            throw CodedError(.outputWriteFailed, source: path, e.reason)
-        }
-        var template = Array("\(dir)/.\(name).XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else {
-            let e = errno
-            let why: String
-            switch e {
-            case ENOENT, ENOTDIR: why = "directory \(dir) does not exist"
-            case EACCES, EPERM: why = "directory \(dir) is not writable (permission denied)"
-            case EROFS: why = "directory \(dir) is on a read-only file system"
-            default: why = "cannot create a file in \(dir): \(String(cString: strerror(e)))"
-            }
-            throw CodedError(.outputWriteFailed, source: path, why)
-        }
-        self.fd = fd
-        self.tempPath = String(cString: template.map { UInt8(bitPattern: $0) } + [0])
-        // mkstemp's 0600 stays: the dump comes from root-only /dev/mem.
-    }
-
-    deinit { discard() }
-
-    func write(_ bytes: [UInt8]) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw CodedError(.outputWriteFailed, source: path, "write failed: \(String(cString: strerror(errno)))")
-            }
-            done += n
-        }
-    }
-
-    /// Flushes, closes and renames the temporary file to `path`.
-    func commit() throws {
-        if fsync(fd) != 0 {
-            throw CodedError(.outputWriteFailed, source: path, "write failed: \(String(cString: strerror(errno)))")
-        }
-        let c = close(fd)
-        fd = -1
-        if c != 0 {
-            throw CodedError(.outputWriteFailed, source: path, "write failed: \(String(cString: strerror(errno)))")
-        }
-        if rename(tempPath, path) != 0 {
-            throw CodedError(.outputWriteFailed, source: path, "cannot rename \(tempPath) to it: \(String(cString: strerror(errno)))")
-        }
-        committed = true
-    }
-
-    /// Removes the temporary file, unless it became `path`.
-    func discard() {
-        if fd >= 0 { close(fd); fd = -1 }
-        if !committed { unlink(tempPath); committed = true }
     }
 }

@@ -1,11 +1,8 @@
 import AEMPCR
+import AEMPCRSystem
 import AEMPCRTPM
 import ArgumentParser
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 struct Notice: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -129,7 +126,7 @@ struct Notice: ParsableCommand {
     /// Saves the state; the reason when it cannot (not root, read-only).
     func save(_ state: NoticeState) -> String? {
         if mkdir(stateDir, 0o755) != 0 && errno != EEXIST {
-            return "\(stateDir): \(String(cString: strerror(errno)))"
+            return "\(stateDir): \(Errno.current)"
         }
         do {
             try SavedSet.write(dir: stateDir, files: [("notice.state", Array(state.text.utf8))])

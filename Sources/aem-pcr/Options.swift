@@ -2,11 +2,7 @@ import AEMPCR
 import AEMPCRSeal
 import AEMPCRTPM
 import ArgumentParser
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 extension HashAlgorithm: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }

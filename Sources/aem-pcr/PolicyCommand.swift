@@ -1,8 +1,7 @@
 import AEMPCR
+import AEMPCRSystem
 import ArgumentParser
-#if canImport(Glibc)
 import Glibc
-#endif
 
 struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -126,7 +125,7 @@ func writeOutputFile(_ path: String, _ bytes: [UInt8]) throws {
         fd = try RegularFile.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644) { e in
             e == ELOOP
                 ? CodedError(.usage, "-o \(path) is a symbolic link: refused, it would write through to the file it names (nothing was written); remove it or give another name")
-                : CodedError(.usage, "-o \(path): \(String(cString: strerror(e)))")
+                : CodedError(.usage, "-o \(path): \(Errno(e))")
         }
     } catch let e as CodedError where e.code.isFile {
         throw CodedError(.usage, "-o \(e.description)")
@@ -142,7 +141,7 @@ func writeAll(_ fd: Int32, _ bytes: [UInt8], what: String) throws {
         let n = bytes[done...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         if n < 0 {
             if errno == EINTR { continue }
-            throw CodedError(.usage, "\(what): \(String(cString: strerror(errno)))")
+            throw CodedError(.usage, "\(what): \(Errno.current)")
         }
         if n == 0 { throw CodedError(.usage, "\(what): nothing could be written") }
         done += n

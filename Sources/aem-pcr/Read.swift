@@ -1,13 +1,9 @@
 import AEMPCR
 import AEMPCRHardware
 import AEMPCRSeal
+import AEMPCRSystem
 import AEMPCRTPM
 import ArgumentParser
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 struct Read: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,8 +23,9 @@ struct Read: ParsableCommand {
 
             --save DIR writes the values (pcrs.yaml as tpm2_pcrread prints it, pcrs.json) and a \
             heap dump of the current DRTM log (heap.dump, as 'log dump' writes it), all 0600, \
-            all three or none: what 'verify', 'diff' and 'predict --event-log' read on another \
-            machine.
+            all three or none (written into a new directory that takes DIR's name in one step; an \
+            existing DIR may hold nothing but an earlier set): what 'verify', 'diff' and \
+            'predict --event-log' read on another machine.
 
             Example:
               sudo aem-pcr read --pcr 17 --pcr 18 --bank sha256
@@ -77,20 +74,15 @@ struct Read: ParsableCommand {
         let source = tpm.name
         let notes = ReadNotes.notes(values)
         if let dir = save, let dump {
-            // The directory and missing parents are made (0700: it holds a copy of root-only
-            // memory), as mkdir -p would.
-            var path = dir.hasPrefix("/") ? "" : "."
-            for part in dir.split(separator: "/") {
-                path += "/" + part
-                if mkdir(path, 0o700) != 0 && errno != EEXIST {
-                    throw CodedError(.outputWriteFailed, source: path, "cannot create the directory: \(String(cString: strerror(errno)))")
-                }
-            }
-            try SavedSet.write(dir: dir, files: [
+            // The missing parents are made (0700: the set holds a copy of root-only memory), as
+            // mkdir -p would; the directory itself appears with the whole set in it.
+            try Directory.create(Directory.split(dir).directory, mode: 0o700)
+            let leftovers = try SavedSet.write(dir: dir, files: [
                 ("pcrs.yaml", Array(PCRText.yaml(values).utf8)),
                 ("pcrs.json", Array((ReadOutput.json(values, source: source, notes: notes).render() + "\n").utf8)),
                 ("heap.dump", dump),
             ])
+            for l in leftovers { Terminal.warning(l) }
         }
         if output.json {
             Terminal.output(ReadOutput.json(values, source: source, notes: notes))
@@ -154,24 +146,5 @@ enum PCRText {
             }
         }
         return out
-    }
-}
-
-/// Several files that appear in a directory all together or not at all (each written beside
-/// its name, then renamed; a failure before the renames removes every temporary file).
-enum SavedSet {
-    static func write(dir: String, files: [(String, [UInt8])]) throws {
-        var pending = [AtomicOutputFile]()
-        do {
-            for (name, bytes) in files {
-                let f = try AtomicOutputFile(path: dir + "/" + name)
-                pending.append(f)
-                try f.write(bytes)
-            }
-            for f in pending { try f.commit() }
-        } catch {
-            for f in pending { f.discard() }
-            throw error
-        }
     }
 }

@@ -1,10 +1,9 @@
 import AEMPCR
 import AEMPCRSeal
+import AEMPCRSystem
 import AEMPCRTPM
 import ArgumentParser
-#if canImport(Glibc)
 import Glibc
-#endif
 
 struct Seal: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -93,7 +92,7 @@ struct Seal: ParsableCommand {
         try SecretProcess.harden()
         defer {
             if output.verbose && SecretBuffer.lockFailure != 0 {
-                Terminal.note("secrets could not be locked in memory (mlock: \(String(cString: strerror(SecretBuffer.lockFailure)))): they may have been written to swap")
+                Terminal.note("secrets could not be locked in memory (mlock: \(Errno(SecretBuffer.lockFailure))): they may have been written to swap")
             }
         }
         // A TCTI that logs or runs commands is refused before the TPM is opened or a password asked.

@@ -1,9 +1,6 @@
 import AEMPCR
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
+import Synchronization
 
 /// Text on its way to the terminal, safe by construction: its literal parts are the tool's own
 /// words (newlines and the bold sequences included), and every value interpolated into it — a
@@ -60,7 +57,11 @@ extension Sequence where Element == TerminalText {
 /// their own line when a row would pass 80 columns. Standard output and standard error are
 /// written here only, and only as `TerminalText` (or JSON, which escapes itself).
 enum Terminal {
-    nonisolated(unsafe) static var verbose = false
+    static var verbose: Bool {
+        get { verboseSetting.withLock { $0 } }
+        set { verboseSetting.withLock { $0 = newValue } }
+    }
+    private static let verboseSetting = Mutex(false)
 
     static var colour: Bool {
         isatty(1) != 0 && getenv("NO_COLOR") == nil && String(cString: getenv("TERM") ?? strdup("dumb")!) != "dumb"

@@ -1,9 +1,7 @@
 import Foundation
 import Testing
 @testable import AEMPCR
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// `aem-pcr log show | replay | dump` and the TXT memory reader behind `dump`. Expected events and
 /// PCR values come from the Python listings printed in `Vectors/logs/isecl_*.txt`, never from the

@@ -1,8 +1,6 @@
 import Foundation
 import Testing
-#if canImport(Glibc)
 import Glibc
-#endif
 @testable import AEMPCR
 
 /// man/aem-pcr.8 is valid mdoc and documents exactly the CLI's subcommands and options.

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Runs the GRUB script subset: variables, `set`/`export`/`unset`, `if` with `[ … ]`/`test`/
 /// `true`/`false`, functions, `source`, and menu definitions. File tests on the boot device are

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A GRUB file name, `[(DEVICE)]/PATH`, turned into a file under the boot directory the way GRUB
 /// opens it (`kern/file.c`, `grub_file_get_device_name`): the device in parentheses, then a path

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Physical memory, addressed by physical address: the kernel's `/dev/mem`, or a file laid out
 /// the same way (byte N of the file is physical address N) for tests and for offline copies.

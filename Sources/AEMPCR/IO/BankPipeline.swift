@@ -1,16 +1,12 @@
-#if canImport(Glibc)
+import AEMPCRSystem
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Synchronization
 
 /// Hashes one byte stream in several banks at once, each bank on its own thread, while the
 /// caller's thread produces the stream (reads, gunzips). Chunks go through a small ring of
 /// fixed buffers, so memory stays bounded (`slots × slotSize`) whatever the stream's length.
 /// The digests equal those of `MultiHasher` fed the same bytes sequentially.
-final class BankPipeline: @unchecked Sendable {
+final class BankPipeline: @unchecked Sendable {  // the ring is shared by design: a slot is written before it is published and read until every bank moves past it; the counters are read and written with `mutex` held
     static let slotSize = 1 << 20
     static let slots = 8
 
@@ -21,7 +17,8 @@ final class BankPipeline: @unchecked Sendable {
     private var next: [Int]
     private var closed = false
     private var results: [Digest?]
-    /// Heap-allocated: a pthread object must not move, which a Swift stored property may.
+    /// Heap-allocated: a pthread object must not move, which a Swift stored property may. A pthread
+    /// mutex and condition, not Synchronization.Mutex: the threads wait on a condition.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var threads: [pthread_t] = []
@@ -38,7 +35,7 @@ final class BankPipeline: @unchecked Sendable {
         pthread_cond_init(cond, nil)
         for i in banks.indices {
             // The thread holds the pipeline until it ends; `finish` ends it.
-            threads.append(startThread { self.consume(i) })
+            threads.append(Threads.start { self.consume(i) })
         }
     }
 
@@ -90,7 +87,7 @@ final class BankPipeline: @unchecked Sendable {
         closed = true
         pthread_cond_broadcast(cond)
         unlock()
-        for t in threads { pthread_join(t, nil) }
+        for t in threads { Threads.join(t) }
         threads = []
         var out = [HashAlgorithm: Digest]()
         lock()
@@ -121,68 +118,35 @@ final class BankPipeline: @unchecked Sendable {
     }
 }
 
-private final class ThreadBody: @unchecked Sendable {
-    let body: () -> Void
-    init(_ body: @escaping () -> Void) { self.body = body }
-}
-
-/// Starts a joinable POSIX thread running `body`.
-func startThread(_ body: @escaping () -> Void) -> pthread_t {
-    let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
-    var tid = pthread_t()
-    let rc = pthread_create(&tid, nil, { arg in
-        let b = Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue()
-        b.body()
-        return nil
-    }, box)
-    precondition(rc == 0, "pthread_create failed (\(rc))")
-    return tid
-}
-
-/// Shared state of `parallelMap`: a work counter and the results, behind a mutex.
-private final class ParallelMapState<T>: @unchecked Sendable {
-    var results: [Result<T, Error>?]
-    var nextIndex = 0
-    let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    init(count: Int) {
-        results = Array(repeating: nil, count: count)
-        pthread_mutex_init(mutex, nil)
-    }
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-    func take() -> Int? {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        guard nextIndex < results.count else { return nil }
-        nextIndex += 1
-        return nextIndex - 1
-    }
-    func put(_ i: Int, _ r: Result<T, Error>) {
-        pthread_mutex_lock(mutex)
-        results[i] = r
-        pthread_mutex_unlock(mutex)
-    }
-    func collected() -> [Result<T, Error>?] {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return results
-    }
-}
-
 /// Runs `body` for each index on up to `workers` threads; results in index order. The first
 /// error (by index) is rethrown after all have run.
 func parallelMap<T>(count: Int, workers: Int, _ body: @escaping (Int) throws -> T) throws -> [T] {
-    let state = ParallelMapState<T>(count: count)
+    // The next index to take; each result is written by the one thread that took its index.
+    let next = Mutex(0)
+    let results = ResultSlots<T>(count: count)
     let work = {
-        while let i = state.take() { state.put(i, Result { try body(i) }) }
+        while let i = next.withLock({ n -> Int? in
+            guard n < count else { return nil }
+            n += 1
+            return n - 1
+        }) {
+            results.put(i, Result { try body(i) })
+        }
     }
     let n = max(1, min(workers, count))
-    let threads = (1..<n).map { _ in startThread(work) }
+    let threads = (1..<n).map { _ in Threads.start(work) }
     work()
-    for t in threads { pthread_join(t, nil) }
-    return try state.collected().map { try $0!.get() }
+    for t in threads { Threads.join(t) }
+    return try results.collected().map { try $0.get() }
+}
+
+/// The results of `parallelMap`, one slot per index.
+private final class ResultSlots<T>: @unchecked Sendable {  // each slot is written by one thread (the one that took its index) and read after every thread is joined
+    private let slots: UnsafeMutableBufferPointer<Result<T, Error>?>
+    init(count: Int) { slots = .allocate(capacity: count); slots.initialize(repeating: nil) }
+    deinit { slots.deinitialize(); slots.deallocate() }
+    func put(_ i: Int, _ r: Result<T, Error>) { slots[i] = r }
+    func collected() -> [Result<T, Error>] { slots.map { $0! } }
 }
 
 /// Processors online.

@@ -1,10 +1,5 @@
-#if canImport(Glibc)
+import AEMPCRSystem
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Reads a file sequentially in fixed-size chunks into one reused buffer: bounded memory whatever
 /// the file size.
@@ -45,7 +40,7 @@ public final class FileReader {
             if n < 0 {
                 if errno == EINTR { continue }
                 throw CodedError(.fileReadFailed, source: path, offset: Int(clamping: offset + UInt64(filled)),
-                                "read failed: \(String(cString: strerror(errno)))")
+                                "read failed: \(Errno.current)")
             }
             if n == 0 { break }
             filled += n

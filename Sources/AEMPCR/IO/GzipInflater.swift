@@ -1,12 +1,7 @@
 internal import CISAL
 import CZlib
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Synchronization
 
 /// Streaming gunzip: compressed chunks in, decompressed chunks out to a callback. One gzip
 /// member only, checked against its CRC-32 and length trailer; bytes after it, a second member
@@ -53,8 +48,9 @@ public final class GzipInflater {
     }
 
     /// The engines that have inflated something in this process so far.
-    public static var enginesUsed: Set<Engine> { usage.engines }
-    private static let usage = EngineUsage()
+    public static var enginesUsed: Set<Engine> { usage.withLock { $0 } }
+    /// The engines used so far in this process: inflaters run on several threads (two files at a time).
+    private static let usage = Mutex<Set<Engine>>([])
 
     /// The engine this inflater runs.
     public let engine: Engine
@@ -103,7 +99,8 @@ public final class GzipInflater {
             state = .zlib(s)
             self.engine = .zlib
         }
-        GzipInflater.usage.record(self.engine)
+        let engine = self.engine
+        GzipInflater.usage.withLock { _ = $0.insert(engine) }
     }
 
     deinit {
@@ -233,23 +230,3 @@ public final class GzipInflater {
     }
 }
 
-/// The engines used so far in this process, behind a mutex: inflaters run on several threads
-/// (two files at a time). `@unchecked Sendable`: every access holds the mutex.
-private final class EngineUsage: @unchecked Sendable {
-    private var used = Set<GzipInflater.Engine>()
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-
-    init() { pthread_mutex_init(mutex, nil) }
-
-    func record(_ e: GzipInflater.Engine) {
-        pthread_mutex_lock(mutex)
-        used.insert(e)
-        pthread_mutex_unlock(mutex)
-    }
-
-    var engines: Set<GzipInflater.Engine> {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return used
-    }
-}

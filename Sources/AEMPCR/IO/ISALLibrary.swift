@@ -1,11 +1,5 @@
 internal import CISAL
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Intel ISA-L's igzip inflate (Debian: libisal2; Fedora and Qubes dom0: isa-l), loaded at run
 /// time so that the binary also runs without it (`GzipInflater` then uses zlib). Loaded once per

@@ -1,10 +1,5 @@
-#if canImport(Glibc)
+import AEMPCRSystem
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Opens a file named by the user, never waiting on it: opening a FIFO blocks (for reading, until a
 /// writer comes; for writing, until a reader comes), so a FIFO, socket or device is refused before
@@ -52,14 +47,14 @@ public enum RegularFile {
             case EISDIR:
                 throw CodedError(.fileIsDirectory, source: path, "is a directory, not a file")
             default:
-                throw CodedError(.fileNotReadable, source: path, "cannot open: \(String(cString: strerror(e)))")
+                throw CodedError(.fileNotReadable, source: path, "cannot open: \(Errno(e))")
             }
         }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             let e = errno
             close(fd)
-            throw CodedError(.fileNotReadable, source: path, "cannot stat: \(String(cString: strerror(e)))")
+            throw CodedError(.fileNotReadable, source: path, "cannot stat: \(Errno(e))")
         }
         let kind = st.st_mode & S_IFMT
         if kind == S_IFDIR {
@@ -75,34 +70,12 @@ public enum RegularFile {
         return fd
     }
 
-    /// Refuses an existing `path` that is not a regular file, without opening it: for outputs
-    /// written beside their name and renamed over it.
-    public static func checkReplaceable(_ path: String) throws {
-        var st = stat()
-        guard lstat(path, &st) == 0 else { return }
-        let kind = st.st_mode & S_IFMT
-        if kind == S_IFDIR { throw CodedError(.fileIsDirectory, source: path, "is a directory; give the name of the file to write") }
-        if kind != S_IFREG && kind != S_IFLNK { throw refusal(path, kind) }
-        if kind == S_IFLNK, stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG, st.st_mode & S_IFMT != S_IFDIR {
-            throw refusal(path, st.st_mode & S_IFMT)
-        }
-    }
-
     private static func acceptable(_ kind: mode_t, _ allow: Allow) -> Bool {
         kind == S_IFREG || (allow == .characterDevice && kind == S_IFCHR)
     }
 
     private static func refusal(_ path: String, _ kind: mode_t) -> CodedError {
-        let what: String
-        switch kind {
-        case S_IFIFO: what = "a FIFO"
-        case S_IFSOCK: what = "a socket"
-        case S_IFCHR: what = "a character device"
-        case S_IFBLK: what = "a block device"
-        default: what = "not a regular file"
-        }
-        let head = what == "not a regular file" ? "is not a regular file" : "is \(what), not a regular file"
-        return CodedError(.fileNotReadable, source: path, head + ": refused before it is opened (opening a FIFO waits forever)")
+        CodedError(.fileNotReadable, source: path, FileKind.refusal(kind))
     }
 }
 

@@ -1,10 +1,7 @@
-#if canImport(Glibc)
+import AEMPCRSystem
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
-private final class MLEJob: @unchecked Sendable {
+private final class MLEJob: @unchecked Sendable {  // written by the one thread that runs the job, read after that thread is joined
     var result: Result<(MLEImage, [UInt8], Bool, [HashAlgorithm: Digest]), Error>?
 }
 
@@ -47,7 +44,7 @@ public struct Predictor: Sendable {
         // SINIT's MLE hash is computed on its own thread while the modules are read.
         let line = c.tbootVersion.skipsFilename ? Predictor.skipFilename(boot.tbootCmdline) : boot.tbootCmdline
         let mleJob = MLEJob()
-        let thread = startThread { [boot] in
+        let thread = Threads.start { [boot] in
             mleJob.result = Result {
                 let image = try MLEImage(path: boot.tbootPath)
                 let (kept, cut) = image.effectiveCmdline(line)
@@ -57,7 +54,7 @@ public struct Predictor: Sendable {
         let hashedResult = Result {
             try ModuleMeasurement.measureAll(boot.modules, banks: computable, skipFilename: c.tbootVersion.skipsFilename)
         }
-        pthread_join(thread, nil)
+        Threads.join(thread)
         let mle: MLEImage, tbootLine: [UInt8], truncated: Bool, mleDigests: [HashAlgorithm: Digest]
         do {
             (mle, tbootLine, truncated, mleDigests) = try mleJob.result!.get()

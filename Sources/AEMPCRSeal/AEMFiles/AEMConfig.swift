@@ -1,7 +1,5 @@
 import AEMPCR
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// AEM's `/etc/anti-evil-maid.conf`: a shell file that `anti-evil-maid-seal` sources with bash
 /// (`source /etc/anti-evil-maid.conf`, as root, under `set -euo pipefail`), whose

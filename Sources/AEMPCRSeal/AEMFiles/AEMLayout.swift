@@ -1,7 +1,5 @@
 import AEMPCR
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Where Anti Evil Maid keeps one boot device's secrets and sealed files (qubes-antievilmaid
 /// 4.2.0, `sbin/anti-evil-maid-lib`: `AEM_DIR=/var/lib/anti-evil-maid`, `TPM_DIR=/var/lib/tpm`;

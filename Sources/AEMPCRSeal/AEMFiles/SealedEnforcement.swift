@@ -1,7 +1,5 @@
 import AEMPCR
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// What the TPM will enforce before it releases a sealed set's secrets, read from the sealed
 /// objects themselves (never from the saved prediction beside them):

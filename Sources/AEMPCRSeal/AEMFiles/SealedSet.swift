@@ -1,7 +1,6 @@
 import AEMPCR
-#if canImport(Glibc)
+import AEMPCRSystem
 import Glibc
-#endif
 
 /// One file of a sealed set: ciphertexts, TPM blobs, `key.pcrs`, the saved prediction. None
 /// of these is a secret in clear; they are still written 0600 as AEM's are.
@@ -160,7 +159,7 @@ public struct SealedSetWriter {
         if let why = ancestorRefusal() { throw CodedError(.sealRefused, why) }
         try makeParents(parent)  // as AEM's `mkdir -p "$TPM_DIR/$LABEL"`
         guard let p = try openDirectory(AT_FDCWD, parent, display: parent) else {
-            throw CodedError(.sealIO, "open \(parent): \(String(cString: strerror(ENOENT)))")
+            throw CodedError(.sealIO, "open \(parent): \(Errno(ENOENT))")
         }
         defer { close(p.fd) }
         let old = try checkedSet(in: p)
@@ -181,7 +180,7 @@ public struct SealedSetWriter {
 
         try check(mkdirat(p.fd, stagingName, 0o700), "create \(staging)")
         guard let new = try openDirectory(p.fd, stagingName, display: staging) else {
-            throw CodedError(.sealIO, "open \(staging): \(String(cString: strerror(ENOENT)))")
+            throw CodedError(.sealIO, "open \(staging): \(Errno(ENOENT))")
         }
         defer { close(new.fd) }
         let abandonStaging = { _ = self.removeOwnDirectory(p, self.stagingName, setFD: nil, expected: new.st) }
@@ -258,7 +257,7 @@ public struct SealedSetWriter {
     /// The new set is in place: what fails from here on is said, not thrown.
     private func afterSwap(_ pfd: Int32, _ outcome: inout Outcome) {
         if fsync(pfd) != 0 {
-            outcome.afterSwapErrors.append("fsync \(parent): \(String(cString: strerror(errno))) (the swap may not survive a power loss before the next sync)")
+            outcome.afterSwapErrors.append("fsync \(parent): \(Errno.current) (the swap may not survive a power loss before the next sync)")
         }
         testCrashPoint("swapped")
     }
@@ -301,7 +300,7 @@ public struct SealedSetWriter {
             drop.kept += r.moved + r.kept
             drop.errors += r.errors
         }
-        if fsync(p.fd) != 0 { drop.errors.append("fsync \(parent): \(String(cString: strerror(errno)))") }
+        if fsync(p.fd) != 0 { drop.errors.append("fsync \(parent): \(Errno.current)") }
         return drop
     }
 
@@ -319,7 +318,7 @@ public struct SealedSetWriter {
         let tmp = path(tmpPrevName)
         try check(mkdirat(p.fd, tmpPrevName, 0o700), "create \(tmp)")
         guard let h = try openDirectory(p.fd, tmpPrevName, display: tmp) else {
-            throw CodedError(.sealIO, "open \(tmp): \(String(cString: strerror(ENOENT)))")
+            throw CodedError(.sealIO, "open \(tmp): \(Errno(ENOENT))")
         }
         defer { close(h.fd) }
         do {
@@ -368,13 +367,13 @@ public struct SealedSetWriter {
                 throw CodedError(.sealRefused, "\(display) is a symbolic link: aem-pcr writes the sealed set only in a directory named as it is (give its real path); nothing was changed")
             }
             if e == ENOTDIR { throw CodedError(.sealLayout, "\(display) is not a directory") }
-            throw CodedError(.sealIO, "open \(display): \(String(cString: strerror(e)))")
+            throw CodedError(.sealIO, "open \(display): \(Errno(e))")
         }
         var st = stat()
         if fstat(fd, &st) != 0 {
             let e = errno
             close(fd)
-            throw CodedError(.sealIO, "stat \(display): \(String(cString: strerror(e)))")
+            throw CodedError(.sealIO, "stat \(display): \(Errno(e))")
         }
         return Opened(fd: fd, st: st)
     }
@@ -400,7 +399,7 @@ public struct SealedSetWriter {
         for (entry, st) in list {
             if (st.st_mode & S_IFMT) == S_IFREG {
                 if unlinkat(d.fd, entry, 0) != 0 && errno != ENOENT {
-                    r.errors.append("remove \(display)/\(entry): \(String(cString: strerror(errno)))")
+                    r.errors.append("remove \(display)/\(entry): \(Errno.current)")
                 }
                 continue
             }
@@ -450,11 +449,11 @@ public struct SealedSetWriter {
         // The record last, so that an interrupted removal can be finished by the next run.
         for (entry, _) in list where entry != SealedSetWriter.prevRecord {
             if unlinkat(d.fd, entry, 0) != 0 && errno != ENOENT {
-                r.errors.append("remove \(display)/\(entry): \(String(cString: strerror(errno)))")
+                r.errors.append("remove \(display)/\(entry): \(Errno.current)")
             }
         }
         if r.errors.isEmpty && unlinkat(d.fd, SealedSetWriter.prevRecord, 0) != 0 && errno != ENOENT {
-            r.errors.append("remove \(display)/\(SealedSetWriter.prevRecord): \(String(cString: strerror(errno)))")
+            r.errors.append("remove \(display)/\(SealedSetWriter.prevRecord): \(Errno.current)")
         }
         if r.errors.isEmpty { removeEmpty(p.fd, name, &r) }
         return r
@@ -479,7 +478,7 @@ public struct SealedSetWriter {
         let display = path(name)
         var seen = stat()
         if fstatat(p.fd, name, &seen, AT_SYMLINK_NOFOLLOW) != 0 {
-            return errno == ENOENT ? .absent : .failed("stat \(display): \(String(cString: strerror(errno)))")
+            return errno == ENOENT ? .absent : .failed("stat \(display): \(Errno.current)")
         }
         guard (seen.st_mode & S_IFMT) == S_IFDIR else {
             return .kept(Kept(path: display, reason: "\(SealedSetWriter.kind(seen.st_mode)), not a directory aem-pcr made"))
@@ -489,13 +488,13 @@ public struct SealedSetWriter {
             let e = errno
             if e == ENOENT { return .absent }
             if e == ELOOP || e == ENOTDIR { return .kept(Kept(path: display, reason: "replaced by a non-directory while it was opened")) }
-            return .failed("open \(display): \(String(cString: strerror(e)))")
+            return .failed("open \(display): \(Errno(e))")
         }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             let e = errno
             close(fd)
-            return .failed("stat \(display): \(String(cString: strerror(e)))")
+            return .failed("stat \(display): \(Errno(e))")
         }
         var why: String? = nil
         if !same(st, seen) || (expected.map { !same(st, $0) } ?? false) {
@@ -517,7 +516,7 @@ public struct SealedSetWriter {
         if unlinkat(pfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT {
             r.gone = true
         } else {
-            r.errors.append("remove \(path(name)): \(String(cString: strerror(errno)))")
+            r.errors.append("remove \(path(name)): \(Errno.current)")
         }
     }
 
@@ -634,23 +633,23 @@ public struct SealedSetWriter {
             if e == EWOULDBLOCK {
                 throw CodedError(.sealIO, "another aem-pcr seal or check-boot is changing \(parent) (it holds a lock on the directory); nothing was changed, run again once it has finished")
             }
-            throw CodedError(.sealIO, "lock \(parent): \(String(cString: strerror(e)))")
+            throw CodedError(.sealIO, "lock \(parent): \(Errno(e))")
         }
     }
 
     private func check(_ status: Int32, _ what: String) throws {
-        if status != 0 { throw CodedError(.sealIO, "\(what): \(String(cString: strerror(errno)))") }
+        if status != 0 { throw CodedError(.sealIO, "\(what): \(Errno.current)") }
     }
 
     private func writeDurably(_ dirfd: Int32, _ name: String, _ bytes: [UInt8], display: String) throws {
         let fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        if fd < 0 { throw CodedError(.sealIO, "create \(display)/\(name): \(String(cString: strerror(errno)))") }
+        if fd < 0 { throw CodedError(.sealIO, "create \(display)/\(name): \(Errno.current)") }
         defer { close(fd) }
         var done = 0
         while done < bytes.count {
             let n = bytes[done...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw CodedError(.sealIO, "write \(display)/\(name): \(String(cString: strerror(errno)))") }
+            if n < 0 { throw CodedError(.sealIO, "write \(display)/\(name): \(Errno.current)") }
             done += n
         }
         try check(fsync(fd), "fsync \(display)/\(name)")
@@ -660,7 +659,7 @@ public struct SealedSetWriter {
     /// non-blocking and checked).
     private func readRegular(_ dirfd: Int32, _ name: String, display: String, limit: Int = 1 << 24) throws -> [UInt8] {
         let fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-        if fd < 0 { throw CodedError(.sealIO, "read \(display)/\(name): \(String(cString: strerror(errno)))") }
+        if fd < 0 { throw CodedError(.sealIO, "read \(display)/\(name): \(Errno.current)") }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
@@ -671,7 +670,7 @@ public struct SealedSetWriter {
         while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw CodedError(.sealIO, "read \(display)/\(name): \(String(cString: strerror(errno)))") }
+            if n < 0 { throw CodedError(.sealIO, "read \(display)/\(name): \(Errno.current)") }
             if n == 0 { return out }
             out += chunk[0..<n]
             if out.count > limit { throw CodedError(.sealIO, "\(display)/\(name): larger than \(limit >> 10) KiB, not an AEM file") }
@@ -691,11 +690,11 @@ public struct SealedSetWriter {
     /// Names in the directory open as `fd`, without `.` and `..`, sorted.
     static func names(_ fd: Int32, display: String) throws -> [String] {
         let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
-        guard copy >= 0 else { throw CodedError(.sealIO, "list \(display): \(String(cString: strerror(errno)))") }
+        guard copy >= 0 else { throw CodedError(.sealIO, "list \(display): \(Errno.current)") }
         guard let d = fdopendir(copy) else {
             let e = errno
             close(copy)
-            throw CodedError(.sealIO, "list \(display): \(String(cString: strerror(e)))")
+            throw CodedError(.sealIO, "list \(display): \(Errno(e))")
         }
         defer { closedir(d) }
         rewinddir(d)  // the copy shares the offset of `fd`
@@ -706,7 +705,7 @@ public struct SealedSetWriter {
         while true {
             errno = 0
             guard let e = readdir(d) else {
-                if errno != 0 { throw CodedError(.sealIO, "list \(display): \(String(cString: strerror(errno)))") }
+                if errno != 0 { throw CodedError(.sealIO, "list \(display): \(Errno.current)") }
                 break
             }
             let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
@@ -726,7 +725,7 @@ public struct SealedSetWriter {
             if fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
                 out.append((name, st))
             } else if errno != ENOENT {
-                throw CodedError(.sealIO, "stat \(display)/\(name): \(String(cString: strerror(errno)))")
+                throw CodedError(.sealIO, "stat \(display)/\(name): \(Errno.current)")
             }
         }
         return out
@@ -736,7 +735,7 @@ public struct SealedSetWriter {
         if path.isEmpty || access(path, F_OK) == 0 { return }
         if let slash = path.lastIndex(of: "/"), slash != path.startIndex { try makeParents(String(path[..<slash])) }
         if mkdir(path, 0o755) != 0 && errno != EEXIST {
-            throw CodedError(.sealIO, "create \(path): \(String(cString: strerror(errno)))")
+            throw CodedError(.sealIO, "create \(path): \(Errno.current)")
         }
     }
 
@@ -755,9 +754,9 @@ public struct SealedSetWriter {
         if f(pfd, a, pfd, b, RENAME_EXCHANGE) != 0 {
             let e = errno
             if e == EINVAL || e == ENOSYS || e == EOPNOTSUPP {
-                throw CodedError(.sealIO, "the filesystem of \(target) cannot exchange two directories in one step (renameat2 RENAME_EXCHANGE: \(String(cString: strerror(e)))); nothing was replaced")
+                throw CodedError(.sealIO, "the filesystem of \(target) cannot exchange two directories in one step (renameat2 RENAME_EXCHANGE: \(Errno(e))); nothing was replaced")
             }
-            throw CodedError(.sealIO, "swap \(path(a)) with \(target): \(String(cString: strerror(e)))")
+            throw CodedError(.sealIO, "swap \(path(a)) with \(target): \(Errno(e))")
         }
     }
 }

@@ -1,9 +1,8 @@
 import AEMPCR
+import AEMPCRSystem
 import CLibcrypto
 internal import CLinux
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Bytes of a secret (an AEM secret file, the SRK password, the 16-byte sealed key, its hex
 /// password, PBKDF2's key and IV): in pages of their own, never copied into Swift arrays or
@@ -100,11 +99,11 @@ public final class SecretBuffer {
     public static func read(path: String, limit: Int, singleLink: Bool = false) throws -> SecretBuffer {
         // A FIFO is refused before it is opened (opening it would wait for a writer forever).
         let fd = try RegularFile.open(path, flags: O_RDONLY | O_NOFOLLOW) { e in
-            CodedError(.sealIO, "\(path): \(String(cString: strerror(e)))")
+            CodedError(.sealIO, "\(path): \(Errno(e))")
         }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw CodedError(.sealIO, "\(path): \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &st) == 0 else { throw CodedError(.sealIO, "\(path): \(Errno.current)") }
         if singleLink && st.st_nlink != 1 {
             throw CodedError(.sealRefused, "\(path) has \(st.st_nlink) hard links: a secret is a file of its own (another name may be someone else's file, which would be sealed and shown at boot); copy it, nothing was sealed")
         }
@@ -114,7 +113,7 @@ public final class SecretBuffer {
         while done < b.count {
             let n = Glibc.read(fd, b.base + done, b.count - done)
             if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw CodedError(.sealIO, "\(path): \(String(cString: strerror(errno)))") }
+            if n < 0 { throw CodedError(.sealIO, "\(path): \(Errno.current)") }
             if n == 0 { throw CodedError(.sealIO, "\(path): changed size while read") }
             done += n
         }

@@ -21,9 +21,7 @@ internal import CTspi
 import CLibcrypto
 import AEMPCR
 import AEMPCRTPM
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Pre-seals data for a TPM 1.2 through trousers (tcsd), in `tpm_sealdata`'s file format.
 public enum TPM12Sealer {

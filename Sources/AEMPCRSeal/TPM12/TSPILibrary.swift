@@ -3,9 +3,7 @@
 // (as systemd's dlopen_tpm2() does); a missing library or symbol is one error naming the package.
 import AEMPCR
 internal import CTspi
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// TSS 1.2 types and constants used here, with the names and values of trousers' headers
 /// (`<tss/tss_defines.h>`, `<tss/tpm.h>`, `<tss/tss_error.h>` from libtspi-dev 0.3.15), declared
@@ -89,9 +87,8 @@ enum TSS {
 }
 
 /// libtspi.so.1 opened with `dlopen`, every function used resolved up front.
-final class TSPILibrary: @unchecked Sendable {
-    // @unchecked Sendable: every stored property is a constant (the handle and function
-    // pointers); the library's own thread safety is trousers' (one context per use here).
+final class TSPILibrary: @unchecked Sendable {  // every stored property is a constant: the dlopen handle and C function pointers (not Sendable types)
+    // The library's own thread safety is trousers' (one context per use here).
 
     typealias H = TSS.Handle
     typealias R = TSS.Result
