@@ -1,9 +1,7 @@
 import AEMPCR
 import AEMPCRHardware
 import AEMPCRTPM
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The current boot, read once per command: its DRTM log (a file, or the TXT heap in physical
 /// memory) and the PCR values that log must replay to (a file, or this machine's TPM). The TPM

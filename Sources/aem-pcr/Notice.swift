@@ -71,7 +71,7 @@ struct Notice: ParsableCommand {
                 setAside = true
                 lines.append(Terminal.wrap("aem-pcr: the saved state was unusable (\(reason, limit: 300)); kept it as \(aside) and started a new one.", hang: 2))
             } else {
-                let why = String(cString: strerror(errno))
+                let why = Errno.current
                 saveError = "the unusable state is in the way"
                 lines.append(Terminal.wrap("aem-pcr: the saved state was unusable (\(reason, limit: 300)) and could not be renamed (\(why)); left as it is.", hang: 2))
             }

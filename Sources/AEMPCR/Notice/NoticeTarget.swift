@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// The boot `aem-pcr notice` checks when the package hook runs it without options: the entry
 /// and the directory GRUB reads its files from.

@@ -1,8 +1,7 @@
 import AEMPCR
+import AEMPCRSystem
 internal import CLinux
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// AEM's TPM directory as qubes-trousers-changer 4.2 makes it (`sbin/trousers_changer_identify`):
 /// `/var/lib/tpm` is a symbolic link `tpms/ID` to the directory of the TPM this boot identified,
@@ -31,12 +30,12 @@ public struct AEMTPMDirectory: Sendable, Equatable {
         var st = stat()
         guard lstat(p, &st) == 0 else {
             if errno == ENOENT { return AEMTPMDirectory(given: p, real: p, tpmID: idBelowTPMs(p)) }
-            throw CodedError(.sealIO, "stat \(p): \(String(cString: strerror(errno)))")
+            throw CodedError(.sealIO, "stat \(p): \(Errno.current)")
         }
         guard st.st_mode & S_IFMT == S_IFLNK else { return AEMTPMDirectory(given: p, real: p, tpmID: idBelowTPMs(p)) }
         var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlink(p, &buf, buf.count - 1)
-        guard n >= 0 else { throw CodedError(.sealIO, "readlink \(p): \(String(cString: strerror(errno)))") }
+        guard n >= 0 else { throw CodedError(.sealIO, "readlink \(p): \(Errno.current)") }
         let target = String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         // trousers_changer_identify: ln -s "${TPM_DIR##*/}s/$1" "$TPM_DIR"
         let relative = base + "s/"
@@ -258,16 +257,16 @@ public final class AEMDeviceCopy {
             throw CodedError(.sealRefused, "the AEM device \(node) is not mounted, and mounting it needs root: run as root, or mount it and give --aem-mount DIR; nothing was changed")
         }
         guard aempcr_unshare_mount_namespace() == 0 else {
-            throw CodedError(.sealIO, "a private mount namespace for the AEM device \(node) (unshare): \(String(cString: strerror(errno))); mount it yourself and give --aem-mount DIR; nothing was changed")
+            throw CodedError(.sealIO, "a private mount namespace for the AEM device \(node) (unshare): \(Errno.current); mount it yourself and give --aem-mount DIR; nothing was changed")
         }
         // No mount made below propagates to the system's namespace.
         guard mount("none", "/", nil, UInt(MS_REC | MS_PRIVATE), nil) == 0 else {
-            throw CodedError(.sealIO, "make the private mount namespace private (mount --make-rprivate /): \(String(cString: strerror(errno))); nothing was changed")
+            throw CodedError(.sealIO, "make the private mount namespace private (mount --make-rprivate /): \(Errno.current); nothing was changed")
         }
         let base = access("/run", W_OK) == 0 ? "/run" : "/tmp"
         var template = Array((base + "/aem-pcr-device.XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else {
-            throw CodedError(.sealIO, "create a mount point under \(base): \(String(cString: strerror(errno))); nothing was changed")
+            throw CodedError(.sealIO, "create a mount point under \(base): \(Errno.current); nothing was changed")
         }
         let dir = String(cString: made)
         var flags = UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -275,7 +274,7 @@ public final class AEMDeviceCopy {
         guard mount(node, dir, "ext4", flags, nil) == 0 else {
             let e = errno
             rmdir(dir)
-            throw CodedError(.sealIO, "mount the AEM device \(node) (ext4, as AEM's unseal mounts it) on \(dir): \(String(cString: strerror(e))); nothing was changed")
+            throw CodedError(.sealIO, "mount the AEM device \(node) (ext4, as AEM's unseal mounts it) on \(dir): \(Errno(e)); nothing was changed")
         }
         return dir
     }
@@ -286,7 +285,7 @@ public final class AEMDeviceCopy {
         guard mountedHere else { return nil }
         mountedHere = false
         guard umount2(mountPoint, 0) == 0 else {
-            return "unmount \(mountPoint): \(String(cString: strerror(errno))) (the mount is this process's own and goes with it)"
+            return "unmount \(mountPoint): \(Errno.current) (the mount is this process's own and goes with it)"
         }
         rmdir(mountPoint)
         return nil
