@@ -6,9 +6,29 @@
 # --dom0-sized: the kernel and initramfs replaced by files of a real dom0's size (a 12 MiB
 # kernel, a gzip initramfs of 64 MiB unpacked), generated once under .build/bench-notice.
 # usage: bench/notice.sh [--dom0-sized] [BINARY]   (default: builds .build/release/aem-pcr)
+#        bench/notice.sh --update-readme [BINARY]: both (the example, then --dom0-sized), and the
+#        timings written into README.md between its bench/notice.sh markers.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
+if [ "${1:-}" = "--update-readme" ]; then
+  shift
+  example=$(bash "$0" "$@" | grep -E '^(nothing changed|Xen and initramfs replaced)')
+  sized=$(bash "$0" --dom0-sized "$@" | grep -E '^(nothing changed|Xen and initramfs replaced)')
+  python3 - README.md "$(date -u +%Y-%m-%d)" "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)" "$example" "$sized" <<'PY'
+import sys
+path, day, cores, load, example, sized = sys.argv[1:]
+text = open(path).read()
+begin, end = "<!-- bench/notice.sh begin -->\n", "<!-- bench/notice.sh end -->"
+a, b = text.index(begin) + len(begin), text.index(end)
+block = ("```\nthe shipped example\n" + "\n".join("  " + l for l in example.split("\n")) +
+         "\n--dom0-sized\n" + "\n".join("  " + l for l in sized.split("\n")) +
+         "\n```\n(`bench/notice.sh --update-readme`, %s, release build, %s cores, load average %s)\n" % (day, cores, load))
+open(path, "w").write(text[:a] + block + text[b:])
+PY
+  echo "README.md updated"
+  exit 0
+fi
 sized=0
 if [ "${1:-}" = "--dom0-sized" ]; then sized=1; shift; fi
 bin=${1:-}

@@ -38,6 +38,51 @@ import Testing
         }
     }
 
+    /// README's "The binary" holds no figure typed by hand: the size, the versions needed and the
+    /// size table sit between the markers of the scripts that measure them (packaging/build
+    /// --update-readme, packaging/size-report --update-readme), each block written and dated.
+    /// Outside the markers only the declared budget (16 MiB) may appear.
+    @Test func binaryFiguresAreWrittenByTheirScripts() throws {
+        let readme = try readText("README.md")
+        let start = try #require(readme.range(of: "\n## The binary\n"))
+        let rest = readme[start.upperBound...]
+        let section = String(rest[..<(rest.range(of: "\n## ")?.lowerBound ?? rest.endIndex)])
+        var outside = section
+        for script in ["packaging/build", "packaging/size-report"] {
+            let begin = "<!-- \(script) begin -->\n", end = "<!-- \(script) end -->"
+            let a = try #require(outside.range(of: begin), "no \(begin) in The binary")
+            let b = try #require(outside.range(of: end, range: a.upperBound..<outside.endIndex), "no \(end) after \(begin)")
+            let block = outside[a.upperBound..<b.lowerBound]
+            #expect(block.contains("(`\(script) --update-readme`, 20"), "\(script)'s block was not written by it: \(block)")
+            #expect(try readText(script).contains("--update-readme"))
+            outside.removeSubrange(a.lowerBound..<b.upperBound)
+        }
+        let figure = try Regex(#"[0-9][0-9.,\u{202F} ]*\s*(MiB|MB|KiB|kB|bytes|s\b)|GLIBC(XX)?_[0-9]"#)
+        for line in outside.split(separator: "\n") {
+            let stripped = line.replacingOccurrences(of: "16 MiB budget", with: "")
+            #expect(stripped.firstMatch(of: figure) == nil, "a figure typed outside the markers: \(line)")
+        }
+    }
+
+    /// The build times of "Try it" and the timings of the hook and of hostile inputs are the
+    /// figures of the bench scripts that measured them, between their markers and dated by them
+    /// (each script has --update-readme); no build time is typed elsewhere in README.
+    @Test func benchFiguresAreWrittenByTheirScripts() throws {
+        let readme = try readText("README.md")
+        var outside = readme
+        for script in ["bench/build-times.sh", "bench/notice.sh", "bench/bounds.sh"] {
+            let begin = "<!-- \(script) begin -->\n", end = "<!-- \(script) end -->"
+            let a = try #require(outside.range(of: begin), "no \(begin)")
+            let b = try #require(outside.range(of: end, range: a.upperBound..<outside.endIndex), "no \(end)")
+            let block = outside[a.upperBound..<b.lowerBound]
+            #expect(block.contains("`\(script)") && block.contains(", 20"), "\(script)'s block was not written by it: \(block)")
+            #expect(try readText(script).contains("--update-readme"))
+            outside.removeSubrange(a.lowerBound..<b.upperBound)
+        }
+        #expect(!outside.contains("s of CPU)"), "a build time typed outside bench/build-times.sh's markers")
+        #expect(!outside.contains(" s mean"), "a notice timing typed outside bench/notice.sh's markers")
+    }
+
     @Test func testCommandIsCIs() throws {
         let blocks = try Self.shellBlocks()
         #expect(blocks.contains("swift build && swift test"))
