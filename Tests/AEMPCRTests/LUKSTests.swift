@@ -196,3 +196,48 @@ import Testing
         #expect(v.hex == py.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }
+
+/// Which PCR13 seal uses: the model checked against the TPM's value first.
+@Suite struct LUKSSealChoiceTests {
+    static func digest(_ s: String) -> Digest { MultiHasher.hash(.sha256, Array(s.utf8)) }
+    static func prediction(_ uuids: [String], _ headers: [String]?) -> LUKSPrediction {
+        let extends = (headers ?? []).enumerated().map { LUKSMeasurement.Extend(uuid: uuids[$0.offset], source: "", backupSize: 0, digest: digest($0.element)) }
+        return LUKSPrediction(bank: .sha256, commandLine: "test", uuids: uuids, extends: extends,
+                              value: headers == nil ? nil : LUKSMeasurement.fold(extends, bank: .sha256),
+                              notPredicted: headers == nil ? "no header" : nil, notes: [])
+    }
+    /// PCR13 as tpm2_pcrextend leaves it, from python3 hashlib.
+    static func python(_ headers: [String]) throws -> Digest {
+        let r = try run("/usr/bin/env", ["python3", "-c", """
+            import hashlib, sys; s = lambda b: hashlib.sha256(b).digest(); v = bytes(32)
+            for h in sys.argv[1:]: v = s(v + s(h.encode()))
+            print(v.hex())
+            """] + headers)
+        return Digest(.sha256, hex: r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
+    }
+
+    @Test func modelHoldsSoThePredictionIsSealed() throws {
+        let now = try Self.python(["old header"])
+        let choice = AEMSealPlan.pcr13(now: now, current: Self.prediction(["u"], ["old header"]),
+                                       next: Self.prediction(["u"], ["new header"]))
+        guard case .predicted(let v, _) = choice else { Issue.record("\(choice)"); return }
+        #expect(v == (try Self.python(["new header"])))
+    }
+
+    @Test func modelFailsSameDevicesKeepsNowOtherDevicesRefuses() throws {
+        let now = try Self.python(["header at boot"])
+        let same = AEMSealPlan.pcr13(now: now, current: Self.prediction(["u"], ["header now"]), next: Self.prediction(["u"], ["header now"]))
+        guard case .current(let v, let why) = same else { Issue.record("\(same)"); return }
+        #expect(v == now && why.contains("a header changed since this boot"))
+        let other = AEMSealPlan.pcr13(now: now, current: Self.prediction(["u"], ["header now"]), next: Self.prediction(["u", "w"], ["header now", "x"]))
+        guard case .refused(let r) = other else { Issue.record("\(other)"); return }
+        #expect(r.contains("other devices (u, w)"))
+    }
+
+    @Test func notPredictedKeepsNow() throws {
+        let now = try Self.python(["h"])
+        let c = AEMSealPlan.pcr13(now: now, current: nil, next: Self.prediction(["u"], nil))
+        guard case .current(let v, let why) = c else { Issue.record("\(c)"); return }
+        #expect(v == now && why.contains("no header"))
+    }
+}

@@ -16,6 +16,12 @@ public struct LUKSPrediction: Sendable {
     /// Facts for the user.
     public var notes: [String]
 
+    public init(bank: HashAlgorithm, commandLine: String, uuids: [String], extends: [LUKSMeasurement.Extend],
+                value: Digest?, notPredicted: String?, notes: [String]) {
+        (self.bank, self.commandLine, self.uuids, self.extends) = (bank, commandLine, uuids, extends)
+        (self.value, self.notPredicted, self.notes) = (value, notPredicted, notes)
+    }
+
     /// The prediction for `cmdline` (the dom0 kernel's, `origin` naming it). `headers` are the
     /// `--luks-header` arguments; when there are none, a UUID whose device cannot be read leaves
     /// PCR13 not predicted (the boot files may be another machine's); when there are some, every
@@ -52,5 +58,44 @@ public struct LUKSPrediction: Sendable {
             p.notes.append("\(uuids.count) LUKS UUIDs: AEM's unseal backs every header up to the same /tmp/luks-header-dump, and cryptsetup luksHeaderBackup refuses an existing file; compare with the current boot's PCR13 before relying on this")
         }
         return p
+    }
+}
+
+extension AEMSealPlan {
+    /// The PCR13 a seal uses, and why.
+    public enum PCR13Choice: Equatable, Sendable {
+        /// The model holds on this machine: the predicted value of the next boot.
+        case predicted(Digest, String)
+        /// The value the TPM has now (the seal's rule before PCR13 was predicted).
+        case current(Digest, String)
+        /// Neither can be trusted: nothing is sealed.
+        case refused(String)
+    }
+
+    /// Which PCR13 to seal to. The model is checked first: the headers of the current boot's
+    /// UUIDs (from its command line, read now) folded must equal the TPM's PCR13 `now`. If they
+    /// do, the prediction for the next boot is used (so a seal after `cryptsetup luksAddKey`
+    /// pre-seals the new header). If they do not, the value now is used only when the next boot
+    /// measures the same UUIDs as the current boot's command line (its headers then read the
+    /// same as the check's); otherwise nothing can be trusted and the seal is refused.
+    public static func pcr13(now: Digest, current: LUKSPrediction?, next: LUKSPrediction?) -> PCR13Choice {
+        guard let next, let nextValue = next.value else {
+            let why = next?.notPredicted ?? "the next boot has no dom0 kernel command line"
+            return .current(now, "PCR13 \(now.algorithm) kept as the TPM has it now: the next boot's PCR13 is not predicted (\(why))")
+        }
+        guard let current, let currentValue = current.value else {
+            let why = current?.notPredicted ?? "the current boot's command line is not known"
+            return next.uuids.isEmpty
+                ? .refused("the next boot measures no LUKS header (PCR13 stays all zeros) and the current boot's headers cannot be checked (\(why))")
+                : .current(now, "PCR13 \(now.algorithm) kept as the TPM has it now: the current boot's headers cannot be checked against it (\(why))")
+        }
+        if currentValue == now {
+            return .predicted(nextValue, "the current boot's LUKS headers (\(current.uuids.joined(separator: ", "))) folded give the TPM's PCR13 \(now.algorithm); sealed to the next boot's predicted PCR13")
+        }
+        let reasons = "a header changed since this boot (a passphrase or keyslot added or removed), another PCR13 extend, or a cryptsetup version whose backup differs"
+        if current.uuids == next.uuids {
+            return .current(now, "the current boot's LUKS headers folded give \(currentValue.hex), not the TPM's PCR13 \(now.hex) (\(reasons)); the next boot measures the same devices, so PCR13 is sealed as the TPM has it now")
+        }
+        return .refused("the current boot's LUKS headers folded give \(currentValue.hex), not the TPM's PCR13 \(now.hex) (\(reasons)), and the next boot measures other devices (\(next.uuids.joined(separator: ", "))): neither value can be trusted")
     }
 }
