@@ -14,9 +14,9 @@ public struct AEMSealPlan: Sendable {
     /// SEAL's PCRs this tool does not seal to (only a plan can be shown).
     public let unsupported: [PCRIndex]
     /// The values to seal to: PCR13 now, the others predicted.
-    public let values: PCRValues
+    public internal(set) var values: PCRValues
     /// Why AEM would refuse them, one sentence each (empty: none).
-    public let refusals: [String]
+    public internal(set) var refusals: [String]
 
     /// The plan for `prediction`, with `now` (read from `source`: the TPM this seals on, or
     /// for a dry run's plan a file) giving PCR13.

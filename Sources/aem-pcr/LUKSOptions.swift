@@ -71,3 +71,26 @@ enum LUKSOutput {
         return out
     }
 }
+
+/// seal's PCR13 options: the headers, and the current boot's command line for the model check.
+struct LUKSSealOptions: ParsableArguments {
+    @OptionGroup var luks: LUKSOptions
+
+    @Option(name: .customLong("current-cmdline"), help: ArgumentHelp("The current boot's dom0 kernel command line, whose rd.luks.uuid headers folded must give the TPM's PCR13 before the predicted PCR13 is sealed.", valueName: "file"))
+    var currentCmdline = "/proc/cmdline"
+
+    /// PCR13 for `plan`: checked, then predicted, kept or refused; the sentence is printed.
+    func apply(to plan: inout AEMSealPlan, files: Prediction) throws {
+        guard let now = plan.values[plan.bank, LUKSMeasurement.pcr] else { return }
+        let next = try luks.predict(files)
+        var current: LUKSPrediction?
+        if let bytes = try? FileReader.readAll(path: currentCmdline, limit: 1 << 16) {
+            current = try? LUKSPrediction.predict(cmdline: bytes, origin: currentCmdline, family: files.configuration.tpm,
+                                                  headers: luks.parsed.filter { h in LUKSMeasurement.uuids(cmdline: bytes).contains(h.uuid) })
+        }
+        // Quiet when nothing is predicted (seal's rule before PCR13 was predicted) unless -v.
+        if let why = plan.apply(AEMSealPlan.pcr13(now: now, current: current, next: next)), next?.value != nil || Terminal.verbose {
+            Terminal.note(why)
+        }
+    }
+}

@@ -241,3 +241,62 @@ import Testing
         #expect(v == now && why.contains("no header"))
     }
 }
+
+/// seal on swtpm with PCR13 extended as AEM's initramfs does (H(cryptsetup's header backup)).
+@Suite(.serialized, .needsTool("cryptsetup", package: "cryptsetup-bin")) struct LUKSSealTests {
+    /// H(backup) from cryptsetup and python3 hashlib; the backup is removed.
+    func headerHash(_ img: String, _ dir: String) throws -> String {
+        let f = dir + "/hb-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: f) }
+        #expect(try run(LUKSTests.cryptsetup, ["luksHeaderBackup", img, "--header-backup-file", f]).status == 0)
+        let r = try run("/usr/bin/env", ["python3", "-c", "import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())", f])
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func sealChecksTheModelThenSealsPCR13() throws {
+        guard let m = try SealTests.Machine() else { return }
+        let t = LUKSTests()
+        let d = try t.image(m.dir, "disk.img", type: "luks2")
+        // The simulated launch measures the entry's command line with this disk's UUID.
+        let bootJSON = m.dir + "/boot.json"
+        let g = try run("/usr/bin/env", ["python3", "-c", """
+            import json, os, sys
+            root, out, uuid = sys.argv[1:]
+            exp = json.load(open(os.path.join(root, "Vectors", "expected.json")))
+            p = next(p for p in exp["predictions"] if p["name"].endswith("tpm20-embedded"))
+            old = "rd.luks.uuid=luks-3e1c9b52-8a77-4f0e-b2a1-5d4c6e7f8091"
+            assert any(old in c for c in p["module_cmdlines"])
+            json.dump({"tboot": os.path.join(root, p["boot_dir"], "tboot.gz"), "tboot_cmdline": p["tboot_cmdline"],
+                       "modules": [{"file": os.path.join(root, f), "cmdline": c.replace(old, "rd.luks.uuid=luks-" + uuid)}
+                                   for f, c in zip(p["module_files"], p["module_cmdlines"])]}, open(out, "w"))
+            """, Repo.root, bootJSON, d.uuid])
+        #expect(g.status == 0, "\(g.stderr)")
+        // A boot whose initramfs extends this disk's header into PCR13.
+        try m.powerCycle()
+        let log = try m.tpm.boot(["--policy", m.policy, "--boot", bootJSON], log: "L.log")
+        let x = try run(tool("tpm2_pcrextend")!, ["13:sha256=" + (try headerHash(d.img, m.dir))], env: m.env)
+        #expect(x.status == 0, "\(x.stderr)")
+        let cmdline = m.dir + "/cmdline"
+        try "placeholder root=/dev/mapper/qubes_dom0-root rd.luks.uuid=luks-\(d.uuid) quiet\n".write(toFile: cmdline, atomically: true, encoding: .utf8)
+        let cfg = try t.grubCfg(m.dir, luks: "rd.luks.uuid=luks-\(d.uuid)")
+        func sealArgs() -> [String] {
+            m.sealArguments(["--luks-header", "\(d.uuid)=\(d.img)", "--current-cmdline", cmdline], log: log)
+                .map { $0 == "Vectors/example/grub.cfg" ? cfg : $0 }
+        }
+        // The model holds: the predicted PCR13 is sealed, and AEM unseals after the next boot.
+        let s = try aemPCR(sealArgs())
+        #expect(s.status == 0, "\(s.stderr)")
+        #expect(s.stderr.contains("folded give the TPM's PCR13"), "\(s.stderr)")
+        try m.powerCycle()
+        let log2 = try m.tpm.boot(["--policy", m.policy, "--boot", bootJSON], log: "L2.log")
+        #expect(try run(tool("tpm2_pcrextend")!, ["13:sha256=" + (try headerHash(d.img, m.dir))], env: m.env).status == 0)
+        #expect(try m.unsealWithAEM() == m.secretBytes)
+
+        // A header changed since this boot: the model check fails, named, and PCR13 is kept as now.
+        let add = try run(LUKSTests.cryptsetup, ["luksAddKey", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
+                                                  "-q", "--key-file", d.key, d.img, d.key])
+        #expect(add.status == 0, "\(add.stderr)")
+        let s2 = try aemPCR(sealArgs().map { $0 == log ? log2 : $0 } + ["--dry-run"])
+        #expect(s2.stderr.contains("a header changed since this boot"), "\(s2.stderr)")
+    }
+}

@@ -99,3 +99,23 @@ extension AEMSealPlan {
         return .refused("the current boot's LUKS headers folded give \(currentValue.hex), not the TPM's PCR13 \(now.hex) (\(reasons)), and the next boot measures other devices (\(next.uuids.joined(separator: ", "))): neither value can be trusted")
     }
 }
+
+extension AEMSealPlan {
+    /// Applies `choice` to PCR13 of the plan (when SEAL names PCR13); returns the sentence that
+    /// explains it. A refusal or an all-00 value becomes one of the plan's refusals.
+    public mutating func apply(_ choice: PCR13Choice) -> String? {
+        guard values[bank, LUKSMeasurement.pcr] != nil else { return nil }
+        switch choice {
+        case .predicted(let v, let why), .current(let v, let why):
+            values[bank, LUKSMeasurement.pcr] = v
+            refusals.removeAll { $0.hasPrefix("PCR13 ") }
+            if v.isAllZero || v.isAllOnes {
+                refusals.append("PCR13 \(bank) would be all \(v.isAllZero ? "00" : "FF") (\(why)); AEM refuses such a PCR (listbadpcrs)")
+            }
+            return why
+        case .refused(let why):
+            refusals.append("PCR13: \(why)")
+            return why
+        }
+    }
+}
