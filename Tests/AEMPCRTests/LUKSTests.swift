@@ -170,6 +170,21 @@ import Testing
         #expect(r.stdout.contains("/dev/disk/by-uuid/\(min(d.uuid, other)) does not exist"))
     }
 
+    /// A device the user cannot read: the error says root (run as nobody with setpriv).
+    @Test(.needsTool("setpriv", package: "util-linux")) func noPermissionSaysRoot() throws {
+        guard getuid() == 0 else { return }  // only root can drop to nobody
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let d = try image(dir, "luks2.img", type: "luks2")
+        #expect(chmod(d.img, 0o600) == 0)
+        let cfg = try grubCfg(dir, luks: "rd.luks.uuid=\(d.uuid)")
+        let r = try run(tool("setpriv")!, ["--reuid=65534", "--regid=65534", "--clear-groups", Repo.binary,
+                                          "predict", "--tpm", "2.0", "--grub-cfg", cfg, "--entry", "0",
+                                          "--boot-dir", Repo.path("Vectors/example/boot"), "--luks-header", "\(d.uuid)=\(d.img)"])
+        #expect(r.status != 0)
+        #expect(r.stderr == "aem-pcr: error: cannot read the LUKS header of \(d.uuid) at \(d.img): permission denied (reading a disk's header needs root)\n")
+    }
+
     @Test func missingLibcryptsetupNamesThePackages() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
