@@ -3,7 +3,7 @@ import AEMPCR
 /// What AEM will seal to at the next boot, by AEM's rules: SEAL's PCRs from
 /// anti-evil-maid.conf in the bank AEM uses (sha256 on a TPM 2.0, sha1 on a TPM 1.2), PCR13 as
 /// the TPM has it now (AEM's initramfs extends the LUKS header(s) into it; the update does not
-/// change it), PCR17-19 as predicted, and every value checked as AEM's `listbadpcrs` checks
+/// change it) until `apply(_:)` sets the predicted one (LUKS/LUKSPrediction.swift), PCR17-19 as predicted, and every value checked as AEM's `listbadpcrs` checks
 /// (qubes-antievilmaid, `sbin/anti-evil-maid-lib`): none may be all 00 or all FF.
 public struct AEMSealPlan: Sendable {
     /// The PCRs this tool seals to: PCR13 as now, the DRTM PCRs predicted.
