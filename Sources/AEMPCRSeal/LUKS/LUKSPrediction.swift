@@ -94,7 +94,7 @@ extension AEMSealPlan {
         }
         let reasons = "a header changed since this boot (a passphrase or keyslot added or removed), another PCR13 extend, or a cryptsetup version whose backup differs"
         if current.uuids == next.uuids {
-            return .current(now, "the current boot's LUKS headers folded give \(currentValue.hex), not the TPM's PCR13 \(now.hex) (\(reasons)); the next boot measures the same devices, so PCR13 is sealed as the TPM has it now")
+            return .current(now, "the current boot's LUKS headers folded give \(currentValue.hex), not the TPM's PCR13 \(now.hex) (\(reasons)); the next boot measures the same devices, so PCR13 is sealed as the TPM has it now; if a header did change since this boot, AEM will not unseal at the next boot: seal again after it")
         }
         return .refused("the current boot's LUKS headers folded give \(currentValue.hex), not the TPM's PCR13 \(now.hex) (\(reasons)), and the next boot measures other devices (\(next.uuids.joined(separator: ", "))): neither value can be trusted")
     }
