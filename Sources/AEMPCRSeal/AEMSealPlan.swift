@@ -3,7 +3,7 @@ import AEMPCR
 /// What AEM will seal to at the next boot, by AEM's rules: SEAL's PCRs from
 /// anti-evil-maid.conf in the bank AEM uses (sha256 on a TPM 2.0, sha1 on a TPM 1.2), PCR13 as
 /// the TPM has it now (AEM's initramfs extends the LUKS header(s) into it; the update does not
-/// change it), PCR17-19 as predicted, and every value checked as AEM's `listbadpcrs` checks
+/// change it) until `apply(_:)` sets the predicted one (LUKS/LUKSPrediction.swift), PCR17-19 as predicted, and every value checked as AEM's `listbadpcrs` checks
 /// (qubes-antievilmaid, `sbin/anti-evil-maid-lib`): none may be all 00 or all FF.
 public struct AEMSealPlan: Sendable {
     /// The PCRs this tool seals to: PCR13 as now, the DRTM PCRs predicted.
@@ -14,9 +14,9 @@ public struct AEMSealPlan: Sendable {
     /// SEAL's PCRs this tool does not seal to (only a plan can be shown).
     public let unsupported: [PCRIndex]
     /// The values to seal to: PCR13 now, the others predicted.
-    public let values: PCRValues
+    public internal(set) var values: PCRValues
     /// Why AEM would refuse them, one sentence each (empty: none).
-    public let refusals: [String]
+    public internal(set) var refusals: [String]
 
     /// The plan for `prediction`, with `now` (read from `source`: the TPM this seals on, or
     /// for a dry run's plan a file) giving PCR13.

@@ -1,4 +1,5 @@
 import AEMPCR
+import AEMPCRSeal
 import ArgumentParser
 
 struct Predict: ParsableCommand {
@@ -31,6 +32,13 @@ struct Predict: ParsableCommand {
               aem-pcr predict --live --grub-cfg /boot/grub2/grub.cfg --entry 0 \\
                 --format keylime
 
+            PCR13 (Qubes AEM's LUKS measurement): for each rd.luks.uuid on the dom0 kernel's \
+            command line, the header as cryptsetup luksHeaderBackup writes it, read through \
+            libcryptsetup from /dev/disk/by-uuid/UUID (root) or --luks-header UUID=PATH, hashed \
+            and folded as AEM's initramfs extends it (sha256 on TPM 2.0, SHA-1 on TPM 1.2):
+              aem-pcr predict --tpm 2.0 --grub-cfg /boot/grub2/grub.cfg --entry 0 \\
+                --luks-header 3e1c9b52-8a77-4f0e-b2a1-5d4c6e7f8091=/dev/sda2
+
             --format keylime prints a Keylime tpm_policy of the PCRs among 17-19 the prediction \
             fixes (one bank); --accept current,predicted adds the current boot's values (with \
             --event-log). --format tpm2-pcr writes the values file tpm2_policypcr -f reads, PCR17-19 \
@@ -41,6 +49,7 @@ struct Predict: ParsableCommand {
     @OptionGroup var replace: ReplaceOptions
     @OptionGroup var launch: LaunchOptions
     @OptionGroup var log: EventLogOptions
+    @OptionGroup var luks: LUKSOptions
 
     @Flag(help: "Predict from the running boot: its DRTM log from the TXT heap and its PCRs from the TPM, as diff does (root). Implied by --event-log, --pcrs, --tcti and --mem.")
     var live = false
@@ -73,7 +82,7 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         Terminal.verbose = output.verbose
-        let view: PredictionView
+        var view: PredictionView
         if usesCurrentBoot {
             let (p, report) = try log.predict(boot: boot, launch: launch, replace: replace, verbose: output.verbose)
             view = PredictionView(p, verified: report?.verified, onlyBanks: launch.banks)
@@ -83,6 +92,7 @@ struct Predict: ParsableCommand {
                                       customPolicy: try launch.customPolicy())
             view = PredictionView(try predictor.predict(spec))
         }
+        view.add(try luks.predict(view.files))
         let format = self.format ?? (output.json ? .json : .text)
         switch format {
         case .text:
@@ -124,6 +134,9 @@ struct PredictionView {
         log = nil
     }
 
+    /// PCR13 as AEM's initramfs extends it (nil: the boot has no dom0 kernel module).
+    var luks: LUKSPrediction?
+
     /// Banks to print (empty: all).
     var onlyBanks: [HashAlgorithm] = []
 
@@ -139,7 +152,8 @@ struct PredictionView {
 
     var banks: [HashAlgorithm] { files.banks.filter { $0.isComputable && (onlyBanks.isEmpty || onlyBanks.contains($0)) } }
     var reportedPCRs: [PCRIndex] {
-        Set<PCRIndex>([17, 18, 19]).union(events.map(\.pcr)).filter(\.isDynamic).sorted()
+        Set<PCRIndex>([17, 18, 19]).union(events.map(\.pcr)).filter(\.isDynamic)
+            .union(luks == nil ? [] : [LUKSMeasurement.pcr]).sorted()
     }
 }
 
@@ -187,6 +201,7 @@ enum PredictionOutput {
             ("modules", .array(modules)),
             ("notes", .array(v.notes.map { .string($0) })),
         ]
+        if let l = v.luks { top.append(("luks", LUKSOutput.json(l))) }
         if let l = v.log {
             top.append(("event_log", .object([
                 ("source", .string(l.source)), ("format", .string(l.format)),
@@ -240,6 +255,10 @@ enum PredictionOutput {
                     line(Terminal.digestLine(indent: 6, label: "\(bank)", labelWidth: 7, hex: d.hex))
                 }
             }
+        }
+        if let l = v.luks, !l.extends.isEmpty || !l.uuids.isEmpty {
+            line()
+            out += LUKSOutput.text(l)
         }
         if verbose {
             line()

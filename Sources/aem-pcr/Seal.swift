@@ -66,6 +66,7 @@ struct Seal: ParsableCommand {
     @OptionGroup var replace: ReplaceOptions
     @OptionGroup var launch: LaunchOptions
     @OptionGroup var log: EventLogOptions
+    @OptionGroup var luks: LUKSSealOptions
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
@@ -109,8 +110,10 @@ struct Seal: ParsableCommand {
         let (family, verified) = try current.forSeal()
         let p = try launch.predict(.verified(verified), boot: replace.apply(to: boot.bootSpec()), allowPolicyChange: false)
         // AEM's rules: SEAL's PCRs, PCR13 as now, listbadpcrs.
-        let sealPlan = try AEMSealPlan(prediction: p, family: family, sealPCRs: AEMConfig.sealPCRs(path: aemConf),
+        var sealPlan = try AEMSealPlan(prediction: p, family: family, sealPCRs: AEMConfig.sealPCRs(path: aemConf),
                                        now: verified.pcrs, source: verified.pcrSource, fromTPM: log.pcrs == nil, conf: aemConf)
+        // PCR13: the LUKS model checked against the TPM, then predicted, kept or refused.
+        try luks.apply(to: &sealPlan, files: p.files)
         let (values, refusals, selection) = (sealPlan.values, sealPlan.refusals, sealPlan.selection)
         if !dryRun, let first = refusals.first { throw CodedError(.sealRefused, first + "; nothing is sealed") }
         if !sealPlan.unsupported.isEmpty {

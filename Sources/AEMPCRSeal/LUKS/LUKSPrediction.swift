@@ -1,0 +1,121 @@
+import AEMPCR
+
+/// PCR13 of the next boot: the UUIDs on the dom0 kernel's command line, each header read by
+/// libcryptsetup (from `--luks-header UUID=PATH`, else `/dev/disk/by-uuid/UUID`), folded.
+public struct LUKSPrediction: Sendable {
+    public var bank: HashAlgorithm
+    /// Where the UUIDs came from: "module 1 (grub.cfg:140)".
+    public var commandLine: String
+    /// The UUIDs AEM measures, in its order.
+    public var uuids: [String]
+    public var extends: [LUKSMeasurement.Extend]
+    /// PCR13 after AEM's initramfs; nil when not predicted (see `notPredicted`).
+    public var value: Digest?
+    /// Why PCR13 is not predicted (no header given and the device not readable here).
+    public var notPredicted: String?
+    /// Facts for the user.
+    public var notes: [String]
+
+    public init(bank: HashAlgorithm, commandLine: String, uuids: [String], extends: [LUKSMeasurement.Extend],
+                value: Digest?, notPredicted: String?, notes: [String]) {
+        (self.bank, self.commandLine, self.uuids, self.extends) = (bank, commandLine, uuids, extends)
+        (self.value, self.notPredicted, self.notes) = (value, notPredicted, notes)
+    }
+
+    /// The prediction for `cmdline` (the dom0 kernel's, `origin` naming it). `headers` are the
+    /// `--luks-header` arguments; when there are none, a UUID whose device cannot be read leaves
+    /// PCR13 not predicted (the boot files may be another machine's); when there are some, every
+    /// UUID must resolve, else the error names it.
+    public static func predict(cmdline: [UInt8], origin: String, family: TPMFamily,
+                               headers: [(uuid: String, path: String)],
+                               soname: String? = nil) throws -> LUKSPrediction {
+        let bank = LUKSMeasurement.bank(family)
+        let uuids = LUKSMeasurement.uuids(cmdline: cmdline)
+        for h in headers where !uuids.contains(h.uuid) {
+            let on = uuids.isEmpty ? "it has no rd.luks.uuid" : "it has \(uuids.joined(separator: ", "))"
+            throw LUKSError(.notOnCommandLine, "--luks-header \(Escape.text(h.uuid))=…: \(Escape.text(h.uuid)) is not an rd.luks.uuid on the next boot's kernel command line (\(origin)); \(on)")
+        }
+        var p = LUKSPrediction(bank: bank, commandLine: origin, uuids: uuids, extends: [], value: nil,
+                               notPredicted: nil, notes: [])
+        for uuid in uuids {
+            if let given = headers.last(where: { $0.uuid == uuid }) {
+                p.extends.append(try LUKSHeaderReader.measure(uuid: uuid, path: given.path, bank: bank, soname: soname))
+                continue
+            }
+            do {
+                p.extends.append(try LUKSHeaderReader.measure(uuid: uuid, path: LUKSHeaderReader.devicePath(uuid), bank: bank, soname: soname))
+            } catch let e as LUKSError where headers.isEmpty {
+                p.notPredicted = e.reason
+                p.extends = []
+                return p
+            }
+        }
+        p.value = LUKSMeasurement.fold(p.extends, bank: bank)
+        if uuids.isEmpty {
+            p.notes.append("no rd.luks.uuid on the next boot's kernel command line (\(origin)): AEM's initramfs extends nothing into PCR13, which stays all zeros from reset (and AEM refuses to seal to it)")
+        }
+        if uuids.count > 1 {
+            p.notes.append("\(uuids.count) LUKS UUIDs: AEM's unseal backs every header up to the same /tmp/luks-header-dump, and cryptsetup luksHeaderBackup refuses an existing file; compare with the current boot's PCR13 before relying on this")
+        }
+        return p
+    }
+}
+
+extension AEMSealPlan {
+    /// The PCR13 a seal uses, and why.
+    public enum PCR13Choice: Equatable, Sendable {
+        /// The model holds on this machine: the predicted value of the next boot.
+        case predicted(Digest, String)
+        /// The value the TPM has now (the seal's rule before PCR13 was predicted).
+        case current(Digest, String)
+        /// Neither can be trusted: nothing is sealed.
+        case refused(String)
+    }
+
+    /// Which PCR13 to seal to. The model is checked first: the headers of the current boot's
+    /// UUIDs (from its command line, read now) folded must equal the TPM's PCR13 `now`. If they
+    /// do, the prediction for the next boot is used (so a seal after `cryptsetup luksAddKey`
+    /// pre-seals the new header). If they do not, the value now is used only when the next boot
+    /// measures the same UUIDs as the current boot's command line (its headers then read the
+    /// same as the check's); otherwise nothing can be trusted and the seal is refused.
+    public static func pcr13(now: Digest, current: LUKSPrediction?, next: LUKSPrediction?) -> PCR13Choice {
+        guard let next, let nextValue = next.value else {
+            let why = next?.notPredicted ?? "the next boot has no dom0 kernel command line"
+            return .current(now, "PCR13 \(now.algorithm) kept as the TPM has it now: the next boot's PCR13 is not predicted (\(why))")
+        }
+        guard let current, let currentValue = current.value else {
+            let why = current?.notPredicted ?? "the current boot's command line is not known"
+            return next.uuids.isEmpty
+                ? .refused("the next boot measures no LUKS header (PCR13 stays all zeros) and the current boot's headers cannot be checked (\(why))")
+                : .current(now, "PCR13 \(now.algorithm) kept as the TPM has it now: the current boot's headers cannot be checked against it (\(why))")
+        }
+        if currentValue == now {
+            return .predicted(nextValue, "the current boot's LUKS headers (\(current.uuids.joined(separator: ", "))) folded give the TPM's PCR13 \(now.algorithm); sealed to the next boot's predicted PCR13")
+        }
+        let reasons = "a header changed since this boot (a passphrase or keyslot added or removed), another PCR13 extend, or a cryptsetup version whose backup differs"
+        if current.uuids == next.uuids {
+            return .current(now, "the current boot's LUKS headers folded give \(currentValue.hex), not the TPM's PCR13 \(now.hex) (\(reasons)); the next boot measures the same devices, so PCR13 is sealed as the TPM has it now; if a header did change since this boot, AEM will not unseal at the next boot: seal again after it")
+        }
+        return .refused("the current boot's LUKS headers folded give \(currentValue.hex), not the TPM's PCR13 \(now.hex) (\(reasons)), and the next boot measures other devices (\(next.uuids.joined(separator: ", "))): neither value can be trusted")
+    }
+}
+
+extension AEMSealPlan {
+    /// Applies `choice` to PCR13 of the plan (when SEAL names PCR13); returns the sentence that
+    /// explains it. A refusal or an all-00 value becomes one of the plan's refusals.
+    public mutating func apply(_ choice: PCR13Choice) -> String? {
+        guard values[bank, LUKSMeasurement.pcr] != nil else { return nil }
+        switch choice {
+        case .predicted(let v, let why), .current(let v, let why):
+            values[bank, LUKSMeasurement.pcr] = v
+            refusals.removeAll { $0.hasPrefix("PCR13 ") }
+            if v.isAllZero || v.isAllOnes {
+                refusals.append("PCR13 \(bank) would be all \(v.isAllZero ? "00" : "FF") (\(why)); AEM refuses such a PCR (listbadpcrs)")
+            }
+            return why
+        case .refused(let why):
+            refusals.append("PCR13: \(why)")
+            return why
+        }
+    }
+}

@@ -1,0 +1,317 @@
+import AEMPCR
+import AEMPCRSeal
+import Foundation
+import Testing
+
+/// PCR13 as AEM's initramfs extends it, checked against cryptsetup itself: images made by
+/// `cryptsetup luksFormat`, expected values by python3 hashlib over the files `cryptsetup
+/// luksHeaderBackup` writes (the same fold `anti-evil-maid-unseal` performs with sha256sum /
+/// sha1sum and tpm2_pcrextend / tpm_pcr_extend).
+@Suite(.serialized, .needsTool("cryptsetup", package: "cryptsetup-bin")) struct LUKSTests {
+    static let cryptsetup = tool("cryptsetup") ?? "/usr/sbin/cryptsetup"
+
+    /// A LUKS image in a regular file with a key file; returns (image, key, uuid).
+    func image(_ dir: String, _ name: String, type: String) throws -> (img: String, key: String, uuid: String) {
+        let img = dir + "/" + name, key = dir + "/" + name + ".key"
+        #expect(try run("/usr/bin/truncate", ["-s", "20M", img]).status == 0)
+        try write(Array(repeating: 0x41, count: 32), to: key)
+        let f = try run(Self.cryptsetup, ["luksFormat", "--type", type, "--pbkdf", "pbkdf2",
+                                          "--pbkdf-force-iterations", "1000", "-q", "--key-file", key, img])
+        #expect(f.status == 0, "\(f.stderr)")
+        let u = try run(Self.cryptsetup, ["luksUUID", img])
+        return (img, key, u.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// PCR13 from python3 hashlib over cryptsetup's own backups of `images`, in `uuids` order
+    /// sorted as `sort -u` does; the backups are removed.
+    func expected(_ dir: String, _ images: [(uuid: String, img: String)], bank: String) throws -> String {
+        var files = [String]()
+        for (n, i) in images.sorted(by: { $0.uuid < $1.uuid }).enumerated() {
+            let f = "\(dir)/backup-\(n)"
+            let b = try run(Self.cryptsetup, ["luksHeaderBackup", i.img, "--header-backup-file", f])
+            #expect(b.status == 0, "\(b.stderr)")
+            files.append(f)
+        }
+        defer { for f in files { try? FileManager.default.removeItem(atPath: f) } }
+        let py = """
+            import hashlib, sys
+            h = getattr(hashlib, sys.argv[1]); v = bytes(h().digest_size)
+            for f in sys.argv[2:]: v = h(v + h(open(f, 'rb').read()).digest()).digest()
+            print(v.hex())
+            """
+        let r = try run("/usr/bin/env", ["python3", "-c", py, bank] + files)
+        #expect(r.status == 0, "\(r.stderr)")
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Vectors/example's grub.cfg with its rd.luks.uuid replaced by `cmdline` words.
+    func grubCfg(_ dir: String, luks words: String) throws -> String {
+        let cfg = try readText("Vectors/example/grub.cfg")
+            .replacingOccurrences(of: "rd.luks.uuid=luks-3e1c9b52-8a77-4f0e-b2a1-5d4c6e7f8091", with: words)
+        let path = dir + "/grub.cfg"
+        try cfg.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func predict(_ cfg: String, tpm: String, _ extra: [String]) throws -> ProcessResult {
+        try aemPCR(["predict", "--tpm", tpm, "--grub-cfg", cfg, "--entry", "0",
+                    "--boot-dir", Repo.path("Vectors/example/boot")] + extra + ["--json"])
+    }
+
+    func pcr13(_ r: ProcessResult, bank: String) -> String? {
+        let o = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any]
+        return ((o?["pcrs"] as? [String: Any])?[bank] as? [String: Any])?["13"] as? String
+    }
+
+    func shmNames() -> Set<String> {
+        Set(((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []).filter { $0.hasPrefix("aem-pcr-luks") })
+    }
+
+    @Test func luks2OnTPM20FollowsKeyslotChanges() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let d = try image(dir, "luks2.img", type: "luks2")
+        let cfg = try grubCfg(dir, luks: "rd.luks.uuid=luks-\(d.uuid)")
+        let before = shmNames()
+
+        let first = try expected(dir, [(d.uuid, d.img)], bank: "sha256")
+        let r = try predict(cfg, tpm: "2.0", ["--luks-header", "\(d.uuid)=\(d.img)"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(pcr13(r, bank: "sha256") == first)
+        #expect(pcr13(r, bank: "sha1") == nil)  // tpm2_pcrextend 13:sha256= moves one bank
+        if try SchemaTests.haveJSONSchema() {
+            try SchemaTests().expectFollowsSchema("predict", r.stdout, "with --luks-header")
+            let text = try aemPCR(["predict", "--tpm", "2.0", "--grub-cfg", cfg, "--entry", "0",
+                                   "--boot-dir", Repo.path("Vectors/example/boot"), "--luks-header", "\(d.uuid)=\(d.img)"])
+            #expect(text.status == 0 && text.stdout.contains("13   sha256  \(first.prefix(16))"), "\(text.stdout)")
+        }
+
+        // A second passphrase: the keyslot area changes, and so does PCR13.
+        let key2 = dir + "/second.key"
+        try write(Array(repeating: 0x42, count: 32), to: key2)
+        let add = try run(Self.cryptsetup, ["luksAddKey", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
+                                            "-q", "--key-file", d.key, d.img, key2])
+        #expect(add.status == 0, "\(add.stderr)")
+        let second = try expected(dir, [(d.uuid, d.img)], bank: "sha256")
+        #expect(second != first)
+        #expect(pcr13(try predict(cfg, tpm: "2.0", ["--luks-header", "\(d.uuid)=\(d.img)"]), bank: "sha256") == second)
+
+        let kill = try run(Self.cryptsetup, ["luksKillSlot", "-q", "--key-file", d.key, d.img, "1"])
+        #expect(kill.status == 0, "\(kill.stderr)")
+        let third = try expected(dir, [(d.uuid, d.img)], bank: "sha256")
+        #expect(third != second)
+        #expect(pcr13(try predict(cfg, tpm: "2.0", ["--luks-header", "\(d.uuid)=\(d.img)"]), bank: "sha256") == third)
+
+        // The backup (key material) never stays under a name.
+        #expect(shmNames() == before)
+    }
+
+    @Test func luks1OnTPM12AndTwoDevicesSorted() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let a = try image(dir, "luks1.img", type: "luks1")
+        let b = try image(dir, "luks2.img", type: "luks2")
+        // Both spellings AEM accepts, one UUID twice (sort -u), in an order sorting changes.
+        let (hi, lo) = a.uuid > b.uuid ? (a, b) : (b, a)
+        let cfg = try grubCfg(dir, luks: "rd_LUKS_UUID=\(hi.uuid) rd.luks.uuid=luks-\(lo.uuid) rd.luks.uuid=\(hi.uuid)")
+
+        let args = ["--luks-header", "\(a.uuid)=\(a.img)", "--luks-header", "luks-\(b.uuid)=\(b.img)"]
+        let r12 = try predict(cfg, tpm: "1.2", args)
+        #expect(r12.status == 0, "\(r12.stderr)")
+        #expect(pcr13(r12, bank: "sha1") == (try expected(dir, [(a.uuid, a.img), (b.uuid, b.img)], bank: "sha1")))
+        let r20 = try predict(cfg, tpm: "2.0", args)
+        #expect(pcr13(r20, bank: "sha256") == (try expected(dir, [(a.uuid, a.img), (b.uuid, b.img)], bank: "sha256")))
+
+        // A header backup file is a source too, and gives the same value.
+        let backup = dir + "/a.backup"
+        #expect(try run(Self.cryptsetup, ["luksHeaderBackup", a.img, "--header-backup-file", backup]).status == 0)
+        let fromBackup = try predict(cfg, tpm: "1.2", ["--luks-header", "\(a.uuid)=\(backup)", "--luks-header", "\(b.uuid)=\(b.img)"])
+        #expect(pcr13(fromBackup, bank: "sha1") == pcr13(r12, bank: "sha1"))
+    }
+
+    @Test func noUUIDLeavesPCR13AtZero() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cfg = try grubCfg(dir, luks: "")
+        let r = try predict(cfg, tpm: "2.0", [])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(pcr13(r, bank: "sha256") == String(repeating: "0", count: 64))
+        #expect(r.stdout.contains("extends nothing into PCR13"))
+    }
+
+    @Test func errorsNameTheUUIDOrPath() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let d = try image(dir, "luks2.img", type: "luks2")
+        let other = "0b0b0b0b-1111-4222-8333-444455556666"
+        let cfg = try grubCfg(dir, luks: "rd.luks.uuid=\(d.uuid) rd.luks.uuid=\(other)")
+        let plain = dir + "/plain.img"
+        try write(Array(repeating: 0, count: 1 << 20), to: plain)
+
+        func oneLine(_ r: ProcessResult, _ needle: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(r.status != 0, sourceLocation: sourceLocation)
+            let lines = r.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("aem-pcr: error: ") && r.stderr.contains(needle),
+                    "\(r.stderr)", sourceLocation: sourceLocation)
+        }
+        // A UUID on the command line with no header given or found.
+        oneLine(try predict(cfg, tpm: "2.0", ["--luks-header", "\(d.uuid)=\(d.img)"]), "no LUKS header for \(other)")
+        // A path that is not LUKS.
+        oneLine(try predict(cfg, tpm: "2.0", ["--luks-header", "\(d.uuid)=\(plain)", "--luks-header", "\(other)=\(d.img)"]),
+                "\(plain), given for \(d.uuid), is not a LUKS")
+        // A UUID that the command line does not name.
+        oneLine(try predict(cfg, tpm: "2.0", ["--luks-header", "\(d.uuid)=\(d.img)", "--luks-header", "\(other)=\(d.img)",
+                                              "--luks-header", "feedface-0000-4000-8000-000000000000=\(d.img)"]),
+                "feedface-0000-4000-8000-000000000000 is not an rd.luks.uuid")
+        // Without --luks-header, a device missing here leaves PCR13 unpredicted, named.
+        let r = try predict(cfg, tpm: "2.0", [])
+        #expect(r.status == 0)
+        #expect(pcr13(r, bank: "sha256") == nil)
+        #expect(r.stdout.contains("/dev/disk/by-uuid/\(min(d.uuid, other)) does not exist"))
+    }
+
+    /// A device the user cannot read: the error says root (run as nobody with setpriv).
+    @Test(.needsTool("setpriv", package: "util-linux")) func noPermissionSaysRoot() throws {
+        guard getuid() == 0 else { return }  // only root can drop to nobody
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let d = try image(dir, "luks2.img", type: "luks2")
+        #expect(chmod(d.img, 0o600) == 0)
+        let cfg = try grubCfg(dir, luks: "rd.luks.uuid=\(d.uuid)")
+        let r = try run(tool("setpriv")!, ["--reuid=65534", "--regid=65534", "--clear-groups", Repo.binary,
+                                          "predict", "--tpm", "2.0", "--grub-cfg", cfg, "--entry", "0",
+                                          "--boot-dir", Repo.path("Vectors/example/boot"), "--luks-header", "\(d.uuid)=\(d.img)"])
+        #expect(r.status != 0)
+        #expect(r.stderr == "aem-pcr: error: cannot read the LUKS header of \(d.uuid) at \(d.img): permission denied (reading a disk's header needs root)\n")
+    }
+
+    @Test func missingLibcryptsetupNamesThePackages() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let d = try image(dir, "luks2.img", type: "luks2")
+        #expect {
+            _ = try LUKSHeaderReader.measure(uuid: d.uuid, path: d.img, bank: .sha256, soname: "libcryptsetup.so.0-missing")
+        } throws: { e in
+            let s = String(describing: e)
+            return s.contains("libcryptsetup.so.0-missing") && s.contains("libcryptsetup12 (Debian)")
+                && s.contains("cryptsetup-libs (Fedora)")
+        }
+    }
+
+    /// The library's fold and command-line parsing against python3 and AEM's getparams rules.
+    @Test func foldAndCommandLine() throws {
+        #expect(LUKSMeasurement.uuids(cmdline: Array("placeholder root=/x rd.luks.uuid=luks-b rd_LUKS_UUID=a rd.luks.uuid=b xrd.luks.uuid=c".utf8)) == ["a", "b"])
+        let h1 = MultiHasher.hash(.sha256, Array("one".utf8)), h2 = MultiHasher.hash(.sha256, Array("two".utf8))
+        let v = LUKSMeasurement.fold([.init(uuid: "a", source: "", backupSize: 0, digest: h1),
+                                      .init(uuid: "b", source: "", backupSize: 0, digest: h2)], bank: .sha256)
+        let py = try run("/usr/bin/env", ["python3", "-c", """
+            import hashlib; s = lambda b: hashlib.sha256(b).digest()
+            print(s(s(bytes(32) + s(b'one')) + s(b'two')).hex())
+            """])
+        #expect(v.hex == py.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}
+
+/// Which PCR13 seal uses: the model checked against the TPM's value first.
+@Suite struct LUKSSealChoiceTests {
+    static func digest(_ s: String) -> Digest { MultiHasher.hash(.sha256, Array(s.utf8)) }
+    static func prediction(_ uuids: [String], _ headers: [String]?) -> LUKSPrediction {
+        let extends = (headers ?? []).enumerated().map { LUKSMeasurement.Extend(uuid: uuids[$0.offset], source: "", backupSize: 0, digest: digest($0.element)) }
+        return LUKSPrediction(bank: .sha256, commandLine: "test", uuids: uuids, extends: extends,
+                              value: headers == nil ? nil : LUKSMeasurement.fold(extends, bank: .sha256),
+                              notPredicted: headers == nil ? "no header" : nil, notes: [])
+    }
+    /// PCR13 as tpm2_pcrextend leaves it, from python3 hashlib.
+    static func python(_ headers: [String]) throws -> Digest {
+        let r = try run("/usr/bin/env", ["python3", "-c", """
+            import hashlib, sys; s = lambda b: hashlib.sha256(b).digest(); v = bytes(32)
+            for h in sys.argv[1:]: v = s(v + s(h.encode()))
+            print(v.hex())
+            """] + headers)
+        return Digest(.sha256, hex: r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
+    }
+
+    @Test func modelHoldsSoThePredictionIsSealed() throws {
+        let now = try Self.python(["old header"])
+        let choice = AEMSealPlan.pcr13(now: now, current: Self.prediction(["u"], ["old header"]),
+                                       next: Self.prediction(["u"], ["new header"]))
+        guard case .predicted(let v, _) = choice else { Issue.record("\(choice)"); return }
+        #expect(v == (try Self.python(["new header"])))
+    }
+
+    @Test func modelFailsSameDevicesKeepsNowOtherDevicesRefuses() throws {
+        let now = try Self.python(["header at boot"])
+        let same = AEMSealPlan.pcr13(now: now, current: Self.prediction(["u"], ["header now"]), next: Self.prediction(["u"], ["header now"]))
+        guard case .current(let v, let why) = same else { Issue.record("\(same)"); return }
+        #expect(v == now && why.contains("a header changed since this boot"))
+        let other = AEMSealPlan.pcr13(now: now, current: Self.prediction(["u"], ["header now"]), next: Self.prediction(["u", "w"], ["header now", "x"]))
+        guard case .refused(let r) = other else { Issue.record("\(other)"); return }
+        #expect(r.contains("other devices (u, w)"))
+    }
+
+    @Test func notPredictedKeepsNow() throws {
+        let now = try Self.python(["h"])
+        let c = AEMSealPlan.pcr13(now: now, current: nil, next: Self.prediction(["u"], nil))
+        guard case .current(let v, let why) = c else { Issue.record("\(c)"); return }
+        #expect(v == now && why.contains("no header"))
+    }
+}
+
+/// seal on swtpm with PCR13 extended as AEM's initramfs does (H(cryptsetup's header backup)).
+@Suite(.serialized, .needsTool("cryptsetup", package: "cryptsetup-bin")) struct LUKSSealTests {
+    /// H(backup) from cryptsetup and python3 hashlib; the backup is removed.
+    func headerHash(_ img: String, _ dir: String) throws -> String {
+        let f = dir + "/hb-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: f) }
+        #expect(try run(LUKSTests.cryptsetup, ["luksHeaderBackup", img, "--header-backup-file", f]).status == 0)
+        let r = try run("/usr/bin/env", ["python3", "-c", "import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())", f])
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func sealChecksTheModelThenSealsPCR13() throws {
+        guard let m = try SealTests.Machine() else { return }
+        let t = LUKSTests()
+        let d = try t.image(m.dir, "disk.img", type: "luks2")
+        // The simulated launch measures the entry's command line with this disk's UUID.
+        let bootJSON = m.dir + "/boot.json"
+        let g = try run("/usr/bin/env", ["python3", "-c", """
+            import json, os, sys
+            root, out, uuid = sys.argv[1:]
+            exp = json.load(open(os.path.join(root, "Vectors", "expected.json")))
+            p = next(p for p in exp["predictions"] if p["name"].endswith("tpm20-embedded"))
+            old = "rd.luks.uuid=luks-3e1c9b52-8a77-4f0e-b2a1-5d4c6e7f8091"
+            assert any(old in c for c in p["module_cmdlines"])
+            json.dump({"tboot": os.path.join(root, p["boot_dir"], "tboot.gz"), "tboot_cmdline": p["tboot_cmdline"],
+                       "modules": [{"file": os.path.join(root, f), "cmdline": c.replace(old, "rd.luks.uuid=luks-" + uuid)}
+                                   for f, c in zip(p["module_files"], p["module_cmdlines"])]}, open(out, "w"))
+            """, Repo.root, bootJSON, d.uuid])
+        #expect(g.status == 0, "\(g.stderr)")
+        // A boot whose initramfs extends this disk's header into PCR13.
+        try m.powerCycle()
+        let log = try m.tpm.boot(["--policy", m.policy, "--boot", bootJSON], log: "L.log")
+        let x = try run(tool("tpm2_pcrextend")!, ["13:sha256=" + (try headerHash(d.img, m.dir))], env: m.env)
+        #expect(x.status == 0, "\(x.stderr)")
+        let cmdline = m.dir + "/cmdline"
+        try "placeholder root=/dev/mapper/qubes_dom0-root rd.luks.uuid=luks-\(d.uuid) quiet\n".write(toFile: cmdline, atomically: true, encoding: .utf8)
+        let cfg = try t.grubCfg(m.dir, luks: "rd.luks.uuid=luks-\(d.uuid)")
+        func sealArgs() -> [String] {
+            m.sealArguments(["--luks-header", "\(d.uuid)=\(d.img)", "--current-cmdline", cmdline], log: log)
+                .map { $0 == "Vectors/example/grub.cfg" ? cfg : $0 }
+        }
+        // The model holds: the predicted PCR13 is sealed, and AEM unseals after the next boot.
+        let s = try aemPCR(sealArgs())
+        #expect(s.status == 0, "\(s.stderr)")
+        #expect(s.stderr.contains("folded give the TPM's PCR13"), "\(s.stderr)")
+        try m.powerCycle()
+        let log2 = try m.tpm.boot(["--policy", m.policy, "--boot", bootJSON], log: "L2.log")
+        #expect(try run(tool("tpm2_pcrextend")!, ["13:sha256=" + (try headerHash(d.img, m.dir))], env: m.env).status == 0)
+        #expect(try m.unsealWithAEM() == m.secretBytes)
+
+        // A header changed since this boot: the model check fails, named, and PCR13 is kept as now.
+        let add = try run(LUKSTests.cryptsetup, ["luksAddKey", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
+                                                  "-q", "--key-file", d.key, d.img, d.key])
+        #expect(add.status == 0, "\(add.stderr)")
+        let s2 = try aemPCR(sealArgs().map { $0 == log ? log2 : $0 } + ["--dry-run"])
+        #expect(s2.stderr.contains("a header changed since this boot"), "\(s2.stderr)")
+    }
+}
