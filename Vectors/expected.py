@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Independent reference values for the aem-pcr tests -> Vectors/expected.json.
 
     python3 Vectors/expected.py            # (re)write Vectors/expected.json

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Write the synthetic boot files of Vectors/example/boot/ (deterministic).
 
     python3 Vectors/make_example.py [--no-tools]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Independent reference for TPM 1.2 legacy PCR18/PCR19 (SPEC.md §2-§3), stdlib only.
 
 usage: reference_legacy.py MLE_SHA1_HEX FILE::CMDLINE [FILE::CMDLINE ...]

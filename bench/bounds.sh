@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Benchmark: time and peak memory (GNU time's maximum RSS) of aem-pcr on hostile inputs
 # (issue 19, items 9, 10 and 13). Goals: notice on a 200k-entry grub.cfg < 1 s and < 100 MB,
 # every case <= 100 MB, the GRUB evaluator's 500,000-step bound reached in < 1 s, a 10 GB gzip

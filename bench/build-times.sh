@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Build times from a clean scratch directory, as README's "Try it" states them: the tracked
 # files copied to a scratch directory (no .build), then `swift build -c release` and
 # `swift build` (debug) there, each from nothing (dependency resolution included), timed with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The machine's limit for bench/run.sh: how long one core takes to inflate the set's gzip files
  * (ISA-L or zlib, 1 MiB chunks in and out, as aem-pcr streams them) or to hash the images in one
  * bank (libcrypto EVP, as aem-pcr hashes). Prints the wall and the CPU seconds on stdout (the

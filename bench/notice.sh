@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Benchmark: run time of `aem-pcr notice`, the command the dnf/apt hooks run after an update,
 # on the shipped example (Vectors/example: the Qubes AEM grub.cfg and its boot files). Goal:
 # under 1 second, so that the hook never holds up a package transaction.

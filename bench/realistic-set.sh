@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Prepares the benchmark's realistic boot set from real Debian 12 files and prints one path per
 # line: tboot, Xen, kernel, initramfs.
 # - tboot: /boot/tboot.gz (Debian's tboot package, installed).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Benchmark of `aem-pcr predict` on a realistic boot set of real Debian 12 files (see
 # bench/realistic-set.sh: tboot, Xen 4.17, the linux-image-amd64 kernel, a 200 MiB gzip -6
 # initramfs of that kernel package's files), against what a user would script, measured in the

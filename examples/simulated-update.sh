@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The whole AEM update story on a software TPM, without TXT hardware: a measured launch of the
 # example boot files (Vectors/example), the AEM secret sealed as AEM seals it (its own
 # tpm2-tools / tpm-tools commands, Tests/Scripts/aem-tpm2.sh), a Xen update (new xen.gz bytes),

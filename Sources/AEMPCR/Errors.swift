@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The common face of every error aem-pcr reports: a stable code and a one-line message naming
 /// the file, PCR, bank or offset concerned. The library never prints or exits; the CLI prints
 /// `aem-pcr: error: <description>` (and, with `--verbose`, the code) and exits 2.

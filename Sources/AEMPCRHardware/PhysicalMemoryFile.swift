@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The hardware layer: reads the machine (physical memory through /dev/mem). The AEMPCR library
 // computes and explains from what this layer reads, and never touches hardware itself.
 import AEMPCR

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import AEMPCR
 
 /// The current TrenchBoot boot's DRTM log, read where Xen left it: the range Xen printed on its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import AEMPCR
 
 /// What AEM will seal to at the next boot, by AEM's rules: SEAL's PCRs from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Sealing the Anti Evil Maid secrets to predicted PCR values: AEM's file layout, written
 // atomically; TPM 2.0 through AEMPCRTPM, TPM 1.2 through trousers loaded at run time.
 import AEMPCR
@@ -16,6 +17,22 @@ extension CodedError.Code {
     /// Sealing refused before anything changed: a PCR not predicted, all 00 or all FF, a directory
     /// another user can write ….
     public static let sealRefused = Self("seal-refused")
+
+    // PCR13: LUKS headers read through libcryptsetup.
+    /// libcryptsetup.so.12 (or one of its functions) could not be loaded: PCR13 cannot be predicted.
+    public static let luksLibcryptsetupMissing = Self("luks-libcryptsetup-missing")
+    /// A LUKS UUID of the kernel command line with no header given (--luks-header) or found (/dev/disk/by-uuid).
+    public static let luksHeaderNotFound = Self("luks-header-not-found")
+    /// The LUKS device cannot be read: root is needed.
+    public static let luksPermission = Self("luks-permission")
+    /// A path given for a LUKS UUID is not a LUKS device, image or header backup.
+    public static let luksNotLuks = Self("luks-not-luks")
+    /// libcryptsetup could not back up a LUKS header, or the backup could not be read.
+    public static let luksBackupFailed = Self("luks-backup-failed")
+    /// A --luks-header UUID that the next boot's kernel command line does not name.
+    public static let luksUuidNotOnCmdline = Self("luks-uuid-not-on-cmdline")
+    /// A --luks-header value that is not UUID=PATH.
+    public static let luksBadArgument = Self("luks-bad-argument")
 
     /// libtspi.so.1 (or one of its functions) could not be loaded.
     public static let tpm12LibtspiMissing = Self("tpm12-libtspi-missing")

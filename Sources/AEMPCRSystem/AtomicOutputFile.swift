@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Glibc
 
 /// A file that appears at `path` complete or not at all: written to a temporary file in the same

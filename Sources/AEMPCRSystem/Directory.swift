@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Glibc
 
 /// Directories: made with their parents (`mkdir -p`), listed, synced.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Glibc
 
 /// An `errno` value: the one way errors of the C library are kept and shown. Its description is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// An output file or directory that could not be written: the path and why, in one line.
 /// (`AEMPCR` makes it an `AEMPCRError` with the code `output-write-failed`.)
 public struct OutputFileError: Error, CustomStringConvertible, Sendable {

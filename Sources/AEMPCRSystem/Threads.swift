@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Glibc
 
 /// POSIX threads, started in one place: the bank hashers and `parallelMap` (joined), the TPM

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import AEMPCR
 
 /// Where PCR values come from: one open session with a TPM (the tpm2-tss device, a TPM 1.2's

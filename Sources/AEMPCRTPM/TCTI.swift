@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import AEMPCR
 
 /// Which TCTI (tpm2-tss transport) to open, and where that choice came from, so every output

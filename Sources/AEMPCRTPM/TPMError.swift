@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import AEMPCR
 
 /// The live TPM's codes: why it could not be reached or read, one sentence a user can act on,

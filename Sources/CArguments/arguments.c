@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "CArguments.h"
 
 #include <stdlib.h> /* defines __GLIBC__ on glibc (features.h) */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #ifndef AEMPCR_CISAL_SHIM_H
 #define AEMPCR_CISAL_SHIM_H
 /* ISA-L's igzip header (Debian: libisal-dev; Fedora: isa-l-devel), for `struct inflate_state`

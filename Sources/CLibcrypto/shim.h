@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #ifndef AEMPCR_CLIBCRYPTO_SHIM_H
 #define AEMPCR_CLIBCRYPTO_SHIM_H
 /* The system's OpenSSL libcrypto (Debian: libssl-dev), the same library tpm2-tss's ESYS links:

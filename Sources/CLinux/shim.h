@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #ifndef AEMPCR_CLINUX_SHIM_H
 #define AEMPCR_CLINUX_SHIM_H
 /* Linux process controls the Glibc module does not give Swift. Imported by the AEMPCRSeal

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #ifndef AEMPCR_CTSS2_SHIM_H
 #define AEMPCR_CTSS2_SHIM_H
 /* tpm2-tss (Debian: libtss2-dev): ESYS, the TCTI loader, marshaling and response-code decoding.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #ifndef AEMPCR_CTSPI_H
 #define AEMPCR_CTSPI_H
 /* The one trousers (TSS 1.2) type Swift cannot declare itself: Tspi_Context_LoadKeyByUUID takes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #ifndef AEMPCR_CZLIB_SHIM_H
 #define AEMPCR_CZLIB_SHIM_H
 #include <zlib.h>

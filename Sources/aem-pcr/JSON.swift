@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import AEMPCR
 
 /// A small JSON writer with keys in the order given: output stays stable across runs.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import AEMPCR
 import AEMPCRSeal
 import ArgumentParser
@@ -22,7 +23,7 @@ struct LUKSOptions: ParsableArguments {
     func predict(_ p: Prediction) throws -> LUKSPrediction? {
         guard let dom0 = p.modules.first(where: { $0.index == 1 }) else {
             if !headers.isEmpty {
-                throw UsageError("--luks-header: the boot has no dom0 kernel (module 1) whose command line names rd.luks.uuid")
+                throw CodedError(.usage, "--luks-header: the boot has no dom0 kernel (module 1) whose command line names rd.luks.uuid")
             }
             return nil
         }

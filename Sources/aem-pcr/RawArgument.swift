@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import AEMPCR
 
 /// The exact bytes of an argument. `CommandLine.arguments` decodes each argument as UTF-8 and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 @testable import AEMPCR
 
 /// Test-side writer of DRTM logs in the three binary formats and of TXT heap dumps, written from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Testing
 @testable import AEMPCR
@@ -405,6 +406,31 @@ import Testing
         let sorted = try run("/usr/bin/env", ["LC_ALL=C", "sh", "-c", "printf '%s\\n' \"$@\" | sort -V", "sh"] + names).stdout
         #expect(sorted.split(separator: "\n").last == "99-zz-aem-pcr.install", "\(sorted)")
         #expect(names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.last == "99-zz-aem-pcr.install")
+    }
+
+    /// Every source file names its licence in its first lines (SPDX), found by walking the
+    /// directories rather than through packaging/spdx-headers' own list; that script, run with
+    /// --check, agrees.
+    @Test func spdxHeaders() throws {
+        let fm = FileManager.default
+        var files = ["Package.swift", ".ci/run", "packaging/aem-pcr.spec", "packaging/build", "packaging/size-report",
+                     "packaging/spdx-headers"]
+        for dir in ["Sources", "Tests", "bench", "packaging/hooks"] {
+            for rel in try fm.subpathsOfDirectory(atPath: Repo.path(dir)) {
+                var isDir: ObjCBool = false
+                if fm.fileExists(atPath: Repo.path(dir + "/" + rel), isDirectory: &isDir), !isDir.boolValue { files.append(dir + "/" + rel) }
+            }
+        }
+        files += try fm.contentsOfDirectory(atPath: Repo.path("Vectors")).filter { $0.hasSuffix(".py") }.map { "Vectors/" + $0 }
+        #expect(files.count > 150)
+        for f in files {
+            let head = try readText(f).split(separator: "\n", maxSplits: 3, omittingEmptySubsequences: false).prefix(3)
+            #expect(head.contains { $0.hasSuffix("SPDX-License-Identifier: Apache-2.0") }, "\(f) has no SPDX-License-Identifier line")
+        }
+        if findTool("git") != nil {
+            let r = try run("/bin/bash", [Repo.path("packaging/spdx-headers"), "--check"], cwd: Repo.root)
+            #expect(r.status == 0, "\(r.stderr)")
+        }
     }
 
     /// The apt hook: valid apt configuration (apt-config parses it), and the command it runs.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Anti Evil Maid's own TPM 2.0 commands (qubes-antievilmaid 4.2.0, sbin/anti-evil-maid-lib-tpm2:
 # tpmtakeownership, tpmsealprepare, tpmsealdata, tpmunsealdata; sbin/anti-evil-maid-seal's loop),
 # as shell commands against the TPM named by TPM2TOOLS_TCTI. The reference the seal tests

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Writes the grub.cfg Debian's grub-mkconfig would write on a tboot machine, with Debian's own
 # /etc/grub.d scripts (00_header, 10_linux, and the tboot package's 20_linux_tboot and
 # 20_linux_xen_tboot), run as grub-mkconfig runs them: each script with grub-mkconfig's

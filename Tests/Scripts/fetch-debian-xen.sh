@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Prints the path of Debian 12's real Xen image (boot/xen-4.17-amd64.gz), downloading the
 # package once with `apt-get download` and unpacking it with `dpkg -x` (not installed).
 # Cache: $AEMPCR_TEST_CACHE or <repo>/.build/test-downloads. Exit 77 when it cannot be had.

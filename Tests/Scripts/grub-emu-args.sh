@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # grub-emu-args.sh GRUB_CFG ENTRY [PLATFORM]
 #
 # Runs REAL GRUB script (Debian package grub-emu, user-space GRUB) on a copy of

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Writes a gzip file that inflates to SIZE zero bytes, quickly and without inflating anything.
 
 usage: gzip-bomb.py SIZE OUT

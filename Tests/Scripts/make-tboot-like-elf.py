@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 # Writes a gzip-compressed ELF32 shaped like tboot whose MLE header straddles the first 1 MiB of
 # the image (the tool loads tboot in 1 MiB steps): a regression input for the MLE reader.
 import struct, gzip, sys

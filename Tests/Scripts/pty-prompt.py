@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Drives `aem-pcr seal`'s SRK prompt on a pseudo-terminal, as a shell would run it in the
 foreground of a terminal, and reports what the terminal and the process looked like (JSON).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The TPM 1.2 side of simulate-drtm-boot.py: an Intel TXT + tboot measured launch of the example
 AEM entry (Vectors/expected.json, "aem-top.pc.tpm12": legacy PCR mapping, tboot's default TPM 1.2
 policy: module 0 to PCR18, the others to PCR19), computed independently of aem-pcr (python3

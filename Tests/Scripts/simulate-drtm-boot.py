@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Simulates an Intel TXT + tboot measured launch on a software TPM 2.0 (swtpm), independently of
 aem-pcr: every digest is computed here (python3 hashlib, and Vectors/expected.py's functions,
 which follow tboot's source), the TPM is driven with raw commands, and the TCG event log SINIT and

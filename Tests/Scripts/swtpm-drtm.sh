@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs a DRTM hash sequence on a fresh software TPM (swtpm) and prints tpm2_pcrread's YAML for
 # PCR16-19 in the SHA-1 and SHA-256 banks: PCR17 = H(0 || H(DATA)), PCR18/19 = 0 after launch.
 # usage: swtpm-drtm.sh DATA [--no-launch]   Exit 77 when swtpm or tpm2-tools are missing.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Computes a PolicyPCR digest with tpm2-tools on a fresh software TPM (swtpm): a trial session,
 # then tpm2_policypcr over the given selection with the PCR values read from FILE.
 # usage: swtpm-policypcr.sh SELECTION FILE   (SELECTION as sha256:17,18,19)

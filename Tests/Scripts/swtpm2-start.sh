@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Sourced by the swtpm-*.sh scripts: starts a fresh software TPM 2.0 (swtpm) in a scratch
 # directory, points tpm2-tools at it and removes both on exit. Sets `dir` and `pid`.
 dir=$(mktemp -d)

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """A fault-injecting swtpm in front of a real one, for the tests of the bound on TPM waits.
 
 tpm2-tss's swtpm TCTI with path=SOCK opens SOCK for each TPM command (raw TPM 2.0 command

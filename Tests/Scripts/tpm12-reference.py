@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Independent TPM 1.2 reference for the sealing tests (hashlib only, no project code).
 
   tpm12-reference.py pcrs JSON

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A TPM 1.2 on swtpm behind its own tcsd, owned with the well-known secrets (tpm_takeownership
 # -y -z, as AEM without passwords), for the TPM 1.2 sealing tests. Nothing is shared with a
 # system tcsd: the emulator, its control channel and tcsd listen on free ports chosen here

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 # Sends TPM2_PCR_Extend straight to a swtpm data socket (unixio), so that PCR17-19 can be
 # extended at the locality set with `swtpm_ioctl -l N` (tpm2-tools' swtpm TCTI would reset it).
 # usage: tpm2-extend.py SOCKET PCR ALG=HEX [ALG=HEX ...]     (ALG: sha1 sha256 sha384 sha512)

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Writes the DRTM event log of a TrenchBoot Secure Launch exactly as the loaders' code writes it,
 and optionally runs the same launch on a software TPM 2.0 (swtpm), independently of aem-pcr
 (python3 hashlib and raw TPM commands only).

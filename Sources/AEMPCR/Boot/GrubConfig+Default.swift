@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The entry GRUB boots when nobody chooses, and a walk over every entry evaluated: what
 /// `notice` needs to find the tboot boot of a machine whose titles it does not know.
 extension GrubConfig {

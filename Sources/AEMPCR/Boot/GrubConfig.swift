@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The firmware GRUB runs on: AEM's tboot entries boot legacy BIOS (`pc`); the variable
 /// `grub_platform` decides branches such as Qubes' `xen_rm_opts`.
 public enum GrubPlatform: String, Sendable, CaseIterable {

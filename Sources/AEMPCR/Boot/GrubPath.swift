@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Glibc
 
 /// A GRUB file name, `[(DEVICE)]/PATH`, turned into a file under the boot directory the way GRUB

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The subset of GRUB's script language that grub.cfg files use (GRUB `grub-core/script/yylex.l`,
 /// `parser.y`): words with quoting and variables, commands, `if/elif/else/fi`, `menuentry`,
 /// `submenu` and `function` blocks. Parsing only: evaluation is `GrubEvaluator`.

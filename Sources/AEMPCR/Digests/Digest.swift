@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// A digest of one bank: its algorithm and exactly `algorithm.digestSize` bytes.
 public struct Digest: Hashable, Sendable, CustomStringConvertible {
     public let algorithm: HashAlgorithm

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The type of a DRTM event-log record (Intel TXT Software Development Guide, Appendix "Event Log";
 /// tboot `include/tpm_20.h`, `txt/heap.h`).
 public struct EventType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {

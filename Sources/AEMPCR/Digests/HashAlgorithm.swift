@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// A TPM hash algorithm identifier (TCG Algorithm Registry, `TPM_ALG_ID`), i.e. a PCR bank.
 public struct HashAlgorithm: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
     public let rawValue: UInt16

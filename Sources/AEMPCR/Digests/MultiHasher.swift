@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import CLibcrypto
 
 /// Hashes one byte stream in several banks at once: every byte is read once and fed to each bank.

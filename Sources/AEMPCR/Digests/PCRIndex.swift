@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// A PCR number. DRTM launches use 17–22; 255 is tboot's "no PCR" in policies (`TB_POL_PCR_NONE`).
 public struct PCRIndex: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible,
     ExpressibleByIntegerLiteral

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// PCR values per bank and index: the state a replay or a prediction ends in.
 public struct PCRValues: Equatable, Sendable {
     public private(set) var values: [HashAlgorithm: [PCRIndex: Digest]] = [:]

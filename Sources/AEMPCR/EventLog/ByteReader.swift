@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// A bounded little-endian reader over a window `[position, end)` of a source's bytes.
 ///
 /// Positions are offsets from the start of the source (the file), so every error names the byte

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// One record of a DRTM (Intel TXT) event log: what SINIT or tboot extended into which PCR.
 ///
 /// Parsed events are *unverified* (STYLE.md 6): they say what the log claims. Only a replay that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Entry points: read a DRTM log from a file or bytes, detecting the format by content, never by
 /// file name (issue 3).
 extension DRTMEventLog {

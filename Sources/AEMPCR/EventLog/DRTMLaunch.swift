@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Which measured launch wrote a DRTM log (TrenchBoot Secure Launch on AMD SKINIT or Intel TXT,
 /// or tboot), with the events that decided it, the PCRs it extended and the known defects of the
 /// loaders' logs, reported as notes rather than errors (issue 24; SPEC.md §9).

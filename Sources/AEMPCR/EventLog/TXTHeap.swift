@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Walks a dump of the Intel TXT heap to the DRTM event log (SPEC.md §5; tboot
 /// `include/txt/heap.h`, `txt/heap.c: verify_ext_data_elts`).
 ///

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Glibc
 
 /// Physical memory, addressed by physical address: the kernel's `/dev/mem`, or a file laid out

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Input text made safe for a one-line message or a terminal: control characters and bytes that
 /// are not UTF-8 are written `\xHH` (`\n`, `\r`, `\t` for those three), the line separators and
 /// bidirectional controls `\u{202e}`, everything else as is.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// GRUB's rule for the bytes a module occupies in memory (SPEC §2): `module`/`module2`/`multiboot`
 /// gunzip a file whose gzip header GRUB accepts, unless `--nounzip` is given; anything else is
 /// loaded unchanged.

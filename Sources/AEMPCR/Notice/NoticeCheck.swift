@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// What `aem-pcr notice` finds after a package update: the boot it checks, what the current
 /// boot measured (its live DRTM log, else the state notice saved), which PCRs the next boot
 /// changes and which component changes each, and the state to save for the next run. Reads

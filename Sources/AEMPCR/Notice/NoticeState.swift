@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// What `aem-pcr notice` keeps between runs (`STATE/notice.state`, a small text file): for one
 /// entry of one grub.cfg, the measurements of the files it named at the last run (`next`) and,
 /// within one boot, the reference for that boot (`baseline`), with the boot it was written in.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Glibc
 
 /// The boot `aem-pcr notice` checks when the package hook runs it without options: the entry

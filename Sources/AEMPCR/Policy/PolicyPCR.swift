@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The PCRs a TPM 2.0 policy names: banks in the order given, each with its PCRs (a
 /// `TPML_PCR_SELECTION`), written as tpm2-tools writes it: `sha256:13,17,18,19+sha1:17`.
 public struct PCRSelection: Equatable, Sendable, CustomStringConvertible {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// What a TPM 2.0 enforces before it unseals AEM's sealing object, read from the files AEM keeps
 /// beside it (`key.pub`, `key.pcrs`) without a TPM: the object's `authPolicy` and `nameAlg`
 /// from its public area, the PCR selection `tpm2_unseal -p pcr:$(cat key.pcrs)` starts its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// What `aem-pcr seal` sealed to, saved beside AEM's sealed files so that `check-boot` can say,
 /// after the reboot, whether the boot matched and which event did not. Not secret.
 ///

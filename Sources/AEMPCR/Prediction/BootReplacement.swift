@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// A file to boot in place of one a boot entry names (`--replace ROLE=FILE`): the new Xen,
 /// kernel or initramfs taken from a package before it is installed. The entry's command lines
 /// stay as they are.

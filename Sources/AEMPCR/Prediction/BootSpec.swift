@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The files and command lines of one tboot boot, in boot order: what a prediction reads.
 public struct BootSpec: Sendable, Equatable {
     public struct Module: Sendable, Equatable {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The one comparison of two boots' events: which events a boot adds, removes or changes, per
 /// PCR, and why. A PCR's value depends only on its own sequence of extends, so the k-th event a
 /// PCR receives in the old boot is compared with the k-th it receives in the new one (a log

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// PCR13 as Qubes AEM's initramfs extends it (qubes-antievilmaid 4.2.0,
 /// `90anti-evil-maid/anti-evil-maid-unseal`): for every `rd.luks.uuid=` or `rd_LUKS_UUID=` on the
 /// dom0 kernel's command line (`getluksuuids`: `luks-` stripped), `sort -u`, `cryptsetup

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Predicts every PCR tboot touches, in every bank, from the current boot's DRTM log and the
 /// candidate files (SPEC §3): SINIT's events are kept, SINIT's MLE hash is recomputed for the
 /// candidate tboot and command line, tboot's own events are replaced by those predicted from the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The update plan, "current boot → next boot": the prediction of the next boot from the current
 /// boot's verified DRTM log and the next boot's files (`LogPredictor`), and what changes between
 /// the two, per PCR and bank (the values) and per PCR (the events, `EventDiff`). `diff` prints

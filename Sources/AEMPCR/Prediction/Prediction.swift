@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// What a measurement is, for explanations and for matching log events.
 public enum Component: Sendable, Equatable {
     /// SINIT's measurement of tboot (type 0x404).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// What can be predicted of a TrenchBoot Secure Launch's PCRs, per PCR, and why not — never a
 /// guess (issue 24). Each record of the current log is mapped to what feeds it (the sources are
 /// listed on `DRTMLaunch`); a PCR is predicted only by copying its current value forward, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// What decides how tboot measures: TPM family, PCR mapping, extend policy, tboot release and
 /// the TPM's active banks.
 public struct LaunchConfiguration: Sendable, Equatable {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// tboot's measurement of a module (`policy.c: hash_module`): `M = H( H(cmdline) || H(image) )`
 /// with the image as GRUB loaded it. Each file is read once for all banks.
 public enum ModuleMeasurement {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Modules tboot removes before measuring (`loader.c: remove_txt_modules`): SINIT ACMs, told by
 /// content (`txt/acmod.c: is_sinit_acmod`), and one LCP policy-data file. Never by name.
 public enum TXTModule: Sendable, Equatable {

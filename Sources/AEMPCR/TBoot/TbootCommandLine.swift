@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The options in tboot's own command line that change what is measured where (tboot
 /// `common/cmdline.c`): `pcr_map=legacy|da` (TPM 1.2) and `extpol=…` (TPM 2.0). tboot reads
 /// blank-separated `name=value` words; the last occurrence wins.

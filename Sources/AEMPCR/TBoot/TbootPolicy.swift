@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// tboot's verified-launch policy (`include/tb_policy.h`, packed little-endian), as written by
 /// `tb_polgen` or built into tboot as a default.
 public struct TbootPolicy: Sendable, Equatable {

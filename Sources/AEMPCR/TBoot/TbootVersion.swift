@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// A tboot release, e.g. `1.10.5`. Measurement rules change at 1.9.4, 1.9.12, 1.10.0 and 1.11.0.
 public struct TbootVersion: Comparable, Hashable, Sendable, CustomStringConvertible {
     public var major: Int, minor: Int, patch: Int

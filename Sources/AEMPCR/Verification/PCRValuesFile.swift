@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Reads PCR values from `tpm2_pcrread`'s YAML output, or from the JSON this tool prints
 /// (`{"pcrs": {"sha1": {"17": "hex"}}}`, or the inner object alone), or a TPM 1.2's sysfs `pcrs` text. Values of an SM3 bank are
 /// left out: nothing this tool predicts or verifies is in that bank.

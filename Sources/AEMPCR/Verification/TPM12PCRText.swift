@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The Linux kernel's text of a TPM 1.2's PCRs (`/sys/class/tpm/tpm0/pcrs`, older kernels
 /// `…/device/pcrs`): one line per PCR, `PCR-17: AA BB … ` — two upper-case hex digits and a
 /// space for each of the 20 bytes (drivers/char/tpm/tpm-sysfs.c, `pcrs_show`). Parsed strictly:

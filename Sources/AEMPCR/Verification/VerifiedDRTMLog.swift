@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// A DRTM log whose replay matched the PCR values it was checked against (STYLE 6: unverified
 /// in, verified out). Only `Verifier.verified` makes one: holding a `VerifiedDRTMLog` is the
 /// proof that the check was made, with the values and their source beside it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Compares a DRTM log's replay with PCR values read from the TPM (STYLE 6: a parsed log is
 /// untrusted until its replay matches the PCRs). Returns a report, not a bare error.
 public struct VerificationReport: Sendable {

@@ -1,31 +1,14 @@
+// SPDX-License-Identifier: Apache-2.0
 // The LUKS header backup AEM's initramfs hashes into PCR13, made by the same operation:
 // libcryptsetup's crypt_header_backup (what `cryptsetup luksHeaderBackup` calls), loaded at run
 // time so that aem-pcr starts and predicts without it. The backup holds the keyslot area (key
 // material): it is written into a private directory on tmpfs, opened, unlinked at once, hashed
 // from the descriptor and truncated; no name is left behind, on success or on error.
 import AEMPCR
-#if canImport(Glibc)
+import AEMPCRSystem
 import Glibc
-#endif
 
 /// A LUKS header that could not be read, naming the UUID and path.
-public struct LUKSError: AEMPCRError {
-    public enum Code: String, Sendable {
-        case libraryMissing = "luks-libcryptsetup-missing"
-        case notFound = "luks-header-not-found"
-        case permission = "luks-permission"
-        case notLUKS = "luks-not-luks"
-        case backupFailed = "luks-backup-failed"
-        case notOnCommandLine = "luks-uuid-not-on-cmdline"
-        case badArgument = "luks-bad-argument"
-    }
-    public let code: Code
-    public let reason: String
-    public init(_ code: Code, _ reason: String) { self.code = code; self.reason = reason }
-    public var errorCode: String { code.rawValue }
-    public var description: String { reason }
-}
-
 /// libcryptsetup.so.12 opened with `dlopen`, the four functions used resolved up front.
 final class CryptsetupLibrary: @unchecked Sendable {
     // @unchecked Sendable: every stored property is a constant (the handle and function pointers);
@@ -49,13 +32,13 @@ final class CryptsetupLibrary: @unchecked Sendable {
     /// The soname of cryptsetup 2.x (Debian `libcryptsetup12`, Fedora `cryptsetup-libs`).
     static let soname = "libcryptsetup.so.12"
 
-    static let shared: Result<CryptsetupLibrary, LUKSError> = {
-        do { return .success(try CryptsetupLibrary(soname)) } catch let e as LUKSError { return .failure(e) }
+    static let shared: Result<CryptsetupLibrary, CodedError> = {
+        do { return .success(try CryptsetupLibrary(soname)) } catch let e as CodedError { return .failure(e) }
         catch { return .failure(missing(String(describing: error))) }
     }()
 
-    static func missing(_ what: String) -> LUKSError {
-        LUKSError(.libraryMissing, "cannot load \(what), which reads LUKS headers as cryptsetup luksHeaderBackup does: install libcryptsetup12 (Debian) or cryptsetup-libs (Fedora)")
+    static func missing(_ what: String) -> CodedError {
+        CodedError(.luksLibcryptsetupMissing, "cannot load \(what), which reads LUKS headers as cryptsetup luksHeaderBackup does: install libcryptsetup12 (Debian) or cryptsetup-libs (Fedora)")
     }
 
     init(_ soname: String) throws {
@@ -95,17 +78,17 @@ public enum LUKSHeaderReader {
         if stat(path, &st) != 0 {
             let e = errno
             if e == EACCES {
-                throw LUKSError(.permission, "cannot read the LUKS header of \(u) at \(shown): permission denied (reading a disk's header needs root)")
+                throw CodedError(.luksPermission, "cannot read the LUKS header of \(u) at \(shown): permission denied (reading a disk's header needs root)")
             }
-            throw LUKSError(.notFound, "no LUKS header for \(u): \(shown) \(e == ENOENT ? "does not exist" : String(cString: strerror(e))) (give --luks-header \(u)=PATH: a device, image or header backup file)")
+            throw CodedError(.luksHeaderNotFound, "no LUKS header for \(u): \(shown) \(e == ENOENT ? "does not exist" : "\(Errno(e))") (give --luks-header \(u)=PATH: a device, image or header backup file)")
         }
         let probe = open(path, O_RDONLY | O_CLOEXEC)
         if probe < 0 {
             let e = errno
             if e == EACCES || e == EPERM {
-                throw LUKSError(.permission, "cannot read the LUKS header of \(u) at \(shown): permission denied (reading a disk's header needs root)")
+                throw CodedError(.luksPermission, "cannot read the LUKS header of \(u) at \(shown): permission denied (reading a disk's header needs root)")
             }
-            throw LUKSError(.notFound, "cannot open the LUKS header of \(u) at \(shown): \(String(cString: strerror(e)))")
+            throw CodedError(.luksHeaderNotFound, "cannot open the LUKS header of \(u) at \(shown): \(Errno(e))")
         }
         close(probe)
 
@@ -119,24 +102,24 @@ public enum LUKSHeaderReader {
         var cdOut: OpaquePointer?
         var r = lib.initDevice(&cdOut, path)
         guard r >= 0, let cd = cdOut else {
-            throw LUKSError(-r == EACCES || -r == EPERM ? .permission : .backupFailed,
-                            "libcryptsetup cannot open \(shown) (LUKS \(u)): \(String(cString: strerror(-r)))\(-r == EACCES || -r == EPERM ? " (needs root)" : "")")
+            throw CodedError(-r == EACCES || -r == EPERM ? .luksPermission : .luksBackupFailed,
+                            "libcryptsetup cannot open \(shown) (LUKS \(u)): \(Errno(-r))\(-r == EACCES || -r == EPERM ? " (needs root)" : "")")
         }
         defer { lib.free(cd) }
         // CRYPT_LUKS is NULL: LUKS1 or LUKS2, as cryptsetup luksHeaderBackup accepts.
         r = lib.load(cd, nil, nil)
         if r < 0 {
             if -r == EACCES || -r == EPERM {
-                throw LUKSError(.permission, "cannot read the LUKS header of \(u) at \(shown): permission denied (reading a disk's header needs root)")
+                throw CodedError(.luksPermission, "cannot read the LUKS header of \(u) at \(shown): permission denied (reading a disk's header needs root)")
             }
-            throw LUKSError(.notLUKS, "\(shown), given for \(u), is not a LUKS device, image or header backup (libcryptsetup: \(String(cString: strerror(-r))))")
+            throw CodedError(.luksNotLuks, "\(shown), given for \(u), is not a LUKS device, image or header backup (libcryptsetup: \(Errno(-r)))")
         }
 
         // A private directory on tmpfs; crypt_header_backup creates the file with O_EXCL.
         let base = isDirectory("/dev/shm") ? "/dev/shm" : "/tmp"
         var template = Array("\(base)/aem-pcr-luks.XXXXXX".utf8CString)
         guard let dirPtr = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw LUKSError(.backupFailed, "cannot make a private directory in \(base) for the header backup of \(u): \(String(cString: strerror(errno)))")
+            throw CodedError(.luksBackupFailed, "cannot make a private directory in \(base) for the header backup of \(u): \(Errno.current)")
         }
         let dir = String(cString: dirPtr)
         let file = dir + "/header"
@@ -146,11 +129,11 @@ public enum LUKSHeaderReader {
         }
         r = lib.headerBackup(cd, nil, file)
         if r < 0 {
-            throw LUKSError(.backupFailed, "libcryptsetup cannot back up the LUKS header of \(u) from \(shown): \(String(cString: strerror(-r)))")
+            throw CodedError(.luksBackupFailed, "libcryptsetup cannot back up the LUKS header of \(u) from \(shown): \(Errno(-r))")
         }
         let fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else {
-            throw LUKSError(.backupFailed, "cannot open the header backup of \(u): \(String(cString: strerror(errno)))")
+            throw CodedError(.luksBackupFailed, "cannot open the header backup of \(u): \(Errno.current)")
         }
         unlink(file)
         defer {
@@ -169,7 +152,7 @@ public enum LUKSHeaderReader {
             let n = read(fd, buffer.baseAddress, chunk)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw LUKSError(.backupFailed, "cannot read the header backup of \(u): \(String(cString: strerror(errno)))")
+                throw CodedError(.luksBackupFailed, "cannot read the header backup of \(u): \(Errno.current)")
             }
             if n == 0 { break }
             hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import AEMPCR
 
 /// PCR13 of the next boot: the UUIDs on the dom0 kernel's command line, each header read by
@@ -33,7 +34,7 @@ public struct LUKSPrediction: Sendable {
         let uuids = LUKSMeasurement.uuids(cmdline: cmdline)
         for h in headers where !uuids.contains(h.uuid) {
             let on = uuids.isEmpty ? "it has no rd.luks.uuid" : "it has \(uuids.joined(separator: ", "))"
-            throw LUKSError(.notOnCommandLine, "--luks-header \(Escape.text(h.uuid))=…: \(Escape.text(h.uuid)) is not an rd.luks.uuid on the next boot's kernel command line (\(origin)); \(on)")
+            throw CodedError(.luksUuidNotOnCmdline, "--luks-header \(Escape.text(h.uuid))=…: \(Escape.text(h.uuid)) is not an rd.luks.uuid on the next boot's kernel command line (\(origin)); \(on)")
         }
         var p = LUKSPrediction(bank: bank, commandLine: origin, uuids: uuids, extends: [], value: nil,
                                notPredicted: nil, notes: [])
@@ -44,7 +45,7 @@ public struct LUKSPrediction: Sendable {
             }
             do {
                 p.extends.append(try LUKSHeaderReader.measure(uuid: uuid, path: LUKSHeaderReader.devicePath(uuid), bank: bank, soname: soname))
-            } catch let e as LUKSError where headers.isEmpty {
+            } catch let e as CodedError where e.code.rawValue.hasPrefix("luks-") && headers.isEmpty {
                 p.notPredicted = e.reason
                 p.extends = []
                 return p

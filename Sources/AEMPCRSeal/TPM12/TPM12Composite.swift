@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import AEMPCR
 
 /// TPM 1.2 PCR selections and composite digests (TPM Main Part 2, 8.1 TPM_PCR_SELECTION,

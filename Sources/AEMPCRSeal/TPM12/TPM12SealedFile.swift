@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import AEMPCR
 
 /// What a `tpm_sealdata` file was sealed to, read without a TPM: the release PCR selection,

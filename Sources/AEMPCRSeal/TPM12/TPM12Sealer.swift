@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Seals data on a TPM 1.2 to GIVEN PCR values, writing tpm-tools' `tpm_sealdata` file, so that
 // `tpm_unsealdata` (what Qubes AEM runs at boot) opens it once the PCRs hold those values.
 //

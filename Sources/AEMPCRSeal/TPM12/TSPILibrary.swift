@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // trousers' TSP library (libtspi.so.1), loaded at run time so that aem-pcr starts and predicts
 // on a host without trousers. One type opens it and resolves every symbol it uses at once
 // (as systemd's dlopen_tpm2() does); a missing library or symbol is one error naming the package.

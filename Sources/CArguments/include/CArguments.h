@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #ifndef AEMPCR_CARGUMENTS_H
 #define AEMPCR_CARGUMENTS_H
 
