@@ -31,8 +31,6 @@ extension CodedError.Code {
     public static let luksBackupFailed = Self("luks-backup-failed")
     /// A --luks-header UUID that the next boot's kernel command line does not name.
     public static let luksUuidNotOnCmdline = Self("luks-uuid-not-on-cmdline")
-    /// A --luks-header value that is not UUID=PATH.
-    public static let luksBadArgument = Self("luks-bad-argument")
 
     /// libtspi.so.1 (or one of its functions) could not be loaded.
     public static let tpm12LibtspiMissing = Self("tpm12-libtspi-missing")

@@ -39,7 +39,7 @@ import Testing
         "tpm-tcti-refused",
         // Sealing, TPM 1.2 through trousers
         "seal-io", "seal-crypto", "seal-layout", "seal-refused",
-        "luks-libcryptsetup-missing", "luks-header-not-found", "luks-permission", "luks-not-luks", "luks-backup-failed", "luks-uuid-not-on-cmdline", "luks-bad-argument",
+        "luks-libcryptsetup-missing", "luks-header-not-found", "luks-permission", "luks-not-luks", "luks-backup-failed", "luks-uuid-not-on-cmdline",
         "tpm12-libtspi-missing", "tpm12-tcsd-unreachable", "tpm12-no-owner", "tpm12-srk-auth-failed",
         "tpm12-disabled", "tpm12-bad-pcr", "tpm12-tss-failed", "tpm12-crypto-failed", "tpm12-sealed-file-invalid",
         // The command line

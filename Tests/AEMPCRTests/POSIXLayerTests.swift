@@ -58,7 +58,7 @@ import AEMPCRSystem
         let r = try run(strace, ["-f", "-qq", "-y", "-o", dir + "/trace", "-e", "trace=fsync,rename,renameat,renameat2",
                                  Repo.binary, "log", "dump", "-o", dir + "/out/heap.dump", "--mem", mem], cwd: Repo.root)
         #expect(r.status == 0, "\(r.stderr)")
-        let lines = try String(contentsOfFile: dir + "/trace", encoding: .utf8).split(separator: "\n").map { String($0.drop { $0 != " " }.dropFirst()) }
+        let lines = try String(contentsOfFile: dir + "/trace", encoding: .utf8).split(separator: "\n").map { String($0.drop { $0 != " " }.drop { $0 == " " }) }
         let renamed = try #require(lines.firstIndex { $0.hasPrefix("rename") && $0.contains(dir + "/out/heap.dump") }, "\(lines)")
         #expect(lines[..<renamed].contains { $0.hasPrefix("fsync(") && $0.contains("/out/.heap.dump.") }, "\(lines)")
         #expect(lines[renamed...].contains { $0.hasPrefix("fsync(") && $0.contains("<\(dir)/out>") }, "\(lines)")

@@ -156,7 +156,7 @@ import Testing
         try "(XEN) SLAUNCH: reserving event log (0x7e9f5000 0x7e9fd000)\n".write(toFile: dir + "/bad.txt", atomically: true, encoding: .utf8)
         try write([0], to: dir + "/mem")
         for (file, code, text) in [("none.txt", "slaunch-no-log-range", "no \"SLAUNCH: reserving event log\" line"),
-                                   ("bad.txt", "slaunch-log-range-bad", "line 1: the \"SLAUNCH: reserving event log\" line does not give a range")] {
+                                   ("bad.txt", "slaunch-log-range-bad", "bad.txt:1: the \"SLAUNCH: reserving event log\" line does not give a range")] {
             let r = try aemPCR(["log", "dump", "--xen-dmesg", dir + "/" + file, "--mem", dir + "/mem", "-o", dir + "/out.bin"])
             #expect(r.status == 2, "\(r.stdout) \(r.stderr)")
             #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
