@@ -85,9 +85,7 @@ public final class TPM12SysfsSource: PCRSource {
     public func activeBanks() throws -> [HashAlgorithm] { [.sha1] }
 
     public func readPCRs(_ pcrs: [PCRIndex], banks: [HashAlgorithm]) throws -> PCRValues {
-        if let other = banks.first(where: { $0 != .sha1 }) {
-            throw CodedError(.tpmBankNotActive, "a TPM 1.2 has only the sha1 bank, not \(other)")
-        }
+        try TPM12Banks.check(banks)
         let (all, source) = try values()
         var out = PCRValues()
         for p in pcrs {
@@ -119,4 +117,13 @@ public final class PCRValuesFileSource: PCRSource {
     public func activeBanks() throws -> [HashAlgorithm] { try values().banks }
     public func readPCRs(_ pcrs: [PCRIndex], banks: [HashAlgorithm]) throws -> PCRValues { try values() }
     public func read(_ pcrs: [PCRIndex], banks: [HashAlgorithm]?, onlyActive: Bool) throws -> PCRValues { try values() }
+}
+
+/// A TPM 1.2 keeps one bank, SHA-1: the check both TPM 1.2 sources (sysfs, tcsd) make.
+public enum TPM12Banks {
+    public static func check(_ banks: [HashAlgorithm]) throws {
+        if let other = banks.first(where: { $0 != .sha1 }) {
+            throw CodedError(.tpmBankNotActive, "a TPM 1.2 has only the sha1 bank, not \(other)")
+        }
+    }
 }

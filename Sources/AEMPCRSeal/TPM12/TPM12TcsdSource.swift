@@ -19,9 +19,7 @@ public final class TPM12TcsdSource: PCRSource {
     public func activeBanks() throws -> [HashAlgorithm] { [.sha1] }
 
     public func readPCRs(_ pcrs: [PCRIndex], banks: [HashAlgorithm]) throws -> PCRValues {
-        if let other = banks.first(where: { $0 != .sha1 }) {
-            throw CodedError(.tpmBankNotActive, "a TPM 1.2 has only the sha1 bank, not \(other)")
-        }
+        try TPM12Banks.check(banks)
         var values = PCRValues()
         for (i, v) in try TPM12Sealer.readPCRs(pcrs.map(\.rawValue), context: context) {
             values[.sha1, PCRIndex(rawValue: i)] = Digest(.sha1, bytes: v)
