@@ -11,7 +11,14 @@ set -euo pipefail
 SRK=0x81000001
 SEAL="--pcr 13 --pcr 17 --pcr 18 --pcr 19"
 hex() { xxd -ps | tr -dc 0-9a-f; }
-cleanup() { tpm2_flushcontext -t >/dev/null 2>&1 || true; tpm2_flushcontext -s >/dev/null 2>&1 || true; }
+# Every scratch file (key contexts, the policy digest, the session) lives in one private directory
+# removed on exit, also when a command fails under set -e (an unseal refused by the TPM used to
+# leave its context file in /tmp).
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/aem-tpm2.XXXXXX")
+cleanup() {
+    tpm2_flushcontext -t >/dev/null 2>&1 || true; tpm2_flushcontext -s >/dev/null 2>&1 || true
+    rm -rf "$scratch"
+}
 trap cleanup EXIT
 
 case "$1" in
@@ -19,7 +26,7 @@ setup)
     opw=$2; srkpw=$(cat "$3")
     tpm2_changeauth --quiet -c owner "$opw"
     tpm2_changeauth --quiet -c lockout "$opw"
-    ctx=$(mktemp)
+    ctx=$scratch/primary.ctx
     tpm2_createprimary -Q --hierarchy=o --key-context="$ctx" --key-auth="$srkpw" -P "$opw"
     tpm2_evictcontrol -Q -C o -P "$opw" -c "$ctx" "$SRK"
     rm -f "$ctx"
@@ -30,7 +37,7 @@ seal)
     # tpmsealprepare
     _pcrs=$(printf %s "$SEAL" | grep -Eo '\b[0-9]+\b')
     _pcrs=sha256:${_pcrs//$'\n'/,}
-    _policy=$(mktemp); _session=$(mktemp)
+    _policy=$scratch/policy; _session=$scratch/session
     tpm2_startauthsession -S "$_session"
     tpm2_policypcr -Q -S "$_session" -l "$_pcrs" -L "$_policy"
     tpm2_flushcontext "$_session"
@@ -44,7 +51,7 @@ seal)
     # tpmsealdata for each secret
     for ext in txt key otp fre; do
         [ -e "$secrets/secret.$ext" ] || continue
-        _ctx=$(mktemp)
+        _ctx=$scratch/key.ctx
         tpm2_load -Q -C "$SRK" -P "str:$(cat "$pwfile")" \
                   --private "$dir/key.priv" --public "$dir/key.pub" -c "$_ctx"
         tpm2_unseal -Q -c "$_ctx" -p "pcr:$_pcrs" | hex |
@@ -59,7 +66,7 @@ unseal)
     _pcrs=$(cat "$dir/key.pcrs")
     for f in "$dir"/secret.*.sealed2; do
         ext=${f##*/secret.}; ext=${ext%.sealed2}
-        _ctx=$(mktemp)
+        _ctx=$scratch/key.ctx
         tpm2_load -Q -C "$SRK" -P "str:$(cat "$pwfile")" \
                   --private "$dir/key.priv" --public "$dir/key.pub" -c "$_ctx" 2>/dev/null
         tpm2_unseal -Q -c "$_ctx" -p "pcr:$_pcrs" | hex |
