@@ -79,7 +79,7 @@ struct LUKSBootOptions: ParsableArguments {
     @Option(name: .customLong("current-cmdline"), help: ArgumentHelp("The current boot's dom0 kernel command line, whose rd.luks.uuid headers folded must give the TPM's PCR13 (the PCR13 model check).", valueName: "file"))
     var currentCmdline = "/proc/cmdline"
 
-    @Option(name: .customLong("luks-record"), help: ArgumentHelp("The record of this boot's LUKS header digests (digests only): written by seal and check-boot when the headers fold to the TPM's PCR13, read back by seal when a header changed since.", valueName: "file"))
+    @Option(name: .customLong("luks-record"), help: ArgumentHelp("The record of this boot's LUKS header digests (digests only): written by seal and check-boot when the headers fold to the TPM's PCR13, read back by seal and diff when a header changed since.", valueName: "file"))
     var record = LUKSRecordFile.defaultPath
 
     /// The current boot's headers (the given paths for its UUIDs, else /dev/disk/by-uuid), or
@@ -149,3 +149,80 @@ struct LUKSSealOptions: ParsableArguments {
     }
 }
 
+/// diff's PCR13: this boot's headers (the record, or the headers read now, whichever folds to
+/// the TPM's PCR13) against the next boot's, per UUID.
+struct LUKSDiff {
+    struct Header {
+        var uuid: String
+        var current: Digest?
+        var next: Digest?
+        var changed: Bool { current != next }
+    }
+    var bank: HashAlgorithm
+    /// The TPM's PCR13 now (nil when it cannot be read) and the next boot's (nil: not predicted).
+    var current: Digest?
+    var next: Digest?
+    var headers: [Header]
+    /// Where this boot's digests come from, or why they are not known.
+    var currentFrom: String
+    var notPredicted: String?
+
+    /// nil when neither boot's command line names an rd.luks.uuid (nothing to show).
+    init?(next prediction: LUKSPrediction?, now: Digest?, family: TPMFamily, luks: LUKSOptions, boot: LUKSBootOptions) {
+        guard let prediction else { return nil }
+        let (current, why) = boot.current(family: family, headers: luks.parsed)
+        guard !prediction.uuids.isEmpty || !(current?.uuids.isEmpty ?? true) else { return nil }
+        bank = prediction.bank
+        self.current = now
+        next = prediction.value
+        notPredicted = prediction.notPredicted
+        var before: [LUKSHeaderRecord.Entry]?
+        if let now {
+            if let c = current, c.value == now {
+                before = LUKSHeaderRecord(boot: c.extends).boot
+                currentFrom = "the headers read now fold to the TPM's PCR13"
+            } else if case .record(let r)? = LUKSRecordFile.read(boot.record), r.verifies(now) {
+                before = r.boot
+                currentFrom = "recorded in \(boot.record), whose digests fold to the TPM's PCR13"
+            } else {
+                currentFrom = "not known: neither the headers read now (\(current?.value?.hex ?? why ?? "not read")) nor a record in \(boot.record) fold to the TPM's PCR13"
+            }
+        } else {
+            currentFrom = "not known: the TPM's PCR13 was not read"
+        }
+        let after = LUKSHeaderRecord(boot: prediction.extends).boot
+        let uuids = Set((before ?? []).map(\.uuid) + prediction.uuids).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        headers = uuids.map { u in
+            Header(uuid: u, current: before?.first { $0.uuid == u }?.digest, next: after.first { $0.uuid == u }?.digest)
+        }
+    }
+
+    var json: JSON {
+        .object([
+            ("pcr", .int(Int(LUKSMeasurement.pcr.rawValue))), ("bank", .string(bank.description)),
+            ("current", current.map { .string($0.hex) } ?? .null), ("predicted", next.map { .string($0.hex) } ?? .null),
+            ("current_from", .string(currentFrom)), ("not_predicted", notPredicted.map { .string($0) } ?? .null),
+            ("headers", .array(headers.map { h in
+                .object([("uuid", .string(h.uuid)), ("current", h.current.map { .string($0.hex) } ?? .null),
+                         ("predicted", h.next.map { .string($0.hex) } ?? .null), ("changed", .bool(h.changed))])
+            })),
+        ])
+    }
+
+    var text: TerminalText {
+        var out: TerminalText = Terminal.pad("PCR13", 6) + Terminal.pad("\(bank)", 7) + (current == next && current != nil ? " unchanged" : " CHANGES") + "\n"
+        if current != next || current == nil {
+            out += Terminal.digestLine(indent: 4, label: "now", labelWidth: 5, hex: current?.hex ?? "(not read)") + "\n"
+            out += Terminal.digestLine(indent: 4, label: "next", labelWidth: 5, hex: next?.hex ?? "(not predicted)") + "\n"
+        }
+        for h in headers {
+            out += Terminal.wrap("  the LUKS header of \(h.uuid): \(h.changed ? "changes" : "unchanged")", indent: 0, hang: 4) + "\n"
+            if h.changed {
+                out += Terminal.digestLine(indent: 4, label: "now", labelWidth: 5, hex: h.current?.hex ?? "(none)") + "\n"
+                out += Terminal.digestLine(indent: 4, label: "next", labelWidth: 5, hex: h.next?.hex ?? "(none)") + "\n"
+            }
+        }
+        out += Terminal.wrap("  This boot's headers: \(currentFrom)." + (notPredicted.map { " Next boot: not predicted (\($0))." } ?? ""), indent: 0, hang: 4) + "\n"
+        return out
+    }
+}

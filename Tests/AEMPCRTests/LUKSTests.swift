@@ -364,6 +364,25 @@ import Testing
         // record does; the seal names the changed header and pre-seals the new one.
         try slot(["luksAddKey"])
         let h2 = try headerHash(d.img, m.dir)
+        // diff shows PCR13 per UUID: this boot's header (the record's) → the next boot's.
+        var diffArgs = Array(sealArgs(log2).dropFirst())
+        for opt in ["--label", "--aem-dir", "--tpm-dir", "--srk-password-file"] {
+            if let i = diffArgs.firstIndex(of: opt) { diffArgs.removeSubrange(i...i + 1) }
+        }
+        let diff = try aemPCR(["diff"] + diffArgs + ["--json"])
+        #expect(diff.status == 0, "\(diff.stderr)")
+        let luks = ((try? JSONSerialization.jsonObject(with: Data(diff.stdout.utf8))) as? [String: Any])?["luks"] as? [String: Any]
+        let tpm13 = try run(tool("tpm2_pcrread")!, ["sha256:13", "-o", m.dir + "/pcr13.bin"], env: m.env)
+        #expect(tpm13.status == 0)
+        let tpm13hex = Data(try Data(contentsOf: URL(fileURLWithPath: m.dir + "/pcr13.bin"))).map { String(format: "%02x", $0) }.joined()
+        #expect(luks?["current"] as? String == tpm13hex, "\(diff.stdout)")
+        let rows = luks?["headers"] as? [[String: Any]] ?? []
+        #expect(rows.count == 1 && rows.first?["uuid"] as? String == d.uuid && rows.first?["current"] as? String == h1
+                && rows.first?["predicted"] as? String == h2 && rows.first?["changed"] as? Bool == true, "\(diff.stdout)")
+        if try SchemaTests.haveJSONSchema() { try SchemaTests().expectFollowsSchema("diff", diff.stdout, "with PCR13") }
+        let diffText = try aemPCR(["diff"] + diffArgs)
+        #expect(flat(diffText.stdout).contains("the LUKS header of \(d.uuid): changes"), "\(diffText.stdout)")
+
         let added = try aemPCR(sealArgs(log2))
         #expect(added.status == 0, "\(added.stderr)")
         #expect(added.stderr.contains("changed since: the LUKS header of \(d.uuid);"), "\(added.stderr)")
