@@ -352,6 +352,12 @@ import Testing
         // The model holds: the predicted PCR13 is sealed, and AEM unseals after the next boot.
         // The digests of this boot's header are recorded (python3's, not aem-pcr's).
         let h1 = try headerHash(d.img, m.dir)
+        // Step 1 of the manual's walkthrough: a dry run records them, sealing nothing.
+        let setBefore = try? m.snapshot(m.sealed)
+        let dry = try aemPCR(sealArgs(log) + ["--dry-run"])
+        #expect(dry.status == 0 && (try? String(contentsOfFile: record, encoding: .utf8)) == "\(LUKSHeaderRecord.format)\nboot sha256 \(d.uuid) \(h1)\n",
+                "\(dry.stderr)")
+        #expect((try? m.snapshot(m.sealed)) == setBefore)
         let s = try aemPCR(sealArgs(log))
         #expect(s.status == 0, "\(s.stderr)")
         #expect(s.stderr.contains("folded give the TPM's PCR13"), "\(s.stderr)")
