@@ -205,6 +205,24 @@ import Testing
         }
     }
 
+    /// The same through the command: libcryptsetup made unloadable in a private mount namespace
+    /// (/dev/null bound over the library file): one line naming both packages.
+    @Test(.needsTool("unshare", package: "util-linux")) func missingLibcryptsetupThroughTheCommand() throws {
+        guard getuid() == 0 else { return }  // mounting needs root
+        let lib = try run("/usr/bin/env", ["python3", "-c", "import ctypes.util, os, sys; n = ctypes.util.find_library('cryptsetup'); print(next(os.path.realpath(os.path.join(d, n)) for d in ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib'] if n and os.path.exists(os.path.join(d, n))))"])
+        let path = lib.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard lib.status == 0, !path.isEmpty else { Issue.record("libcryptsetup not found: \(lib.stderr)"); return }
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let d = try image(dir, "luks2.img", type: "luks2")
+        let cfg = try grubCfg(dir, luks: "rd.luks.uuid=\(d.uuid)")
+        let r = try run(tool("unshare")!, ["--mount", "--propagation", "private", "/bin/sh", "-c", "mount --bind /dev/null \"$1\" && shift && exec \"$@\"", "sh", path,
+                                          Repo.binary, "predict", "--tpm", "2.0", "--grub-cfg", cfg, "--entry", "0",
+                                          "--boot-dir", Repo.path("Vectors/example/boot"), "--luks-header", "\(d.uuid)=\(d.img)"])
+        #expect(r.status != 0)
+        #expect(r.stderr == "aem-pcr: error: cannot load libcryptsetup.so.12, which reads LUKS headers as cryptsetup luksHeaderBackup does: install libcryptsetup12 (Debian) or cryptsetup-libs (Fedora)\n", "\(r.stderr)")
+    }
+
     /// The library's fold and command-line parsing against python3 and AEM's getparams rules.
     @Test func foldAndCommandLine() throws {
         #expect(LUKSMeasurement.uuids(cmdline: Array("placeholder root=/x rd.luks.uuid=luks-b rd_LUKS_UUID=a rd.luks.uuid=b xrd.luks.uuid=c".utf8)) == ["a", "b"])
