@@ -463,3 +463,60 @@ import Testing
         #expect(stale.status != 0 && stale.stderr.contains("\(record) is of an earlier boot"), "\(stale.stderr)")
     }
 }
+
+/// The same on a TPM 1.2 (swtpm behind tcsd, TPM12SealTests' fixture, one at a time): PCR13
+/// extended with SHA-1 of cryptsetup's backup, as AEM's tpm_pcr_extend does; after luksAddKey
+/// the record verifies the model and tpm_unsealdata opens the secret at the next boot.
+extension TPM12SealTests {
+    @Test(.needsTool("cryptsetup", package: "cryptsetup-bin")) func luksKeyslotChangePreSealedOnTPM12() throws {
+        guard let unseal = tool("tpm_unsealdata"), tool("tcsd") != nil, tool("swtpm") != nil else { return }
+        guard let tpm = try TPM12Fixture.start() else { return }
+        defer { tpm.stop() }
+        let env = ["TSS_TCSD_PORT": tpm.tcsdPort]
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let boot = dir + "/boot"
+        try FileManager.default.createDirectory(atPath: boot, withIntermediateDirectories: true)
+        for f in try FileManager.default.contentsOfDirectory(atPath: Repo.path("Vectors/example/boot")) {
+            try FileManager.default.copyItem(atPath: Repo.path("Vectors/example/boot/" + f), toPath: boot + "/" + f)
+        }
+        let initramfs = boot + "/initramfs-6.6.63-1.qubes.fc37.x86_64.img"
+        try FileManager.default.createDirectory(atPath: dir + "/aem/aem", withIntermediateDirectories: true)
+        let secret = Array("TPM 1.2 secret across luksAddKey\n".utf8)
+        try write(secret, to: dir + "/aem/aem/secret.txt")
+        // The example entry's rd.luks.uuid, read from this image.
+        let d = try LUKSTests().image(dir, "disk.img", type: "luks1")
+        let uuid = "3e1c9b52-8a77-4f0e-b2a1-5d4c6e7f8091"
+        let cmdline = dir + "/cmdline"
+        try "root=/dev/mapper/qubes_dom0-root rd.luks.uuid=luks-\(uuid)\n".write(toFile: cmdline, atomically: true, encoding: .utf8)
+        let record = dir + "/state/luks-headers"
+        func sha1OfBackup() throws -> String {
+            let f = dir + "/backup"
+            defer { try? FileManager.default.removeItem(atPath: f) }
+            #expect(try run(LUKSTests.cryptsetup, ["luksHeaderBackup", d.img, "--header-backup-file", f]).status == 0)
+            return try run("/usr/bin/env", ["python3", "-c", "import hashlib,sys; print(hashlib.sha1(open(sys.argv[1],'rb').read()).hexdigest())", f])
+                .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        func sealArgs(_ log: String) -> [String] {
+            ["seal", "--label", "aem", "--aem-dir", dir + "/aem", "--tpm-dir", dir + "/tpm", "--srk-well-known", "--event-log", log,
+             "--boot-dir", boot, "--luks-header", "\(uuid)=\(d.img)", "--current-cmdline", cmdline, "--luks-record", record] + LogPredictionTests.entryArgs
+        }
+        let h1 = try sha1OfBackup()
+        let a = try Self.boot12(tpm, initramfs: initramfs, dir: dir, name: "A", luks: h1)
+        let first = try aemPCR(sealArgs(a.log) + ["--dry-run"], env: env)
+        #expect(first.status == 0 && (try? String(contentsOfFile: record, encoding: .utf8)) == "\(LUKSHeaderRecord.format)\nboot sha1 \(uuid) \(h1)\n",
+                "\(first.stderr)")
+
+        let add = try run(LUKSTests.cryptsetup, ["luksAddKey", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "-q", "--key-file", d.key, d.img, d.key])
+        #expect(add.status == 0, "\(add.stderr)")
+        let h2 = try sha1OfBackup()
+        #expect(h2 != h1)
+        let s = try aemPCR(sealArgs(a.log), env: env)
+        #expect(s.status == 0 && s.stderr.contains("changed since: the LUKS header of \(uuid);"), "\(s.stderr)")
+        _ = try Self.boot12(tpm, initramfs: initramfs, dir: dir, name: "B", luks: h2)
+        let out = dir + "/out.txt"
+        let r = try run(unseal, ["-z", "-i", dir + "/tpm/aem/secret.txt.sealed2", "-o", out], env: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect((try? [UInt8](Data(contentsOf: URL(fileURLWithPath: out)))) == secret)
+    }
+}
