@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 @testable import AEMPCR
+import AEMPCRSeal
 
 /// TrenchBoot Secure Launch logs (issue 24): the two logs of real v0.5.3-rc1 launches (QEMU's
 /// emulated SKINIT on swtpm, Vectors/logs/trenchboot) with the PCR values tpm2_pcrread gave in
@@ -297,6 +298,78 @@ import Testing
         #expect(both.status != 0 && both.stderr.contains("not both"))
     }
 
+    /// A directory holding an executable `xl` that runs `body` (a shell script's lines): put
+    /// first on PATH, it stands in for Xen's tools in dom0.
+    static func fakeXl(in dir: String, _ body: String) throws -> [String: String] {
+        let bin = dir + "/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        try ("#!/bin/sh\n" + body + "\n").write(toFile: bin + "/xl", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: bin + "/xl")
+        return ["PATH": bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")]
+    }
+
+    /// No option names the log: `xl dmesg` (a fake on PATH printing what Xen prints, in both
+    /// range formats) gives the range, read from a file laid out like physical memory.
+    @Test(arguments: ["2024", "2026"])
+    func liveLogIsFoundThroughXlDmesgAndDumped(style: String) throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pcrs = try Self.generate(["--scenario", "amd-efi", "--log", dir + "/log.bin", "--mem-image", dir + "/mem",
+                                      "--dmesg", dir + "/dmesg.txt", "--dmesg-style", style, "--print-pcrs"]).stdout
+        try pcrs.write(toFile: dir + "/pcrs.yaml", atomically: true, encoding: .utf8)
+        let env = try Self.fakeXl(in: dir, "[ \"$1\" = dmesg ] || exit 9\ncat '\(dir)/dmesg.txt'")
+        let dump = try aemPCR(["log", "dump", "--mem", dir + "/mem", "-o", dir + "/out.bin"], env: env)
+        #expect(dump.status == 0, "\(dump.stdout) \(dump.stderr)")
+        #expect(flat(dump.stdout).contains("of \(dir)/mem that 'xl dmesg' names (line 3)"), "\(dump.stdout)")
+        #expect(flat(dump.stdout).contains("TrenchBoot on AMD SKINIT (Xen through EFI)"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/out.bin")) == Data(contentsOf: URL(fileURLWithPath: dir + "/log.bin")))
+        let v = try aemPCR(["verify", "--mem", dir + "/mem", "--pcrs", dir + "/pcrs.yaml"], env: env)
+        #expect(v.status == 0, "\(v.stdout) \(v.stderr)")
+        #expect(flat(v.stdout).contains("'xl dmesg''s output, line 3"), "\(v.stdout)")
+        // An xl whose ring holds no SLAUNCH line (tboot's Xen, or a ring that lost its early
+        // lines), and no TXT heap either: one error saying each place looked at.
+        let none = try Self.fakeXl(in: dir, "echo '(XEN) Xen version 4.19'")
+        try write([0], to: dir + "/small")
+        let r = try aemPCR(["verify", "--mem", dir + "/small", "--pcrs", dir + "/pcrs.yaml"], env: none)
+        #expect(r.status == 2, "\(r.stdout) \(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        #expect(flat(r.stderr).contains("the current DRTM log cannot be read (the TXT heap: "), "\(r.stderr)")
+        #expect(flat(r.stderr).contains("(Linux Secure Launch), 'xl dmesg' printed no \"SLAUNCH: reserving event log\" line; "
+            + "give the log with --event-log FILE (saved with 'aem-pcr log dump' on the machine), or --xen-dmesg FILE"), "\(r.stderr)")
+        let failing = try Self.fakeXl(in: dir, "exit 3")
+        let f = try aemPCR(["log", "dump", "--mem", dir + "/small", "-o", dir + "/o2.bin"], env: failing)
+        #expect(f.status == 2 && flat(f.stderr).contains("'xl dmesg' exited with status 3"), "\(f.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/o2.bin"))
+    }
+
+    /// The search order in the seal layer: Linux's securityfs file before Xen's console, which
+    /// is not even run then; the console's range before the TXT heap.
+    @Test func findLogLooksAtSecurityfsThenXenThenTheTXTHeap() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.generate(["--scenario", "amd-mb2", "--log", dir + "/log.bin", "--mem-image", dir + "/mem",
+                           "--dmesg", dir + "/dmesg.txt", "--dmesg-style", "2026"])
+        let linux = Array(try Data(contentsOf: URL(fileURLWithPath: Repo.path(Self.linuxLog))))
+        try write(linux, to: dir + "/eventlog")
+        // The console command leaves a mark when it runs.
+        let xl = ["/bin/sh", "-c", "touch '\(dir)/ran'; cat '\(dir)/dmesg.txt'"]
+        let fs = try CurrentBoot.findLog(securityfs: dir + "/eventlog", xenConsole: xl, mem: dir + "/mem")
+        #expect(fs.origin == .securityfs(path: dir + "/eventlog") && fs.bytes == linux)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/ran"))
+        let xen = try CurrentBoot.findLog(securityfs: dir + "/absent", xenConsole: xl, mem: dir + "/mem")
+        #expect(FileManager.default.fileExists(atPath: dir + "/ran"))
+        #expect(xen.bytes == Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/log.bin"))))
+        guard case .xenConsole(_, let range, _) = xen.origin else { Issue.record("\(xen.origin)"); return }
+        #expect(range.start == 0x7E9F_5000 && range.end == 0x7E9F_D000)
+        // A command not on PATH is passed over and said.
+        #expect(throws: CodedError.self) { try CurrentBoot.findLog(securityfs: dir + "/absent", xenConsole: ["aem-pcr-no-such-xl"], mem: dir + "/absent") }
+        do {
+            _ = try CurrentBoot.findLog(securityfs: dir + "/absent", xenConsole: ["aem-pcr-no-such-xl"], mem: dir + "/absent")
+        } catch let e as CodedError {
+            #expect("\(e)".contains("no \(dir)/absent (Linux Secure Launch), no aem-pcr-no-such-xl on PATH (not Xen's dom0)"), "\(e)")
+        }
+    }
+
     @Test func verifyWithoutATXTHeapPointsAtTrenchBootsLog() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -307,10 +380,11 @@ import Testing
         #expect(pwrite(fd, ff, 16, 0xFED3_0300) == 16)
         close(fd)
         try Self.xenPCRs.write(toFile: dir + "/pcrs.yaml", atomically: true, encoding: .utf8)
-        let r = try aemPCR(["verify", "--mem", dir + "/mem", "--pcrs", dir + "/pcrs.yaml"])
+        let r = try aemPCR(["verify", "--mem", dir + "/mem", "--pcrs", dir + "/pcrs.yaml"], env: try Self.fakeXl(in: dir, "exit 1"))
         #expect(r.status == 2, "\(r.stdout) \(r.stderr)")
         #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
         #expect(flat(r.stderr).contains("no TXT"))
-        #expect(flat(r.stderr).contains("on a TrenchBoot boot give --xen-dmesg FILE ('xl dmesg' saved to a file) or --event-log /sys/kernel/security/slaunch/eventlog"))
+        #expect(flat(r.stderr).contains("also looked for: no /sys/kernel/security/slaunch/eventlog (Linux Secure Launch), 'xl dmesg' exited with status 1"))
+        #expect(flat(r.stderr).contains("give the log with --event-log FILE (saved with 'aem-pcr log dump' on the machine), or --xen-dmesg FILE ('xl dmesg' saved to a file)"))
     }
 }
