@@ -247,24 +247,112 @@ import AEMPCRSeal
         #expect(DRTMLaunch.recognise(DRTMEventLog(format: .tpm20TCG, banks: [.sha256], events: [], source: "t")).kind == .unknown)
     }
 
-    @Test func predictDiffAndSealRefuseATrenchBootLogNamingEachPCRAndWhy() throws {
+    /// The real launch against a tboot entry (Vectors/example): predict and diff say per PCR
+    /// why it cannot be predicted, naming the records; seal refuses naming each sealed PCR.
+    @Test func predictDiffAndSealStateEachPCROfARealLaunch() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Self.xenPCRs.write(toFile: dir + "/pcrs.yaml", atomically: true, encoding: .utf8)
         let common = ["--event-log", Repo.path(Self.xenLog), "--pcrs", dir + "/pcrs.yaml", "--grub-cfg", Repo.path("Vectors/example/grub.cfg"),
                       "--boot-dir", Repo.path("Vectors/example/boot"), "--entry", "0"]
+        for command in ["predict", "diff"] {
+            let r = try aemPCR([command] + common)
+            #expect(r.status == 0, "\(command): \(r.stdout) \(r.stderr)")
+            let t = flat(r.stdout)
+            #expect(t.contains("launch TrenchBoot on AMD SKINIT (Xen through EFI), PCRs 17, 18"))
+            #expect(t.contains("PCR17 NOT PREDICTED") && t.contains("PCR18 NOT PREDICTED"), "\(r.stdout)")
+            #expect(t.contains("PCR17 cannot be predicted: event 0 \"SKINIT\": SKINIT's hash of the SKL image's first bytes"))
+            #expect(t.contains("event 2 \"DLME\": the kernel as GRUB laid it out in memory"))
+            #expect(t.contains("PCR18 cannot be predicted: event 4 \"Xen's command line\": the entry's Xen command line 'placeholder logging=memory,serial' hashes to sha1"))
+            #expect(t.contains("event 5 \"MB module string\""))
+            let j = try aemPCR([command, "--json"] + common)
+            #expect(j.status == 0, "\(j.stderr)")
+            let o = (try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as! [String: Any])["secure_launch"] as! [String: Any]
+            #expect(o["verified"] as? Bool == true)
+            let pcrs = o["pcrs"] as! [[String: Any]]
+            #expect(pcrs.map { $0["pcr"] as! Int } == [17, 18] && pcrs.allSatisfy { $0["predicted"] as? Bool == false && $0["values"] is NSNull })
+            let checks = (pcrs[1]["records"] as! [[String: Any]]).map { "\($0["event"]!):\($0["check"]!)" }
+            #expect(checks == ["3:constant", "4:differs", "5:differs"])
+            #expect(((pcrs[1]["current"] as! [String: String])["sha256"]) == "3e282d7905a8caff55b6537b255e16dc3b3cede1048481ea67d267bea7b3608e")
+            if try SchemaTests.haveJSONSchema() { try SchemaTests().expectFollowsSchema(command, j.stdout, "TrenchBoot") }
+        }
         try "srk\n".write(toFile: dir + "/srk", atomically: true, encoding: .utf8)
         let seal = ["seal", "--dry-run", "--label", "aem", "--aem-dir", dir + "/aem", "--tpm-dir", dir + "/tpm",
-                    "--srk-password-file", dir + "/srk", "--tpm", "2.0"]
-        for args in [["predict"] + common, ["diff"] + common, seal + common] {
-            let r = try aemPCR(args)
-            #expect(r.status == 2, "\(args[0]): \(r.stdout) \(r.stderr)")
-            #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
-            #expect(r.stderr.contains("TrenchBoot on AMD SKINIT (Xen through EFI): PCR17 cannot be predicted: it can only be copied forward while"))
-            #expect(r.stderr.contains("; PCR18 cannot be predicted:"))
-            #expect(r.stdout.isEmpty)
-        }
+                    "--srk-password-file", dir + "/srk", "--aem-conf", dir + "/none.conf"]
+        let r = try aemPCR(seal + common)
+        #expect(r.status == 2, "\(r.stdout) \(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("TrenchBoot on AMD SKINIT (Xen through EFI): AEM seals PCRs 13, 17, 18; PCR13 is not predicted for a TrenchBoot boot"))
+        #expect(r.stderr.contains("; PCR17 cannot be predicted: event 0 \"SKINIT\", event 1 \"DLME entry offset\", event 2 \"DLME\" cannot be computed from files; "
+            + "event 6 \"MB module\" differs from the entry's; the entry loads 4 modules the log did not measure;"))
+        #expect(r.stderr.contains("; PCR18 cannot be predicted: event 4 \"Xen's command line\", event 5 \"MB module string\" differ from the entry's ("))
+        #expect(r.stderr.hasSuffix("; nothing is sealed\n"))
+        #expect(r.stdout.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: dir + "/aem"))
+    }
+
+    /// A launch whose inputs are known (trenchboot-log.py's amd-efi) and an entry loading the
+    /// same files and strings: PCR18 is copied forward, to the value python3 replays; PCR17
+    /// is not (Xen as laid out in memory). A changed Xen command line or initramfs is named.
+    @Test func pcr18IsCopiedForwardOnlyWhileItsInputsStayTheSame() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pcrs = try Self.generate(["--scenario", "amd-efi", "--log", dir + "/log.bin", "--print-pcrs"]).stdout
+        try pcrs.write(toFile: dir + "/pcrs.yaml", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: dir + "/boot", withIntermediateDirectories: true)
+        // The generator's module bytes; its module strings carry the module's name first, so
+        // the entry repeats it.
+        try write(Array(String(repeating: "synthetic dom0 kernel", count: 8192).utf8), to: dir + "/boot/vmlinuz-6.6")
+        try write(Array(String(repeating: "synthetic initramfs", count: 16384).utf8), to: dir + "/boot/initramfs-6.6.img")
+        try write(Array("xen".utf8), to: dir + "/boot/xen.gz")
+        func entry(_ xen: String) -> String {
+            """
+            menuentry 'AEM Qubes (TrenchBoot)' {
+            \tslaunch skinit
+            \tslaunch_module /skl.bin
+            \tmultiboot2 /xen.gz \(xen)
+            \tmodule2 /vmlinuz-6.6 vmlinuz-6.6 placeholder root=/dev/mapper/qubes_dom0-root ro
+            \tmodule2 /initramfs-6.6.img initramfs-6.6.img
+            }
+
+            """
+        }
+        let xen = "placeholder console=none dom0_mem=min:1024M dom0_mem=max:4096M ucode=scan"
+        try entry(xen).write(toFile: dir + "/grub.cfg", atomically: true, encoding: .utf8)
+        let args = ["--event-log", dir + "/log.bin", "--pcrs", dir + "/pcrs.yaml", "--grub-cfg", dir + "/grub.cfg",
+                    "--boot-dir", dir + "/boot", "--entry", "0", "--json"]
+        func statements() throws -> [[String: Any]] {
+            let r = try aemPCR(["predict"] + args)
+            #expect(r.status == 0, "\(r.stderr)")
+            if try SchemaTests.haveJSONSchema() { try SchemaTests().expectFollowsSchema("predict", r.stdout, "TrenchBoot") }
+            return ((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any])["secure_launch"] as! [String: Any])["pcrs"] as! [[String: Any]]
+        }
+        var s = try statements()
+        #expect(s[0]["predicted"] as? Bool == false)
+        #expect(s[1]["predicted"] as? Bool == true, "\(s[1])")
+        let expected = pcrreadValues(pcrs)
+        #expect((s[1]["values"] as! [String: String]) == ["sha1": expected["sha1"]![18]!.lowercased(), "sha256": expected["sha256"]![18]!.lowercased()])
+        #expect((s[1]["reason"] as! String).hasPrefix("copied forward from the current log: nothing that feeds it changes (event 3 constant, event 4 \"Xen's command line\" unchanged"))
+        #expect((s[0]["records"] as! [[String: Any]]).map { $0["check"] as! String } == ["unchecked", "unchecked", "unchecked", "same", "same"])
+        // Another Xen command line: PCR18 no longer.
+        try entry(xen + " smt=off").write(toFile: dir + "/grub.cfg", atomically: true, encoding: .utf8)
+        s = try statements()
+        #expect(s[1]["predicted"] as? Bool == false)
+        #expect((s[1]["reason"] as! String).hasPrefix("cannot be predicted: event 4 \"Xen's command line\": the entry's Xen command line '\(xen) smt=off' hashes to sha1 "))
+        // Another initramfs: PCR17 names its record too; PCR18 is copied again.
+        try entry(xen).write(toFile: dir + "/grub.cfg", atomically: true, encoding: .utf8)
+        try write(Array("another initramfs".utf8), to: dir + "/boot/initramfs-6.6.img")
+        s = try statements()
+        #expect(s[1]["predicted"] as? Bool == true)
+        #expect((s[0]["reason"] as! String).contains("event 8 \"MB module\": module 1 (\(dir)/boot/initramfs-6.6.img, as GRUB loads it) hashes to sha1 "))
+        // Seal names PCR17 with that reason and leaves PCR18 out of the refusal.
+        try "srk\n".write(toFile: dir + "/srk", atomically: true, encoding: .utf8)
+        try "SEAL=\"--pcr 17 --pcr 18\"\n".write(toFile: dir + "/aem.conf", atomically: true, encoding: .utf8)
+        let r = try aemPCR(["seal", "--dry-run", "--label", "aem", "--aem-dir", dir + "/aem", "--tpm-dir", dir + "/tpm",
+                            "--srk-password-file", dir + "/srk", "--tpm", "2.0", "--aem-conf", dir + "/aem.conf"] + args.dropLast())
+        #expect(r.status == 2, "\(r.stdout) \(r.stderr)")
+        #expect(r.stderr.contains("AEM seals PCRs 17, 18; PCR17 cannot be predicted: ") && r.stderr.contains("event 8 \"MB module\""))
+        #expect(!r.stderr.contains("PCR18 cannot"))
     }
 
     @Test func assessCopiesAPCRForwardOnlyWhenNothingFeedingItChanges() throws {
