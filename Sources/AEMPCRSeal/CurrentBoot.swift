@@ -31,6 +31,10 @@ public final class CurrentBoot {
         public var pcrs: String?
         /// --mem: physical memory, or a file laid out like it.
         public var mem: String
+        /// Linux Secure Launch's log, looked for first when no log is given.
+        public var securityfs: String = SecureLaunchLog.securityfsPath
+        /// The command printing Xen's console ring, run next (nil: not run).
+        public var xenConsole: [String]? = XenConsole.defaultCommand
         /// --tcti, for a TPM 2.0.
         public var tcti: String?
         /// --tpm, where the command takes it as the TPM to read (seal); nil: the machine's.
@@ -103,24 +107,85 @@ public final class CurrentBoot {
 
     static let logHint = "give the log with --event-log FILE (saved with 'aem-pcr log dump' on the machine)"
 
-    /// The log in `inputs.eventLog`, else the running boot's, read from the TXT heap in
-    /// physical memory as `log dump` reads it.
+    /// The log in `inputs.eventLog`, in the range `inputs.xenDmesg` names, else the running
+    /// boot's as `findLog` finds it.
     static func readLog(_ inputs: Inputs) throws -> DRTMEventLog {
         if let file = inputs.eventLog { return try DRTMEventLog.parse(path: file) }
         if let d = inputs.xenDmesg {
             let (bytes, range) = try SecureLaunchMemory.xenLog(dmesgFile: d, mem: inputs.mem)
             return try DRTMEventLog.parse(bytes: bytes, source: "the event log at 0x\(String(range.start, radix: 16)) (\(d) line \(range.line))")
         }
-        let mem = inputs.mem
+        let found = try findLog(securityfs: inputs.securityfs, xenConsole: inputs.xenConsole, mem: inputs.mem)
+        return try DRTMEventLog.parse(bytes: found.bytes, source: found.source)
+    }
+
+    /// The running boot's DRTM log as found, in the bytes `log dump` saves.
+    public struct FoundLog {
+        public enum Origin: Equatable {
+            /// Linux Secure Launch's securityfs file.
+            case securityfs(path: String)
+            /// The range Xen's console named (`command`'s output, line `range.line`), read from memory.
+            case xenConsole(command: String, range: SecureLaunchLog.Range, mem: String)
+            /// A TXT heap dump (registers then heap) read from memory.
+            case txtHeap(mem: String)
+        }
+        public let bytes: [UInt8]
+        /// The log's name in messages.
+        public let source: String
+        public let origin: Origin
+    }
+
+    /// Where the running boot's DRTM log is looked for, in this order: Linux Secure Launch's
+    /// `securityfs` file (TrenchBoot with Linux); the range the `SLAUNCH: reserving event log`
+    /// line of `xenConsole`'s output names (`xl dmesg` in a TrenchBoot Xen's dom0), read from
+    /// `mem`; the TXT heap in `mem` (tboot, TXT). A place that does not apply (no file, no `xl`,
+    /// no such line) is passed over and said in the error when nothing is found; a place that
+    /// applies but cannot be read is the error.
+    public static func findLog(securityfs: String, xenConsole: [String]?, mem: String) throws -> FoundLog {
+        var tried = [String]()
+        var st = stat()
+        if stat(securityfs, &st) == 0 {
+            let bytes = try FileReader.readAll(path: securityfs, limit: Int(SecureLaunchLog.maxSize))
+            _ = try DRTMEventLog.parse(bytes: bytes, source: securityfs, checks: [])
+            return FoundLog(bytes: bytes, source: securityfs, origin: .securityfs(path: securityfs))
+        }
+        tried.append("no \(securityfs) (Linux Secure Launch)")
+        if let command = xenConsole {
+            let name = "'\(command.joined(separator: " "))'"
+            switch try XenConsole.read(command: command) {
+            case .notFound:
+                tried.append("no \(command.first ?? "") on PATH (not Xen's dom0)")
+            case .cannotRun(let why):
+                tried.append("\(name) could not be run (\(why))")
+            case .failed(let status, let signal):
+                tried.append("\(name) " + (status.map { "exited with status \($0)" } ?? "was ended by signal \(signal ?? 0)")
+                    + (geteuid() == 0 ? "" : " (it needs root)"))
+            case .text(let text):
+                if text.contains(SecureLaunchLog.xenMarker) {
+                    let source = "\(name)'s output"
+                    if mem == "/dev/mem" && geteuid() != 0 {
+                        throw CodedError(.usage, "reading the DRTM log Xen reserved from /dev/mem needs root: run with sudo, or \(logHint)")
+                    }
+                    let (bytes, range) = try SecureLaunchMemory.xenLog(consoleText: text, source: source, mem: mem)
+                    return FoundLog(bytes: bytes,
+                                    source: "the event log at 0x\(String(range.start, radix: 16)) (\(source), line \(range.line))",
+                                    origin: .xenConsole(command: name, range: range, mem: mem))
+                }
+                tried.append("\(name) printed no \"\(SecureLaunchLog.xenMarker)\" line")
+            }
+        }
+        let options = "\(logHint), or --xen-dmesg FILE ('xl dmesg' saved to a file)"
+        let also = "; also looked for: " + tried.joined(separator: ", ") + "; "
         if mem == "/dev/mem" && geteuid() != 0 {
-            throw CodedError(.usage, "reading the current DRTM log from /dev/mem needs root: run with sudo, or \(logHint)")
+            throw CodedError(.usage, "reading the current DRTM log from the TXT heap in /dev/mem needs root: run with sudo"
+                + also + options)
         }
         do {
             let memory = try PhysicalMemoryFile(path: mem)
             let dump = try TXTHeapDump.capture(from: memory)
-            return try DRTMEventLog.parse(bytes: dump, source: mem == "/dev/mem" ? "the TXT heap" : "the TXT heap in \(mem)")
+            return FoundLog(bytes: dump, source: mem == "/dev/mem" ? "the TXT heap" : "the TXT heap in \(mem)", origin: .txtHeap(mem: mem))
         } catch let e as CodedError {
-            throw CodedError(e.code, "the current DRTM log cannot be read (\(e)); \(logHint)")
+            throw CodedError(e.code, "the current DRTM log cannot be read (the TXT heap: \(e))" + also + options)
         }
     }
 

@@ -98,6 +98,8 @@ public struct TPMFamilyResolver {
     /// A log that is not a complete launch's is refused as `LogPredictor.facts` refuses it.
     public func family(log: DRTMEventLog? = nil, for question: Question) throws -> (family: TPMFamily, origin: Origin) {
         if let stated { return (stated, .stated) }
+        // A TrenchBoot log is a TPM 2.0 TCG log (GRUB writes that format on both branches).
+        if let log, DRTMLaunch.recognise(log).isTrenchBoot, log.format == .tpm20TCG { return (.tpm20, .log) }
         if let log, let family = try LogPredictor.facts(of: log).tpm { return (family, .log) }
         let fromKernel = Result { try kernel() }
         if case .success(let family) = fromKernel { return (family, .kernel) }

@@ -11,8 +11,10 @@ struct Diff: ParsableCommand {
             current and the predicted value, and each event that changes: which component, its \
             old and new digest. Read this before deciding to reboot.
 
-            Without --event-log the current log is read from the TXT heap (root), and without \
-            --pcrs the values it must replay to are read from the TPM (see 'aem-pcr read').
+            Without --event-log the current log is found as 'log dump' finds it (root), and without \
+            --pcrs the values it must replay to are read from the TPM (see 'aem-pcr read'). A \
+            TrenchBoot Secure Launch log is stated per PCR as 'predict' states it: unchanged \
+            (copied forward) or NOT PREDICTED, with each record that stops it.
 
             Example:
               sudo aem-pcr diff --grub-cfg /boot/grub2/grub.cfg \\
@@ -29,7 +31,12 @@ struct Diff: ParsableCommand {
 
     func run() throws {
         Terminal.verbose = output.verbose
-        let (p, report) = try log.predict(boot: boot, launch: launch, replace: replace, verbose: output.verbose)
+        let (p, report): (LogPrediction, VerificationReport?)
+        switch try log.prediction(boot: boot, launch: launch, replace: replace, verbose: output.verbose) {
+        case .secureLaunch(let view):
+            return output.json ? Terminal.output(view.json()) : Terminal.output(view.text(diff: true))
+        case .tboot(let prediction, let verification): (p, report) = (prediction, verification)
+        }
         let plan = NextBoot(p)
         let banks = plan.banks(only: launch.banks)
         let values = plan.values(banks: banks)

@@ -1,15 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 import AEMPCR
 import AEMPCRHardware
+import AEMPCRSeal
 import AEMPCRSystem
 import ArgumentParser
 
 struct LogDump: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dump",
-        abstract: "Save the TXT heap, with this boot's DRTM event log, to a file (as root).",
+        abstract: "Save this boot's DRTM event log (TrenchBoot's, or the TXT heap holding it) to a file (as root).",
         discussion: """
-            Reads the TXT heap registers (TXT.HEAP.BASE and TXT.HEAP.SIZE at physical 0xFED30300) \
+            Finds the running boot's log where its launch left it, in this order: Linux Secure \
+            Launch's /sys/kernel/security/slaunch/eventlog (TrenchBoot with Linux); the range the \
+            "SLAUNCH: reserving event log" line of 'xl dmesg' names, read from /dev/mem (TrenchBoot's \
+            Xen, dom0); else the TXT heap (tboot). A TrenchBoot log is saved as read; the file says \
+            where it was found, and when none is found the error says each place looked at.
+
+            For the TXT heap: reads the TXT heap registers (TXT.HEAP.BASE and TXT.HEAP.SIZE at physical 0xFED30300) \
             and the heap they point at from /dev/mem, checks that the heap leads to a DRTM event \
             log, and writes a heap dump: the two registers (u64, little-endian) then the heap. \
             Every command that reads a DRTM event log reads that file. It is written whole or not \
@@ -20,13 +27,11 @@ struct LogDump: ParsableCommand {
             iomem=relaxed. Registers that read all FF or all zero mean no TXT, so no measured launch.
 
             TrenchBoot (GRUB slaunch, Xen or Linux as the launched kernel, AMD SKINIT or Intel \
-            TXT) keeps its log outside the TXT heap. Under Xen, save 'xl dmesg' to a file and give \
-            it with --xen-dmesg: the log is read from the range Xen's "SLAUNCH: reserving event \
-            log" line names, (0xA - 0xB) or [0xA, 0xB), and saved as read ('sudo xl dmesg > \
-            console.txt', then 'sudo aem-pcr log dump --xen-dmesg console.txt -o slaunch.log'). \
-            Under Linux, \
-            --slaunch-eventlog saves Linux Secure Launch's file. The format is told from the \
-            content either way.
+            TXT) keeps its log outside the TXT heap. --xen-dmesg takes Xen's console text saved to \
+            a file instead of running 'xl dmesg' (the range as Xen prints it, (0xA - 0xB) or \
+            [0xA, 0xB): 'sudo xl dmesg > console.txt', then 'sudo aem-pcr log dump --xen-dmesg \
+            console.txt -o slaunch.log'); --slaunch-eventlog names Linux Secure Launch's file. The \
+            format is told from the content either way.
 
             Example:
               sudo aem-pcr log dump -o heap.dump
@@ -58,16 +63,22 @@ struct LogDump: ParsableCommand {
         if xenDmesg != nil || slaunchEventlog != nil { return try dumpSecureLaunchLog() }
         // Create the output's temporary file first: an unwritable directory fails before /dev/mem is read.
         let file = try AtomicOutputFile(path: output)
-        let dump: [UInt8]
+        let found: CurrentBoot.FoundLog
         do {
-            let memory = try PhysicalMemoryFile(path: mem)
-            dump = try TXTHeapDump.capture(from: memory)
-            try file.write(dump)
+            found = try CurrentBoot.findLog(securityfs: SecureLaunchLog.securityfsPath, xenConsole: XenConsole.defaultCommand, mem: mem)
+            try file.write(found.bytes)
             try file.commit()
         } catch {
             file.discard()
             throw error
         }
+        switch found.origin {
+        case .securityfs(let path): return try describeSecureLaunchLog(found.bytes, from: path)
+        case .xenConsole(let command, let range, let mem):
+            return try describeSecureLaunchLog(found.bytes, from: "the \(range.size) bytes at 0x\(String(range.start, radix: 16)) of \(mem) that \(command) names (line \(range.line))")
+        case .txtHeap: break
+        }
+        let dump = found.bytes
         // Describe what was written, read back the way every other command will read it.
         let log = try DRTMEventLog.parse(bytes: dump, source: output, checks: [])
         let base = dump[0..<8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
@@ -103,6 +114,11 @@ extension LogDump {
             file.discard()
             throw error
         }
+        try describeSecureLaunchLog(bytes, from: from)
+    }
+
+    /// What was written, read back the way every other command will read it.
+    func describeSecureLaunchLog(_ bytes: [UInt8], from: String) throws {
         let log = try DRTMEventLog.parse(bytes: bytes, source: output, checks: [])
         let launch = DRTMLaunch.recognise(log)
         Terminal.outputLine(Terminal.wrap("Wrote \(output): \(from); \(log.format.rawValue) log, "

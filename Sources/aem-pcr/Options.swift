@@ -227,6 +227,24 @@ struct EventLogOptions: ParsableArguments {
         live.currentBoot(eventLog: eventLog, pcrs: pcrs, verbose: verbose)
     }
 
+    /// The next boot from the current log: tboot's prediction, or per PCR what a TrenchBoot
+    /// launch lets be copied forward and why not (`SecureLaunchView`).
+    enum CurrentPrediction {
+        case tboot(LogPrediction, VerificationReport?)
+        case secureLaunch(SecureLaunchView)
+    }
+
+    /// Verifies the log (unless --force), then predicts the next boot from it and the boot's
+    /// files (`predict --event-log`, `diff`); a TrenchBoot log gets its per-PCR statement.
+    func prediction(boot: BootOptions, launch: LaunchOptions, replace: ReplaceOptions, verbose: Bool) throws -> CurrentPrediction {
+        let current = try currentBoot(verbose: verbose).predictionLog(force: force)
+        let spec = try replace.apply(to: boot.bootSpec())
+        if DRTMLaunch.recognise(current.log).isTrenchBoot {
+            return .secureLaunch(try SecureLaunchView(current, boot: spec, onlyBanks: launch.banks))
+        }
+        return .tboot(try launch.predict(current, boot: spec, allowPolicyChange: force), current.report)
+    }
+
     /// Verifies the log (unless --force), then predicts the next boot from it and the boot's
     /// files (`predict --event-log`, `diff`).
     func predict(boot: BootOptions, launch: LaunchOptions, replace: ReplaceOptions, verbose: Bool) throws -> (LogPrediction, VerificationReport?) {

@@ -21,6 +21,12 @@ struct Predict: ParsableCommand {
             the new files, and every DRTM PCR predicted. From files alone, nothing reads the TPM \
             or physical memory.
 
+            A TrenchBoot Secure Launch log (--live, --event-log) is stated per PCR: copied \
+            forward while every record feeding it is constant or hashes the same from the entry's \
+            files and strings, else NOT PREDICTED with each record that stops it (Xen as laid out \
+            in memory, the secure-kernel-loader and the Multiboot2 information block are not \
+            computed from files). Never a guess.
+
             --replace ROLE=FILE predicts with FILE (a new Xen, kernel or initramfs unpacked from \
             a package, not yet installed) in place of the one the entry names, keeping its \
             command line. ROLE: tboot, xen, kernel, initramfs, or a module index.
@@ -85,8 +91,17 @@ struct Predict: ParsableCommand {
         Terminal.verbose = output.verbose
         var view: PredictionView
         if usesCurrentBoot {
-            let (p, report) = try log.predict(boot: boot, launch: launch, replace: replace, verbose: output.verbose)
-            view = PredictionView(p, verified: report?.verified, onlyBanks: launch.banks)
+            switch try log.prediction(boot: boot, launch: launch, replace: replace, verbose: output.verbose) {
+            case .secureLaunch(let sl):
+                switch format ?? (output.json ? .json : .text) {
+                case .text: return Terminal.output(sl.text(diff: false))
+                case .json: return Terminal.output(sl.json())
+                case let f:
+                    throw CodedError(.secureLaunchNotPredicted, "--format \(f.rawValue) needs PCR17-19 of a tboot boot; \(sl.launch.description) is said per PCR with text or --json")
+                }
+            case .tboot(let p, let report):
+                view = PredictionView(p, verified: report?.verified, onlyBanks: launch.banks)
+            }
         } else {
             let spec = try replace.apply(to: boot.bootSpec())
             let predictor = Predictor(configuration: try launch.configuration(tbootCmdline: String(decoding: spec.tbootCmdline, as: UTF8.self)),

@@ -50,7 +50,7 @@ struct Seal: ParsableCommand {
     @Option(name: .customLong("tpm-dir"), help: ArgumentHelp("Where the sealed set is written, LABEL/ below it (AEM's TPM_DIR).", valueName: "dir"))
     var tpmDir = AEMLayout.defaultSealedRoot
 
-    @Option(name: .customLong("aem-conf"), help: ArgumentHelp("AEM's configuration, whose SEAL names the PCRs to seal to (default when absent: 13, 17, 18, 19).", valueName: "file"))
+    @Option(name: .customLong("aem-conf"), help: ArgumentHelp("AEM's configuration, whose SEAL names the PCRs to seal to (default when absent: 13, 17, 18, 19; on a TrenchBoot boot 13, 17, 18, its AEM's SEAL).", valueName: "file"))
     var aemConf = AEMConfig.defaultPath
 
     @Option(name: .customLong("srk-password-file"), help: ArgumentHelp("Read the SRK password from this file (trailing newlines dropped, as AEM's $(cat) does); default: ask on the terminal.", valueName: "file"))
@@ -109,6 +109,15 @@ struct Seal: ParsableCommand {
         // The family of the TPM this seals on, and the log verified against its PCRs (PCR13,
         // which is sealed as it is, in the same read). A file (--pcrs) only for a dry run's plan.
         let (family, verified) = try current.forSeal()
+        // TrenchBoot: refused unless every PCR its SEAL names is predicted, each named with why.
+        let secureLaunch = DRTMLaunch.recognise(verified.log)
+        if secureLaunch.isTrenchBoot {
+            let statements = try SecureLaunchPrediction.statements(verified.log, boot: replace.apply(to: boot.bootSpec()))
+            // No anti-evil-maid.conf: TrenchBoot AEM's own SEAL, PCR13, 17 and 18.
+            let seal = access(aemConf, F_OK) == 0 ? try AEMConfig.sealPCRs(path: aemConf) : [13, 17, 18]
+            throw CodedError(.secureLaunchNotPredicted, (SecureLaunchView.refusal(launch: secureLaunch, statements: statements, sealPCRs: seal)
+                ?? "\(secureLaunch.description): every sealed PCR is predicted, but this version does not seal a TrenchBoot boot") + "; nothing is sealed")
+        }
         let p = try launch.predict(.verified(verified), boot: replace.apply(to: boot.bootSpec()), allowPolicyChange: false)
         // AEM's rules: SEAL's PCRs, PCR13 as now, listbadpcrs.
         var sealPlan = try AEMSealPlan(prediction: p, family: family, sealPCRs: AEMConfig.sealPCRs(path: aemConf),

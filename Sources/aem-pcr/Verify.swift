@@ -12,11 +12,12 @@ struct Verify: ParsableCommand {
             checked (digest = H(data)). Exit status 0 when everything matches, 1 when anything \
             differs, 2 on bad input. A log that does not verify must not be used to predict.
 
-            Without --event-log the log is read from the TXT heap (root); without --pcrs the values \
-            are read from the TPM (TPM 2.0 through tpm2-tss, TPM 1.2 from sysfs). On a TrenchBoot \
-            boot give the log with --xen-dmesg (Xen's console text, saved from 'xl dmesg': the log \
-            is read from the range Xen reserved) or --event-log (a saved log, or Linux's \
-            /sys/kernel/security/slaunch/eventlog). The launch the log records is said first, \
+            Without --event-log the running boot's log is looked for, as root, in this order: \
+            Linux Secure Launch's /sys/kernel/security/slaunch/eventlog; the range the \
+            "SLAUNCH: reserving event log" line of 'xl dmesg' names (TrenchBoot's Xen, dom0), read \
+            from /dev/mem; the TXT heap (tboot). --xen-dmesg reads the range from Xen's console text \
+            saved to a file instead. Without --pcrs the values are read from the TPM (TPM 2.0 \
+            through tpm2-tss, TPM 1.2 from sysfs). The launch the log records is said first, \
             with notes on the known defects of TrenchBoot's logs; a PCR18–20 value that is the \
             AMD PSP's cap is explained as such.
 
@@ -43,12 +44,8 @@ struct Verify: ParsableCommand {
     func run() throws {
         Terminal.verbose = output.verbose
         let boot = live.currentBoot(eventLog: eventLog, pcrs: pcrs, verbose: output.verbose, xenDmesg: xenDmesg)
-        let log: DRTMEventLog
-        do { log = try boot.currentLog() } catch let e as CodedError where eventLog == nil && xenDmesg == nil {
-            // No TXT heap log: an AMD machine has no TXT, TrenchBoot keeps its log elsewhere.
-            throw CodedError(e.code, "\(e); on a TrenchBoot boot give --xen-dmesg FILE ('xl dmesg' saved to a file) "
-                + "or --event-log \(SecureLaunchLog.securityfsPath)")
-        }
+        // Without --event-log or --xen-dmesg the error says where the log was looked for.
+        let log = try boot.currentLog()
         let (values, pcrs) = try boot.currentPCRs(for: log)
         var report = Verifier.verify(log, against: values)
         let launch = DRTMLaunch.recognise(log)
