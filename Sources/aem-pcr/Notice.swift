@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import AEMPCR
+import AEMPCRSeal
 import AEMPCRSystem
 import AEMPCRTPM
 import ArgumentParser
@@ -58,10 +59,13 @@ struct Notice: ParsableCommand {
     /// The lines to print.
     func check() throws -> [TerminalText] {
         let cfg = try grubCfg ?? Notice.defaultGrubCfg()
+        // The live log is read without the TPM (notice never opens one): unreadable, the saved
+        // state serves.
+        let current = CurrentBoot(CurrentBoot.Inputs(mem: mem, stated: tpm))
         let report = try NoticeCheck.run(NoticeCheck.Inputs(
             config: cfg, entry: entry, bootDir: bootDir, environmentBlock: Notice.environmentBlock(beside: cfg),
-            tpm: tpm, kernelFamily: tpm == nil ? Notice.sysfsFamily() : nil, liveLog: liveLog(),
-            saved: NoticeState.load(path: statePath), bootID: Notice.bootID()))
+            family: { log in try? current.resolver.family(log: log, for: .nextBoot).family },
+            liveLog: try? current.currentLog(), saved: NoticeState.load(path: statePath), bootID: Notice.bootID()))
         let title = report.title
         var lines = [TerminalText]()
         var setAside = false
@@ -137,11 +141,6 @@ struct Notice: ParsableCommand {
         return nil
     }
 
-    /// The live DRTM log, or nil when it cannot be read (not root, no TXT, lockdown).
-    func liveLog() -> DRTMEventLog? {
-        try? LiveBoot.currentLog(mem: mem)
-    }
-
     static func defaultGrubCfg() throws -> String {
         for p in ["/boot/grub2/grub.cfg", "/boot/grub/grub.cfg"] where access(p, F_OK) == 0 { return p }
         throw CodedError(.usage, "no /boot/grub2/grub.cfg or /boot/grub/grub.cfg; give --grub-cfg")
@@ -172,11 +171,6 @@ struct Notice: ParsableCommand {
         }
         errno = EEXIST
         return nil
-    }
-
-    /// The kernel's view of the TPM (`/sys/class/tpm/tpm0`), if it says.
-    static func sysfsFamily() -> TPMFamily? {
-        try? LiveTPM.family()
     }
 
     static func bootID() -> String {
