@@ -130,10 +130,8 @@ struct Notice: ParsableCommand {
 
     /// Saves the state; the reason when it cannot (not root, read-only).
     func save(_ state: NoticeState) -> String? {
-        if mkdir(stateDir, 0o755) != 0 && errno != EEXIST {
-            return "\(stateDir): \(Errno.current)"
-        }
         do {
+            try Directory.create(stateDir, mode: 0o755, parents: false)
             try SavedSet.write(dir: stateDir, files: [("notice.state", Array(state.text.utf8))])
         } catch {
             return "\(error)"
