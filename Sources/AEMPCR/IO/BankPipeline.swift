@@ -123,26 +123,18 @@ func parallelMap<T>(count: Int, workers: Int, _ body: @escaping (Int) throws -> 
     // An atomic counter, not a Mutex: ThreadSanitizer sees the atomic operation (inlined here),
     // not the lock inside the prebuilt Synchronization library, whose futex it does not model.
     let next = Atomic<Int>(0)
-    let results = ResultSlots<T>(count: count)
+    let results = Threads.Locked([Result<T, Error>?](repeating: nil, count: count))
     let work = {
         while case let i = next.wrappingAdd(1, ordering: .relaxed).oldValue, i < count {
-            results.put(i, Result { try body(i) })
+            let r = Result { try body(i) }
+            results.withLock { $0.value[i] = r }
         }
     }
     let n = max(1, min(workers, count))
     let threads = (1..<n).map { _ in Threads.start(work) }
     work()
     for t in threads { Threads.join(t) }
-    return try results.collected().map { try $0.get() }
-}
-
-/// The results of `parallelMap`, one slot per index.
-private final class ResultSlots<T>: @unchecked Sendable {  // each slot is written by one thread (the one that took its index) and read after every thread is joined
-    private let slots: UnsafeMutableBufferPointer<Result<T, Error>?>
-    init(count: Int) { slots = .allocate(capacity: count); slots.initialize(repeating: nil) }
-    deinit { slots.deinitialize(); slots.deallocate() }
-    func put(_ i: Int, _ r: Result<T, Error>) { slots[i] = r }
-    func collected() -> [Result<T, Error>] { slots.map { $0! } }
+    return try results.value.map { try $0!.get() }
 }
 
 /// Processors online.
