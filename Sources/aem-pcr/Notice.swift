@@ -178,19 +178,9 @@ struct Notice: ParsableCommand {
 
     /// Directory names under AEM's state directory (its labels), sorted; no file is opened.
     static func labels(in dir: String) -> [String] {
-        guard let d = opendir(dir) else { return [] }
-        defer { closedir(d) }
-        var out = [String]()
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasPrefix(".") { continue }
-            var st = stat()
-            if stat(dir + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR,
-               name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
-                out.append(name)
-            }
+        ((try? Directory.subdirectories(dir)) ?? []).filter { name in
+            !name.hasPrefix(".") && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
         }
-        return out.sorted()
     }
 
     /// A shell word: bare when safe, else single-quoted.
