@@ -4,14 +4,45 @@ import Glibc
 /// Directories: made with their parents (`mkdir -p`), listed, synced.
 public enum Directory {
     /// Makes `path` and every missing parent, each new one with `mode`, as `mkdir -p` does; a
-    /// component that exists already is left as it is.
-    public static func create(_ path: String, mode: mode_t) throws {
-        var prefix = path.hasPrefix("/") ? "" : "."
-        for part in path.split(separator: "/") {
-            prefix += "/" + part
-            if mkdir(prefix, mode) != 0 && errno != EEXIST {
-                throw OutputFileError(path: prefix, "cannot create the directory: \(Errno.current)")
+    /// component that exists already is left as it is. `parents: false`: only the last
+    /// component is made (`mkdir`), its parents must exist.
+    ///
+    /// The walk goes by descriptor, never by a path string resolved again: each component is
+    /// made with `mkdirat` in the directory opened before it and opened with `O_NOFOLLOW`. A
+    /// symbolic link on the way is followed only when root or this user owns it (as the
+    /// kernel's `protected_symlinks` rule for sticky directories): one another user planted
+    /// cannot redirect where the directory is made.
+    public static func create(_ path: String, mode: mode_t, parents: Bool = true) throws {
+        let parts = path.split(separator: "/").map(String.init)
+        var walked = path.hasPrefix("/") ? "" : "."
+        var fd = open(path.hasPrefix("/") ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw OutputFileError(path: path.hasPrefix("/") ? "/" : ".", "cannot open: \(Errno.current)") }
+        defer { close(fd) }
+        for (i, part) in parts.enumerated() {
+            let here = walked + "/" + part
+            let last = i == parts.count - 1
+            if (parents || last) && mkdirat(fd, part, mode) != 0 && errno != EEXIST {
+                throw OutputFileError(path: here, "cannot create the directory: \(Errno.current)")
             }
+            if last { break }
+            var next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if next < 0 {
+                let e = errno
+                var st = stat()
+                guard (e == ELOOP || e == ENOTDIR), fstatat(fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0,
+                      st.st_mode & S_IFMT == S_IFLNK else {
+                    // As mkdir -p says it: the next directory cannot be made in this one.
+                    throw OutputFileError(path: here + "/" + parts[i + 1], "cannot create the directory: \(Errno(e))")
+                }
+                guard st.st_uid == 0 || st.st_uid == geteuid() else {
+                    throw OutputFileError(path: here, "is a symbolic link owned by user \(st.st_uid), neither root nor this user: not followed (another user could point it elsewhere); give the real path")
+                }
+                next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                if next < 0 { throw OutputFileError(path: here, "cannot open the directory: \(Errno.current)") }
+            }
+            close(fd)
+            fd = next
+            walked = here
         }
     }
 

@@ -13,57 +13,47 @@ import Glibc
 ///
 /// The CLI enables it (`enable`); a process that has not (the library's tests) waits as
 /// tpm2-tss and trousers do. One call at a time is guarded: calls do not nest.
-public final class TPMWatchdog: @unchecked Sendable {  // every mutable field is read and written with `mutex` held
-    // A pthread mutex and condition (heap-allocated: they must not move), not
-    // Synchronization.Mutex: the watchdog needs a timed wait on a condition, which Mutex does not offer.
-
+public final class TPMWatchdog: Sendable {
     /// The one watchdog of the process.
     public static let shared = TPMWatchdog()
 
     /// The default bound, in seconds (issue 19: every TPM command ends within 10 s).
     public static let defaultSeconds = 10.0
 
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var seconds = 0.0
-    private var status: Int32 = 2
-    private var format: (@Sendable (String) -> String)?
-    private var started = false
-    /// The deadline of the call in progress (CLOCK_MONOTONIC), or nil.
-    private var deadline: timespec?
-    /// The line to write when the deadline passes, prepared when the call began.
-    private var line: [UInt8] = []
-
-    private init() {
-        pthread_mutex_init(mutex, nil)
-        var attr = pthread_condattr_t()
-        pthread_condattr_init(&attr)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(cond, &attr)
-        pthread_condattr_destroy(&attr)
+    /// What the caller and the watchdog thread share, under one lock.
+    private struct State {
+        var seconds = 0.0
+        var status: Int32 = 2
+        var format: (@Sendable (String) -> String)?
+        var started = false
+        /// The deadline of the call in progress (CLOCK_MONOTONIC), or nil.
+        var deadline: timespec?
+        /// The line to write when the deadline passes, prepared when the call began.
+        var line: [UInt8] = []
     }
+
+    private let state = Threads.Locked(State())
+
+    private init() {}
 
     /// Bounds every guarded TPM call of this process to `seconds`: a call still waiting then
     /// ends the process with `format(message)` on standard error and exit status `status`,
     /// where the message names the bound and the transport
     /// (`the TPM did not answer within 10 s through TCTI '…'`).
     public func enable(seconds: Double, status: Int32, format: @escaping @Sendable (String) -> String) {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        self.seconds = seconds
-        self.status = status
-        self.format = format
-        if !started {
-            started = true
-            Threads.detach { self.watch() }
+        let start = state.withLock { s in
+            s.value.seconds = seconds
+            s.value.status = status
+            s.value.format = format
+            defer { s.value.started = true }
+            return !s.value.started
         }
+        if start { Threads.detach { self.watch() } }
     }
 
     /// The bound in force, in seconds; 0 when none is.
     public var bound: Double {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return format == nil ? 0 : seconds
+        state.withLock { $0.value.format == nil ? 0 : $0.value.seconds }
     }
 
     /// Runs `body`, one call that waits on the TPM through `transport` (`TCTI 'device:/dev/
@@ -83,50 +73,50 @@ public final class TPMWatchdog: @unchecked Sendable {  // every mutable field is
     }
 
     private func arm(_ transport: () -> String, seconds override: Double?) {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        guard let format else { return }
-        let s = override ?? seconds
-        line = Array(format(TPMWatchdog.message(seconds: s, transport: transport())).utf8)
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let whole = Int(s), frac = Int((s - Double(whole)) * 1e9)
-        var end = timespec(tv_sec: now.tv_sec + whole, tv_nsec: now.tv_nsec + frac)
-        if end.tv_nsec >= 1_000_000_000 { end.tv_sec += 1; end.tv_nsec -= 1_000_000_000 }
-        deadline = end
-        pthread_cond_signal(cond)
+        state.withLock { st in
+            guard let format = st.value.format else { return }
+            let s = override ?? st.value.seconds
+            st.value.line = Array(format(TPMWatchdog.message(seconds: s, transport: transport())).utf8)
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            let whole = Int(s), frac = Int((s - Double(whole)) * 1e9)
+            var end = timespec(tv_sec: now.tv_sec + whole, tv_nsec: now.tv_nsec + frac)
+            if end.tv_nsec >= 1_000_000_000 { end.tv_sec += 1; end.tv_nsec -= 1_000_000_000 }
+            st.value.deadline = end
+            st.broadcast()
+        }
     }
 
     private func disarm() {
-        pthread_mutex_lock(mutex)
-        deadline = nil
-        pthread_mutex_unlock(mutex)
+        state.withLock { $0.value.deadline = nil }
     }
 
     /// The watchdog thread: sleeps until a call is armed, then until its deadline or its end.
     private func watch() -> Never {
-        pthread_mutex_lock(mutex)
-        while true {
-            guard var end = deadline else {
-                pthread_cond_wait(cond, mutex)
-                continue
-            }
-            _ = pthread_cond_timedwait(cond, mutex, &end)
-            guard let d = deadline else { continue }
-            var now = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &now)
-            if now.tv_sec > d.tv_sec || (now.tv_sec == d.tv_sec && now.tv_nsec >= d.tv_nsec) {
-                // The calling thread is blocked in the TPM call; end the process from here.
-                line.withUnsafeBytes { b in
-                    var off = 0
-                    while off < b.count {
-                        let n = write(2, b.baseAddress! + off, b.count - off)
-                        if n <= 0 { break }
-                        off += n
-                    }
+        let (line, status) = state.withLock { s -> ([UInt8], Int32) in
+            while true {
+                guard let end = s.value.deadline else {
+                    s.wait()
+                    continue
                 }
-                _exit(status)
+                s.wait(until: end)
+                guard let d = s.value.deadline else { continue }
+                var now = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &now)
+                if now.tv_sec > d.tv_sec || (now.tv_sec == d.tv_sec && now.tv_nsec >= d.tv_nsec) {
+                    return (s.value.line, s.value.status)
+                }
             }
         }
+        // The calling thread is blocked in the TPM call; end the process from here.
+        line.withUnsafeBytes { b in
+            var off = 0
+            while off < b.count {
+                let n = write(2, b.baseAddress! + off, b.count - off)
+                if n <= 0 { break }
+                off += n
+            }
+        }
+        _exit(status)
     }
 }

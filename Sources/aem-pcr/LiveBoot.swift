@@ -25,13 +25,6 @@ struct LiveOptions: ParsableArguments {
     }
 }
 
-/// The running boot's log, for `notice` (which reads it without the TPM).
-enum LiveBoot {
-    static func currentLog(mem: String) throws -> DRTMEventLog {
-        try CurrentBoot(CurrentBoot.Inputs(mem: mem)).currentLog()
-    }
-}
-
 /// The process environment, without Foundation.
 enum Environment {
     static var variables: [String: String] {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import AEMPCR
+import AEMPCRSeal
 import AEMPCRSystem
 import AEMPCRTPM
 import ArgumentParser
@@ -58,10 +59,13 @@ struct Notice: ParsableCommand {
     /// The lines to print.
     func check() throws -> [TerminalText] {
         let cfg = try grubCfg ?? Notice.defaultGrubCfg()
+        // The live log is read without the TPM (notice never opens one): unreadable, the saved
+        // state serves.
+        let current = CurrentBoot(CurrentBoot.Inputs(mem: mem, stated: tpm))
         let report = try NoticeCheck.run(NoticeCheck.Inputs(
             config: cfg, entry: entry, bootDir: bootDir, environmentBlock: Notice.environmentBlock(beside: cfg),
-            tpm: tpm, kernelFamily: tpm == nil ? Notice.sysfsFamily() : nil, liveLog: liveLog(),
-            saved: NoticeState.load(path: statePath), bootID: Notice.bootID()))
+            family: { log in try? current.resolver.family(log: log, for: .nextBoot).family },
+            liveLog: try? current.currentLog(), saved: NoticeState.load(path: statePath), bootID: Notice.bootID()))
         let title = report.title
         var lines = [TerminalText]()
         var setAside = false
@@ -126,20 +130,13 @@ struct Notice: ParsableCommand {
 
     /// Saves the state; the reason when it cannot (not root, read-only).
     func save(_ state: NoticeState) -> String? {
-        if mkdir(stateDir, 0o755) != 0 && errno != EEXIST {
-            return "\(stateDir): \(Errno.current)"
-        }
         do {
+            try Directory.create(stateDir, mode: 0o755, parents: false)
             try SavedSet.write(dir: stateDir, files: [("notice.state", Array(state.text.utf8))])
         } catch {
             return "\(error)"
         }
         return nil
-    }
-
-    /// The live DRTM log, or nil when it cannot be read (not root, no TXT, lockdown).
-    func liveLog() -> DRTMEventLog? {
-        try? LiveBoot.currentLog(mem: mem)
     }
 
     static func defaultGrubCfg() throws -> String {
@@ -174,11 +171,6 @@ struct Notice: ParsableCommand {
         return nil
     }
 
-    /// The kernel's view of the TPM (`/sys/class/tpm/tpm0`), if it says.
-    static func sysfsFamily() -> TPMFamily? {
-        try? LiveTPM.family()
-    }
-
     static func bootID() -> String {
         guard let b = try? FileReader.readAll(path: "/proc/sys/kernel/random/boot_id", limit: 64) else { return "unknown" }
         return String(decoding: b, as: UTF8.self).trimmingCharacters(in: " \n")
@@ -186,19 +178,9 @@ struct Notice: ParsableCommand {
 
     /// Directory names under AEM's state directory (its labels), sorted; no file is opened.
     static func labels(in dir: String) -> [String] {
-        guard let d = opendir(dir) else { return [] }
-        defer { closedir(d) }
-        var out = [String]()
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasPrefix(".") { continue }
-            var st = stat()
-            if stat(dir + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR,
-               name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
-                out.append(name)
-            }
+        ((try? Directory.subdirectories(dir)) ?? []).filter { name in
+            !name.hasPrefix(".") && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
         }
-        return out.sorted()
     }
 
     /// A shell word: bare when safe, else single-quoted.

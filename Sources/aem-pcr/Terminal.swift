@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import AEMPCR
+import AEMPCRSystem
 import Glibc
-import Synchronization
 
 /// Text on its way to the terminal, safe by construction: its literal parts are the tool's own
 /// words (newlines and the bold sequences included), and every value interpolated into it — a
@@ -59,10 +59,10 @@ extension Sequence where Element == TerminalText {
 /// written here only, and only as `TerminalText` (or JSON, which escapes itself).
 enum Terminal {
     static var verbose: Bool {
-        get { verboseSetting.withLock { $0 } }
-        set { verboseSetting.withLock { $0 = newValue } }
+        get { verboseSetting.value }
+        set { verboseSetting.withLock { $0.value = newValue } }
     }
-    private static let verboseSetting = Mutex(false)
+    private static let verboseSetting = Threads.Locked(false)
 
     static var colour: Bool {
         isatty(1) != 0 && getenv("NO_COLOR") == nil && String(cString: getenv("TERM") ?? strdup("dumb")!) != "dumb"

@@ -121,6 +121,53 @@ import Testing
         #expect(flat(plain.stdout).contains("(the live DRTM log was not used: "), "\(plain.stdout)")
     }
 
+    /// State files written by an earlier release (commit e9723fb, `Vectors/notice/`) stay the
+    /// reference: read, compared with the files now, and the change named as that release named it.
+    @Test func stateWrittenByEarlierReleaseIsRead() throws {
+        let s = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: s.dir) }
+        try FileManager.default.copyItem(atPath: Repo.path("Vectors/example/grub.cfg"), toPath: s.dir + "/grub.cfg")
+        func notice(_ family: String, state: String) throws -> String {
+            try FileManager.default.createDirectory(atPath: s.state, withIntermediateDirectories: true)
+            try? FileManager.default.removeItem(atPath: s.state + "/notice.state")
+            try FileManager.default.copyItem(atPath: Repo.path("Vectors/notice/" + state), toPath: s.state + "/notice.state")
+            let r = try run(Repo.binary, ["notice", "--grub-cfg", "grub.cfg", "--boot-dir", "boot", "--state-dir", "state",
+                                          "--aem-dir", "anti-evil-maid", "--mem", "no-dev-mem", "--tpm", family], cwd: s.dir)
+            #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+            #expect(!r.stdout.contains("unusable"), "\(r.stdout)")
+            return flat(r.stdout)
+        }
+        // TPM 1.2: saved while Xen 4.17.5 held 4.17.4's bytes; the example's Xen differs in PCR18 only.
+        let xen = try notice("1.2", state: "state-tpm12.v1")
+        #expect(xen.contains("Compared with the measurements aem-pcr notice saved"), "\(xen)")
+        #expect(xen.contains("changes PCR18. module 0 (xen-4.17.5.gz) changes: PCR18 Compared"), "\(xen)")
+        #expect(!xen.contains("PCR17") && !xen.contains("PCR19"), "\(xen)")
+        // TPM 2.0: saved on the example's files; the same files change nothing, a kernel and a
+        // SINIT module each change PCR17.
+        let same = try notice("2.0", state: "state-tpm20.v1")
+        #expect(same.contains("no DRTM PCR changes, nothing to reseal."), "\(same)")
+        try replace(s, "vmlinuz-6.6.63-1.qubes.fc37.x86_64", with: "vmlinuz-6.6.48-1.qubes.fc37.x86_64")
+        try replace(s, "2nd_gen_i5_i7_SINIT_51.BIN", with: "3rd_gen_i5_i7_SINIT_67.BIN")
+        let two = try notice("2.0", state: "state-tpm20.v1")
+        #expect(two.contains("changes PCR17. SINIT module 2nd_gen_i5_i7_SINIT_51.BIN changes: PCR17 module 1 (vmlinuz-6.6.63-1.qubes.fc37.x86_64) changes: PCR17 Compared"), "\(two)")
+    }
+
+    /// The comparison is the per-PCR event diff for the boot's events, by file for the SINIT
+    /// modules: a module added under TPM 2.0 (every event in PCR17, the SINIT modules' images
+    /// recorded after them) names that module only, and SINIT modules saved in another order
+    /// change nothing (the CPU measures the one that matches, whatever its place).
+    @Test func addedModuleNamesOnlyItself() throws {
+        func e(_ c: String, _ digit: Character, _ file: String) -> NoticeState.Extend {
+            NoticeState.Extend(component: c, pcr: 17, digests: ["sha256": String(repeating: digit, count: 64)], file: file)
+        }
+        let sinit = [e("SINIT", "a", "/A.BIN"), e("SINIT", "b", "/B.BIN")]
+        let old = NoticeState.Record(extends: [e("MLE hash", "1", "/tboot.gz"), e("module 0", "2", "/xen.gz")] + sinit)
+        let new = NoticeState.Record(extends: [e("MLE hash", "1", "/tboot.gz"), e("module 0", "2", "/xen.gz"),
+                                               e("module 1", "3", "/vmlinuz")] + sinit.reversed())
+        #expect(NoticeComparison.changes(from: old, to: new) == [NoticeComparison.Change(what: "module 1 (vmlinuz)", pcrs: [17])])
+        #expect(NoticeComparison.changes(from: new, to: old) == [NoticeComparison.Change(what: "module 1 (vmlinuz)", pcrs: [17])])
+    }
+
     @Test func failuresAreOneLineAndExitZero() throws {
         let s = try scratch()
         let missing = try aemPCR(["notice", "--grub-cfg", s.dir + "/no-grub.cfg", "--state-dir", s.state])

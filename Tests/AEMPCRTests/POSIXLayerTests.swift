@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 import AEMPCRSystem
+import Glibc
 
 /// The POSIX layer (`Sources/AEMPCRSystem`): errno messages, `mkdir -p`, directory listing, the
 /// atomic file and the all-or-nothing set of files. What the system did is read from outside the
@@ -28,6 +29,35 @@ import AEMPCRSystem
         do { try Directory.create(dir + "/f/g", mode: 0o700) } catch let e as OutputFileError {
             #expect(e.path == dir + "/f/g" && e.reason == "cannot create the directory: Not a directory", "\(e)")
         }
+    }
+
+    /// A symbolic link another user planted on the way (here owned by nobody, made with ln and
+    /// chown -h) is not followed: nothing is made where it points. One root or this user owns
+    /// is followed, as before.
+    @Test(.enabled(if: geteuid() == 0, "needs root to give the link to another user"))
+    func directoryCreateRefusesAPlantedSymbolicLink() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Directory.create(dir + "/real", mode: 0o755)
+        for (link, owner) in [("planted", "65534:65534"), ("own", "0:0")] {
+            #expect(try run("/bin/ln", ["-s", "real", dir + "/" + link]).status == 0)
+            #expect(try run("/bin/chown", ["-h", owner, dir + "/" + link]).status == 0)
+        }
+        #expect(try run("/usr/bin/stat", ["-c", "%F %u", dir + "/planted"]).stdout == "symbolic link 65534\n")
+        do {
+            try Directory.create(dir + "/planted/a/b", mode: 0o700)
+            Issue.record("followed the planted link")
+        } catch let e as OutputFileError {
+            #expect(e.path == dir + "/planted" && e.reason.hasPrefix("is a symbolic link owned by user 65534"), "\(e)")
+        }
+        // Only the last component: the same.
+        #expect(throws: OutputFileError.self) { try Directory.create(dir + "/planted/c", mode: 0o700, parents: false) }
+        #expect(try Directory.entries(dir + "/real") == [])
+        try Directory.create(dir + "/own/a/b", mode: 0o700)
+        #expect(try Directory.entries(dir + "/real/a") == ["b"])
+        // Without parents, a missing parent is an error, not made.
+        #expect(throws: OutputFileError.self) { try Directory.create(dir + "/none/d", mode: 0o700, parents: false) }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/none"))
     }
 
     @Test func directoryEntriesAreWhatLsLists() throws {

@@ -67,6 +67,16 @@ import Testing
         #expect(r.stdout.contains(ref) && ref.count == 64, "\(r.stdout) vs \(ref)")
     }
 
+    /// packaging/build's two packages of `bin`, written in `out`: the RPM and the .deb (nil,
+    /// recorded as an issue, when it did not print two files).
+    func packages(_ bin: String, in out: String) throws -> (rpm: String, deb: String)? {
+        let build = try run("/bin/bash", [Repo.path("packaging/build"), "--binary", bin, "--out", out])
+        #expect(build.status == 0, "\(build.stderr)")
+        let files = build.stdout.split(separator: "\n").map(String.init)
+        guard files.count == 2 else { Issue.record("packaging/build printed \(build.stdout)"); return nil }
+        return (files[0], files[1])
+    }
+
     /// packaging/build makes both packages from the static binary (it refuses the debug one: it
     /// carries RUNPATH); each lists the binary, the manual, the schemas, the kernel-install plugin
     /// and its hooks; the RPM installs into a scratch root and its binary runs from there.
@@ -75,11 +85,8 @@ import Testing
               tool("rpmbuild") != nil, tool("strip") != nil else { return }
         let out = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let build = try run("/bin/bash", [Repo.path("packaging/build"), "--binary", bin, "--out", out])
-        #expect(build.status == 0, "\(build.stderr)")
-        let files = build.stdout.split(separator: "\n").map(String.init)
-        guard files.count == 2 else { Issue.record("packaging/build printed \(build.stdout)"); return }
-        let (rpmFile, debFile) = (files[0], files[1])
+        guard let built = try packages(bin, in: out) else { return }
+        let (rpmFile, debFile) = built
         #expect(rpmFile.hasSuffix(".x86_64.rpm") && debFile.hasSuffix("_amd64.deb"))
 
         let schemas = try FileManager.default.contentsOfDirectory(atPath: Repo.path("man")).filter { $0.hasSuffix(".schema.json") }
@@ -166,11 +173,8 @@ import Testing
               let parse = tool("dpkg-parsechangelog"), tool("rpmbuild") != nil else { return }
         let out = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let build = try run("/bin/bash", [Repo.path("packaging/build"), "--binary", bin, "--out", out])
-        #expect(build.status == 0, "\(build.stderr)")
-        let files = build.stdout.split(separator: "\n").map(String.init)
-        guard files.count == 2 else { Issue.record("packaging/build printed \(build.stdout)"); return }
-        let (rpmFile, debFile) = (files[0], files[1])
+        guard let built = try packages(bin, in: out) else { return }
+        let (rpmFile, debFile) = built
 
         #expect(try run(rpm, ["-qp", "--qf", "%{LICENSE}", rpmFile]).stdout == "Apache-2.0")
         let flags = try run(rpm, ["-qp", "--qf", "[%{FILEFLAGS:fflags} %{FILENAMES}\n]", rpmFile]).stdout

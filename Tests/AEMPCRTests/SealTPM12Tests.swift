@@ -32,6 +32,18 @@ extension TPM12SealTests {
         print(json.dumps({"events": ev, "pcrs": pcrs}))
         """
 
+    /// A scratch directory (the caller removes it) holding a copy of the example's boot files
+    /// in `boot`, and the path of its initramfs (module 2), which tests replace.
+    static func exampleBoot() throws -> (dir: String, boot: String, initramfs: String) {
+        let dir = try tempDir()
+        let boot = dir + "/boot"
+        try FileManager.default.createDirectory(atPath: boot, withIntermediateDirectories: true)
+        for f in try FileManager.default.contentsOfDirectory(atPath: Repo.path("Vectors/example/boot")) {
+            try FileManager.default.copyItem(atPath: Repo.path("Vectors/example/boot/" + f), toPath: boot + "/" + f)
+        }
+        return (dir, boot, boot + "/initramfs-6.6.63-1.qubes.fc37.x86_64.img")
+    }
+
     /// One simulated TPM 1.2 boot with `initramfs` as module 2: the fixture's extends, the log
     /// and tpm2_pcrread-style values written into `dir` under `name`.
     static func boot12(_ tpm: TPM12Fixture, initramfs: String, dir: String, name: String,
@@ -61,14 +73,8 @@ extension TPM12SealTests {
         guard let tpm = try TPM12Fixture.start() else { return }
         defer { tpm.stop() }
         let env = ["TSS_TCSD_PORT": tpm.tcsdPort]
-        let dir = try tempDir()
+        let (dir, boot, initramfs) = try Self.exampleBoot()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let boot = dir + "/boot"
-        try FileManager.default.createDirectory(atPath: boot, withIntermediateDirectories: true)
-        for f in try FileManager.default.contentsOfDirectory(atPath: Repo.path("Vectors/example/boot")) {
-            try FileManager.default.copyItem(atPath: Repo.path("Vectors/example/boot/" + f), toPath: boot + "/" + f)
-        }
-        let initramfs = boot + "/initramfs-6.6.63-1.qubes.fc37.x86_64.img"
         let secrets: [String: [UInt8]] = ["txt": Array("TPM 1.2 secret\n".utf8), "fre": (0..<20).map { UInt8($0 * 7 + 3) }]
         try FileManager.default.createDirectory(atPath: dir + "/aem/aem", withIntermediateDirectories: true)
         for (ext, b) in secrets { try write(b, to: dir + "/aem/aem/secret." + ext) }

@@ -54,14 +54,8 @@ extension TPM12SealTests {
         defer { tpm.stop() }
         let env = ["TSS_TCSD_PORT": tpm.tcsdPort]
         let port = "sin_port=htons(\(tpm.tcsdPort))"
-        let dir = try tempDir()
+        let (dir, boot, initramfs) = try Self.exampleBoot()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let boot = dir + "/boot"
-        try FileManager.default.createDirectory(atPath: boot, withIntermediateDirectories: true)
-        for f in try FileManager.default.contentsOfDirectory(atPath: Repo.path("Vectors/example/boot")) {
-            try FileManager.default.copyItem(atPath: Repo.path("Vectors/example/boot/" + f), toPath: boot + "/" + f)
-        }
-        let initramfs = boot + "/initramfs-6.6.63-1.qubes.fc37.x86_64.img"
         try FileManager.default.createDirectory(atPath: dir + "/aem/aem", withIntermediateDirectories: true)
         for ext in ["txt", "key", "fre"] { try write(Array("secret \(ext)\n".utf8), to: dir + "/aem/aem/secret." + ext) }
         let a = try Self.boot12(tpm, initramfs: initramfs, dir: dir, name: "A")

@@ -122,12 +122,13 @@ def tpm_command(sock_path, command):
 
 
 def pcr_extend(sock_path, pcr, digests):
-    """TPM2_PCR_Extend (TPM 2.0 Part 3, 22.2) with an empty password session."""
+    """TPM2_PCR_Extend (TPM 2.0 Part 3, 22.2) with an empty password session. digests: bank name
+    to digest, or (bank, digest) pairs in the order to send them (trenchboot-log.py's)."""
     body = struct.pack(">I", pcr)
     auth = struct.pack(">IHBH", 0x40000009, 0, 0, 0)
     body += struct.pack(">I", len(auth)) + auth
     body += struct.pack(">I", len(digests))
-    for b, d in digests.items():
+    for b, d in (digests.items() if isinstance(digests, dict) else digests):
         body += struct.pack(">H", ALG[b]) + d
     cmd = struct.pack(">HII", 0x8002, 10 + len(body), 0x182) + body
     rc = tpm_command(sock_path, cmd)

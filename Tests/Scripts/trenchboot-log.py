@@ -51,8 +51,10 @@ extends SHA-1 and SHA-256 one bank at a time, Xen the header's banks).
 """
 
 import argparse
+import functools
 import hashlib
-import socket
+import importlib.util
+import os
 import struct
 import subprocess
 
@@ -184,33 +186,19 @@ def log_bytes(scenario, header_banks, address, region):
     return out + bytes(region - len(out))
 
 
-def tpm_command(sock_path, command):
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.connect(sock_path)
-        s.sendall(command)
-        head = b""
-        while len(head) < 10:
-            chunk = s.recv(10 - len(head))
-            if not chunk:
-                raise SystemExit("swtpm closed the connection")
-            head += chunk
-        _, size, rc = struct.unpack(">HII", head)
-        rest = b""
-        while len(head) + len(rest) < size:
-            rest += s.recv(size - len(head) - len(rest))
-        return rc
+@functools.cache
+def simulate_drtm_boot():
+    """simulate-drtm-boot.py as a module (its name has hyphens)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "simulate-drtm-boot.py")
+    spec = importlib.util.spec_from_file_location("simulate_drtm_boot", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pcr_extend(sock_path, pcr, digests):
-    """TPM2_PCR_Extend (TPM 2.0 Part 3, 22.2) with an empty password session."""
-    body = struct.pack(">I", pcr)
-    auth = struct.pack(">IHBH", 0x40000009, 0, 0, 0)
-    body += struct.pack(">I", len(auth)) + auth + struct.pack(">I", len(digests))
-    for b, d in digests:
-        body += struct.pack(">H", ALG[b]) + d
-    rc = tpm_command(sock_path, struct.pack(">HII", 0x8002, 10 + len(body), 0x182) + body)
-    if rc != 0:
-        raise SystemExit("TPM2_PCR_Extend of PCR%d failed: 0x%x" % (pcr, rc))
+    """TPM2_PCR_Extend on swtpm: simulate-drtm-boot.py's, the one raw-command client of the scripts."""
+    simulate_drtm_boot().pcr_extend(sock_path, pcr, digests)
 
 
 def replay(ev, bank, pcr):

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
+import AEMPCRSystem
 internal import CISAL
 import CZlib
 import Glibc
-import Synchronization
 
 /// Streaming gunzip: compressed chunks in, decompressed chunks out to a callback. One gzip
 /// member only, checked against its CRC-32 and length trailer; bytes after it, a second member
@@ -49,9 +49,9 @@ public final class GzipInflater {
     }
 
     /// The engines that have inflated something in this process so far.
-    public static var enginesUsed: Set<Engine> { usage.withLock { $0 } }
+    public static var enginesUsed: Set<Engine> { usage.value }
     /// The engines used so far in this process: inflaters run on several threads (two files at a time).
-    private static let usage = Mutex<Set<Engine>>([])
+    private static let usage = Threads.Locked<Set<Engine>>([])
 
     /// The engine this inflater runs.
     public let engine: Engine
@@ -101,7 +101,7 @@ public final class GzipInflater {
             self.engine = .zlib
         }
         let engine = self.engine
-        GzipInflater.usage.withLock { _ = $0.insert(engine) }
+        GzipInflater.usage.withLock { _ = $0.value.insert(engine) }
     }
 
     deinit {

@@ -2,21 +2,22 @@
 /// What `aem-pcr notice` finds after a package update: the boot it checks, what the current
 /// boot measured (its live DRTM log, else the state notice saved), which PCRs the next boot
 /// changes and which component changes each, and the state to save for the next run. Reads
-/// grub.cfg and the boot files; the caller reads the log, the TPM family the kernel reports,
-/// the state file and the boot id, and writes the state: this computes and explains.
+/// grub.cfg and the boot files; the caller reads the log (`CurrentBoot`), resolves the TPM
+/// family (`TPMFamilyResolver`), reads the state file and the boot id, and writes the state:
+/// this computes and explains. Both comparisons are the library's per-PCR event diff
+/// (`NextBoot`'s with the live log, `NoticeComparison` with the saved state).
 public enum NoticeCheck {
     /// What the caller read.
-    public struct Inputs: Sendable {
+    public struct Inputs {
         public var config: String
         /// `--entry` and `--boot-dir`, nil when not given.
         public var entry: String?
         public var bootDir: String?
         /// grubenv's variables (beside grub.cfg), as `load_env` sets them.
         public var environmentBlock: [String: String]
-        /// `--tpm`.
-        public var tpm: TPMFamily?
-        /// What the kernel says of the TPM (`/sys/class/tpm/tpm0`), nil when it does not.
-        public var kernelFamily: TPMFamily?
+        /// The next boot's TPM family as the one resolver finds it (`--tpm`, the log given, the
+        /// kernel), nil when nothing tells.
+        public var family: (DRTMEventLog?) -> TPMFamily?
         /// The current boot's DRTM log, unverified (read live; nil when it cannot be read).
         public var liveLog: DRTMEventLog?
         /// The state file as read.
@@ -25,13 +26,12 @@ public enum NoticeCheck {
         public var bootID: String
 
         public init(config: String, entry: String?, bootDir: String?, environmentBlock: [String: String],
-                    tpm: TPMFamily?, kernelFamily: TPMFamily?, liveLog: DRTMEventLog?, saved: NoticeState.Loaded, bootID: String) {
+                    family: @escaping (DRTMEventLog?) -> TPMFamily?, liveLog: DRTMEventLog?, saved: NoticeState.Loaded, bootID: String) {
             self.config = config
             self.entry = entry
             self.bootDir = bootDir
             self.environmentBlock = environmentBlock
-            self.tpm = tpm
-            self.kernelFamily = kernelFamily
+            self.family = family
             self.liveLog = liveLog
             self.saved = saved
             self.bootID = bootID
@@ -85,17 +85,16 @@ public enum NoticeCheck {
 
         if let log = inputs.liveLog {
             do {
-                // The log tells the family unless it holds SHA-1 records only; then ask the kernel.
-                let family = inputs.tpm ?? ((try? LogPredictor.facts(of: log))?.tpm == nil ? inputs.kernelFamily : nil)
+                // Where nothing tells the family, the configuration says why.
                 let configuration = try LogPredictor.configuration(
-                    for: log, tpm: family, mapping: nil, extendPolicy: nil,
+                    for: log, tpm: inputs.family(log), mapping: nil, extendPolicy: nil,
                     nextBoot: TbootCommandLine(String(decoding: spec.tbootCmdline, as: UTF8.self)),
                     tbootVersion: .debian12, banks: nil)
-                let p = try LogPredictor.predict(log: log, boot: spec, predictor: Predictor(configuration: configuration),
-                                                 allowPolicyChange: true)
-                current = p.files
+                let next = try NextBoot(log: log, boot: spec, predictor: Predictor(configuration: configuration),
+                                        allowPolicyChange: true)
+                current = next.prediction.files
                 reference = .liveLog
-                for c in p.changes {
+                for c in next.changes {
                     changedPCRs.insert(c.pcr)
                     let change = NoticeComparison.Change(what: c.label, pcrs: [c.pcr])
                     if !changes.contains(change) { changes.append(change) }
@@ -109,7 +108,7 @@ public enum NoticeCheck {
         if let c = current {
             now = c
         } else {
-            let family = inputs.tpm ?? inputs.kernelFamily ?? .tpm12
+            let family = inputs.family(nil) ?? .tpm12
             let configuration = try LaunchConfiguration(tpm: family, mapping: nil, extendPolicy: nil,
                                                         tbootVersion: .debian12, activeBanks: nil)
             now = try Predictor(configuration: configuration).predict(spec)

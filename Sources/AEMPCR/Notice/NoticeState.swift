@@ -28,6 +28,37 @@ public struct NoticeState: Sendable, Equatable {
             self.digests = digests
             self.file = file
         }
+
+        /// A SINIT module's image (component `SINIT`), not an event of the boot.
+        public var isSINITModule: Bool { component == Self.sinitComponent }
+        static let sinitComponent = "SINIT"
+
+        /// What notice prints for it: "module 0 (xen-4.17.5.gz)", "SINIT module NAME".
+        var summary: String {
+            let name = NoticeComparison.printableName(file)
+            if isSINITModule { return "SINIT module \(name)" }
+            return "\(component)\(file.isEmpty ? "" : " (\(name))")"
+        }
+
+        /// The extend as the event model holds it, for `EventDiff` (its `what` is `summary`);
+        /// nil for a SINIT module, an unknown component, bank or digest. The state does not
+        /// keep the event type: the MLE hash's is 0x404, tboot's (policy, modules) 0x501.
+        public var event: PredictedEvent? {
+            guard !isSINITModule, let c = Component(label: component), let d = parsedDigests else { return nil }
+            let type: EventType = c == .mle ? .mleHash : .tbootMeasurement
+            return PredictedEvent(pcr: pcr, type: type, part: .measured(c), file: file, what: summary, digests: d)
+        }
+
+        /// The digests as values; nil when a bank name or a digest is not one.
+        var parsedDigests: [HashAlgorithm: Digest]? {
+            var out = [HashAlgorithm: Digest]()
+            for (name, hex) in digests {
+                guard let bank = HashAlgorithm(name: name), bank.name == name, let d = Digest(bank, hex: hex),
+                      d.hex == hex else { return nil }
+                out[bank] = d
+            }
+            return out
+        }
     }
 
     /// The extends of one set of files, in order, plus SINIT modules (component `SINIT`, PCR17).
@@ -35,6 +66,12 @@ public struct NoticeState: Sendable, Equatable {
         public var extends: [Extend]
 
         public init(extends: [Extend]) { self.extends = extends }
+
+        /// The boot's events, in order (every extend but the SINIT modules').
+        public var events: [PredictedEvent] { extends.compactMap(\.event) }
+
+        /// The SINIT modules' images.
+        public var sinitModules: [Extend] { extends.filter(\.isSINITModule) }
 
         /// What a prediction from files measures: each event, and each SINIT module's image.
         public init(_ p: Prediction) {
@@ -51,7 +88,7 @@ public struct NoticeState: Sendable, Equatable {
                                   file: file))
             }
             for m in p.modules where m.removedAs == .sinitACM {
-                out.append(Extend(component: "SINIT", pcr: 17,
+                out.append(Extend(component: Extend.sinitComponent, pcr: 17,
                                   digests: Dictionary(uniqueKeysWithValues: m.imageDigests.map { ($0.key.description, $0.value.hex) }),
                                   file: m.spec.path))
             }
@@ -75,7 +112,10 @@ public struct NoticeState: Sendable, Equatable {
                 guard kv.count == 2 else { return nil }
                 digests[String(kv[0])] = String(kv[1])
             }
-            return Extend(component: String(f[0]), pcr: PCRIndex(rawValue: pcr), digests: digests, file: String(f[3]))
+            let e = Extend(component: String(f[0]), pcr: PCRIndex(rawValue: pcr), digests: digests, file: String(f[3]))
+            // Every extend is an event of the model or a SINIT module, with digests that are values.
+            guard e.isSINITModule ? e.parsedDigests != nil : e.event != nil else { return nil }
+            return e
         }
     }
 
@@ -184,8 +224,10 @@ public struct NoticeState: Sendable, Equatable {
     }
 }
 
-/// notice's own comparison of two sets of measurements, per component (a file and the PCR it
-/// extends). The library-wide per-PCR event diff is to take its place.
+/// notice's comparison of two sets of measurements. The extends of the boot's events go through
+/// the library's one per-PCR event diff (`EventDiff`); the SINIT modules, which are no event of
+/// the boot (the CPU measures the one that matches the platform, as part of SINIT's own events),
+/// are compared by file: any that changes, appears or goes may change PCR17.
 public enum NoticeComparison {
     /// One changed component: what (the component and its file's name) and the PCRs it changes.
     public struct Change: Sendable, Equatable {
@@ -195,33 +237,29 @@ public enum NoticeComparison {
 
     /// What differs in `new` from `old`: per component, the PCRs it changes, sorted by name.
     public static func changes(from old: NoticeState.Record, to new: NoticeState.Record) -> [Change] {
-        func key(_ list: [NoticeState.Extend]) -> [String: NoticeState.Extend] {
-            var seen = [String: Int]()
+        var changed = [String: Set<PCRIndex>]()
+        // The events, PCR by PCR and position by position.
+        let diff = EventDiff(old: old.events, new: new.events)
+        for c in diff.changes { changed[c.event.what, default: []].insert(c.pcr) }
+        // The SINIT modules, by file.
+        func images(_ r: NoticeState.Record) -> [String: NoticeState.Extend] {
             var out = [String: NoticeState.Extend]()
-            for e in list {
-                let base = e.component == "SINIT" ? "SINIT \(e.file)" : "\(e.component)@\(e.pcr)"
-                let n = seen[base, default: 0]
-                seen[base] = n + 1
-                out["\(base)#\(n)"] = e
-            }
+            for e in r.sinitModules where out[e.file] == nil { out[e.file] = e }
             return out
         }
-        let a = key(old.extends), b = key(new.extends)
-        var changed = [String: Set<PCRIndex>]()
-        var order = [String]()
-        func add(_ e: NoticeState.Extend, _ pcrs: [PCRIndex]) {
-            let what = e.component == "SINIT" ? "SINIT module \(printableName(e.file))"
-                : "\(e.component)\(e.file.isEmpty ? "" : " (\(printableName(e.file)))")"
-            if changed[what] == nil { order.append(what) }
-            changed[what, default: []].formUnion(pcrs)
+        let a = images(old), b = images(new)
+        for (file, e) in b where a[file].map({ !sameDigests($0, e) }) ?? true {
+            changed[e.summary, default: []].insert(e.pcr)
         }
-        for (k, e) in b {
-            guard let o = a[k] else { add(e, [e.pcr]); continue }
-            let common = Set(o.digests.keys).intersection(e.digests.keys)
-            if common.isEmpty || common.contains(where: { o.digests[$0] != e.digests[$0] }) { add(e, [e.pcr]) }
-        }
-        for (k, o) in a where b[k] == nil { add(o, [o.pcr]) }
-        return order.sorted().map { Change(what: $0, pcrs: changed[$0]!.sorted()) }
+        for (file, o) in a where b[file] == nil { changed[o.summary, default: []].insert(o.pcr) }
+        return changed.keys.sorted().map { Change(what: $0, pcrs: changed[$0]!.sorted()) }
+    }
+
+    /// The same digest in every bank both carry, and at least one bank in common (as
+    /// `EventDiff` judges an event).
+    static func sameDigests(_ a: NoticeState.Extend, _ b: NoticeState.Extend) -> Bool {
+        let common = Set(a.digests.keys).intersection(b.digests.keys)
+        return !common.isEmpty && common.allSatisfy { a.digests[$0] == b.digests[$0] }
     }
 
     /// A file's last path component, cut at 60 characters (escaped where it is printed).

@@ -2,10 +2,6 @@
 import AEMPCRSystem
 import Glibc
 
-private final class MLEJob: @unchecked Sendable {  // written by the one thread that runs the job, read after that thread is joined
-    var result: Result<(MLEImage, [UInt8], Bool, [HashAlgorithm: Digest]), Error>?
-}
-
 /// Predicts the DRTM PCRs from the files of the next boot (SPEC §2–§4): SINIT's MLE hash of
 /// tboot, tboot's policy event, and tboot's module measurements, routed by the policy.
 public struct Predictor: Sendable {
@@ -44,13 +40,14 @@ public struct Predictor: Sendable {
         // tboot's own command line: skip_filename ≤ 1.8.3, then its 511-byte buffer (tboot.c).
         // SINIT's MLE hash is computed on its own thread while the modules are read.
         let line = c.tbootVersion.skipsFilename ? Predictor.skipFilename(boot.tbootCmdline) : boot.tbootCmdline
-        let mleJob = MLEJob()
+        let mleJob = Threads.Locked<Result<(MLEImage, [UInt8], Bool, [HashAlgorithm: Digest]), Error>?>(nil)
         let thread = Threads.start { [boot] in
-            mleJob.result = Result {
+            let result = Result {
                 let image = try MLEImage(path: boot.tbootPath)
                 let (kept, cut) = image.effectiveCmdline(line)
                 return (image, kept, cut, try image.hash(cmdline: kept, banks: mleBanks))
             }
+            mleJob.withLock { $0.value = result }
         }
         let hashedResult = Result {
             try ModuleMeasurement.measureAll(boot.modules, banks: computable, skipFilename: c.tbootVersion.skipsFilename)
@@ -58,7 +55,7 @@ public struct Predictor: Sendable {
         Threads.join(thread)
         let mle: MLEImage, tbootLine: [UInt8], truncated: Bool, mleDigests: [HashAlgorithm: Digest]
         do {
-            (mle, tbootLine, truncated, mleDigests) = try mleJob.result!.get()
+            (mle, tbootLine, truncated, mleDigests) = try mleJob.value!.get()
         } catch let e as CodedError where boot.grubEntry != nil && [.tbootNotELF32, .tbootNoMLEHeader].contains(e.code) {
             let g = boot.grubEntry!
             throw CodedError(.grubEntryWithoutTboot, source: g.config, line: g.line,

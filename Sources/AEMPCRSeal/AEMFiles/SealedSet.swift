@@ -733,10 +733,11 @@ public struct SealedSetWriter {
     }
 
     private func makeParents(_ path: String) throws {
-        if path.isEmpty || access(path, F_OK) == 0 { return }
-        if let slash = path.lastIndex(of: "/"), slash != path.startIndex { try makeParents(String(path[..<slash])) }
-        if mkdir(path, 0o755) != 0 && errno != EEXIST {
-            throw CodedError(.sealIO, "create \(path): \(Errno.current)")
+        if path.isEmpty { return }
+        do {
+            try Directory.create(path, mode: 0o755)
+        } catch let e as OutputFileError {
+            throw CodedError(.sealIO, "create \(e)")
         }
     }
 
