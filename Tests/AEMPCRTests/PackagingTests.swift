@@ -158,16 +158,20 @@ import Testing
     }
 
     /// What a distribution needs besides the files: the licence in both packages, one changelog
-    /// (dpkg-parsechangelog reads it; the RPM's %changelog carries the same entry), a maintainer
-    /// address that is not at localhost, and the .deb purged with dpkg itself in a scratch root:
-    /// purge removes notice's state and its directory.
+    /// (dpkg-parsechangelog reads it; the RPM's %changelog carries the same entry), the
+    /// maintainer a release build is given (`--release --maintainer`: the .deb's Maintainer, the
+    /// RPM's Packager, the signer of the changelog entries packaging/changelog signs with its
+    /// placeholder), and the .deb purged with dpkg itself in a scratch root: purge removes
+    /// notice's state and its directory.
     @Test func releaseMetadataAndPurge() throws {
         guard let bin = releaseBinary(), let rpm = tool("rpm"), let dpkgDeb = tool("dpkg-deb"), let dpkg = tool("dpkg"),
               let parse = tool("dpkg-parsechangelog"), tool("rpmbuild") != nil else { return }
         let out = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let build = try run("/bin/bash", [Repo.path("packaging/build"), "--binary", bin, "--out", out])
-        #expect(build.status == 0, "\(build.stderr)")
+        let packager = "Test Packager <test-packager@aem-pcr.org>"
+        let build = try run("/bin/bash", [Repo.path("packaging/build"), "--binary", bin, "--out", out, "--release",
+                                          "--maintainer", packager])
+        #expect(build.status == 0 && !build.stderr.contains("placeholder"), "\(build.stderr)")
         let files = build.stdout.split(separator: "\n").map(String.init)
         guard files.count == 2 else { Issue.record("packaging/build printed \(build.stdout)"); return }
         let (rpmFile, debFile) = (files[0], files[1])
@@ -185,9 +189,11 @@ import Testing
         func field(_ name: String) -> String? {
             fields.stdout.split(separator: "\n").first { $0.hasPrefix(name + ": ") }.map { String($0.dropFirst(name.count + 2)) }
         }
-        let maintainer = try #require(field("Maintainer")), fullVersion = try #require(field("Version"))
-        #expect(!maintainer.contains("localhost") && maintainer.contains("@"), "\(maintainer)")
+        let signer = try #require(field("Maintainer")), fullVersion = try #require(field("Version"))
+        #expect(signer == "aem-pcr maintainers <aem-pcr-maintainers@example.org>", "packaging/changelog's signer is \(signer): a real address? then --release needs no --maintainer")
+        let maintainer = packager
         #expect(try run(dpkgDeb, ["-f", debFile, "Maintainer"]).stdout == maintainer + "\n")
+        #expect(try run(rpm, ["-qp", "--qf", "%{PACKAGER}", rpmFile]).stdout == maintainer)
         #expect(try run(dpkgDeb, ["-f", debFile, "Version"]).stdout == fullVersion + "\n")
         let binVersion = try run(bin, ["--version"]).stdout.filter { !$0.isWhitespace }
         #expect(fullVersion.hasPrefix(binVersion + "-"), "changelog \(fullVersion), binary \(binVersion)")
@@ -210,6 +216,12 @@ import Testing
         let install = try run(dpkg, common + ["-i", debFile])
         #expect(install.status == 0, "\(install.stderr)")
         let copyrightText = try String(contentsOfFile: root + "/usr/share/doc/aem-pcr/copyright", encoding: .utf8)
+        // The changelog the .deb installs, read by dpkg-parsechangelog: signed by the packager.
+        let installedLog = root + "/usr/share/doc/aem-pcr/changelog.Debian.gz"
+        let plain = try run("/bin/sh", ["-c", "gzip -dc '\(installedLog)' > '\(root)/changelog'"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let shipped = try run(parse, ["-l", root + "/changelog"]).stdout
+        #expect(shipped.contains("Maintainer: \(packager)\n") && shipped.contains("Version: \(fullVersion)\n"), "\(shipped)")
         #expect(copyrightText.contains("License: Apache-2.0") && copyrightText.contains("/usr/share/common-licenses/Apache-2.0"))
         try "saved by notice\n".write(toFile: root + "/var/lib/aem-pcr/notice.state", atomically: false, encoding: .utf8)
         let purge = try run(dpkg, common + ["--purge", "aem-pcr"])
@@ -273,6 +285,14 @@ import Testing
         let rp = try cc("rp", "int main(void) { return 0; }\n", ["-Wl,-rpath,$ORIGIN"])
         let r4 = try build(rp)
         #expect(r4.status == 1 && r4.stderr.contains("carries RUNPATH $ORIGIN"), "\(r4.stderr)")
+
+        // A release with the placeholder maintainer, or an address nobody reads: refused before
+        // anything is built (this binary's RUNPATH, refused above, is not reached).
+        for m in [nil, "Someone <someone@localhost>", "Someone <someone@build.example.com>", "someone@example.net"] {
+            let r = try build(rp, ["--release"] + (m.map { ["--maintainer", $0] } ?? []))
+            let shown = m ?? "aem-pcr maintainers <aem-pcr-maintainers@example.org>"
+            #expect(r.status == 1 && r.stderr.contains("the maintainer '\(shown)' is a placeholder") && r.stderr.contains("--maintainer 'NAME <ADDRESS>'"), "\(r.stderr)")
+        }
     }
 
     /// dnf 5's actions file, read as libdnf5's actions plugin reads it (libdnf5-actions(8);
