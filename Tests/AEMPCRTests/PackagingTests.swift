@@ -230,6 +230,120 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: root + "/var/lib/aem-pcr"), "purge left /var/lib/aem-pcr")
     }
 
+    /// The dnf 4 hook with real dnf 4 (Debian's dnf 4.14 and dnf-plugins-core's
+    /// post-transaction-actions plugin): packaging/hooks/aem-pcr.action read by the plugin
+    /// (its actiondir), transactions into a scratch --installroot of small RPMs made here with
+    /// rpmbuild. /usr/bin/aem-pcr in the action is replaced by a stand-in that records its call
+    /// and runs the built aem-pcr's notice on the shipped example's AEM entry with the scratch
+    /// root's /boot. A transaction of nothing the boot measures runs nothing; one that updates
+    /// Xen and a kernel package runs notice once, and dnf prints its report (prefixed
+    /// `post-transaction-actions:`) naming module 0 and PCR18 (TPM 1.2: Xen is measured into
+    /// PCR18); one whose package has no matching name but ships /boot/initramfs-* (the file
+    /// filter) names module 2 and PCR19.
+    ///
+    /// Debian 12's plugin calls `libdnf.conf.ConfigParser_substitute`, a name Debian's
+    /// python3-libdnf (0.69, built with a newer SWIG) exports only as
+    /// `ConfigParser.substitute`: every action fails there with an AttributeError. A
+    /// sitecustomize on PYTHONPATH adds that one alias, and only when it is missing; the plugin
+    /// and dnf run unchanged (on Fedora and Qubes dom0 the name exists).
+    @Test(.needs("dnf 4 and its post-transaction-actions plugin (Debian packages dnf, dnf-plugins-core), rpmbuild (rpm)",
+                 findTool("dnf") != nil && findTool("rpmbuild") != nil
+                    && FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/dnf-plugins/post-transaction-actions.py")))
+    func dnf4PostTransactionActions() throws {
+        guard let dnf = tool("dnf"), let rpmbuild = tool("rpmbuild") else { return }
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fm = FileManager.default
+        for d in ["root/boot", "plugins", "actions", "shim", "bin", "rpms"] {
+            try fm.createDirectory(atPath: dir + "/" + d, withIntermediateDirectories: true)
+        }
+        // The machine before the update: the example's boot files, notice's reference saved.
+        for f in try fm.contentsOfDirectory(atPath: Repo.path("Vectors/example/boot")) {
+            try fm.copyItem(atPath: Repo.path("Vectors/example/boot/" + f), toPath: dir + "/root/boot/" + f)
+        }
+        let stand = dir + "/bin/aem-pcr"
+        try """
+            #!/bin/sh
+            echo "$*" >> '\(dir)/calls'
+            exec '\(Repo.binary)' "$@" --grub-cfg '\(Repo.path("Vectors/example/grub.cfg"))' --boot-dir '\(dir)/root/boot' \\
+              --state-dir '\(dir)/state' --mem '\(dir)/no-mem' --aem-dir '\(dir)/no-aem' --tpm 1.2
+
+            """.write(toFile: stand, atomically: false, encoding: .utf8)
+        chmod(stand, 0o755)
+        let first = try run(stand, ["notice"])
+        #expect(first.status == 0 && first.stdout.contains("saved the measurements"), "\(first)")
+        try fm.removeItem(atPath: dir + "/calls")
+
+        let action = try readText("packaging/hooks/aem-pcr.action").replacingOccurrences(of: "/usr/bin/aem-pcr", with: stand)
+        try action.write(toFile: dir + "/actions/aem-pcr.action", atomically: false, encoding: .utf8)
+        try "[main]\nenabled = 1\nactiondir = \(dir)/actions/\n"
+            .write(toFile: dir + "/plugins/post-transaction-actions.conf", atomically: false, encoding: .utf8)
+        try """
+            import libdnf.conf
+            if not hasattr(libdnf.conf, "ConfigParser_substitute"):
+                libdnf.conf.ConfigParser_substitute = libdnf.conf.ConfigParser.substitute
+
+            """.write(toFile: dir + "/shim/sitecustomize.py", atomically: false, encoding: .utf8)
+
+        // Packages: NAME VERSION, and the file each puts in /boot (copied from the example).
+        try """
+            Name: %{pname}
+            Version: %{pver}
+            Release: 1
+            Summary: aem-pcr test package
+            License: Apache-2.0
+            BuildArch: noarch
+            %description
+            aem-pcr test package
+            %install
+            mkdir -p %{buildroot}/usr/share/%{pname}
+            echo %{pver} > %{buildroot}/usr/share/%{pname}/version
+            %{?bootfile:install -D -m 0644 "%{payload}" "%{buildroot}/boot/%{bootfile}"}
+            %files
+            /usr/share/%{pname}/version
+            %{?bootfile:/boot/%{bootfile}}
+
+            """.write(toFile: dir + "/test.spec", atomically: false, encoding: .utf8)
+        func rpm(_ name: String, _ version: String, boot: (file: String, from: String)? = nil) throws -> String {
+            var defs = ["--define", "_topdir \(dir)/rpmbuild", "--define", "_rpmdir \(dir)/rpms",
+                        "--define", "_build_name_fmt %%{NAME}-%%{VERSION}.rpm",
+                        "--define", "pname \(name)", "--define", "pver \(version)"]
+            if let boot { defs += ["--define", "bootfile \(boot.file)", "--define", "payload \(Repo.path("Vectors/example/boot/" + boot.from))"] }
+            let r = try run(rpmbuild, ["-bb", "--quiet"] + defs + [dir + "/test.spec"])
+            #expect(r.status == 0, "\(r.stderr)")
+            return "\(dir)/rpms/\(name)-\(version).rpm"
+        }
+        let unrelated = try rpm("unrelated", "1.0")
+        let xen = try rpm("xen-hypervisor", "4.17.5", boot: ("xen-4.17.5.gz", "xen-4.17.4.gz"))
+        let kernel = try rpm("kernel-core", "6.6.63")
+        let initramfs = try rpm("dom0-initrd", "1.0", boot: ("initramfs-6.6.63-1.qubes.fc37.x86_64.img", "initramfs-6.6.48-1.qubes.fc37.x86_64.img"))
+
+        func transaction(_ args: [String]) throws -> ProcessResult {
+            let r = try run(dnf, ["-y", "--installroot=\(dir)/root", "--releasever=37", "--nogpgcheck",
+                                  "--setopt=reposdir=\(dir)/no-repos", "--setopt=cachedir=\(dir)/cache",
+                                  "--setopt=system_cachedir=\(dir)/cache", "--setopt=pluginconfpath=\(dir)/plugins",
+                                  "--disableplugin=*", "--enableplugin=post-transaction-actions"] + args,
+                            env: ["PYTHONPATH": dir + "/shim", "LC_ALL": "C.UTF-8"])
+            #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+            return r
+        }
+        func calls() -> String { (try? String(contentsOfFile: dir + "/calls", encoding: .utf8)) ?? "" }
+
+        let none = try transaction(["install", unrelated])
+        #expect(calls().isEmpty && !none.stdout.contains("post-transaction-actions"), "\(calls()) \(none)")
+
+        let update = try transaction(["install", xen, kernel])
+        #expect(calls() == "notice\n", "\(calls())")
+        let report = update.stdout + update.stderr
+        #expect(report.contains("post-transaction-actions: aem-pcr: after this update the boot 'AEM Qubes, with Xen hypervisor' changes"), "\(report)")
+        #expect(report.contains("module 0 (xen-4.17.5.gz) changes: PCR18"), "\(report)")
+        #expect(!report.contains("module 2") && !report.contains("Traceback"), "\(report)")
+
+        let byFile = try transaction(["install", initramfs])
+        #expect(calls() == "notice\nnotice\n", "\(calls())")
+        #expect((byFile.stdout + byFile.stderr).contains("module 2 (initramfs-6.6.63-1.qubes.fc37.x86_64.img) changes: PCR19"), "\(byFile)")
+    }
+
     /// packaging/build refuses, in one line naming the symbol or the bytes, what dom0 cannot run
     /// or what is over budget. The binaries are real ELF files made with gcc: one that needs a
     /// symbol version newer than the floor (from a library whose version script defines
