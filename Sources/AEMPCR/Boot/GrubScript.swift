@@ -112,9 +112,9 @@ public enum GrubScript {
         var line = 1
         /// Words made of one plain literal (keywords, commands, most paths) recur: one copy each.
         var plainWords = [String: Word]()
-        /// Up to how many words `plainWords` keeps: 0 where the nodes live briefly (a menu
-        /// entry's body, parsed when it runs and dropped after).
-        let sharedWordLimit: Int
+        /// Up to how many words `plainWords` keeps: 0 where no word is kept long (a menu
+        /// entry's body: checked when the file is read, parsed when it runs and dropped after).
+        var sharedWordLimit: Int
 
         init(_ bytes: [UInt8], path: String, from start: Int = 0, to end: Int? = nil, line: Int = 1, sharesWords: Bool = true) {
             s = Scalars(bytes: bytes, count: end ?? bytes.count)
@@ -430,9 +430,9 @@ public enum GrubScript {
             try advance()
             // A menu entry's body is checked here and kept as text (`Block`): no nodes are
             // built for it, nor for anything inside it.
-            let wasBuilding = building
-            if kind != "function" { building = false }
-            defer { building = wasBuilding }
+            let wasBuilding = building, wasSharing = lexer.sharedWordLimit
+            if kind != "function" { building = false; lexer.sharedWordLimit = 0 }
+            defer { building = wasBuilding; lexer.sharedWordLimit = wasSharing }
             let body = try parseList(until: Parser.closeBrace)
             guard case .closeBrace = peek else {
                 throw CodedError(.grubSyntax, source: path, line: line, "'}' missing for the \(kind) begun here")

@@ -108,5 +108,8 @@ extension String {
     var asGrubText: String { String(grubBytes: utf8) }
 
     /// A grub.cfg string for display: its bytes decoded as UTF-8 and escaped.
-    var grubDisplay: String { Escape.bytes(grubBytes) }
+    var grubDisplay: String {
+        // Printable ASCII (nearly every title and path) is shown as it is.
+        utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F } ? self : Escape.bytes(grubBytes)
+    }
 }
