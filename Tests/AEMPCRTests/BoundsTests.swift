@@ -120,6 +120,36 @@ import Testing
             (e as? CodedError)?.description.hasSuffix("; 9: Entry 9; … and 199991 more") == true
         }
     }
+    /// A walk that runs every entry's body (notice on a Debian machine: no AEM title, so each
+    /// entry is evaluated until one boots tboot) over a large menu of entries as long as
+    /// Debian's (some twenty commands each) reaches the last one: the step bound grows with the
+    /// menu (`GrubEvaluator.stepsPerMenuItem` per item) instead of stopping the walk a fifth of
+    /// the way, where one evaluation's 500,000 steps run out. A loop of functions still stops.
+    @Test func walkOverEveryEntryOfALargeMenu() throws {
+        let body = String(repeating: " insmod gzio\n", count: 20) + " multiboot2 /xen.gz\n module2 /vmlinuz\n"
+        var text = ""
+        for k in 0..<25_000 { text += "menuentry 'Xen \(k)' {\n\(body)}\n" }
+        text += "menuentry 'Debian, with tboot' {\n multiboot2 /tboot.gz\n module2 /xen.gz\n}\n"
+        let cfg = try GrubConfig(text: text, path: "big.cfg")
+        var seen = 0
+        var last: GrubEntry?
+        try cfg.forEachEvaluatedEntry { _, e in
+            seen += 1
+            last = e
+            return true
+        }
+        #expect(seen == 25_001)
+        #expect(last?.titlePath == ["Debian, with tboot"] && last?.loaderCommands.map(\.file) == ["/tboot.gz", "/xen.gz"])
+        // A menu of 100 entries, then a loop of functions (8^8 calls): stopped at the bound
+        // those entries gave it.
+        let loop = "function g { true; }\n" + (0..<8).map { k in "function h\(k) { " + String(repeating: (k == 0 ? "g" : "h\(k - 1)") + "; ", count: 8) + "}\n" }.joined()
+        let small = (0..<100).map { "menuentry 'E\($0)' {\n multiboot /t\n}\n" }.joined()
+        let looping = try GrubConfig(text: small + loop + "h7\n", path: "loop.cfg")
+        #expect { try looping.forEachEvaluatedEntry { _, _ in true } } throws: { e in
+            (e as? CodedError)?.description.hasSuffix("evaluation stopped after \(500_000 + 100 * 32) steps (a loop of functions?); no real grub.cfg needs that many") == true
+        }
+    }
+
     /// Entry bodies are kept as text, as GRUB keeps them, and parsed again when they run:
     /// what they define and the lines their errors name are the same as in one parse.
     @Test func entryBodiesRunFromTheirText() throws {

@@ -69,9 +69,10 @@ import Testing
 
     /// packaging/build's two packages of `bin`, written in `out`: the RPM and the .deb (nil,
     /// recorded as an issue, when it did not print two files).
-    func packages(_ bin: String, in out: String) throws -> (rpm: String, deb: String)? {
-        let build = try run("/bin/bash", [Repo.path("packaging/build"), "--binary", bin, "--out", out])
+    func packages(_ bin: String, in out: String, options: [String] = []) throws -> (rpm: String, deb: String)? {
+        let build = try run("/bin/bash", [Repo.path("packaging/build"), "--binary", bin, "--out", out] + options)
         #expect(build.status == 0, "\(build.stderr)")
+        if options.contains("--maintainer") { #expect(!build.stderr.contains("placeholder"), "\(build.stderr)") }
         let files = build.stdout.split(separator: "\n").map(String.init)
         guard files.count == 2 else { Issue.record("packaging/build printed \(build.stdout)"); return nil }
         return (files[0], files[1])
@@ -165,15 +166,18 @@ import Testing
     }
 
     /// What a distribution needs besides the files: the licence in both packages, one changelog
-    /// (dpkg-parsechangelog reads it; the RPM's %changelog carries the same entry), a maintainer
-    /// address that is not at localhost, and the .deb purged with dpkg itself in a scratch root:
-    /// purge removes notice's state and its directory.
+    /// (dpkg-parsechangelog reads it; the RPM's %changelog carries the same entry), the
+    /// maintainer a release build is given (`--release --maintainer`: the .deb's Maintainer, the
+    /// RPM's Packager, the signer of the changelog entries packaging/changelog signs with its
+    /// placeholder), and the .deb purged with dpkg itself in a scratch root: purge removes
+    /// notice's state and its directory.
     @Test func releaseMetadataAndPurge() throws {
         guard let bin = releaseBinary(), let rpm = tool("rpm"), let dpkgDeb = tool("dpkg-deb"), let dpkg = tool("dpkg"),
               let parse = tool("dpkg-parsechangelog"), tool("rpmbuild") != nil else { return }
         let out = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: out) }
-        guard let built = try packages(bin, in: out) else { return }
+        let packager = "Test Packager <test-packager@aem-pcr.org>"
+        guard let built = try packages(bin, in: out, options: ["--release", "--maintainer", packager]) else { return }
         let (rpmFile, debFile) = built
 
         #expect(try run(rpm, ["-qp", "--qf", "%{LICENSE}", rpmFile]).stdout == "Apache-2.0")
@@ -189,9 +193,11 @@ import Testing
         func field(_ name: String) -> String? {
             fields.stdout.split(separator: "\n").first { $0.hasPrefix(name + ": ") }.map { String($0.dropFirst(name.count + 2)) }
         }
-        let maintainer = try #require(field("Maintainer")), fullVersion = try #require(field("Version"))
-        #expect(!maintainer.contains("localhost") && maintainer.contains("@"), "\(maintainer)")
+        let signer = try #require(field("Maintainer")), fullVersion = try #require(field("Version"))
+        #expect(signer == "aem-pcr maintainers <aem-pcr-maintainers@example.org>", "packaging/changelog's signer is \(signer): a real address? then --release needs no --maintainer")
+        let maintainer = packager
         #expect(try run(dpkgDeb, ["-f", debFile, "Maintainer"]).stdout == maintainer + "\n")
+        #expect(try run(rpm, ["-qp", "--qf", "%{PACKAGER}", rpmFile]).stdout == maintainer)
         #expect(try run(dpkgDeb, ["-f", debFile, "Version"]).stdout == fullVersion + "\n")
         let binVersion = try run(bin, ["--version"]).stdout.filter { !$0.isWhitespace }
         #expect(fullVersion.hasPrefix(binVersion + "-"), "changelog \(fullVersion), binary \(binVersion)")
@@ -214,12 +220,132 @@ import Testing
         let install = try run(dpkg, common + ["-i", debFile])
         #expect(install.status == 0, "\(install.stderr)")
         let copyrightText = try String(contentsOfFile: root + "/usr/share/doc/aem-pcr/copyright", encoding: .utf8)
+        // The changelog the .deb installs, read by dpkg-parsechangelog: signed by the packager.
+        let installedLog = root + "/usr/share/doc/aem-pcr/changelog.Debian.gz"
+        let plain = try run("/bin/sh", ["-c", "gzip -dc '\(installedLog)' > '\(root)/changelog'"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let shipped = try run(parse, ["-l", root + "/changelog"]).stdout
+        #expect(shipped.contains("Maintainer: \(packager)\n") && shipped.contains("Version: \(fullVersion)\n"), "\(shipped)")
         #expect(copyrightText.contains("License: Apache-2.0") && copyrightText.contains("/usr/share/common-licenses/Apache-2.0"))
         try "saved by notice\n".write(toFile: root + "/var/lib/aem-pcr/notice.state", atomically: false, encoding: .utf8)
         let purge = try run(dpkg, common + ["--purge", "aem-pcr"])
         #expect(purge.status == 0, "\(purge.stderr)")
         #expect(!purge.stderr.contains("/var/lib/aem-pcr"), "\(purge.stderr)")
         #expect(!FileManager.default.fileExists(atPath: root + "/var/lib/aem-pcr"), "purge left /var/lib/aem-pcr")
+    }
+
+    /// The dnf 4 hook with real dnf 4 (Debian's dnf 4.14 and dnf-plugins-core's
+    /// post-transaction-actions plugin): packaging/hooks/aem-pcr.action read by the plugin
+    /// (its actiondir), transactions into a scratch --installroot of small RPMs made here with
+    /// rpmbuild. /usr/bin/aem-pcr in the action is replaced by a stand-in that records its call
+    /// and runs the built aem-pcr's notice on the shipped example's AEM entry with the scratch
+    /// root's /boot. A transaction of nothing the boot measures runs nothing; one that updates
+    /// Xen and a kernel package runs notice once, and dnf prints its report (prefixed
+    /// `post-transaction-actions:`) naming module 0 and PCR18 (TPM 1.2: Xen is measured into
+    /// PCR18); one whose package has no matching name but ships /boot/initramfs-* (the file
+    /// filter) names module 2 and PCR19.
+    ///
+    /// Debian 12's plugin calls `libdnf.conf.ConfigParser_substitute`, a name Debian's
+    /// python3-libdnf (0.69, built with a newer SWIG) exports only as
+    /// `ConfigParser.substitute`: every action fails there with an AttributeError. A
+    /// sitecustomize on PYTHONPATH adds that one alias, and only when it is missing; the plugin
+    /// and dnf run unchanged (on Fedora and Qubes dom0 the name exists).
+    @Test(.needs("dnf 4 and its post-transaction-actions plugin (Debian packages dnf, dnf-plugins-core), rpmbuild (rpm)",
+                 findTool("dnf") != nil && findTool("rpmbuild") != nil
+                    && FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/dnf-plugins/post-transaction-actions.py")))
+    func dnf4PostTransactionActions() throws {
+        guard let dnf = tool("dnf"), let rpmbuild = tool("rpmbuild") else { return }
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fm = FileManager.default
+        for d in ["root/boot", "plugins", "actions", "shim", "bin", "rpms"] {
+            try fm.createDirectory(atPath: dir + "/" + d, withIntermediateDirectories: true)
+        }
+        // The machine before the update: the example's boot files, notice's reference saved.
+        for f in try fm.contentsOfDirectory(atPath: Repo.path("Vectors/example/boot")) {
+            try fm.copyItem(atPath: Repo.path("Vectors/example/boot/" + f), toPath: dir + "/root/boot/" + f)
+        }
+        let stand = dir + "/bin/aem-pcr"
+        try """
+            #!/bin/sh
+            echo "$*" >> '\(dir)/calls'
+            exec '\(Repo.binary)' "$@" --grub-cfg '\(Repo.path("Vectors/example/grub.cfg"))' --boot-dir '\(dir)/root/boot' \\
+              --state-dir '\(dir)/state' --mem '\(dir)/no-mem' --aem-dir '\(dir)/no-aem' --tpm 1.2
+
+            """.write(toFile: stand, atomically: false, encoding: .utf8)
+        chmod(stand, 0o755)
+        let first = try run(stand, ["notice"])
+        #expect(first.status == 0 && first.stdout.contains("saved the measurements"), "\(first)")
+        try fm.removeItem(atPath: dir + "/calls")
+
+        let action = try readText("packaging/hooks/aem-pcr.action").replacingOccurrences(of: "/usr/bin/aem-pcr", with: stand)
+        try action.write(toFile: dir + "/actions/aem-pcr.action", atomically: false, encoding: .utf8)
+        try "[main]\nenabled = 1\nactiondir = \(dir)/actions/\n"
+            .write(toFile: dir + "/plugins/post-transaction-actions.conf", atomically: false, encoding: .utf8)
+        try """
+            import libdnf.conf
+            if not hasattr(libdnf.conf, "ConfigParser_substitute"):
+                libdnf.conf.ConfigParser_substitute = libdnf.conf.ConfigParser.substitute
+
+            """.write(toFile: dir + "/shim/sitecustomize.py", atomically: false, encoding: .utf8)
+
+        // Packages: NAME VERSION, and the file each puts in /boot (copied from the example).
+        try """
+            Name: %{pname}
+            Version: %{pver}
+            Release: 1
+            Summary: aem-pcr test package
+            License: Apache-2.0
+            BuildArch: noarch
+            %description
+            aem-pcr test package
+            %install
+            mkdir -p %{buildroot}/usr/share/%{pname}
+            echo %{pver} > %{buildroot}/usr/share/%{pname}/version
+            %{?bootfile:install -D -m 0644 "%{payload}" "%{buildroot}/boot/%{bootfile}"}
+            %files
+            /usr/share/%{pname}/version
+            %{?bootfile:/boot/%{bootfile}}
+
+            """.write(toFile: dir + "/test.spec", atomically: false, encoding: .utf8)
+        func rpm(_ name: String, _ version: String, boot: (file: String, from: String)? = nil) throws -> String {
+            var defs = ["--define", "_topdir \(dir)/rpmbuild", "--define", "_rpmdir \(dir)/rpms",
+                        "--define", "_build_name_fmt %%{NAME}-%%{VERSION}.rpm",
+                        "--define", "pname \(name)", "--define", "pver \(version)"]
+            if let boot { defs += ["--define", "bootfile \(boot.file)", "--define", "payload \(Repo.path("Vectors/example/boot/" + boot.from))"] }
+            let r = try run(rpmbuild, ["-bb", "--quiet"] + defs + [dir + "/test.spec"])
+            #expect(r.status == 0, "\(r.stderr)")
+            return "\(dir)/rpms/\(name)-\(version).rpm"
+        }
+        let unrelated = try rpm("unrelated", "1.0")
+        let xen = try rpm("xen-hypervisor", "4.17.5", boot: ("xen-4.17.5.gz", "xen-4.17.4.gz"))
+        let kernel = try rpm("kernel-core", "6.6.63")
+        let initramfs = try rpm("dom0-initrd", "1.0", boot: ("initramfs-6.6.63-1.qubes.fc37.x86_64.img", "initramfs-6.6.48-1.qubes.fc37.x86_64.img"))
+
+        func transaction(_ args: [String]) throws -> ProcessResult {
+            let r = try run(dnf, ["-y", "--installroot=\(dir)/root", "--releasever=37", "--nogpgcheck",
+                                  "--setopt=reposdir=\(dir)/no-repos", "--setopt=cachedir=\(dir)/cache",
+                                  "--setopt=system_cachedir=\(dir)/cache", "--setopt=pluginconfpath=\(dir)/plugins",
+                                  "--disableplugin=*", "--enableplugin=post-transaction-actions"] + args,
+                            env: ["PYTHONPATH": dir + "/shim", "LC_ALL": "C.UTF-8"])
+            #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+            return r
+        }
+        func calls() -> String { (try? String(contentsOfFile: dir + "/calls", encoding: .utf8)) ?? "" }
+
+        let none = try transaction(["install", unrelated])
+        #expect(calls().isEmpty && !none.stdout.contains("post-transaction-actions"), "\(calls()) \(none)")
+
+        let update = try transaction(["install", xen, kernel])
+        #expect(calls() == "notice\n", "\(calls())")
+        let report = update.stdout + update.stderr
+        #expect(report.contains("post-transaction-actions: aem-pcr: after this update the boot 'AEM Qubes, with Xen hypervisor' changes"), "\(report)")
+        #expect(report.contains("module 0 (xen-4.17.5.gz) changes: PCR18"), "\(report)")
+        #expect(!report.contains("module 2") && !report.contains("Traceback"), "\(report)")
+
+        let byFile = try transaction(["install", initramfs])
+        #expect(calls() == "notice\nnotice\n", "\(calls())")
+        #expect((byFile.stdout + byFile.stderr).contains("module 2 (initramfs-6.6.63-1.qubes.fc37.x86_64.img) changes: PCR19"), "\(byFile)")
     }
 
     /// packaging/build refuses, in one line naming the symbol or the bytes, what dom0 cannot run
@@ -277,6 +403,14 @@ import Testing
         let rp = try cc("rp", "int main(void) { return 0; }\n", ["-Wl,-rpath,$ORIGIN"])
         let r4 = try build(rp)
         #expect(r4.status == 1 && r4.stderr.contains("carries RUNPATH $ORIGIN"), "\(r4.stderr)")
+
+        // A release with the placeholder maintainer, or an address nobody reads: refused before
+        // anything is built (this binary's RUNPATH, refused above, is not reached).
+        for m in [nil, "Someone <someone@localhost>", "Someone <someone@build.example.com>", "someone@example.net"] {
+            let r = try build(rp, ["--release"] + (m.map { ["--maintainer", $0] } ?? []))
+            let shown = m ?? "aem-pcr maintainers <aem-pcr-maintainers@example.org>"
+            #expect(r.status == 1 && r.stderr.contains("the maintainer '\(shown)' is a placeholder") && r.stderr.contains("--maintainer 'NAME <ADDRESS>'"), "\(r.stderr)")
+        }
     }
 
     /// dnf 5's actions file, read as libdnf5's actions plugin reads it (libdnf5-actions(8);

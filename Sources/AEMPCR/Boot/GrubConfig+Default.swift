@@ -18,29 +18,14 @@ extension GrubConfig {
     }
 
     /// Every entry that is not a submenu, evaluated, in menu order (a submenu's entries where
-    /// the submenu stands), passed to `body` until it returns false. Each level's script runs
-    /// once; each entry's body runs once.
+    /// the submenu stands), passed to `body` until it returns false: `entries`' walk, each
+    /// level's script once, each entry's body once.
     public func forEachEvaluatedEntry(platform: GrubPlatform = .pc, bootDir: String? = nil,
                                       _ body: (GrubMenuItem, GrubEntry) throws -> Bool) throws {
-        var ev = GrubEvaluator(path: path, platform: platform, bootDir: bootDir)
-        func walk(_ menu: GrubEvaluator.Menu, index: [Int], titles: [String]) throws -> Bool {
-            for (k, item) in menu.items.enumerated() {
-                let titlePath = titles + [item.title.grubDisplay]
-                let listed = GrubMenuItem(indexPath: index + [k], titlePath: titlePath, id: item.id.map(\.grubDisplay),
-                                          line: item.line, isSubmenu: item.isSubmenu)
-                if item.isSubmenu {
-                    let inner = try ev.runMenu(item.body.nodes(), env: menu.env.forSubmenu())
-                    guard try walk(inner, index: index + [k], titles: titlePath) else { return false }
-                } else {
-                    let commands = try ev.runEntry(item, env: menu.env)
-                    let entry = GrubEntry(titlePath: titlePath, id: listed.id, line: item.line,
-                                          loaderCommands: commands, notes: ev.notes)
-                    guard try body(listed, entry) else { return false }
-                }
-            }
-            return true
+        _ = try walk(platform: platform, bootDir: bootDir, submenus: true, evaluate: true) { item, entry in
+            guard let entry else { return true }
+            return try body(item, entry)
         }
-        _ = try walk(try ev.runMenu(nodes, env: ev.initialEnvironment()), index: [], titles: [])
     }
 
     /// GRUB's environment block (`grubenv`: `# GRUB Environment Block`, `name=value` lines,

@@ -154,30 +154,41 @@ public struct GrubConfig: Sendable {
     /// returns false (nothing is kept: the first AEM entry among 200,000 costs no list).
     public func forEachEntry(platform: GrubPlatform = .pc, bootDir: String? = nil, submenus: Bool = true,
                              _ body: (GrubMenuItem) throws -> Bool) throws {
-        _ = try forEachEntryCountingSteps(platform: platform, bootDir: bootDir, submenus: submenus, body)
+        _ = try walk(platform: platform, bootDir: bootDir, submenus: submenus, evaluate: false) { item, _ in try body(item) }
     }
 
     /// `entries` and the evaluator's steps it took (for tests: the work is one pass).
     func entriesCountingSteps(platform: GrubPlatform = .pc, bootDir: String? = nil,
                               submenus: Bool = true) throws -> (items: [GrubMenuItem], steps: Int) {
         var out = [GrubMenuItem]()
-        let steps = try forEachEntryCountingSteps(platform: platform, bootDir: bootDir, submenus: submenus) {
-            out.append($0)
+        let steps = try walk(platform: platform, bootDir: bootDir, submenus: submenus, evaluate: false) { item, _ in
+            out.append(item)
             return true
         }
         return (out, steps)
     }
 
-    private func forEachEntryCountingSteps(platform: GrubPlatform, bootDir: String?, submenus: Bool,
-                                           _ body: (GrubMenuItem) throws -> Bool) throws -> Int {
+    /// The one walk over the menu that `entries`, `forEachEntry` and `forEachEvaluatedEntry`
+    /// share: each level's script runs once (a submenu's where the walk reaches it, with
+    /// `submenus`), and every item goes to `visit` in menu order, with `evaluate` each entry that
+    /// is not a submenu run in its menu's environment (its body once). Stops when `visit`
+    /// returns false. Returns the evaluator's steps.
+    func walk(platform: GrubPlatform, bootDir: String?, submenus: Bool, evaluate: Bool,
+              _ visit: (GrubMenuItem, GrubEntry?) throws -> Bool) throws -> Int {
         var ev = GrubEvaluator(path: path, platform: platform, bootDir: bootDir)
-        /// false: `body` asked to stop.
+        /// false: `visit` asked to stop.
         func list(_ menu: GrubEvaluator.Menu, index: [Int], titles: [String]) throws -> Bool {
             for (k, item) in menu.items.enumerated() {
                 let titlePath = titles + [item.title.grubDisplay]
-                let entry = GrubMenuItem(indexPath: index + [k], titlePath: titlePath, id: item.id.map(\.grubDisplay),
-                                         line: item.line, isSubmenu: item.isSubmenu)
-                guard try body(entry) else { return false }
+                let listed = GrubMenuItem(indexPath: index + [k], titlePath: titlePath, id: item.id.map(\.grubDisplay),
+                                          line: item.line, isSubmenu: item.isSubmenu)
+                var entry: GrubEntry?
+                if evaluate && !item.isSubmenu {
+                    let commands = try ev.runEntry(item, env: menu.env)
+                    entry = GrubEntry(titlePath: titlePath, id: listed.id, line: item.line,
+                                      loaderCommands: commands, notes: ev.notes)
+                }
+                guard try visit(listed, entry) else { return false }
                 if item.isSubmenu && submenus {
                     let inner = try ev.runMenu(item.body.nodes(), env: menu.env.forSubmenu())
                     guard try list(inner, index: index + [k], titles: titlePath) else { return false }

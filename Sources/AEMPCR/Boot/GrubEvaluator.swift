@@ -28,6 +28,12 @@ struct GrubEvaluator {
     var stepsTaken: Int { steps }
     private var expandedBytes = 0
     static let maxSteps = 500_000
+    /// Steps each menu item defined adds to the bound: a walk that runs every entry's body (the
+    /// tboot entry after 200,000 others) takes steps in proportion to the menu, ~10–30 per real
+    /// entry. The bound stays linear in the file's size; loops of functions still stop.
+    static let stepsPerMenuItem = 32
+    /// `maxSteps`, plus `stepsPerMenuItem` for each menu item defined so far.
+    private var stepLimit = maxSteps
     static let maxExpandedBytes = 32 << 20
     static let maxValueBytes = 1 << 20
     static let maxCallDepth = 32
@@ -160,9 +166,9 @@ struct GrubEvaluator {
 
     private mutating func step(line: Int) throws {
         steps += 1
-        if steps > GrubEvaluator.maxSteps {
+        if steps > stepLimit {
             throw CodedError(.grubUnsupported, source: path, line: line,
-                            "evaluation stopped after \(GrubEvaluator.maxSteps) steps (a loop of functions?); no real grub.cfg needs that many")
+                            "evaluation stopped after \(stepLimit) steps (a loop of functions?); no real grub.cfg needs that many")
         }
     }
 
@@ -212,6 +218,7 @@ struct GrubEvaluator {
                 throw CodedError(.grubSyntax, source: path, line: line, "\(isSub ? "submenu" : "menuentry") without a title")
             }
             menuItems?.append(MenuItemDef(title: t, id: id, line: line, isSubmenu: isSub, body: body, args: rest))
+            stepLimit += GrubEvaluator.stepsPerMenuItem
             return 0
         case .function(let name, let body, _):
             functions[name] = body

@@ -48,22 +48,29 @@ public enum GrubPath {
         if rest.first == UInt8(ascii: "("), let close = rest.firstIndex(of: UInt8(ascii: ")")) {
             rest = rest[(close + 1)...]
         }
-        let display = Escape.bytes(name, limit: 200)
+        // For messages only: escaping every name costs more than resolving it.
+        var display: String { Escape.bytes(name, limit: 200) }
         guard rest.first == UInt8(ascii: "/") else {
             throw CodedError(.grubBadLoaderLine, source: config, line: line,
                             "GRUB cannot open '\(display)': the path after the device must start with '/'")
         }
-        guard Escape.isUTF8(Array(rest)), !rest.contains(0) else {
+        guard !rest.contains(0), rest.allSatisfy({ $0 < 0x80 }) || Escape.isUTF8(Array(rest)) else {
             throw CodedError(.grubUnsupported, source: config, line: line, "file name '\(display)' is not UTF-8 text")
         }
-        var parts = [Substring]()
-        for c in String(decoding: rest, as: UTF8.self).split(separator: "/") {
-            if c == "." { continue }
-            if c == ".." { _ = parts.popLast(); continue }
+        // The components between slashes, `.` dropped and `..` going up, as bytes.
+        var parts = [ArraySlice<UInt8>]()
+        for c in rest.split(separator: UInt8(ascii: "/")) {
+            if c.count == 1 && c.first == UInt8(ascii: ".") { continue }
+            if c.count == 2 && c.allSatisfy({ $0 == UInt8(ascii: ".") }) { _ = parts.popLast(); continue }
             parts.append(c)
         }
-        let base = bootDir.hasSuffix("/") ? String(bootDir.dropLast()) : bootDir
-        let file = base + "/" + parts.joined(separator: "/")
+        var bytes = Array((bootDir.hasSuffix("/") ? String(bootDir.dropLast()) : bootDir).utf8)
+        bytes.append(UInt8(ascii: "/"))
+        for (k, c) in parts.enumerated() {
+            if k > 0 { bytes.append(UInt8(ascii: "/")) }
+            bytes.append(contentsOf: c)
+        }
+        let file = String(decoding: bytes, as: UTF8.self)
         if let real = realPath(file), let root = realPath(bootDir),
            !(real == root || real.hasPrefix(root == "/" ? "/" : root + "/")) {
             throw CodedError(.grubUnsupported, source: config, line: line,

@@ -44,7 +44,7 @@ public enum GrubScript {
 
         /// The body's commands (the parse succeeded once already, when the file was read).
         func nodes() throws -> [Node] {
-            var p = try Parser(source: source, from: start, to: end, line: line)
+            var p = try Parser(source: source, from: start, to: end, line: line, sharesWords: false)
             return try p.parseList(until: [])
         }
     }
@@ -112,12 +112,16 @@ public enum GrubScript {
         var line = 1
         /// Words made of one plain literal (keywords, commands, most paths) recur: one copy each.
         var plainWords = [String: Word]()
+        /// Up to how many words `plainWords` keeps: 0 where no word is kept long (a menu
+        /// entry's body: checked when the file is read, parsed when it runs and dropped after).
+        var sharedWordLimit: Int
 
-        init(_ bytes: [UInt8], path: String, from start: Int = 0, to end: Int? = nil, line: Int = 1) {
+        init(_ bytes: [UInt8], path: String, from start: Int = 0, to end: Int? = nil, line: Int = 1, sharesWords: Bool = true) {
             s = Scalars(bytes: bytes, count: end ?? bytes.count)
             self.path = path
             i = start
             self.line = line
+            sharedWordLimit = sharesWords ? 4096 : 0
         }
 
         /// The next token; `.end` at the end of the bytes.
@@ -180,9 +184,9 @@ public enum GrubScript {
                 if j > i, j == s.count || Lexer.endsWord(s.bytes[j]) {
                     let text = s.text(i, j)
                     i = j
-                    if let shared = plainWords[text] { return .word(shared, line: wordLine) }
+                    if sharedWordLimit > 0, let shared = plainWords[text] { return .word(shared, line: wordLine) }
                     let w = Word(parts: [.literal(text)])
-                    if plainWords.count < 4096 { plainWords[text] = w }
+                    if plainWords.count < sharedWordLimit { plainWords[text] = w }
                     return .word(w, line: wordLine)
                 }
             }
@@ -251,9 +255,9 @@ public enum GrubScript {
                 }
             }
             flushLiteral()
-            if parts.count == 1, case .literal(let text) = parts[0] {
+            if sharedWordLimit > 0, parts.count == 1, case .literal(let text) = parts[0] {
                 if let shared = plainWords[text] { return .word(shared, line: wordLine) }
-                if plainWords.count < 4096 { plainWords[text] = Word(parts: parts) }
+                if plainWords.count < sharedWordLimit { plainWords[text] = Word(parts: parts) }
             }
             return .word(Word(parts: parts), line: wordLine)
         }
@@ -303,9 +307,9 @@ public enum GrubScript {
         static let afterThen: Set<String> = ["elif", "else", "fi"]
         static let fi: Set<String> = ["fi"]
 
-        init(source: Source, from start: Int = 0, to end: Int? = nil, line: Int = 1) throws {
+        init(source: Source, from start: Int = 0, to end: Int? = nil, line: Int = 1, sharesWords: Bool = true) throws {
             self.source = source
-            lexer = Lexer(source.bytes, path: source.path, from: start, to: end, line: line)
+            lexer = Lexer(source.bytes, path: source.path, from: start, to: end, line: line, sharesWords: sharesWords)
             path = source.path
             peek = .end
             try advance()
@@ -426,9 +430,9 @@ public enum GrubScript {
             try advance()
             // A menu entry's body is checked here and kept as text (`Block`): no nodes are
             // built for it, nor for anything inside it.
-            let wasBuilding = building
-            if kind != "function" { building = false }
-            defer { building = wasBuilding }
+            let wasBuilding = building, wasSharing = lexer.sharedWordLimit
+            if kind != "function" { building = false; lexer.sharedWordLimit = 0 }
+            defer { building = wasBuilding; lexer.sharedWordLimit = wasSharing }
             let body = try parseList(until: Parser.closeBrace)
             guard case .closeBrace = peek else {
                 throw CodedError(.grubSyntax, source: path, line: line, "'}' missing for the \(kind) begun here")

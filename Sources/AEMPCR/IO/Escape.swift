@@ -99,11 +99,17 @@ extension String {
     }
 
     /// The bytes of a string made by `init(grubBytes:)`.
-    var grubBytes: [UInt8] { unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) } }
+    var grubBytes: [UInt8] {
+        // ASCII (nearly every grub.cfg word): the UTF-8 bytes are the GRUB bytes.
+        utf8.allSatisfy { $0 < 0x80 } ? Array(utf8) : unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) }
+    }
 
     /// A user's UTF-8 text in the form above (to match grub.cfg titles).
     var asGrubText: String { String(grubBytes: utf8) }
 
     /// A grub.cfg string for display: its bytes decoded as UTF-8 and escaped.
-    var grubDisplay: String { Escape.bytes(grubBytes) }
+    var grubDisplay: String {
+        // Printable ASCII (nearly every title and path) is shown as it is.
+        utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F } ? self : Escape.bytes(grubBytes)
+    }
 }

@@ -36,6 +36,9 @@ public struct NoticeTarget: Sendable {
                                 chosen: "the first entry whose title starts with 'AEM'")
         }
         var unresolved: CodedError?
+        /// Whether each kernel file read so far is a tboot image: a menu names the same Xen in
+        /// many entries, read once.
+        var tbootImage = [String: Bool]()
         /// The boot directory when `e` boots tboot; nil otherwise.
         func bootsTboot(_ e: GrubEntry) -> String? {
             guard let kernel = e.loaderCommands.first(where: \.isMultibootKernel) else { return nil }
@@ -46,9 +49,10 @@ public struct NoticeTarget: Sendable {
                 }
                 return nil
             }
-            guard let file = try? GrubPath.resolve(kernel.fileBytes, bootDir: d, config: kernel.config, line: kernel.line),
-                  (try? MLEImage(path: file)) != nil else { return nil }
-            return d
+            guard let file = try? GrubPath.resolve(kernel.fileBytes, bootDir: d, config: kernel.config, line: kernel.line)
+            else { return nil }
+            if tbootImage[file] == nil { tbootImage[file] = (try? MLEImage(path: file)) != nil }
+            return tbootImage[file]! ? d : nil
         }
         if let selected = try config.defaultSelector(bootDir: evalDir, environmentBlock: environmentBlock),
            let e = try? config.entry(selected, bootDir: evalDir), let d = bootsTboot(e) {
