@@ -88,7 +88,7 @@ struct Predict: ParsableCommand {
             let (p, report) = try log.predict(boot: boot, launch: launch, replace: replace, verbose: output.verbose)
             view = PredictionView(p, verified: report?.verified, onlyBanks: launch.banks)
         } else {
-            let spec = try replace.apply(to: boot.bootSpec())
+            let spec = try boot.bootSpec(replacing: replace)
             let predictor = Predictor(configuration: try launch.configuration(tbootCmdline: String(decoding: spec.tbootCmdline, as: UTF8.self)),
                                       customPolicy: try launch.customPolicy())
             view = PredictionView(try predictor.predict(spec))
