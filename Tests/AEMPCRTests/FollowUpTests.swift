@@ -132,6 +132,18 @@ import Testing
         #expect(cli["diff"]!.isSubset(of: cli["predict"]!))
     }
 
+    /// README's commands for trying the example logs by hand run as printed, without a TPM,
+    /// and leave nothing behind.
+    @Test func readmesByHandExampleRuns() throws {
+        let block = try #require(ReadmeTests.shellBlocks().first { $0.contains("log=Vectors/example/drtm-tpm12.log") })
+        let tmp = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let r = try run("/bin/bash", ["-euo", "pipefail", "-c", block.replacingOccurrences(of: ".build/debug/aem-pcr", with: Repo.binary)],
+                        cwd: Repo.root, env: ["TMPDIR": tmp])
+        #expect(r.status == 0 && r.stdout.contains("PCR19  module 2") && r.stdout.contains("PCR19 sha1    CHANGES"), "\(r.stdout)\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tmp).isEmpty)
+    }
+
     /// No file of the repository cites the project's design notes, which it does not ship.
     @Test func noFileCitesTheUnshippedSpec() throws {
         let files = try run("/usr/bin/env", ["git", "-C", Repo.root, "ls-files"])
