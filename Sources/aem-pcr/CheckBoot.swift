@@ -47,6 +47,8 @@ struct CheckBoot: ParsableCommand {
 
     @OptionGroup var aemDevice: AEMDeviceOptions
     @OptionGroup var live: LiveOptions
+    @OptionGroup var luks: LUKSOptions
+    @OptionGroup var luksBoot: LUKSBootOptions
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
@@ -68,6 +70,8 @@ struct CheckBoot: ParsableCommand {
         var pcr: PCRIndex
         var component: String
         var detail: String
+        /// The line shown, when not "PCRn: component differs: detail".
+        var text: String? = nil
     }
 
     func run() throws {
@@ -194,6 +198,10 @@ struct CheckBoot: ParsableCommand {
             }
         }
 
+        let luksFamily: TPMFamily
+        if case .tpm12 = enforced { luksFamily = .tpm12 } else { luksFamily = .tpm20 }
+        differences += luksDifferences(now: now, family: luksFamily, rows: rows, fromFile: fromFile)
+
         var drop = SealedSetWriter.Drop()
         if confirmed && !fromFile { drop = try SealedSetWriter(target: dir).dropPrevious() }
         if confirmed && !fromFile, let d = deviceCopy {
@@ -253,7 +261,10 @@ struct CheckBoot: ParsableCommand {
                     out += Terminal.digestLine(indent: 4, label: "now", labelWidth: 10, hex: r.now.hex) + "\n"
                 }
             }
-            for d in differences { out += Terminal.wrap("PCR\(d.pcr): \(d.component) differs: \(d.detail)", indent: 0) + "\n" }
+            for d in differences {
+                let line: TerminalText = d.text.map { "\($0)" } ?? "PCR\(d.pcr): \(d.component) differs: \(d.detail)"
+                out += Terminal.wrap(line, indent: 0) + "\n"
+            }
             if let logNote { out += Terminal.wrap("\(logNote)") + "\n" }
             if let resealNote { out += Terminal.wrap("\(resealNote)") + "\n" }
             if let setFilesNote { out += Terminal.wrap("\(setFilesNote)") + "\n" }
@@ -302,6 +313,42 @@ struct CheckBoot: ParsableCommand {
         let here = (try? SealedSetWriter(target: dir).previousSets()) ?? []
         let there = device.map { d in ((try? d.writer.previousSets()) ?? []).map { AEMDeviceOptions.Report.show(d, $0) } } ?? []
         return here + there
+    }
+
+    /// PCR13: records this boot's LUKS header digests when they fold to the TPM's PCR13 (not
+    /// from a --pcrs file), and, when PCR13 differs from the prediction, names the header that
+    /// changed since the seal: the digests seal recorded for the predicted PCR13 against the
+    /// headers read now, when those fold to PCR13 now. Otherwise says it cannot tell, and why.
+    func luksDifferences(now: PCRValues, family: TPMFamily, rows: [Row], fromFile: Bool) -> [Difference] {
+        let bank = LUKSMeasurement.bank(family)
+        guard let pcr13 = now[bank, LUKSMeasurement.pcr] else { return [] }
+        let (current, why) = luksBoot.current(family: family, headers: luks.parsed)
+        let old = LUKSRecordFile.read(luksBoot.record)
+        if !fromFile { luksBoot.save(now: pcr13, current: current, old: old, sealed: nil) }
+        guard let row = rows.first(where: { $0.pcr == LUKSMeasurement.pcr && $0.bank == bank }), !row.match else { return [] }
+        // No rd.luks.uuid on this boot's command line: AEM measured no header.
+        if let current, current.uuids.isEmpty { return [] }
+        func cannotTell(_ reason: String) -> [Difference] {
+            [Difference(pcr: LUKSMeasurement.pcr, component: "LUKS headers", detail: reason,
+                        text: "PCR13 differs, and which LUKS header changed cannot be told: \(reason)")]
+        }
+        guard let current, let value = current.value else {
+            return cannotTell("this boot's headers cannot be read (\(why ?? "not known"))")
+        }
+        guard value == pcr13 else {
+            return cannotTell("the headers of \(current.uuids.joined(separator: ", ")) read now fold to \(value.hex), not to PCR13 now (a header changed since this boot, or another PCR13 extend)")
+        }
+        guard case .record(let r)? = old, !r.sealed.isEmpty, LUKSHeaderRecord.fold(r.sealed, bank: bank) == row.expected else {
+            return cannotTell("\(luksBoot.record) holds no digests of the headers the seal predicted PCR13 from")
+        }
+        let measured = LUKSHeaderRecord(boot: current.extends).boot
+        return LUKSHeaderRecord.changed(r.sealed, measured).map { u in
+            let was = r.sealed.first { $0.uuid == u }?.digest.hex ?? "none"
+            let isNow = measured.first { $0.uuid == u }?.digest.hex ?? "none"
+            return Difference(pcr: LUKSMeasurement.pcr, component: "the LUKS header of \(u)",
+                              detail: "changed since the seal: sealed for \(bank) \(was), this boot measured \(isNow)",
+                              text: "PCR13: the LUKS header of \(u) changed since the seal (sealed for \(bank) \(was), this boot measured \(isNow))")
+        }
     }
 
     /// A file of the set that is not what seal wrote.

@@ -23,6 +23,8 @@ struct Diff: ParsableCommand {
     @OptionGroup var replace: ReplaceOptions
     @OptionGroup var launch: LaunchOptions
     @OptionGroup var log: EventLogOptions
+    @OptionGroup var luks: LUKSOptions
+    @OptionGroup var luksBoot: LUKSBootOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -31,6 +33,7 @@ struct Diff: ParsableCommand {
         let plan = NextBoot(p)
         let banks = plan.banks(only: launch.banks)
         let values = plan.values(banks: banks)
+        let pcr13 = try luksDiff(p.files)
         if output.json {
             let rows = values.map { v in
                 JSON.object([
@@ -51,7 +54,7 @@ struct Diff: ParsableCommand {
                 ("verified", report.map { .bool($0.verified) } ?? .null),
                 ("pcrs", .array(rows)), ("changes", .array(changes)),
                 ("notes", .array(p.notes.map { .string($0) })),
-            ]))
+            ] + (pcr13.map { [("luks", $0.json)] } ?? [])))
             return
         }
         var out: TerminalText = ""
@@ -66,6 +69,7 @@ struct Diff: ParsableCommand {
                 line(Terminal.digestLine(indent: 4, label: "next", labelWidth: 5, hex: v.next.hex))
             }
         }
+        if let pcr13 { out += pcr13.text }
         line()
         line(Terminal.bold(plan.changes.isEmpty ? "No event changes." : "Events that change"))
         for c in plan.changes {
@@ -82,5 +86,17 @@ struct Diff: ParsableCommand {
             for n in p.notes { line(Terminal.wrap("- \(n)", indent: 2)) }
         }
         Terminal.output(out)
+    }
+
+    /// PCR13, when the next boot's is predicted or --luks-header is given: this boot's value
+    /// from the TPM (or --pcrs) and headers against the next boot's.
+    func luksDiff(_ files: Prediction) throws -> LUKSDiff? {
+        guard let next = try luks.predict(files), next.value != nil || !luks.headers.isEmpty else { return nil }
+        let current = log.currentBoot(verbose: false)
+        var now: Digest?
+        if let l = try? current.currentLog(), let (v, _) = try? current.values(for: l, also: [LUKSMeasurement.pcr], banks: [next.bank]) {
+            now = v[next.bank, LUKSMeasurement.pcr]
+        }
+        return LUKSDiff(next: next, now: now, family: files.configuration.tpm, luks: luks, boot: luksBoot)
     }
 }

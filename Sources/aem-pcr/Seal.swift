@@ -15,13 +15,13 @@ struct Seal: ParsableCommand {
             for the predicted values, in AEM's own formats, so that AEM's unseal shows the \
             secret at the next boot without a blind boot in between: on a TPM 2.0 a new sealing \
             object under AEM's SRK (0x81000001) with the PolicyPCR of sha256:13,17,18,19 \
-            (PCR13 as now, PCR17-19 predicted) as its policy and 16 random bytes as data \
+            (PCR13 predicted from the LUKS headers when the PCR13 model holds, see --current-cmdline, else as now; PCR17-19 predicted) as its policy and 16 random bytes as data \
             (key.pub, key.priv, key.pcrs), and each secret.X re-encrypted into \
             secret.X.sealed2 as 'openssl enc -aes-256-ctr -pbkdf2' with the hex of those bytes. \
             Refuses a PCR that would be all 00 or all FF, or that the log does not let it \
             predict. The PCRs come from the TPM it seals on, always (TPM 2.0: the --tcti it \
             seals through; TPM 1.2: tcsd, through trousers): the current log must replay to \
-            them and PCR13 is sealed as the TPM has it. --pcrs FILE is accepted only with \
+            them. --pcrs FILE is accepted only with \
             --dry-run, for a plan from saved values. The SRK password is read from --srk-password-file or asked on the \
             terminal, never from the command line or the environment.
 
@@ -112,7 +112,7 @@ struct Seal: ParsableCommand {
         var sealPlan = try AEMSealPlan(prediction: p, family: family, sealPCRs: AEMConfig.sealPCRs(path: aemConf),
                                        now: verified.pcrs, source: verified.pcrSource, fromTPM: log.pcrs == nil, conf: aemConf)
         // PCR13: the LUKS model checked against the TPM, then predicted, kept or refused.
-        try luks.apply(to: &sealPlan, files: p.files)
+        let pcr13Predicted = try luks.apply(to: &sealPlan, files: p.files, fromTPM: log.pcrs == nil, dryRun: dryRun)
         let (values, refusals, selection) = (sealPlan.values, sealPlan.refusals, sealPlan.selection)
         if !dryRun, let first = refusals.first { throw CodedError(.sealRefused, first + "; nothing is sealed") }
         if !sealPlan.unsupported.isEmpty {
@@ -136,7 +136,7 @@ struct Seal: ParsableCommand {
                 + [AEMLayout.predictionFile]
             let plan = try writer.plan(names.map { SealedFile(name: $0, bytes: []) }, dropping: Set(secrets.map { "secret.\($0).sealed" }))
             let wouldRefuse = refusals + [unsafeDirectory, deviceRefusal].compactMap { $0 }
-            report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: nil, dryRun: true, tpm: tpm,
+            report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: nil, dryRun: true, tpm: tpm, pcr13Predicted: pcr13Predicted,
                    refusals: wouldRefuse,
                    device: try deviceCopy.map { AEMDeviceOptions.Report(copy: $0, plan: try $0.plan(after: plan)) },
                    deviceRefused: deviceRefusal != nil)
@@ -148,7 +148,7 @@ struct Seal: ParsableCommand {
         // Sealed through the session the PCRs were read in.
         let session = try current.source(family: family)
         if let tcsd = session as? TPM12TcsdSource {
-            try sealTPM12(tcsd, values: values, selection: selection, layout: layout, secrets: secrets, record: record, writer: writer, device: deviceCopy)
+            try sealTPM12(tcsd, values: values, selection: selection, layout: layout, secrets: secrets, record: record, writer: writer, device: deviceCopy, pcr13Predicted: pcr13Predicted)
             return
         }
         guard let tpm2 = session as? TPM2PCRSource else {
@@ -162,14 +162,14 @@ struct Seal: ParsableCommand {
         let outcome = try writer.commit(files, dropping: dropping)
         let copied = try aemDevice.write(deviceCopy, from: layout.sealedDir)
         report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: outcome.previous, dryRun: false,
-               outcome: outcome, device: copied)
+               pcr13Predicted: pcr13Predicted, outcome: outcome, device: copied)
         try afterSwap(outcome, layout: layout, device: copied)
     }
 
     /// TPM 1.2: each secret sealed by TPM12Sealer (trousers, through tcsd) to the predicted
     /// values, in tpm_sealdata's file, named secret.X.sealed2 as AEM names it.
     func sealTPM12(_ tcsd: TPM12TcsdSource, values: PCRValues, selection: PCRSelection, layout: AEMLayout, secrets: [String],
-                   record: SealedPrediction, writer: SealedSetWriter, device deviceCopy: AEMDeviceCopy?) throws {
+                   record: SealedPrediction, writer: SealedSetWriter, device deviceCopy: AEMDeviceCopy?, pcr13Predicted: Bool) throws {
         let srk: TPM12Sealer.SRKSecret
         if srkWellKnown {
             srk = .wellKnown
@@ -185,7 +185,7 @@ struct Seal: ParsableCommand {
         let outcome = try writer.commit(files, dropping: dropping)
         let copied = try aemDevice.write(deviceCopy, from: layout.sealedDir)
         report(values: values, selection: selection, policy: Digest.zeros(.sha256), layout: layout, plan: plan, prev: outcome.previous, dryRun: false,
-               tpm: "1.2", outcome: outcome, device: copied)
+               tpm: "1.2", pcr13Predicted: pcr13Predicted, outcome: outcome, device: copied)
         try afterSwap(outcome, layout: layout, device: copied)
     }
 
@@ -199,7 +199,7 @@ struct Seal: ParsableCommand {
     }
 
     func report(values: PCRValues, selection: PCRSelection, policy: Digest, layout: AEMLayout,
-                plan: [(String, SealedSetWriter.Change)], prev: String?, dryRun: Bool, tpm: String = "2.0",
+                plan: [(String, SealedSetWriter.Change)], prev: String?, dryRun: Bool, tpm: String = "2.0", pcr13Predicted: Bool = false,
                 refusals: [String] = [], outcome: SealedSetWriter.Outcome? = nil, device: AEMDeviceOptions.Report? = nil,
                 deviceRefused: Bool = false) {
         if output.json {
@@ -224,7 +224,7 @@ struct Seal: ParsableCommand {
         for r in refusals { out += Terminal.wrap("Refused: \(r)") + "\n" }
         for bank in values.banks {
             for pcr in values.pcrs(in: bank) {
-                out += Terminal.pad("PCR\(pcr)", 6) + Terminal.pad("\(bank)", 7) + (pcr == 13 ? " as now" : " predicted") + "\n"
+                out += Terminal.pad("PCR\(pcr)", 6) + Terminal.pad("\(bank)", 7) + (pcr == 13 && !pcr13Predicted ? " as now" : " predicted") + "\n"
                 out += Terminal.digestLine(indent: 4, label: "", labelWidth: 0, hex: values[bank, pcr]!.hex) + "\n"
             }
         }

@@ -103,8 +103,14 @@ import Testing
         #expect(third != second)
         #expect(pcr13(try predict(cfg, tpm: "2.0", ["--luks-header", "\(d.uuid)=\(d.img)"]), bank: "sha256") == third)
 
-        // The backup (key material) never stays under a name.
-        #expect(shmNames() == before)
+        // The backup (key material) never stays under a name. LUKSSealTests, run in parallel,
+        // read headers too: a name of theirs lives for milliseconds, a leaked one for ever.
+        var left = shmNames().subtracting(before)
+        for _ in 0..<50 where !left.isEmpty {
+            usleep(200_000)
+            left = shmNames().subtracting(before)
+        }
+        #expect(left.isEmpty, "\(left)")
     }
 
     @Test func luks1OnTPM12AndTwoDevicesSorted() throws {
@@ -199,6 +205,24 @@ import Testing
         }
     }
 
+    /// The same through the command: libcryptsetup made unloadable in a private mount namespace
+    /// (/dev/null bound over the library file): one line naming both packages.
+    @Test(.needsTool("unshare", package: "util-linux")) func missingLibcryptsetupThroughTheCommand() throws {
+        guard getuid() == 0 else { return }  // mounting needs root
+        let lib = try run("/usr/bin/env", ["python3", "-c", "import ctypes.util, os, sys; n = ctypes.util.find_library('cryptsetup'); print(next(os.path.realpath(os.path.join(d, n)) for d in ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib'] if n and os.path.exists(os.path.join(d, n))))"])
+        let path = lib.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard lib.status == 0, !path.isEmpty else { Issue.record("libcryptsetup not found: \(lib.stderr)"); return }
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let d = try image(dir, "luks2.img", type: "luks2")
+        let cfg = try grubCfg(dir, luks: "rd.luks.uuid=\(d.uuid)")
+        let r = try run(tool("unshare")!, ["--mount", "--propagation", "private", "/bin/sh", "-c", "mount --bind /dev/null \"$1\" && shift && exec \"$@\"", "sh", path,
+                                          Repo.binary, "predict", "--tpm", "2.0", "--grub-cfg", cfg, "--entry", "0",
+                                          "--boot-dir", Repo.path("Vectors/example/boot"), "--luks-header", "\(d.uuid)=\(d.img)"])
+        #expect(r.status != 0)
+        #expect(r.stderr == "aem-pcr: error: cannot load libcryptsetup.so.12, which reads LUKS headers as cryptsetup luksHeaderBackup does: install libcryptsetup12 (Debian) or cryptsetup-libs (Fedora)\n", "\(r.stderr)")
+    }
+
     /// The library's fold and command-line parsing against python3 and AEM's getparams rules.
     @Test func foldAndCommandLine() throws {
         #expect(LUKSMeasurement.uuids(cmdline: Array("placeholder root=/x rd.luks.uuid=luks-b rd_LUKS_UUID=a rd.luks.uuid=b xrd.luks.uuid=c".utf8)) == ["a", "b"])
@@ -240,14 +264,43 @@ import Testing
         #expect(v == (try Self.python(["new header"])))
     }
 
-    @Test func modelFailsSameDevicesKeepsNowOtherDevicesRefuses() throws {
+    /// No record and a mismatch: refused, saying what to run (it kept PCR13 as now before the
+    /// record existed, which AEM could not unseal after a keyslot change).
+    @Test func modelFailsWithoutRecordRefusesSayingWhatToRun() throws {
         let now = try Self.python(["header at boot"])
-        let same = AEMSealPlan.pcr13(now: now, current: Self.prediction(["u"], ["header now"]), next: Self.prediction(["u"], ["header now"]))
-        guard case .current(let v, let why) = same else { Issue.record("\(same)"); return }
-        #expect(v == now && why.contains("a header changed since this boot"))
-        let other = AEMSealPlan.pcr13(now: now, current: Self.prediction(["u"], ["header now"]), next: Self.prediction(["u", "w"], ["header now", "x"]))
-        guard case .refused(let r) = other else { Issue.record("\(other)"); return }
-        #expect(r.contains("other devices (u, w)"))
+        for next in [Self.prediction(["u"], ["header now"]), Self.prediction(["u", "w"], ["header now", "x"])] {
+            let c = AEMSealPlan.pcr13(now: now, current: Self.prediction(["u"], ["header now"]), next: next,
+                                      record: nil, recordPath: "/r")
+            guard case .refused(let r) = c else { Issue.record("\(c)"); return }
+            #expect(r.contains("a header changed since this boot") && r.contains("/r does not exist")
+                    && r.contains("run sudo aem-pcr check-boot or aem-pcr seal before changing a LUKS header"), "\(r)")
+        }
+    }
+
+    /// A keyslot changed since this boot: the record made while the headers folded to PCR13
+    /// verifies the model, the changed UUID is named, and the next boot's header is sealed.
+    @Test func recordVerifiesTheModelAfterAKeyslotChange() throws {
+        let now = try Self.python(["a at boot", "b"])
+        let boot = LUKSHeaderRecord(boot: Self.prediction(["a", "b"], ["a at boot", "b"]).extends)
+        let afterAddKey = Self.prediction(["a", "b"], ["a now", "b"])
+        let c = AEMSealPlan.pcr13(now: now, current: afterAddKey, next: afterAddKey, record: .record(boot), recordPath: "/r")
+        guard case .predicted(let v, let why) = c else { Issue.record("\(c)"); return }
+        #expect(v == (try Self.python(["a now", "b"])))
+        #expect(why.contains("recorded at this boot in /r (a, b) fold to the TPM's PCR13 sha256; changed since: the LUKS header of a;"), "\(why)")
+        // Read back from its text, the same record.
+        #expect(LUKSHeaderRecord.parse(boot.render()) == .record(boot))
+
+        // A record of an earlier boot (its fold is not PCR13 now) is ignored, said so.
+        let stale = LUKSHeaderRecord(boot: Self.prediction(["a", "b"], ["a before", "b"]).extends)
+        let s = AEMSealPlan.pcr13(now: now, current: afterAddKey, next: afterAddKey, record: .record(stale), recordPath: "/r")
+        guard case .refused(let r) = s else { Issue.record("\(s)"); return }
+        let before = try Self.python(["a before", "b"]).hex
+        #expect(r.contains("/r is of an earlier boot (its headers fold to \(before), not to PCR13 now): ignored"), "\(r)")
+        // One damaged: ignored, named.
+        let d = AEMSealPlan.pcr13(now: now, current: afterAddKey, next: afterAddKey,
+                                  record: LUKSHeaderRecord.parse(LUKSHeaderRecord.format + "\nboot sha256 a 12\n"), recordPath: "/r")
+        guard case .refused(let r2) = d else { Issue.record("\(d)"); return }
+        #expect(r2.contains("/r cannot be used (line 2 is not 'boot|sealed BANK UUID HEX'): ignored"), "\(r2)")
     }
 
     @Test func notPredictedKeepsNow() throws {
@@ -295,24 +348,175 @@ import Testing
         let cmdline = m.dir + "/cmdline"
         try "placeholder root=/dev/mapper/qubes_dom0-root rd.luks.uuid=luks-\(d.uuid) quiet\n".write(toFile: cmdline, atomically: true, encoding: .utf8)
         let cfg = try t.grubCfg(m.dir, luks: "rd.luks.uuid=luks-\(d.uuid)")
-        func sealArgs() -> [String] {
-            m.sealArguments(["--luks-header", "\(d.uuid)=\(d.img)", "--current-cmdline", cmdline], log: log)
+        let record = m.dir + "/state/luks-headers"
+        func sealArgs(_ log: String) -> [String] {
+            m.sealArguments(["--luks-header", "\(d.uuid)=\(d.img)", "--current-cmdline", cmdline, "--luks-record", record], log: log)
                 .map { $0 == "Vectors/example/grub.cfg" ? cfg : $0 }
         }
+        /// A reboot: the DRTM launch, then AEM's initramfs extending PCR13 with H(backup) as
+        /// computed by cryptsetup and python3 from the header as it is now.
+        func reboot(_ name: String) throws -> String {
+            // An orderly shutdown, as the OS does: a TPM 2.0 started without one counts a
+            // dictionary-attack failure, and five reboots would lock it out.
+            let down = try run(tool("tpm2_shutdown")!, ["-c"], env: m.env)
+            #expect(down.status == 0, "\(down.stderr)")
+            try m.powerCycle()
+            let l = try m.tpm.boot(["--policy", m.policy, "--boot", bootJSON], log: name)
+            let e = try run(tool("tpm2_pcrextend")!, ["13:sha256=" + (try headerHash(d.img, m.dir))], env: m.env)
+            #expect(e.status == 0, "\(e.stderr)")
+            return l
+        }
+        func slot(_ args: [String]) throws {
+            // luksAddKey DEVICE NEWKEYFILE; luksKillSlot DEVICE SLOT
+            let add = args[0] == "luksAddKey"
+            let r = try run(LUKSTests.cryptsetup, [args[0]] + (add ? ["--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"] : [])
+                            + ["-q", "--key-file", d.key, d.img] + (add ? [d.key] : Array(args.dropFirst())))
+            #expect(r.status == 0, "\(r.stderr)")
+        }
         // The model holds: the predicted PCR13 is sealed, and AEM unseals after the next boot.
-        let s = try aemPCR(sealArgs())
+        // The digests of this boot's header are recorded (python3's, not aem-pcr's).
+        let h1 = try headerHash(d.img, m.dir)
+        // Step 1 of the manual's walkthrough: a dry run records them, sealing nothing.
+        let setBefore = try? m.snapshot(m.sealed)
+        let dry = try aemPCR(sealArgs(log) + ["--dry-run"])
+        #expect(dry.status == 0 && (try? String(contentsOfFile: record, encoding: .utf8)) == "\(LUKSHeaderRecord.format)\nboot sha256 \(d.uuid) \(h1)\n",
+                "\(dry.stderr)")
+        #expect((try? m.snapshot(m.sealed)) == setBefore)
+        let s = try aemPCR(sealArgs(log))
         #expect(s.status == 0, "\(s.stderr)")
         #expect(s.stderr.contains("folded give the TPM's PCR13"), "\(s.stderr)")
-        try m.powerCycle()
-        let log2 = try m.tpm.boot(["--policy", m.policy, "--boot", bootJSON], log: "L2.log")
-        #expect(try run(tool("tpm2_pcrextend")!, ["13:sha256=" + (try headerHash(d.img, m.dir))], env: m.env).status == 0)
+        let recorded = try String(contentsOfFile: record, encoding: .utf8)
+        #expect(recorded.contains("boot sha256 \(d.uuid) \(h1)\n"), "\(recorded)")
+        let log2 = try reboot("L2.log")
         #expect(try m.unsealWithAEM() == m.secretBytes)
 
-        // A header changed since this boot: the model check fails, named, and PCR13 is kept as now.
-        let add = try run(LUKSTests.cryptsetup, ["luksAddKey", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
-                                                  "-q", "--key-file", d.key, d.img, d.key])
+        // A passphrase added since this boot: the headers read now no longer give PCR13, the
+        // record does; the seal names the changed header and pre-seals the new one.
+        try slot(["luksAddKey"])
+        let h2 = try headerHash(d.img, m.dir)
+        // diff shows PCR13 per UUID: this boot's header (the record's) → the next boot's.
+        var diffArgs = Array(sealArgs(log2).dropFirst())
+        for opt in ["--label", "--aem-dir", "--tpm-dir", "--srk-password-file"] {
+            if let i = diffArgs.firstIndex(of: opt) { diffArgs.removeSubrange(i...i + 1) }
+        }
+        let diff = try aemPCR(["diff"] + diffArgs + ["--json"])
+        #expect(diff.status == 0, "\(diff.stderr)")
+        let luks = ((try? JSONSerialization.jsonObject(with: Data(diff.stdout.utf8))) as? [String: Any])?["luks"] as? [String: Any]
+        let tpm13 = try run(tool("tpm2_pcrread")!, ["sha256:13", "-o", m.dir + "/pcr13.bin"], env: m.env)
+        #expect(tpm13.status == 0)
+        let tpm13hex = Data(try Data(contentsOf: URL(fileURLWithPath: m.dir + "/pcr13.bin"))).map { String(format: "%02x", $0) }.joined()
+        #expect(luks?["current"] as? String == tpm13hex, "\(diff.stdout)")
+        let rows = luks?["headers"] as? [[String: Any]] ?? []
+        #expect(rows.count == 1 && rows.first?["uuid"] as? String == d.uuid && rows.first?["current"] as? String == h1
+                && rows.first?["predicted"] as? String == h2 && rows.first?["changed"] as? Bool == true, "\(diff.stdout)")
+        if try SchemaTests.haveJSONSchema() { try SchemaTests().expectFollowsSchema("diff", diff.stdout, "with PCR13") }
+        let diffText = try aemPCR(["diff"] + diffArgs)
+        #expect(flat(diffText.stdout).contains("the LUKS header of \(d.uuid): changes"), "\(diffText.stdout)")
+
+        let added = try aemPCR(sealArgs(log2))
+        #expect(added.status == 0, "\(added.stderr)")
+        #expect(added.stderr.contains("changed since: the LUKS header of \(d.uuid);"), "\(added.stderr)")
+        #expect(added.stdout.contains("PCR13 sha256  predicted"), "\(added.stdout)")
+        let log3 = try reboot("L3.log")
+        #expect(try m.unsealWithAEM() == m.secretBytes)
+        // check-boot confirms the boot and records its header.
+        let c = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", log3, "--tcti", m.tpm.tcti,
+                            "--luks-header", "\(d.uuid)=\(d.img)", "--current-cmdline", cmdline, "--luks-record", record])
+        #expect(c.status == 0, "\(c.stdout)\(c.stderr)")
+        #expect(try String(contentsOfFile: record, encoding: .utf8).contains("boot sha256 \(d.uuid) \(h2)\n"))
+
+        // A keyslot killed: the same, across luksKillSlot.
+        try slot(["luksKillSlot", "1"])
+        let killed = try aemPCR(sealArgs(log3))
+        #expect(killed.status == 0 && killed.stderr.contains("changed since: the LUKS header of \(d.uuid);"), "\(killed.stdout)\(killed.stderr)")
+        let log4 = try reboot("L4.log")
+        #expect(try m.unsealWithAEM() == m.secretBytes)
+
+        // After the seal, the header changed once more: check-boot names it.
+        let sealedAgain = try aemPCR(sealArgs(log4))
+        #expect(sealedAgain.status == 0, "\(sealedAgain.stderr)")
+        try slot(["luksAddKey"])
+        let log5 = try reboot("L5.log")
+        #expect(try m.unsealWithAEM() == nil)
+        let named = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", log5, "--tcti", m.tpm.tcti,
+                                "--luks-header", "\(d.uuid)=\(d.img)", "--current-cmdline", cmdline, "--luks-record", record])
+        #expect(named.status == 1 && flat(named.stdout).contains("PCR13: the LUKS header of \(d.uuid) changed since the seal"), "\(named.stdout)\(named.stderr)")
+
+        // Without the digests the seal recorded, check-boot says it cannot tell.
+        let unknown = try aemPCR(["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--event-log", log5, "--tcti", m.tpm.tcti,
+                                  "--luks-header", "\(d.uuid)=\(d.img)", "--current-cmdline", cmdline, "--luks-record", m.dir + "/other/luks-headers"])
+        let squeezed = { (s: String) in s.filter { !$0.isWhitespace } }  // a long path is wrapped mid-word
+        #expect(unknown.status == 1 && squeezed(unknown.stdout).contains(squeezed("PCR13 differs, and which LUKS header changed cannot be told: \(m.dir)/other/luks-headers holds no digests of the headers the seal predicted PCR13 from")),
+                "\(unknown.stdout)\(unknown.stderr)")
+
+        // No record of this boot and a header changed since: refused in one line saying what to run.
+        try FileManager.default.removeItem(atPath: record)
+        try slot(["luksKillSlot", "1"])
+        let refused = try aemPCR(sealArgs(log5))
+        #expect(refused.status != 0)
+        #expect(refused.stderr.split(separator: "\n").count == 1 && refused.stderr.hasPrefix("aem-pcr: error: PCR13: the current boot's LUKS headers folded give")
+                && refused.stderr.contains("\(record) does not exist") && refused.stderr.contains("run sudo aem-pcr check-boot or aem-pcr seal before changing a LUKS header"),
+                "\(refused.stderr)")
+        // A record of an earlier boot is ignored, said in the same line.
+        try "\(LUKSHeaderRecord.format)\nboot sha256 \(d.uuid) \(h1)\n".write(toFile: record, atomically: true, encoding: .utf8)
+        let stale = try aemPCR(sealArgs(log5))
+        #expect(stale.status != 0 && stale.stderr.contains("\(record) is of an earlier boot"), "\(stale.stderr)")
+    }
+}
+
+/// The same on a TPM 1.2 (swtpm behind tcsd, TPM12SealTests' fixture, one at a time): PCR13
+/// extended with SHA-1 of cryptsetup's backup, as AEM's tpm_pcr_extend does; after luksAddKey
+/// the record verifies the model and tpm_unsealdata opens the secret at the next boot.
+extension TPM12SealTests {
+    @Test(.needsTool("cryptsetup", package: "cryptsetup-bin")) func luksKeyslotChangePreSealedOnTPM12() throws {
+        guard let unseal = tool("tpm_unsealdata"), tool("tcsd") != nil, tool("swtpm") != nil else { return }
+        guard let tpm = try TPM12Fixture.start() else { return }
+        defer { tpm.stop() }
+        let env = ["TSS_TCSD_PORT": tpm.tcsdPort]
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let boot = dir + "/boot"
+        try FileManager.default.createDirectory(atPath: boot, withIntermediateDirectories: true)
+        for f in try FileManager.default.contentsOfDirectory(atPath: Repo.path("Vectors/example/boot")) {
+            try FileManager.default.copyItem(atPath: Repo.path("Vectors/example/boot/" + f), toPath: boot + "/" + f)
+        }
+        let initramfs = boot + "/initramfs-6.6.63-1.qubes.fc37.x86_64.img"
+        try FileManager.default.createDirectory(atPath: dir + "/aem/aem", withIntermediateDirectories: true)
+        let secret = Array("TPM 1.2 secret across luksAddKey\n".utf8)
+        try write(secret, to: dir + "/aem/aem/secret.txt")
+        // The example entry's rd.luks.uuid, read from this image.
+        let d = try LUKSTests().image(dir, "disk.img", type: "luks1")
+        let uuid = "3e1c9b52-8a77-4f0e-b2a1-5d4c6e7f8091"
+        let cmdline = dir + "/cmdline"
+        try "root=/dev/mapper/qubes_dom0-root rd.luks.uuid=luks-\(uuid)\n".write(toFile: cmdline, atomically: true, encoding: .utf8)
+        let record = dir + "/state/luks-headers"
+        func sha1OfBackup() throws -> String {
+            let f = dir + "/backup"
+            defer { try? FileManager.default.removeItem(atPath: f) }
+            #expect(try run(LUKSTests.cryptsetup, ["luksHeaderBackup", d.img, "--header-backup-file", f]).status == 0)
+            return try run("/usr/bin/env", ["python3", "-c", "import hashlib,sys; print(hashlib.sha1(open(sys.argv[1],'rb').read()).hexdigest())", f])
+                .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        func sealArgs(_ log: String) -> [String] {
+            ["seal", "--label", "aem", "--aem-dir", dir + "/aem", "--tpm-dir", dir + "/tpm", "--srk-well-known", "--event-log", log,
+             "--boot-dir", boot, "--luks-header", "\(uuid)=\(d.img)", "--current-cmdline", cmdline, "--luks-record", record] + LogPredictionTests.entryArgs
+        }
+        let h1 = try sha1OfBackup()
+        let a = try Self.boot12(tpm, initramfs: initramfs, dir: dir, name: "A", luks: h1)
+        let first = try aemPCR(sealArgs(a.log) + ["--dry-run"], env: env)
+        #expect(first.status == 0 && (try? String(contentsOfFile: record, encoding: .utf8)) == "\(LUKSHeaderRecord.format)\nboot sha1 \(uuid) \(h1)\n",
+                "\(first.stderr)")
+
+        let add = try run(LUKSTests.cryptsetup, ["luksAddKey", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "-q", "--key-file", d.key, d.img, d.key])
         #expect(add.status == 0, "\(add.stderr)")
-        let s2 = try aemPCR(sealArgs().map { $0 == log ? log2 : $0 } + ["--dry-run"])
-        #expect(s2.stderr.contains("a header changed since this boot"), "\(s2.stderr)")
+        let h2 = try sha1OfBackup()
+        #expect(h2 != h1)
+        let s = try aemPCR(sealArgs(a.log), env: env)
+        #expect(s.status == 0 && s.stderr.contains("changed since: the LUKS header of \(uuid);"), "\(s.stderr)")
+        _ = try Self.boot12(tpm, initramfs: initramfs, dir: dir, name: "B", luks: h2)
+        let out = dir + "/out.txt"
+        let r = try run(unseal, ["-z", "-i", dir + "/tpm/aem/secret.txt.sealed2", "-o", out], env: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect((try? [UInt8](Data(contentsOf: URL(fileURLWithPath: out)))) == secret)
     }
 }

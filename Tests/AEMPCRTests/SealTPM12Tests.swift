@@ -34,8 +34,8 @@ extension TPM12SealTests {
 
     /// One simulated TPM 1.2 boot with `initramfs` as module 2: the fixture's extends, the log
     /// and tpm2_pcrread-style values written into `dir` under `name`.
-    static func boot12(_ tpm: TPM12Fixture, initramfs: String, dir: String, name: String) throws -> (log: String, pcrs: String) {
-        let luks = sha1Hex("LUKS header")
+    static func boot12(_ tpm: TPM12Fixture, initramfs: String, dir: String, name: String,
+                       luks: String = sha1Hex("LUKS header")) throws -> (log: String, pcrs: String) {
         let r = try run("/usr/bin/env", ["python3", "-c", boot12, initramfs, "SINIT-ACM", luks], cwd: Repo.root)
         try #require(r.status == 0, "\(r.stderr)")
         let out = try json(r.stdout)

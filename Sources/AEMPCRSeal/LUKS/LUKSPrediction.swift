@@ -74,15 +74,34 @@ extension AEMSealPlan {
     }
 
     /// Which PCR13 to seal to. The model is checked first: the headers of the current boot's
-    /// UUIDs (from its command line, read now) folded must equal the TPM's PCR13 `now`. If they
-    /// do, the prediction for the next boot is used (so a seal after `cryptsetup luksAddKey`
-    /// pre-seals the new header). If they do not, the value now is used only when the next boot
-    /// measures the same UUIDs as the current boot's command line (its headers then read the
-    /// same as the check's); otherwise nothing can be trusted and the seal is refused.
-    public static func pcr13(now: Digest, current: LUKSPrediction?, next: LUKSPrediction?) -> PCR13Choice {
+    /// UUIDs (from its command line, read now) folded must equal the TPM's PCR13 `now`, or,
+    /// when a header changed since this boot (`cryptsetup luksAddKey`), the digests `record`ed
+    /// while they did must fold to it. Either way the prediction for the next boot is used, so
+    /// a seal after a keyslot change pre-seals the new header. A record whose fold is not `now`
+    /// (an earlier boot's) is ignored. With neither, nothing can be trusted: refused, saying
+    /// what to run. `recordPath` names the record in the sentences.
+    public static func pcr13(now: Digest, current: LUKSPrediction?, next: LUKSPrediction?,
+                             record: LUKSHeaderRecord.Parsed? = nil, recordPath: String = LUKSRecordFile.defaultPath) -> PCR13Choice {
         guard let next, let nextValue = next.value else {
             let why = next?.notPredicted ?? "the next boot has no dom0 kernel command line"
             return .current(now, "PCR13 \(now.algorithm) kept as the TPM has it now: the next boot's PCR13 is not predicted (\(why))")
+        }
+        var valid: LUKSHeaderRecord?
+        let ignored: String
+        switch record {
+        case nil: ignored = "\(recordPath) does not exist"
+        case .unusable(let why)?: ignored = "\(recordPath) cannot be used (\(why)): ignored"
+        case .record(let r)?:
+            if r.verifies(now) { valid = r }
+            ignored = "\(recordPath) is of an earlier boot (its headers fold to \(LUKSHeaderRecord.fold(r.boot, bank: now.algorithm)?.hex ?? "another bank"), not to PCR13 now): ignored"
+        }
+        if let current, let currentValue = current.value, currentValue == now {
+            return .predicted(nextValue, "the current boot's LUKS headers (\(current.uuids.joined(separator: ", "))) folded give the TPM's PCR13 \(now.algorithm); sealed to the next boot's predicted PCR13")
+        }
+        if let valid {
+            let changed = current?.value == nil ? [] : LUKSHeaderRecord.changed(valid.boot, LUKSHeaderRecord(boot: current!.extends).boot)
+            let what = changed.isEmpty ? "" : "; changed since: \(changed.map { "the LUKS header of \($0)" }.joined(separator: ", "))"
+            return .predicted(nextValue, "the LUKS header digests recorded at this boot in \(recordPath) (\(valid.boot.map(\.uuid).joined(separator: ", "))) fold to the TPM's PCR13 \(now.algorithm)\(what); sealed to the next boot's PCR13 predicted from the headers now")
         }
         guard let current, let currentValue = current.value else {
             let why = current?.notPredicted ?? "the current boot's command line is not known"
@@ -90,14 +109,7 @@ extension AEMSealPlan {
                 ? .refused("the next boot measures no LUKS header (PCR13 stays all zeros) and the current boot's headers cannot be checked (\(why))")
                 : .current(now, "PCR13 \(now.algorithm) kept as the TPM has it now: the current boot's headers cannot be checked against it (\(why))")
         }
-        if currentValue == now {
-            return .predicted(nextValue, "the current boot's LUKS headers (\(current.uuids.joined(separator: ", "))) folded give the TPM's PCR13 \(now.algorithm); sealed to the next boot's predicted PCR13")
-        }
-        let reasons = "a header changed since this boot (a passphrase or keyslot added or removed), another PCR13 extend, or a cryptsetup version whose backup differs"
-        if current.uuids == next.uuids {
-            return .current(now, "the current boot's LUKS headers folded give \(currentValue.hex), not the TPM's PCR13 \(now.hex) (\(reasons)); the next boot measures the same devices, so PCR13 is sealed as the TPM has it now; if a header did change since this boot, AEM will not unseal at the next boot: seal again after it")
-        }
-        return .refused("the current boot's LUKS headers folded give \(currentValue.hex), not the TPM's PCR13 \(now.hex) (\(reasons)), and the next boot measures other devices (\(next.uuids.joined(separator: ", "))): neither value can be trusted")
+        return .refused("the current boot's LUKS headers folded give \(currentValue.hex), not the TPM's PCR13 \(now.hex) (a header changed since this boot, such as a passphrase or keyslot added or removed, another PCR13 extend, or a cryptsetup version whose backup differs), and no record of this boot's header digests folds to it (\(ignored)); if a header changed, reboot, check the boot and seal then (sudo aem-pcr seal, or AEM's anti-evil-maid-seal), and next time run sudo aem-pcr check-boot or aem-pcr seal before changing a LUKS header: either records the digests in \(recordPath)")
     }
 }
 
