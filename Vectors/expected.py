@@ -6,8 +6,7 @@
     python3 Vectors/expected.py --check    # exit 1 if the committed JSON differs
 
 Python standard library only.  Every value is computed here from the files in
-Vectors/example/ with the rules of /work/shared/SPEC.md (sections 1-4, 6, 7) as
-read from tboot's source (policy.c, acmod.c, lcptools-v2/mlehash.c) and GRUB's
+Vectors/example/ with the rules as read from tboot's source (policy.c, acmod.c, lcptools-v2/mlehash.c) and GRUB's
 grub-core/lib/cmdline.c -- never by running the Swift tool.  The command lines
 are those real GRUB produced (grub-emu output in Vectors/example/grub-emu/*.tsv).
 Cross-checks with real tools: make_example.py compares mle_digest() with Debian's
@@ -38,7 +37,7 @@ MLE_CMDLINES = ["", "logging=serial,memory", "placeholder logging=memory,serial"
 MLE_UUID = bytes.fromhex("5aac82906f47a7740f5c55a2cb51b642")
 ACM_UUID_V3 = bytes.fromhex("aa3ac07fa746db182eac698f8d417f5a")
 
-# SPEC.md section 3 (tboot policy.c _def_policy / _def_policy_da as packed bytes)
+# tboot policy.c _def_policy / _def_policy_da as packed bytes (tb_policy.h's layout)
 DEF_POLICY_TPM12 = bytes.fromhex(
     "02000401000000000000000300ff00000000000081130000000000008316001000004000")
 DEF_POLICY_DA = bytes.fromhex(

@@ -12,7 +12,7 @@ are the reference, Vectors/expected.py recomputes everything from them.)
 The files are small stand-ins with the structure the predictor relies on:
 
   tboot.gz            gzip of an ELF32 (ET_EXEC, EM_386) with one PT_LOAD holding
-                      an MLE header (SPEC.md section 4); accepted by Debian's
+                      an MLE header (tboot include/mle.h); accepted by Debian's
                       /usr/sbin/lcp2_mlehash.  Traps: a decoy MLE UUID at an
                       offset that is not 16-byte aligned (a scanner must step by 16),
                       mle_end_off beyond p_filesz (the tail of the measured range

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Independent reference for TPM 1.2 legacy PCR18/PCR19 (SPEC.md §2-§3), stdlib only.
+"""Independent reference for TPM 1.2 legacy PCR18/PCR19 (tboot policy.c: hash_module, _def_policy), stdlib only.
 
 usage: reference_legacy.py MLE_SHA1_HEX FILE::CMDLINE [FILE::CMDLINE ...]
   MLE_SHA1_HEX  SINIT's MLE hash of tboot (from tboot's own lcp2_mlehash --alg sha1)

@@ -92,6 +92,7 @@ extension CurrentBoot {
         } catch let e as CodedError where inputs.pcrs == nil {
             throw CodedError(e.code, "seal reads the PCRs of the TPM it seals on, and cannot: \(e)")
         }
-        return (family, try Verifier.verified(drtm, against: now, source: source))
+        // seal takes no --force: the refusal does not offer it.
+        return (family, try Verifier.verified(drtm, against: now, source: source, forceOffered: false))
     }
 }

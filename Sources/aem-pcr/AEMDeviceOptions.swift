@@ -27,10 +27,16 @@ struct AEMDeviceOptions: ParsableArguments {
         return .automatic
     }
 
-    /// The TPM directory as AEM has it and the device copy, ready (mounted when needed).
-    func prepare(label: String, tpmDir: String, readOnly: Bool) throws -> (AEMTPMDirectory, AEMDeviceCopy?) {
+    /// The TPM directory as AEM has it and the device copy, ready (mounted when needed). A dry
+    /// run (`readOnly`) gets a device seal would refuse as that refusal, for its plan.
+    func prepare(label: String, tpmDir: String, readOnly: Bool) throws -> (AEMTPMDirectory, AEMDeviceCopy?, refusal: String?) {
         let tpm = try AEMTPMDirectory.resolve(tpmDir)
-        return (tpm, try AEMDeviceCopy.prepare(label: label, tpm: tpm, choice: choice, readOnly: readOnly))
+        do {
+            return (tpm, try AEMDeviceCopy.prepare(label: label, tpm: tpm, choice: choice, readOnly: readOnly), nil)
+        } catch let e as CodedError where readOnly && e.code == .sealRefused {
+            let tail = "; nothing was changed"
+            return (tpm, nil, e.reason.hasSuffix(tail) ? String(e.reason.dropLast(tail.count)) : e.reason)
+        }
     }
 
     /// check-boot: as `prepare`, but a device that cannot be found is a note (an AEM device
@@ -65,11 +71,28 @@ struct AEMDeviceOptions: ParsableArguments {
         }
     }
 
-    /// The report's last line: the next step, and where AEM unseals from.
-    func afterword(_ device: Report?, tpmDir: String, label: String) -> TerminalText {
-        if device != nil { return "AEM's unseal reads the copy on the AEM device. After the reboot: aem-pcr check-boot --label \(label)" }
-        if none { return "Not written on the AEM device (--no-aem-device), where AEM's unseal reads the set at boot: copy it there before rebooting. After the reboot: aem-pcr check-boot --label \(label)" }
-        return "\(tpmDir) is not AEM's link to tpms/ID, so no copy was made on the AEM device, where AEM's unseal reads the set at boot. After the reboot: aem-pcr check-boot --label \(label)"
+    /// The report's last words: where AEM unseals from, and that the next step follows (the
+    /// command to paste, printed after the folded text so that fold never breaks it).
+    func afterword(_ device: Report?, tpmDir: String, deviceRefused: Bool = false) -> TerminalText {
+        let head: TerminalText
+        if deviceRefused {
+            head = "No copy can be made on the AEM device (refused above), where AEM's unseal reads the set at boot."
+        } else if device != nil {
+            head = "AEM's unseal reads the copy on the AEM device."
+        } else if none {
+            head = "Not written on the AEM device (--no-aem-device), where AEM's unseal reads the set at boot: copy it there before rebooting."
+        } else {
+            head = "\(tpmDir) is not AEM's link to tpms/ID, so no copy was made on the AEM device, where AEM's unseal reads the set at boot."
+        }
+        return Terminal.wrap(head + " After the reboot, check it (as root):")
+    }
+
+    /// These options as given, for a command printed to run later (a path made absolute).
+    var commandWords: [String] {
+        if none { return ["--no-aem-device"] }
+        if let device { return ["--aem-device", device.contains("/") ? Terminal.absolute(device) : device] }
+        if let mount { return ["--aem-mount", Terminal.absolute(mount)] }
+        return []
     }
 
     /// What seal did (or would do) on the device: JSON, and lines for the text report.

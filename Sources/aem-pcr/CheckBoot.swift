@@ -276,21 +276,27 @@ struct CheckBoot: ParsableCommand {
                 out += Terminal.wrap("The copy on the AEM device, \(AEMDeviceOptions.Report.show(d, d.setDir)), which AEM's unseal reads, is not this set: \(deviceDifferences.joined(separator: ", ")). Seal again to write both.") + "\n"
             }
             if let deviceNote { out += Terminal.wrap("Note: \(deviceNote).") + "\n" }
+            // The previous sets that are there (none after a first seal, or once a confirmed
+            // boot removed them): named, never a pattern that matches nothing.
+            let previous = confirmed && !fromFile ? [] : previousSets(dir: dir, device: deviceCopy)
+            let kept: TerminalText = previous.isEmpty
+                ? "No previous set is kept to go back to (there was none before this seal, or check-boot removed it after a confirmed boot)"
+                : "The previous set stays in \(previous.joined(separator: ", "))"
             if unseals && !predicted {
-                out += Terminal.wrap("Sealed PCRs differ from the prediction, yet the sealed object accepts this boot's PCRs: AEM resealed the set to them. This boot is not the one predicted; the previous set stays in \(dir).prev-* until you know why.") + "\n"
+                out += Terminal.wrap("Sealed PCRs differ from the prediction, yet the sealed object accepts this boot's PCRs: AEM resealed the set to them. This boot is not the one predicted. " + kept + (previous.isEmpty ? "." : " until you know why.")) + "\n"
             } else if unseals && !allMatch {
                 out += Terminal.wrap("Some PCRs the secret is not sealed to differ from the prediction; the sealed object accepts this boot's PCRs.") + "\n"
             }
             if unseals && !predicted {
             } else if unseals && (!intact || !deviceDifferences.isEmpty) {
-                out += Terminal.wrap("The boot is not confirmed: the previous set stays in \(dir).prev-*; reseal (aem-pcr seal, or AEM's anti-evil-maid-seal once you trust this boot).") + "\n"
+                out += Terminal.wrap("The boot is not confirmed. " + kept + "; reseal (aem-pcr seal, or AEM's anti-evil-maid-seal once you trust this boot).") + "\n"
             } else if unseals && fromFile {
                 out += Terminal.wrap("AEM's unseal would succeed with these PCR values.") + "\n"
             } else if unseals {
                 out += Terminal.wrap(dropped.isEmpty ? "No previous set to remove." : "Removed the previous set: \(dropped.joined(separator: ", "))") + "\n"
                 for k in drop.kept { out += Terminal.wrap("Kept \(k.path): \(k.reason)") + "\n" }
             } else {
-                out += Terminal.wrap("AEM's unseal fails on this boot. The previous set stays in \(dir).prev-*; check what changed, then reseal with AEM (anti-evil-maid-seal) once you trust this boot.") + "\n"
+                out += Terminal.wrap("AEM's unseal fails on this boot. " + kept + "; check what changed, then reseal with AEM (anti-evil-maid-seal) once you trust this boot.") + "\n"
             }
             Terminal.output(Terminal.fold(out))
         }
@@ -299,6 +305,14 @@ struct CheckBoot: ParsableCommand {
             Terminal.warning("the boot is the one sealed for, but removing the previous set failed: " + drop.errors.joined(separator: "; "))
             throw ExitCode(ExitStatus.notCleaned)
         }
+    }
+
+    /// The previous sets seal kept, in the TPM directory and on the AEM device (its paths as
+    /// the report shows them); none when they cannot be listed.
+    func previousSets(dir: String, device: AEMDeviceCopy?) -> [String] {
+        let here = (try? SealedSetWriter(target: dir).previousSets()) ?? []
+        let there = device.map { d in ((try? d.writer.previousSets()) ?? []).map { AEMDeviceOptions.Report.show(d, $0) } } ?? []
+        return here + there
     }
 
     /// PCR13: records this boot's LUKS header digests when they fold to the TPM's PCR13 (not

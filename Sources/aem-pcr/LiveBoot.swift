@@ -23,6 +23,15 @@ struct LiveOptions: ParsableArguments {
                                        environment: Environment.variables, note: { Terminal.note($0) },
                                        xenDmesg: xenDmesg))
     }
+
+    /// A TCTI for a command printed to run later: the file a `device:` or `swtpm:path=` TCTI
+    /// names made absolute; any other TCTI as given.
+    static func absoluteTCTI(_ tcti: String) -> String {
+        for prefix in ["device:", "swtpm:path="] where tcti.hasPrefix(prefix) && !tcti.dropFirst(prefix.count).contains(",") {
+            return prefix + Terminal.absolute(String(tcti.dropFirst(prefix.count)))
+        }
+        return tcti
+    }
 }
 
 /// The process environment, without Foundation.

@@ -85,7 +85,7 @@ struct LogDump: ParsableCommand {
         let size = dump.count - 16
         Terminal.outputLine(Terminal.wrap("Wrote \(output): TXT heap of \(size) bytes at 0x\(String(base, radix: 16)), "
             + "\(log.format.rawValue) log, \(log.events.count) event\(log.events.count == 1 ? "" : "s")."))
-        Terminal.outputLine("List it with: aem-pcr log show \(output)")
+        Terminal.outputLine("List it with:\n" + Terminal.command([["aem-pcr", "log", "show"], [Terminal.absolute(output)]]))
         for p in log.problems(.all) {
             LogOutput.warn("\(p) (the dump is kept; read it with --lenient)")
         }
@@ -123,7 +123,7 @@ extension LogDump {
         let launch = DRTMLaunch.recognise(log)
         Terminal.outputLine(Terminal.wrap("Wrote \(output): \(from); \(log.format.rawValue) log, "
             + "\(log.events.count) event\(log.events.count == 1 ? "" : "s"), \(launch.description)."))
-        Terminal.outputLine("List it with: aem-pcr log show \(output)")
+        Terminal.outputLine("List it with:\n" + Terminal.command([["aem-pcr", "log", "show"], [Terminal.absolute(output)]]))
         for p in log.problems(.all) {
             LogOutput.warn("\(p) (the dump is kept; read it with --lenient)")
         }

@@ -100,6 +100,27 @@ struct BootOptions: ParsableArguments {
         }
     }
 
+    /// The boot these options describe with `replace`'s files in place. A file the grub.cfg
+    /// entry names (and no --replace stands in for) that is missing is said with where its
+    /// path came from: the entry's line, resolved under --boot-dir.
+    func bootSpec(replacing replace: ReplaceOptions) throws -> BootSpec {
+        let entry = try bootSpec()
+        let spec = try replace.apply(to: entry)
+        guard let ref = entry.grubEntry else { return spec }
+        let files = [(entry.tbootPath, spec.tbootPath, "\(ref.config):\(ref.line)")]
+            + zip(entry.modules, spec.modules).map { ($0.path, $1.path, $0.origin) }
+        var base = bootDir
+        while base.hasSuffix("/") { base.removeLast() }
+        for (path, now, origin) in files where path == now {
+            var st = stat()
+            guard stat(path, &st) != 0 && errno == ENOENT else { continue }
+            let named = path.hasPrefix(base + "/") ? String(path.dropFirst(base.count)) : path
+            let dir = bootDir == "/boot" ? "/boot (the default)" : bootDir
+            throw CodedError(.fileNotFound, "\(origin): \(named), resolved under --boot-dir \(dir), is \(path): no such file; give --boot-dir the directory GRUB reads this entry's files from (the boot partition's mount point), or --replace ROLE=FILE for a file not installed there yet")
+        }
+        return spec
+    }
+
     /// The boot these options describe.
     func bootSpec() throws -> BootSpec {
         if let cfgPath = grubCfg {
@@ -196,10 +217,11 @@ struct LaunchOptions: ParsableArguments {
 
     /// The next boot of `spec` predicted from the current boot's log (verified, or not as the
     /// caller says).
-    func predict(_ current: PredictionLog, boot spec: BootSpec, allowPolicyChange: Bool) throws -> LogPrediction {
+    func predict(_ current: PredictionLog, boot spec: BootSpec, allowPolicyChange: Bool, forceOffered: Bool = true) throws -> LogPrediction {
         let predictor = Predictor(configuration: try configuration(for: current.log, tbootCmdline: String(decoding: spec.tbootCmdline, as: UTF8.self)),
                                   customPolicy: try customPolicy())
-        return try LogPredictor.predict(current, boot: spec, predictor: predictor, allowPolicyChange: allowPolicyChange)
+        return try LogPredictor.predict(current, boot: spec, predictor: predictor, allowPolicyChange: allowPolicyChange,
+                                        forceOffered: forceOffered)
     }
 
     func customPolicy() throws -> TbootPolicy? {
@@ -209,18 +231,27 @@ struct LaunchOptions: ParsableArguments {
 }
 
 /// The current boot's DRTM log and the PCR values it must replay to: files, or the running
-/// machine (the TXT heap and the TPM) for what is not given.
-struct EventLogOptions: ParsableArguments {
+/// machine (the TXT heap and the TPM) for what is not given (seal: with no --force).
+struct CurrentBootOptions: ParsableArguments {
     @Option(name: .customLong("event-log"), help: ArgumentHelp("The current boot's DRTM event log: a raw log, a TXT heap dump (aem-pcr log dump) or txt-stat's text (default: read from the TXT heap, as root).", valueName: "file"))
     var eventLog: String?
 
     @Option(help: ArgumentHelp("The current PCR values (tpm2_pcrread's output, this tool's --json, or a TPM 1.2's sysfs pcrs); the log must replay to them (default: read from the TPM).", valueName: "file"))
     var pcrs: String?
 
+    @OptionGroup var live: LiveOptions
+}
+
+/// `CurrentBootOptions` and `--force` (predict, diff): the log used even when it does not verify.
+struct EventLogOptions: ParsableArguments {
+    @OptionGroup var current: CurrentBootOptions
+
     @Flag(help: "Use the event log even when it does not verify against the PCR values (or they cannot be read).")
     var force = false
 
-    @OptionGroup var live: LiveOptions
+    var eventLog: String? { current.eventLog }
+    var pcrs: String? { current.pcrs }
+    var live: LiveOptions { current.live }
 
     /// The current boot these options name, read once per command.
     func currentBoot(verbose: Bool) -> CurrentBoot {
@@ -249,7 +280,7 @@ struct EventLogOptions: ParsableArguments {
     /// files (`predict --event-log`, `diff`).
     func predict(boot: BootOptions, launch: LaunchOptions, replace: ReplaceOptions, verbose: Bool) throws -> (LogPrediction, VerificationReport?) {
         let current = try currentBoot(verbose: verbose).predictionLog(force: force)
-        let spec = try replace.apply(to: boot.bootSpec())
+        let spec = try boot.bootSpec(replacing: replace)
         return (try launch.predict(current, boot: spec, allowPolicyChange: force), current.report)
     }
 }

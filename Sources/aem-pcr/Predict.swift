@@ -103,7 +103,7 @@ struct Predict: ParsableCommand {
                 view = PredictionView(p, verified: report?.verified, onlyBanks: launch.banks)
             }
         } else {
-            let spec = try replace.apply(to: boot.bootSpec())
+            let spec = try boot.bootSpec(replacing: replace)
             let predictor = Predictor(configuration: try launch.configuration(tbootCmdline: String(decoding: spec.tbootCmdline, as: UTF8.self)),
                                       customPolicy: try launch.customPolicy())
             view = PredictionView(try predictor.predict(spec))

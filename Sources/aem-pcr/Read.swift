@@ -69,9 +69,15 @@ struct Read: ParsableCommand {
             dump = bytes
         }
         wanted = Array(Set(wanted)).sorted()
-        let tpm = try live.currentBoot(eventLog: nil, pcrs: nil, verbose: output.verbose, tpm12: .sysfs(path: tpm12Pcrs))
-            .source(family: tpm12Pcrs != nil ? .tpm12 : nil)
-        let values = try tpm.read(wanted, banks: banks.isEmpty ? nil : Array(Set(banks)).sorted(), onlyActive: false)
+        let tpm: any PCRSource
+        let values: PCRValues
+        do {
+            tpm = try live.currentBoot(eventLog: nil, pcrs: nil, verbose: output.verbose, tpm12: .sysfs(path: tpm12Pcrs))
+                .source(family: tpm12Pcrs != nil ? .tpm12 : nil)
+            values = try tpm.read(wanted, banks: banks.isEmpty ? nil : Array(Set(banks)).sorted(), onlyActive: false)
+        } catch let e as CodedError where tpm12Pcrs == nil && [.tpmNoDevice, .tpmUnreachable, .tpmFamily].contains(e.code) {
+            throw CodedError(e.code, "\(e)\(e.reason.hasSuffix("?") ? " Or" : ";") \(Self.wayOut(tcti: live.tcti))")
+        }
         let source = tpm.name
         let notes = ReadNotes.notes(values)
         if let dir = save, let dump {
@@ -100,6 +106,15 @@ struct Read: ParsableCommand {
         for n in notes { out += Terminal.wrap("- \(n)", indent: 0) + "\n" }
         if let dir = save { out += Terminal.wrap("Saved \(dir)/pcrs.yaml, \(dir)/pcrs.json and \(dir)/heap.dump.") + "\n" }
         Terminal.output(out)
+    }
+}
+
+extension Read {
+    /// Where else the PCRs can come from when the TPM cannot be reached.
+    static func wayOut(tcti: String?) -> String {
+        (tcti == nil ? "give --tcti TCTI for a TPM 2.0 reached otherwise (swtpm:path=SOCKET, device:/dev/tpmrm0 …)"
+            : "check --tcti (swtpm:path=SOCKET names swtpm's server socket, device:/dev/tpmrm0 the kernel's resource manager)")
+            + ", or give --tpm12-pcrs FILE for a TPM 1.2's PCR text (the kernel's pcrs file, saved); verify, diff, predict --event-log and seal --dry-run take saved values with --pcrs FILE"
     }
 }
 

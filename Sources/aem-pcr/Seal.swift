@@ -11,7 +11,7 @@ struct Seal: ParsableCommand {
         abstract: "Seal the AEM secrets to the PCR values the next boot will have.",
         discussion: """
             Predicts the next boot as 'diff' does (the current boot's DRTM log must verify \
-            against the PCRs; --force is not accepted), then makes Anti Evil Maid's sealed set \
+            against the PCRs; seal takes no --force), then makes Anti Evil Maid's sealed set \
             for the predicted values, in AEM's own formats, so that AEM's unseal shows the \
             secret at the next boot without a blind boot in between: on a TPM 2.0 a new sealing \
             object under AEM's SRK (0x81000001) with the PolicyPCR of sha256:13,17,18,19 \
@@ -66,14 +66,12 @@ struct Seal: ParsableCommand {
     @OptionGroup var boot: BootOptions
     @OptionGroup var replace: ReplaceOptions
     @OptionGroup var launch: LaunchOptions
-    @OptionGroup var log: EventLogOptions
+    /// The current boot's log and PCRs, with no --force: seal never seals to a log that does not verify.
+    @OptionGroup var log: CurrentBootOptions
     @OptionGroup var luks: LUKSSealOptions
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if log.force {
-            throw ValidationError("seal never uses a log that does not verify: --force is not accepted")
-        }
         if log.pcrs != nil && !dryRun {
             throw ValidationError("seal reads the PCRs of the TPM it seals on: --pcrs FILE is accepted only with --dry-run (a plan from saved values)")
         }
@@ -100,7 +98,7 @@ struct Seal: ParsableCommand {
         // A TCTI that logs or runs commands is refused before the TPM is opened or a password asked.
         if let refusal = TCTIChoice.resolve(option: log.live.tcti, environment: Environment.variables).refusal { throw refusal }
         // /var/lib/tpm as AEM has it (the link tpms/ID), and the set's copy on the AEM device.
-        let (tpmRoot, deviceCopy) = try aemDevice.prepare(label: label, tpmDir: tpmDir, readOnly: dryRun)
+        let (tpmRoot, deviceCopy, deviceRefusal) = try aemDevice.prepare(label: label, tpmDir: tpmDir, readOnly: dryRun)
         defer { deviceCopy?.release() }
         let layout = try AEMLayout(label: label, secretsRoot: aemDir, sealedRoot: tpmRoot.real)
         // The current boot, through one session with the TPM this seals on (TPM 1.2: tcsd).
@@ -112,13 +110,13 @@ struct Seal: ParsableCommand {
         // TrenchBoot: refused unless every PCR its SEAL names is predicted, each named with why.
         let secureLaunch = DRTMLaunch.recognise(verified.log)
         if secureLaunch.isTrenchBoot {
-            let statements = try SecureLaunchPrediction.statements(verified.log, boot: replace.apply(to: boot.bootSpec()))
+            let statements = try SecureLaunchPrediction.statements(verified.log, boot: boot.bootSpec(replacing: replace))
             // No anti-evil-maid.conf: TrenchBoot AEM's own SEAL, PCR13, 17 and 18.
             let seal = access(aemConf, F_OK) == 0 ? try AEMConfig.sealPCRs(path: aemConf) : [13, 17, 18]
             throw CodedError(.secureLaunchNotPredicted, (SecureLaunchView.refusal(launch: secureLaunch, statements: statements, sealPCRs: seal)
                 ?? "\(secureLaunch.description): every sealed PCR is predicted, but this version does not seal a TrenchBoot boot") + "; nothing is sealed")
         }
-        let p = try launch.predict(.verified(verified), boot: replace.apply(to: boot.bootSpec()), allowPolicyChange: false)
+        let p = try launch.predict(.verified(verified), boot: boot.bootSpec(replacing: replace), allowPolicyChange: false, forceOffered: false)
         // AEM's rules: SEAL's PCRs, PCR13 as now, listbadpcrs.
         var sealPlan = try AEMSealPlan(prediction: p, family: family, sealPCRs: AEMConfig.sealPCRs(path: aemConf),
                                        now: verified.pcrs, source: verified.pcrSource, fromTPM: log.pcrs == nil, conf: aemConf)
@@ -146,9 +144,11 @@ struct Seal: ParsableCommand {
             let names = (family == .tpm20 ? ["key.pub", "key.priv", "key.pcrs"] : []) + secrets.map(AEMLayout.sealedName)
                 + [AEMLayout.predictionFile]
             let plan = try writer.plan(names.map { SealedFile(name: $0, bytes: []) }, dropping: Set(secrets.map { "secret.\($0).sealed" }))
+            let wouldRefuse = refusals + [unsafeDirectory, deviceRefusal].compactMap { $0 }
             report(values: values, selection: selection, policy: policy, layout: layout, plan: plan, prev: nil, dryRun: true, tpm: tpm, pcr13Predicted: pcr13Predicted,
-                   refusals: refusals + (unsafeDirectory.map { [$0] } ?? []),
-                   device: try deviceCopy.map { AEMDeviceOptions.Report(copy: $0, plan: try $0.plan(after: plan)) })
+                   refusals: wouldRefuse,
+                   device: try deviceCopy.map { AEMDeviceOptions.Report(copy: $0, plan: try $0.plan(after: plan)) },
+                   deviceRefused: deviceRefusal != nil)
             return
         }
         if family == .tpm20 && srkWellKnown {
@@ -209,7 +209,8 @@ struct Seal: ParsableCommand {
 
     func report(values: PCRValues, selection: PCRSelection, policy: Digest, layout: AEMLayout,
                 plan: [(String, SealedSetWriter.Change)], prev: String?, dryRun: Bool, tpm: String = "2.0", pcr13Predicted: Bool = false,
-                refusals: [String] = [], outcome: SealedSetWriter.Outcome? = nil, device: AEMDeviceOptions.Report? = nil) {
+                refusals: [String] = [], outcome: SealedSetWriter.Outcome? = nil, device: AEMDeviceOptions.Report? = nil,
+                deviceRefused: Bool = false) {
         if output.json {
             Terminal.output(JSON.object([
                 ("label", .string(label)), ("dry_run", .bool(dryRun)), ("tpm", .string(tpm)),
@@ -248,8 +249,19 @@ struct Seal: ParsableCommand {
         }
         if let prev { out += Terminal.wrap("The previous set is kept in \(prev) until check-boot confirms the next boot.") + "\n" }
         if let device { out += device.text(dryRun: dryRun) }
-        out += Terminal.wrap(aemDevice.afterword(device, tpmDir: tpmDir, label: label)) + "\n"
-        Terminal.output(Terminal.fold(out))
+        out += aemDevice.afterword(device, tpmDir: tpmDir, deviceRefused: deviceRefused) + "\n"
+        // The command after fold: its lines are made to be pasted, a quoted word never broken.
+        Terminal.output(Terminal.fold(out) + Terminal.command(checkBootCommand) + "\n")
+    }
+
+    /// check-boot's command for the set this seal writes: every option that names the set or the
+    /// TPM (--tpm-dir, the AEM device's, --tcti), paths absolute.
+    var checkBootCommand: [[String]] {
+        var words = [["aem-pcr", "check-boot"], ["--label", label]]
+        if tpmDir != AEMLayout.defaultSealedRoot { words.append(["--tpm-dir", Terminal.absolute(tpmDir)]) }
+        if !aemDevice.commandWords.isEmpty { words.append(aemDevice.commandWords) }
+        if let tcti = log.live.tcti { words.append(["--tcti", LiveOptions.absoluteTCTI(tcti)]) }
+        return words
     }
 
     /// For a setup this tool cannot seal: what to expect and how to reseal with AEM itself.

@@ -156,18 +156,99 @@ enum Terminal {
         return TerminalText(shown: out)
     }
 
-    /// Lines longer than 80 columns (a long path is one word that wrapping cannot break) cut
-    /// into 80-column pieces, continued with two spaces.
+    /// Lines longer than 80 columns broken at spaces, continued two columns further in. A word
+    /// is never cut: a path longer than a line stays whole on a line of its own, so that it can
+    /// be copied and pasted (a shell command's trailing ` \` stays with its last word). A space
+    /// inside a path is a space like any other: commands to paste are printed by `command`,
+    /// after the folded text.
     static func fold(_ text: TerminalText) -> TerminalText {
         TerminalText(shown: text.shown.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            var rest = Substring(line)
-            var pieces = [String]()
-            while rest.count > 80 {
-                pieces.append(String(rest.prefix(80)))
-                rest = "  " + rest.dropFirst(80)
+            guard line.count > 80 else { return String(line) }
+            let indent = line.prefix { $0 == " " }.count
+            var words = line.dropFirst(indent).split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            if words.count > 1 && words.last == "\\" { words[words.count - 2] += " \\"; words.removeLast() }
+            var lines = [String]()
+            var cur = String(line.prefix(indent)), curHasWord = false
+            for word in words {
+                if curHasWord && cur.count + 1 + word.count > 80 {
+                    lines.append(cur)
+                    cur = String(repeating: " ", count: indent + 2)
+                    curHasWord = false
+                }
+                cur += (curHasWord ? " " : "") + word
+                curHasWord = true
             }
-            pieces.append(String(rest))
-            return pieces.joined(separator: "\n")
+            lines.append(cur)
+            return lines.joined(separator: "\n")
         }.joined(separator: "\n"))
+    }
+
+    /// A shell command to paste: each word quoted for bash where it needs it (`shellWord`), on
+    /// lines of at most 80 columns continued by ` \` (a word longer than a line stays whole),
+    /// the first indented by `indent`, the others by two more. The words of a group (an option
+    /// and its value) stay on one line where it has room for them.
+    static func command(_ groups: [[String]], indent: Int = 2) -> TerminalText {
+        let units = groups.flatMap { group -> [String] in
+            let words = group.map(shellWord)
+            let joined = words.joined(separator: " ")
+            return indent + 2 + joined.count + 2 <= 80 ? [joined] : words
+        }
+        var lines = [String]()
+        var cur = String(repeating: " ", count: indent), curHasWord = false
+        for word in units {
+            if curHasWord && cur.count + 1 + word.count + 2 > 80 {
+                lines.append(cur + " \\")
+                cur = String(repeating: " ", count: indent + 2)
+                curHasWord = false
+            }
+            cur += (curHasWord ? " " : "") + word
+            curHasWord = true
+        }
+        lines.append(cur)
+        // shellWord leaves no control character: each line is shown as it is.
+        return TerminalText(shown: lines.joined(separator: "\n"))
+    }
+
+    /// One word for bash, as it must be typed to reach the program unchanged: as it is when
+    /// made only of characters no shell treats specially, else in single quotes (`'` as
+    /// `'\''`), or as `$'…'` with `\xHH` escapes when it holds a control character.
+    static func shellWord(_ s: String) -> String {
+        func plain(_ u: Unicode.Scalar) -> Bool {
+            switch u {
+            case "a"..."z", "A"..."Z", "0"..."9", "_", "@", "%", "+", "=", ":", ",", ".", "/", "-": true
+            default: false
+            }
+        }
+        func control(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (0x7F...0x9F).contains(u.value) }
+        if !s.isEmpty && s.unicodeScalars.allSatisfy(plain) { return s }
+        if s.unicodeScalars.contains(where: control) {
+            var out = "$'"
+            for u in s.unicodeScalars {
+                if u == "\\" || u == "'" {
+                    out += "\\" + String(u)
+                } else if control(u) {
+                    for b in String(u).utf8 { out += "\\x" + (b < 16 ? "0" : "") + String(b, radix: 16) }
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+            return out + "'"
+        }
+        var out = "'"
+        for c in s { out += c == "'" ? "'\\''" : String(c) }
+        return out + "'"
+    }
+
+    /// `path` made absolute against the working directory (a command printed for later may be
+    /// run from another directory); unchanged when already absolute or when the directory
+    /// cannot be read.
+    static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/"), let cwd = getcwd(nil, 0) else { return path }
+        defer { free(cwd) }
+        var dir = String(cString: cwd)
+        if dir != "/" { dir += "/" }
+        var rest = Substring(path)
+        while rest.hasPrefix("./") { rest = rest.dropFirst(2).drop { $0 == "/" } }
+        return dir + (rest == "." ? "" : rest)
     }
 }

@@ -180,15 +180,18 @@ extension SealTests {
         #expect(refused.stderr.contains("--aem-mount DIR") && refused.stderr.contains("--no-aem-device"), "\(refused.stderr)")
         #expect(try m.snapshot(real + "/aem") == before)
 
-        // a dry run lists both places
+        // a dry run without a device: the plan, the refusal in it, exit 0 as the manual says
+        let dryNone = try m.seal(["--dry-run"])
+        #expect(dryNone.status == 0 && dryNone.stdout.hasPrefix("Would NOT seal")
+                && flat(dryNone.stdout).contains("Refused: no AEM device for aem"), "\(dryNone.stdout)\(dryNone.stderr)")
+        #expect(try m.snapshot(real + "/aem") == before)
+        // a dry run lists both places (each path whole on its line, never cut)
         let dry = try m.seal(["--dry-run", "--aem-mount", mount])
         #expect(dry.status == 0, "\(dry.stderr)")
-        // (a path longer than a line is cut by fold: compared without white space)
-        let dense = dry.stdout.filter { !$0.isWhitespace }
-        #expect(dense.contains("Filesin\(real)/aem(nothingwritten):"), "\(dry.stdout)")
-        #expect(dense.contains("FilesontheAEMdevicein\(onDevice.filter { !$0.isWhitespace })"), "\(dry.stdout)")
+        #expect(flat(dry.stdout).contains("Files in \(real)/aem (nothing written):") && dry.stdout.contains(real + "/aem"), "\(dry.stdout)")
+        #expect(flat(dry.stdout).contains("Files on the AEM device in \(onDevice)"), "\(dry.stdout)")
         #expect(dry.stdout.components(separatedBy: "aem-pcr-prediction.json").count == 3, "listed for both: \(dry.stdout)")
-        for line in dry.stdout.split(separator: "\n") { #expect(line.count <= 80, "too wide: \(line)") }
+        expectFitsWidth(dry.stdout)
         #expect(try m.snapshot(onDevice) == before)
 
         // the seal writes both, byte for byte the same, each keeping its previous set
@@ -203,6 +206,15 @@ extension SealTests {
         }
         let text = try m.seal(["--aem-mount", mount])
         #expect(text.status == 0 && flat(text.stdout).contains("AEM's unseal reads the copy on the AEM device"), "\(text.stdout)\(text.stderr)")
+        // the next step printed names the device as given, quoted for the shell: bash, given
+        // the printed lines with printf in place of aem-pcr, prints the words check-boot gets
+        let lines = text.stdout.split(separator: "\n")
+        let head = try #require(lines.firstIndex { $0.hasPrefix("  aem-pcr check-boot") }, "\(text.stdout)")
+        var command = [Substring]()
+        for l in lines[head...] { command.append(l); if !l.hasSuffix("\\") { break } }
+        let words = try run("/bin/bash", ["-c", "printf '%s\\n' " + command.joined(separator: "\n").dropFirst("  aem-pcr ".count)])
+        #expect(words.stdout.split(separator: "\n").map(String.init)
+                == ["check-boot", "--label", "aem", "--tpm-dir", m.tpmDir, "--aem-mount", mount, "--tcti", m.tpm.tcti], "\(text.stdout)")
 
         // the reboot: AEM's unseal, from the device's copy, shows every secret
         try m.powerCycle()

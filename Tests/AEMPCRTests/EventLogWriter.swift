@@ -2,7 +2,7 @@
 @testable import AEMPCR
 
 /// Test-side writer of DRTM logs in the three binary formats and of TXT heap dumps, written from
-/// the layouts in SPEC.md §5 / tboot `heap.h` (independently of the parser), for round trips and
+/// the layouts of tboot `include/txt/heap.h` and the TCG PC Client firmware profile (independently of the parser), for round trips and
 /// for building malformed inputs field by field.
 enum LogWriter {
     static func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }

@@ -6,7 +6,7 @@ import Testing
 /// `predict --format keylime|tpm2-pcr`: the values come from python3 (Vectors/expected.json and
 /// python3 replays of the synthetic TPM 2.0 boot); the PCR values file goes through tpm2-tools'
 /// tpm2_policypcr on swtpm, whose policy digest is compared with the one tpm2-tools computes
-/// from a file python3 wrote, and with SPEC.md §6's formula in python3.
+/// from a file python3 wrote, and with TPM2_PolicyPCR's formula (TPM 2.0 Part 3) in python3.
 @Suite(.serialized) struct ExportTests {
     static let example = ["--grub-cfg", "Vectors/example/grub.cfg", "--entry", "AEM Qubes, with Xen hypervisor",
                           "--boot-dir", "Vectors/example/boot"]
@@ -100,7 +100,7 @@ import Testing
     }
 
     /// The values file through tpm2_policypcr on swtpm: the same policy digest as for the file
-    /// python3 writes from its own replay, and as SPEC.md §6's formula.
+    /// python3 writes from its own replay, and as TPM2_PolicyPCR's formula.
     @Test func tpm2PCRFileGivesTheSamePolicy() throws {
         guard tool("swtpm") != nil, tool("tpm2_policypcr") != nil else { return }
         let dir = try tempDir()

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 @testable import AEMPCR
 
-/// The grub.cfg reader against real GRUB (grub-emu, SPEC §7).
+/// The grub.cfg reader against real GRUB (grub-emu).
 @Suite struct GrubTests {
     struct Case: CustomStringConvertible, Sendable {
         var config: String, entry: String, platform: GrubPlatform, expected: String

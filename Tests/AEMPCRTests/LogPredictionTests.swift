@@ -321,7 +321,7 @@ import Testing
         #expect(dry.stdout.contains("sha1:13,17,18,19") && dry.stdout.contains("secret.txt.sealed2"), "\(dry.stdout)")
         #expect(dry.stdout.contains(pcr13) && dry.stdout.contains(filesOnly["sha1"]!["19"]!))
         #expect(!FileManager.default.fileExists(atPath: dir + "/tpm"))
-        for line in dry.stdout.split(separator: "\n") { #expect(line.count <= 80, "too wide: \(line)") }
+        expectFitsWidth(dry.stdout)
         // A SEAL naming a PCR this tool does not seal to: the plan, exit 1, nothing written.
         try "# AEM\nSEAL=\"--pcr 0 --pcr 13 --pcr 17 --pcr 18 --pcr 19\"\n".write(toFile: dir + "/aem.conf", atomically: true, encoding: .utf8)
         let plan = try aemPCR(sealArgs + ["--aem-conf", dir + "/aem.conf", "--dry-run"])
@@ -329,7 +329,7 @@ import Testing
         #expect(flat(plan.stdout).contains("names PCR0") && plan.stdout.contains("anti-evil-maid-seal"), "\(plan.stdout)")
         #expect(plan.stdout.contains(pcr13) && plan.stdout.contains(filesOnly["sha1"]!["19"]!))
         #expect(!FileManager.default.fileExists(atPath: dir + "/tpm"))
-        for line in plan.stdout.split(separator: "\n") { #expect(line.count <= 80, "too wide: \(line)") }
+        expectFitsWidth(plan.stdout)
         // SEAL+= as AEM's bash appends it: PCR0 too, so the plan, never a seal to 13,17-19 only
         try "SEAL=\"--pcr 13 --pcr 17 --pcr 18 --pcr 19\"\nSEAL+=\" --pcr 0\"\n".write(toFile: dir + "/aem.conf", atomically: true, encoding: .utf8)
         let appended = try aemPCR(sealArgs + ["--aem-conf", dir + "/aem.conf", "--dry-run"])

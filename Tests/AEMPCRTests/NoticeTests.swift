@@ -5,7 +5,7 @@ import Testing
 
 /// `aem-pcr notice`, the package hooks' command: exit 0 always, writes only its state directory,
 /// names the PCRs an updated file changes (TPM 1.2 legacy: Xen and the MLE hash → PCR18, kernel
-/// and initramfs → PCR19; TPM 2.0: everything → PCR17; SPEC.md §3's table).
+/// and initramfs → PCR19; TPM 2.0: everything → PCR17; tboot `policy.c`'s default policies).
 @Suite(.serialized) struct NoticeTests {
     struct Scratch {
         let dir: String

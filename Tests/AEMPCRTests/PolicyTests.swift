@@ -4,7 +4,7 @@ import Testing
 @testable import AEMPCR
 
 @Suite struct PolicyTests {
-    /// SPEC §3's default policy bytes, copied from tboot's policy.c.
+    /// tboot's default policy bytes, copied from its policy.c.
     static let def12 = "02000401000000000000000300ff00000000000081130000000000008316001000004000"
     static let defDA = "02000b01000000000000000300ff00000000000081110000000000008316001000004000"
 
@@ -25,7 +25,7 @@ import Testing
         #expect(TbootPolicy.defaultPolicy(for: v1912).hashAlgorithmByte == 0x0B)
     }
 
-    /// The three reference digests of SPEC §3, each seen in real logs.
+    /// Three reference digests, each seen in real tboot logs.
     @Test func referencePolicyEvents() throws {
         let p12 = try TbootPolicy(bytes: Hex.decode(Self.def12)!, source: "def12")
         #expect(p12.policyEvent(bank: .sha1, current: .sha1, fromNV: false).hex == "c3438497fda827be3b321c5309a204f0c9e53943")

@@ -145,3 +145,24 @@ private let scratchPrefix: String = {
 func write(_ bytes: [UInt8], to path: String) throws {
     try Data(bytes).write(to: URL(fileURLWithPath: path))
 }
+
+/// Text output within 80 columns, except where a line holds one word longer than that (a path,
+/// never cut inside, so that it can be copied; a command's trailing ` \` stays with it; a
+/// word of a command is as bash splits it, a quoted space inside it).
+func expectFitsWidth(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    for line in text.split(separator: "\n") where line.count > 80 {
+        var words = [String](), current = "", quoted = false, escaped = false
+        for c in line {
+            if escaped { current.append(c); escaped = false; continue }
+            if c == "'" { quoted.toggle() } else if c == "\\" && !quoted { escaped = true } else if c == " " && !quoted {
+                if !current.isEmpty { words.append(current) }
+                current = ""
+                continue
+            }
+            current.append(c)
+        }
+        if !current.isEmpty { words.append(current) }
+        if words.last == "\\" { words.removeLast() }
+        #expect(words.count == 1, "too wide: \(line)", sourceLocation: sourceLocation)
+    }
+}

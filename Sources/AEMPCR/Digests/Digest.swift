@@ -17,7 +17,7 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
         self.init(algorithm, bytes: bytes)
     }
 
-    /// All-zero value: the DRTM PCRs' value right after a dynamic launch (SPEC §1).
+    /// All-zero value: the DRTM PCRs' value right after a dynamic launch (the launch resets PCR17–22 from all FF).
     public static func zeros(_ algorithm: HashAlgorithm) -> Digest {
         Digest(algorithm, bytes: [UInt8](repeating: 0, count: algorithm.digestSize ?? 0))!
     }

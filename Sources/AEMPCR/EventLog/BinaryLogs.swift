@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/// Framing of the three binary DRTM log formats (SPEC.md §5; tboot `include/txt/heap.h`,
+/// Framing of the three binary DRTM log formats (tboot `include/txt/heap.h`,
 /// `txt/heap.c: print_evt_log*`; TCG PC Client Platform Firmware Profile, `TCG_PCR_EVENT`,
 /// `TCG_PCR_EVENT2`, `TCG_EfiSpecIDEventStruct`).
 ///

@@ -47,7 +47,7 @@ public struct DRTMEvent: Hashable, Sendable {
 
 /// A parsed DRTM event log: the records in log order, the banks the log declares, its format.
 public struct DRTMEventLog: Sendable {
-    /// The on-disk or in-memory format the log came in (SPEC.md §5).
+    /// The on-disk or in-memory format the log came in (the heap's event-log elements of tboot `include/txt/heap.h`).
     public enum Format: String, Sendable, CaseIterable {
         /// TPM 1.2: `"TXT Event Container\0"` with SHA-1 records (heap element type 5).
         case tpm12Container = "tpm12-container"

@@ -42,7 +42,7 @@ extension DRTMEventLog {
         return nil
     }
 
-    /// Reads a log from bytes in any of the formats (SPEC.md §5): a raw TCG log, TPM 1.2 container,
+    /// Reads a log from bytes in any of the formats (tboot `include/txt/heap.h`): a raw TCG log, TPM 1.2 container,
     /// per-algorithm log, a TXT heap dump, or tboot's printed text.
     ///
     /// Raw log files carry no size of their own: they end at the end of the bytes or where only zero

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /// Which measured launch wrote a DRTM log (TrenchBoot Secure Launch on AMD SKINIT or Intel TXT,
 /// or tboot), with the events that decided it, the PCRs it extended and the known defects of the
-/// loaders' logs, reported as notes rather than errors (issue 24; SPEC.md §9).
+/// loaders' logs, reported as notes rather than errors (issue 24; sources below).
 ///
 /// Sources (TrenchBoot forks): secure-kernel-loader `event_log.c` (its Spec ID header always
 /// declares SHA-1 and SHA-256 and every record carries both, `ev_log_hash_t`) and `main.c`

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/// The PCR values a DRTM log claims, computed from the DRTM initial value (zeros, SPEC.md §1), with
+/// The PCR values a DRTM log claims, computed from the DRTM initial value (zeros: the launch resets PCR17–22 from all FF), with
 /// per PCR and bank the events that went into it — the report that verification compares with the
 /// TPM (STYLE.md 6).
 public struct ReplayResult: Sendable {

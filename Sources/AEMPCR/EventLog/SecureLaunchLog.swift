@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/// Where a TrenchBoot boot keeps its DRTM log (SPEC.md §9): Xen reserves the range the loader
+/// Where a TrenchBoot boot keeps its DRTM log (TrenchBoot's Xen `slaunch.c`, Linux Secure Launch): Xen reserves the range the loader
 /// gave it and prints it on its console; dom0 reads the range from physical memory. Linux
 /// Secure Launch exposes the log as a file in securityfs instead.
 public enum SecureLaunchLog {

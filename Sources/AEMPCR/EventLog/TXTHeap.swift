@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/// Walks a dump of the Intel TXT heap to the DRTM event log (SPEC.md §5; tboot
+/// Walks a dump of the Intel TXT heap to the DRTM event log (tboot
 /// `include/txt/heap.h`, `txt/heap.c: verify_ext_data_elts`).
 ///
 /// A dump file starts with the values of TXT.HEAP.BASE and TXT.HEAP.SIZE (two u64) and holds the

@@ -11,7 +11,7 @@ public protocol PhysicalMemory {
 }
 
 /// Captures the TXT heap of the running machine into a heap dump file that `DRTMEventLog.parse`
-/// reads (SPEC.md §5): the *compact* layout of `TXTHeap`, u64 TXT.HEAP.BASE, u64 TXT.HEAP.SIZE
+/// reads (tboot `include/txt/config_regs.h`, `heap.h`): the *compact* layout of `TXTHeap`, u64 TXT.HEAP.BASE, u64 TXT.HEAP.SIZE
 /// (little-endian), then the heap bytes.
 public enum TXTHeapDump {
     /// The TXT public configuration registers (Intel TXT Software Development Guide, appendix B).

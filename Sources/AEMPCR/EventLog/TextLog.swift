@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /// Reads the DRTM log as tboot prints it (`txt-stat`, or tboot's own serial/memory log): the
-/// fallback when only that text is at hand (SPEC.md §5; tboot `txt/heap.c: print_event`,
+/// fallback when only that text is at hand (tboot `txt/heap.c: print_event`,
 /// `print_event_2`, `print_event_2_1`, `print_evt_log_ptr_elt_2*`).
 ///
 /// Two shapes, with or without a `TBOOT:` prefix on each line:

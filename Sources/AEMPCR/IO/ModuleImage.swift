@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-/// GRUB's rule for the bytes a module occupies in memory (SPEC §2): `module`/`module2`/`multiboot`
-/// gunzip a file whose gzip header GRUB accepts, unless `--nounzip` is given; anything else is
-/// loaded unchanged.
+/// GRUB's rule for the bytes a module occupies in memory (`grub-core/loader/multiboot.c` opens
+/// it through `gzio.c`): `module`/`module2`/`multiboot` gunzip a file whose gzip header GRUB
+/// accepts, unless `--nounzip` is given; anything else is loaded unchanged.
 public enum ModuleImage {
     /// What GRUB's gzio would do with a file that starts with these bytes.
     public enum Encoding: Equatable, Sendable {

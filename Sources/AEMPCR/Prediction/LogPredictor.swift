@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /// Predicts every PCR tboot touches, in every bank, from the current boot's DRTM log and the
-/// candidate files (SPEC §3): SINIT's events are kept, SINIT's MLE hash is recomputed for the
+/// candidate files (tboot `policy.c`): SINIT's events are kept, SINIT's MLE hash is recomputed for the
 /// candidate tboot and command line, tboot's own events are replaced by those predicted from the
 /// files, and the result is replayed from zeros. One choice per logged event (STYLE 7).
 public enum LogPredictor {
@@ -97,9 +97,13 @@ public enum LogPredictor {
 
     /// The prediction, with the current log replayed beside it.
     /// `allowPolicyChange`: predict even though the policy event of the current log differs from
-    /// the one predicted (the policy is meant to change at this reboot).
+    /// the one predicted (the policy is meant to change at this reboot). `forceOffered`: the
+    /// command takes `--force` for that, so a refusal names it (seal takes none).
     public static func predict(log: DRTMEventLog, boot: BootSpec, predictor: Predictor,
-                               allowPolicyChange: Bool = false) throws -> LogPrediction {
+                               allowPolicyChange: Bool = false, forceOffered: Bool = true) throws -> LogPrediction {
+        let changeWayOut = forceOffered
+            ? ", or --force if it changes at this reboot"
+            : "; a policy that changes at this reboot cannot be sealed to before it: reboot, then reseal with AEM's anti-evil-maid-seal once you trust the boot"
         let files = try predictor.predict(boot, alsoMLEBanks: log.banks.filter(\.isComputable))
         guard let mle = files.events.first(where: { $0.part == .measured(.mle) }) else {
             throw CodedError(.logIncomplete, "no MLE hash predicted")
@@ -117,7 +121,7 @@ public enum LogPredictor {
             if let b = differing.first {
                 let message = "\(log.source): the policy event of the current boot (\(b) \(logged.digests[b]!.hex)) is not that of \(files.policy.source) (\(predicted.digests[b]!.hex)): tboot ran with another policy (a custom one in TPM NV, or another tboot release)"
                 if !allowPolicyChange {
-                    throw CodedError(.policyDiffersFromLog, message + "; give that policy with --policy FILE (as tb_polgen writes it) or the right --tboot-version, or --force if the policy changes at this reboot")
+                    throw CodedError(.policyDiffersFromLog, message + "; give that policy with --policy FILE (as tb_polgen writes it) or the right --tboot-version" + changeWayOut)
                 }
                 notes.append(message + "; predicting with the new policy as asked (--force)")
             }
@@ -166,7 +170,7 @@ public enum LogPredictor {
             }
             let message = "tboot's events go to other PCRs than in the current boot (now \(counts(oldTboot.map(\.pcr))); next \(counts(predictedTboot.map(\.pcr)))): the policy's routing differs from the one this boot used"
             if !allowPolicyChange {
-                throw CodedError(.policyDiffersFromLog, "\(log.source): " + message + "; give the policy in TPM NV with --policy FILE, or --force if it changes at this reboot")
+                throw CodedError(.policyDiffersFromLog, "\(log.source): " + message + "; give the policy in TPM NV with --policy FILE" + changeWayOut)
             }
             notes.append(message + " (--force)")
         }

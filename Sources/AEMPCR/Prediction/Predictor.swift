@@ -2,7 +2,7 @@
 import AEMPCRSystem
 import Glibc
 
-/// Predicts the DRTM PCRs from the files of the next boot (SPEC §2–§4): SINIT's MLE hash of
+/// Predicts the DRTM PCRs from the files of the next boot (tboot `policy.c`, `lcptools-v2/mlehash.c`): SINIT's MLE hash of
 /// tboot, tboot's policy event, and tboot's module measurements, routed by the policy.
 public struct Predictor: Sendable {
     public var configuration: LaunchConfiguration

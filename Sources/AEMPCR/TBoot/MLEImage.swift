@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/// tboot's image as SINIT measures it (SPEC §4): the ELF32 PT_LOAD segments laid out by physical
+/// tboot's image as SINIT measures it (`lcptools-v2/mlehash.c`): the ELF32 PT_LOAD segments laid out by physical
 /// address, the MLE header found by its UUID, tboot's command line written into its slot, and the
 /// range `[mle_start_off, mle_end_off)` hashed. Equals `lcp2_mlehash --create --alg A --cmdline C`.
 public struct MLEImage: Sendable {

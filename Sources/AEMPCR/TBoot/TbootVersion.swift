@@ -39,7 +39,8 @@ public struct TbootVersion: Comparable, Hashable, Sendable, CustomStringConverti
     }
 }
 
-/// tboot's `extpol=` option on TPM 2.0: which banks tboot extends and who hashes (SPEC §2).
+/// tboot's `extpol=` option on TPM 2.0: which banks tboot extends and who hashes (tboot
+/// `common/cmdline.c: get_tboot_extpol`, `policy.c`).
 public enum ExtendPolicy: String, Sendable, CaseIterable {
     case sha1, sha256, sha384, sha512, embedded, agile, sm3
 }

@@ -22,15 +22,17 @@ public struct VerifiedDRTMLog: Sendable {
 extension Verifier {
     /// `log` checked against `pcrs` (read from `source`): the inputs a verification can be made
     /// from (`checkInputs`), then the replay, every PCR and bank the log extends, and every
-    /// event's data. Throws `log-not-verified` naming what differs.
-    public static func verified(_ log: DRTMEventLog, against pcrs: PCRValues, source: String) throws -> VerifiedDRTMLog {
+    /// event's data. Throws `log-not-verified` naming what differs (and `--force` where the
+    /// command offers it: `forceOffered`).
+    public static func verified(_ log: DRTMEventLog, against pcrs: PCRValues, source: String,
+                                forceOffered: Bool = true) throws -> VerifiedDRTMLog {
         let report = verify(log, against: pcrs)
         try checkInputs(report, pcrs: pcrs, log: log, pcrSource: source)
         guard report.verified else {
             let bad = report.rows.filter { $0.status == .mismatch }.map { "PCR\($0.pcr) \($0.bank)" }
             let data = report.dataMismatches.map { "event \($0.eventIndex) \($0.bank) digest is not H(data)" }
             let what = (bad + data).isEmpty ? ["no PCR in common"] : bad + data
-            throw CodedError(.logNotVerified, "\(log.source) does not verify against \(source) (\(what.joined(separator: ", "))); run 'aem-pcr verify' for details, or --force")
+            throw CodedError(.logNotVerified, "\(log.source) does not verify against \(source) (\(what.joined(separator: ", "))); run 'aem-pcr verify' for details\(forceOffered ? ", or --force" : "")")
         }
         return VerifiedDRTMLog(log: log, report: report, pcrs: pcrs, pcrSource: source)
     }
@@ -69,9 +71,9 @@ public enum PredictionLog: Sendable {
 
 extension LogPredictor {
     /// The prediction from the current boot's log, verified or explicitly not.
-    /// `allowPolicyChange` as for `predict(log:boot:predictor:allowPolicyChange:)`.
+    /// `allowPolicyChange` and `forceOffered` as for `predict(log:boot:predictor:allowPolicyChange:forceOffered:)`.
     public static func predict(_ current: PredictionLog, boot: BootSpec, predictor: Predictor,
-                               allowPolicyChange: Bool = false) throws -> LogPrediction {
-        try predict(log: current.log, boot: boot, predictor: predictor, allowPolicyChange: allowPolicyChange)
+                               allowPolicyChange: Bool = false, forceOffered: Bool = true) throws -> LogPrediction {
+        try predict(log: current.log, boot: boot, predictor: predictor, allowPolicyChange: allowPolicyChange, forceOffered: forceOffered)
     }
 }

@@ -109,7 +109,7 @@ public enum Verifier {
         }
     }
 
-    /// Refuses PCR values that cannot come from a measured launch (SPEC §1, §6): PCR17 or PCR18
+    /// Refuses PCR values that cannot come from a measured launch (the launch resets PCR17–22 from all FF; AEM's `listbadpcrs`): PCR17 or PCR18
     /// all-00 or all-FF, PCR19 all-FF. Returns the PCR and reason of the first such value.
     public static func unlaunched(_ pcrs: PCRValues) -> (PCRIndex, HashAlgorithm, String)? {
         for bank in pcrs.banks {
