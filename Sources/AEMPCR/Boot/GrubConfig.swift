@@ -5,7 +5,7 @@ public enum GrubPlatform: String, Sendable, CaseIterable {
     case pc, efi
 }
 
-/// How GRUB joins a loader line's arguments into the command line it passes (SPEC §7).
+/// How GRUB joins a loader line's arguments into the command line it passes (GRUB 2.06 `grub-core/lib/cmdline.c`, `grub_create_loader_cmdline`).
 public enum GrubCmdlineStyle: String, Sendable, CaseIterable {
     /// GRUB ≥ 2.04 as Fedora and Qubes build it: `\`, `'`, `"` escaped, an argument with a space
     /// double-quoted, a `\xHH` sequence copied unchanged.
