@@ -194,6 +194,33 @@ import Testing
         #expect(Self.names(dir + "/tpm") == ["aem"])
     }
 
+    /// The layout AEM 4.2 makes itself: trousers-changer's `install -d -m 700 -o tss -g tss
+    /// /var/lib/tpms/ID` (done again at every AEM boot), the set made below it by root. A seal
+    /// there is written and its previous set dropped; the same directory writable by tss's
+    /// group, or owned by another system user, is still refused. The uid comes from
+    /// `id -u tss` (trousers' account), not from the code under test.
+    @Test func theTPMDirectoryAEMGivesToTssIsAccepted() throws {
+        let id = try run("/usr/bin/id", ["-u", "tss"])
+        guard id.status == 0, let tss = uid_t(id.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else { return }
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tpms = dir + "/tpms", tpm = tpms + "/0a1b2c"
+        #expect(mkdir(tpms, 0o755) == 0 && mkdir(tpm, 0o700) == 0 && chown(tpm, tss, tss) == 0)
+        let writer = SealedSetWriter(target: tpm + "/aem")
+        try writer.commit(Self.set(1))
+        try writer.commit(Self.set(2))
+        #expect((try? Data(contentsOf: URL(fileURLWithPath: tpm + "/aem/key.pcrs"))) == Data("key.pcrs of set 2\n".utf8))
+        _ = try writer.dropPrevious()
+        #expect(Self.names(tpm) == ["aem"], "\(Self.names(tpm))")
+        for (change, says) in [({ chmod(tpm, 0o770) }, "can be written by its group"), ({ chown(tpm, 4242, tss) }, "is owned by uid 4242, not by root or tss")] as [(() -> Int32, String)] {
+            _ = change()
+            var message: String? = nil
+            do { try writer.commit(Self.set(3)) } catch let e as CodedError { message = e.reason } catch { message = "\(error)" }
+            #expect(message?.contains(tpm + " " + says) == true, "\(message ?? "not refused")")
+            _ = chmod(tpm, 0o700); _ = chown(tpm, tss, tss)
+        }
+    }
+
     /// A parent or set directory another user can write (group- or other-writable, sticky or
     /// not; owned by another user) is refused with one line naming it, before anything is
     /// changed; so is a symbolic link in place of the set.

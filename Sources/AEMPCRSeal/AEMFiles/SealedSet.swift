@@ -535,13 +535,31 @@ public struct SealedSetWriter {
         return out
     }
 
+    /// The TPM software stack's account, `tss`, or nil where it does not exist. AEM's
+    /// trousers-changer (qubes-trousers-changer, `trousers_changer_identify`: `install -d -m 700
+    /// -o tss -g tss /var/lib/tpms/$ID`) gives it the TPM's directory at every AEM boot, and
+    /// tcsd, running as tss, keeps its `system.data` there: a directory it owns is the TPM
+    /// stack's own, and refusing it would refuse every AEM 4.2 install.
+    static let tssUID: uid_t? = {
+        guard let pw = getpwnam("tss") else { return nil }
+        return pw.pointee.pw_uid
+    }()
+
+    /// A directory on the way to a set, or the set's, may be owned by root, this process's
+    /// user or the TPM stack's account (`tssUID`); group and others still may not write it.
+    static func trustedOwner(_ uid: uid_t) -> Bool {
+        uid == 0 || uid == geteuid() || (tssUID.map { uid == $0 } ?? false)
+    }
+
+    static var notTrusted: String { tssUID == nil ? "not by root" : "not by root or tss" }
+
     /// Why another user could change the directory `st` describes, or nil. It must be owned
-    /// by root or by this process's user, and neither its group nor others may write it (with
+    /// by root, this process's user or tss (`trustedOwner`), and neither its group nor others may write it (with
     /// a POSIX ACL the group bits are the ACL's mask, so a named user or group allowed to
     /// write shows there too). A sticky bit is no exception: in a sticky directory another
     /// user can still create the names this tool uses (staging, the next `.prev`) first.
     static func otherWriter(_ st: stat) -> String? {
-        if st.st_uid != 0 && st.st_uid != geteuid() { return "is owned by uid \(st.st_uid), not by root" }
+        if !trustedOwner(st.st_uid) { return "is owned by uid \(st.st_uid), \(notTrusted)" }
         let mode = st.st_mode & 0o7777
         let octal = "0" + String(mode, radix: 8)
         if mode & 0o002 != 0 { return "can be written by every user (mode \(octal))" }
@@ -552,7 +570,7 @@ public struct SealedSetWriter {
     /// Why another user could replace a directory on the way to `path` (each directory above
     /// it, named as given and as resolved), or nil: one that user can write could have a
     /// component swapped for a symbolic link between two runs, or mid-run, and root would follow
-    /// it. Owned by root or this process's user, and not writable by group or others unless
+    /// it. Owned by a trusted owner (`trustedOwner`), and not writable by group or others unless
     /// sticky (in a sticky directory only the owner renames an entry, and the next one down is
     /// checked in turn).
     static func unsafeAncestor(of path: String) -> (dir: String, why: String)? {
@@ -575,7 +593,7 @@ public struct SealedSetWriter {
                 var st = stat()
                 guard stat(prefix, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { continue }
                 let sticky = st.st_mode & mode_t(S_ISVTX) != 0
-                if st.st_uid != 0 && st.st_uid != geteuid() { return (prefix, "is owned by uid \(st.st_uid), not by root") }
+                if !trustedOwner(st.st_uid) { return (prefix, "is owned by uid \(st.st_uid), \(notTrusted)") }
                 if !sticky, let why = otherWriter(st) { return (prefix, why) }
             }
         }
@@ -602,11 +620,11 @@ public struct SealedSetWriter {
 
     private func ancestorRefusal() -> String? {
         guard let (dir, why) = SealedSetWriter.unsafeAncestor(of: parent) else { return nil }
-        return "\(dir), above \(parent), \(why): another user could swap a directory on the way for a symbolic link and root would follow it; make it root's and not writable by group or others (chown root:root, chmod go-w), nothing was changed"
+        return "\(dir), above \(parent), \(why): another user could swap a directory on the way for a symbolic link and root would follow it; make it root's (or tss's, as AEM makes the TPM's directory) and not writable by group or others (chown root:root, chmod go-w), nothing was changed"
     }
 
     private func refusal(_ dir: String, _ why: String) -> String {
-        "\(dir) \(why): another user could replace the sealed set or plant names aem-pcr removes; make it root's and not writable by group or others (chown root:root, chmod go-w; mount a boot device for root only), nothing was changed"
+        "\(dir) \(why): another user could replace the sealed set or plant names aem-pcr removes; make it root's (or tss's, as AEM makes the TPM's directory) and not writable by group or others (chown root:root, chmod go-w; mount a boot device for root only), nothing was changed"
     }
 
     static func kind(_ mode: mode_t) -> String {
