@@ -64,6 +64,9 @@ machine() {
   mkdir -p "$m/boot" "$m/var/lib/anti-evil-maid/aem" "$m/var/lib/tpms/$id" "$m/aem-device/aem/tpms/$id"
   cp Vectors/example/boot/* "$m/boot/"
   ln -s "tpms/$id" "$m/var/lib/tpm"
+  # As trousers_changer_identify leaves it on every AEM boot: install -d -m 700 -o tss -g tss
+  chmod 700 "$m/var/lib/tpms/$id"
+  if [ "$(id -u)" = 0 ] && id tss >/dev/null 2>&1; then chown tss:tss "$m/var/lib/tpms/$id"; fi
   printf '%s\n' "$secret" >"$m/var/lib/anti-evil-maid/aem/secret.txt"
   printf 'srk password\n' >"$m/srk-password"
   # AEM's synctpms, once at set-up: the device holds a copy of the set
