@@ -96,12 +96,14 @@ import Testing
                     "--state-dir", "state", "--aem-dir", "aem", "--mem", "no-dev-mem", "--tpm", "1.2"]
         let first = try run(Repo.binary, args, cwd: dir)
         #expect(first.status == 0 && Self.flat(first.stdout).contains(Self.flat("no record of what the current boot measured")), "\(first.stdout)")
-        // notice.state is one record a line (tabs between fields): a forged component keeps them.
+        // notice.state is one record a line (tabs between fields): a forged file name keeps them
+        // (a forged component is no longer read at all: the state is set aside as unusable).
         let path = dir + "/state/notice.state"
-        let forged = "module 0 PCR17: all good\u{1B}[2J\r\u{9B}31m"
+        let forged = "\u{1B}]0;t\u{7} PCR17: all good\u{1B}[2J\r\u{9B}31m"
         let text = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { line -> String in
             if line.hasPrefix("boot_id\t") { return "boot_id\tan-earlier-boot" }
-            if line.hasPrefix("next\tmodule 0\t") { return "next\t" + forged + line.dropFirst("next\tmodule 0".count) + "\u{1B}]0;t\u{7}" }
+            // a saved SINIT file is named by its saved path when it is not in /boot any more
+            if line.hasPrefix("next\tSINIT\t"), line.hasSuffix("SINIT_67.BIN") { return String(line) + forged }
             return String(line)
         }.joined(separator: "\n") + "\n"
         #expect(text.contains(forged))
@@ -109,7 +111,7 @@ import Testing
         let r = try run(Repo.binary, args, cwd: dir)
         #expect(r.status == 0, "\(r.stderr)")
         Self.clean(r.stdout)
-        #expect(Self.flat(r.stdout).contains(Self.flat("module 0 PCR17: all good\\x1b[2J\\r\\x9b31m (xen-4.17.5.gz\\x1b]0;t\\x07) changes: PCR18")), "\(r.stdout)")
+        #expect(Self.flat(r.stdout).contains(Self.flat("SINIT module 3rd_gen_i5_i7_SINIT_67.BIN\\x1b]0;t\\x07 PCR17: all good\\x1b[2J\\r\\x9b31m changes: PCR17")), "\(r.stdout)")
     }
 
     /// predict names a module's file in its text (the events, --verbose's modules) and --json.
