@@ -5,7 +5,7 @@ import Testing
 
 /// The shipped binary and its packages (Issues 15, 23). The static-stdlib release binary comes
 /// from `AEMPCR_RELEASE_BINARY` (CI builds it first: `swift build -c release --static-swift-stdlib
-/// -Xswiftc -Osize -Xswiftc -Xfrontend -Xswiftc -function-sections -Xlinker --gc-sections -Xlinker --icf=safe --disable-local-rpath --product aem-pcr`, as packaging/build does); without it
+/// -Xswiftc -Osize -Xswiftc -Xfrontend -Xswiftc -function-sections -Xswiftc -use-ld=lld -Xlinker --gc-sections -Xlinker --icf=safe -Xlinker -z -Xlinker pack-relative-relocs --disable-local-rpath --product aem-pcr`, as packaging/build does); without it
 /// the tests that need it are skipped outside CI (packaging/build refuses the debug binary).
 @Suite(.serialized) struct PackagingTests {
     static let releaseBinary = ProcessInfo.processInfo.environment["AEMPCR_RELEASE_BINARY"].map {
