@@ -249,6 +249,12 @@ struct Seal: ParsableCommand {
         }
         if let prev { out += Terminal.wrap("The previous set is kept in \(prev) until check-boot confirms the next boot.") + "\n" }
         if let device { out += device.text(dryRun: dryRun) }
+        if !refusals.isEmpty {
+            // A dry run that a seal would refuse: no reboot to check yet, so no check-boot command.
+            out += Terminal.wrap("seal would refuse for the reason\(refusals.count == 1 ? "" : "s") above: resolve \(refusals.count == 1 ? "it" : "them") and run the same command without --dry-run before rebooting.") + "\n"
+            Terminal.output(Terminal.fold(out))
+            return
+        }
         out += aemDevice.afterword(device, tpmDir: tpmDir, deviceRefused: deviceRefused) + "\n"
         // The command after fold: its lines are made to be pasted, a quoted word never broken.
         Terminal.output(Terminal.fold(out) + Terminal.command(checkBootCommand) + "\n")

@@ -77,6 +77,8 @@ import Testing
         let r = try aemPCR(args + ["--pcrs", pcrs13])
         #expect(r.status == 0 && r.stdout.hasPrefix("Would NOT seal") && flat(r.stdout).contains("Refused: PCR19") && r.stderr.isEmpty,
                 "\(r.stdout)\(r.stderr)")
+        // nothing would be sealed: no reboot to check, so no check-boot command, but the way on
+        #expect(!r.stdout.contains("check-boot") && flat(r.stdout).contains("run the same command without --dry-run before rebooting"), "\(r.stdout)")
         let json = try aemPCR(args + ["--pcrs", pcrs13, "--json"])
         #expect(json.status == 0 && json.stdout.contains("\"would_refuse\": [\n"), "\(json.stdout)")
         try FileManager.default.removeItem(atPath: dir + "/aem/aem/secret.txt")
