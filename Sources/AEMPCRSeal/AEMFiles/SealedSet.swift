@@ -706,33 +706,12 @@ public struct SealedSetWriter {
         return String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Names in the directory open as `fd`, without `.` and `..`, sorted.
+    /// Names in the directory open as `fd`, without `.` and `..`, sorted (`Directory.entries`).
+    /// A read error fails the listing: a list cut short by one would pass for the whole
+    /// directory (check-boot said "No previous set to remove" with every .prev still there,
+    /// and exit 0).
     static func names(_ fd: Int32, display: String) throws -> [String] {
-        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
-        guard copy >= 0 else { throw CodedError(.sealIO, "list \(display): \(Errno.current)") }
-        guard let d = fdopendir(copy) else {
-            let e = errno
-            close(copy)
-            throw CodedError(.sealIO, "list \(display): \(Errno(e))")
-        }
-        defer { closedir(d) }
-        rewinddir(d)  // the copy shares the offset of `fd`
-        var out = [String]()
-        // readdir returns nil at the end and on an error (EIO): errno tells them apart. A list
-        // cut short by an error would pass for the whole directory (check-boot said "No
-        // previous set to remove" with every .prev still there, and exit 0).
-        while true {
-            errno = 0
-            guard let e = readdir(d) else {
-                if errno != 0 { throw CodedError(.sealIO, "list \(display): \(Errno.current)") }
-                break
-            }
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { out.append(name) }
-        }
-        return out.sorted()
+        do { return try Directory.entries(fd: fd) } catch { throw CodedError(.sealIO, "list \(display): \(error)") }
     }
 
     /// Each entry with what `fstatat` (not following a symbolic link) says of it; entries
