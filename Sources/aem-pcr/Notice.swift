@@ -156,11 +156,7 @@ struct Notice: ParsableCommand {
     /// Renames the unusable state file to `notice.state.unusable-YYYYMMDDTHHMMSSZ` (UTC), a
     /// free name; that name, or nil (errno set) when it cannot.
     func setAsideState() -> String? {
-        var now = time(nil)
-        var t = tm()
-        guard gmtime_r(&now, &t) != nil else { return nil }
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        let stamp = "\(t.tm_year + 1900)\(two(t.tm_mon + 1))\(two(t.tm_mday))T\(two(t.tm_hour))\(two(t.tm_min))\(two(t.tm_sec))Z"
+        let stamp = utcStamp()
         for n in 0..<100 {
             let name = statePath + ".unusable-" + stamp + (n == 0 ? "" : "-\(n)")
             var st = stat()

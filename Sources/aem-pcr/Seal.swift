@@ -129,7 +129,7 @@ struct Seal: ParsableCommand {
                       reason: "SEAL in \(aemConf) names \(sealPlan.unsupported.map { "PCR\($0)" }.joined(separator: ", ")), which this tool does not seal to (it seals PCR13 as now and PCR17-19 predicted)")
             throw ExitCode(ExitStatus.mismatch)
         }
-        let record = try sealPlan.record(p, label: label, sealedAt: utcNow())
+        let record = try sealPlan.record(p, label: label, sealedAt: utcStamp())
         let policy = record.policyDigest
         let writer = SealedSetWriter(target: layout.sealedDir)
         let tpm = family == .tpm20 ? "2.0" : "1.2"
@@ -283,14 +283,4 @@ struct Seal: ParsableCommand {
         out += Terminal.wrap("Check them after the reboot (AEM's unseal will fail once: the secret is sealed to the old values). If they match, the boot is the predicted one: reseal with AEM's own command, sudo anti-evil-maid-seal, which seals \(layout.sealedDir) to the values then current.") + "\n"
         Terminal.output(Terminal.fold(out))
     }
-}
-
-/// The current time as `20261130T042700Z`.
-func utcNow() -> String {
-    var t = time(nil)
-    var tmv = tm()
-    gmtime_r(&t, &tmv)
-    var buf = [CChar](repeating: 0, count: 32)
-    let n = strftime(&buf, buf.count, "%Y%m%dT%H%M%SZ", &tmv)
-    return String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -308,7 +308,7 @@ public struct SealedSetWriter {
     /// The old set's files hard-linked (or copied) into a temporary directory with the record,
     /// which then takes the `.prev` name: only a complete copy has it. Returns that name.
     private func keepPrevious(_ p: Opened, _ setFD: Int32, files: [String], now: time_t) throws -> String {
-        let stamp = SealedSetWriter.utcStamp(now)
+        let stamp = utcStamp(now)
         var name = label + ".prev-" + stamp
         var n = 1
         var st = stat()
@@ -694,16 +694,6 @@ public struct SealedSetWriter {
             out += chunk[0..<n]
             if out.count > limit { throw CodedError(.sealIO, "\(display)/\(name): larger than \(limit >> 10) KiB, not an AEM file") }
         }
-    }
-
-    /// `now` as `20261130T042700Z`.
-    static func utcStamp(_ now: time_t) -> String {
-        var t = now
-        var tmv = tm()
-        gmtime_r(&t, &tmv)
-        var buf = [CChar](repeating: 0, count: 32)
-        let n = strftime(&buf, buf.count, "%Y%m%dT%H%M%SZ", &tmv)
-        return String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Names in the directory open as `fd`, without `.` and `..`, sorted (`Directory.entries`).
